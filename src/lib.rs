@@ -1,0 +1,3 @@
+//! pollen: a small BitTorrent client built as one single-threaded event loop.
+
+pub mod bencode;

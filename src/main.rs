@@ -1,0 +1,2 @@
+//! The `pollen` command line.
+fn main() {}
