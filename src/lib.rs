@@ -1,3 +1,5 @@
 //! pollen: a small BitTorrent client built as one single-threaded event loop.
 
 pub mod bencode;
+pub mod hash;
+pub mod metainfo;

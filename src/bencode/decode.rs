@@ -206,6 +206,7 @@ impl<'a> Parser<'a> {
 
     /// `i<digits>e`: no leading zeros, no `-0`, checked against `i64`.
     fn integer(&mut self) -> Result<i64, DecodeError> {
+        let start = self.pos;
         self.pos += 1; // 'i'
         let negative = self.peek()? == b'-';
         if negative {
@@ -236,7 +237,12 @@ impl<'a> Parser<'a> {
                 }
             }) {
                 Some(v) => v,
-                None => return self.error(DecodeErrorKind::IntegerOverflow),
+                None => {
+                    return Err(DecodeError {
+                        kind: DecodeErrorKind::IntegerOverflow,
+                        offset: start,
+                    })
+                }
             };
             self.pos += 1;
         }
@@ -445,22 +451,31 @@ mod tests {
     fn decode_rejects_malformed_strings() {
         assert_eq!(kind(b"03:abc"), DecodeErrorKind::LeadingZero);
         assert_eq!(kind(b"3abc"), DecodeErrorKind::UnexpectedByte(b'a'));
-        assert_eq!(kind(b"3:ab"), DecodeErrorKind::StringTooLong {
-            declared: 3,
-            available: 2
-        });
+        assert_eq!(
+            kind(b"3:ab"),
+            DecodeErrorKind::StringTooLong {
+                declared: 3,
+                available: 2
+            }
+        );
         assert_eq!(kind(b"5"), DecodeErrorKind::UnexpectedEnd);
     }
 
     #[test]
     fn decode_rejects_huge_lengths_without_allocating() {
-        assert_eq!(kind(b"999999999999:x"), DecodeErrorKind::StringTooLong {
-            declared: 999_999_999_999,
-            available: 1
-        });
+        assert_eq!(
+            kind(b"999999999999:x"),
+            DecodeErrorKind::StringTooLong {
+                declared: 999_999_999_999,
+                available: 1
+            }
+        );
         // A length that overflows usize saturates and is still just "too long".
         let err = kind(b"99999999999999999999999999999:x");
-        assert!(matches!(err, DecodeErrorKind::StringTooLong { .. }), "{err:?}");
+        assert!(
+            matches!(err, DecodeErrorKind::StringTooLong { .. }),
+            "{err:?}"
+        );
         assert!(matches!(
             kind(b"l4294967296:e"),
             DecodeErrorKind::StringTooLong { .. }
@@ -497,7 +512,10 @@ mod tests {
         assert_eq!(kind(b"d1:ai1e1:ai2ee"), DecodeErrorKind::DuplicateKey);
         let lenient = |input: &[u8]| decode(input, Limits::TORRENT).unwrap_err().kind;
         assert_eq!(lenient(b"d1:ai1e1:ai2ee"), DecodeErrorKind::DuplicateKey);
-        assert_eq!(lenient(b"d1:ai1e1:bi1e1:ai2ee"), DecodeErrorKind::DuplicateKey);
+        assert_eq!(
+            lenient(b"d1:ai1e1:bi1e1:ai2ee"),
+            DecodeErrorKind::DuplicateKey
+        );
     }
 
     #[test]
@@ -568,7 +586,10 @@ mod tests {
         let input = b"d8:announce3:url4:infod6:lengthi5e4:name1:a12:piece lengthi16384eee";
         assert!(decode(input, Limits::CANONICAL).is_ok());
         for cut in 0..input.len() {
-            assert!(decode(&input[..cut], Limits::CANONICAL).is_err(), "cut {cut}");
+            assert!(
+                decode(&input[..cut], Limits::CANONICAL).is_err(),
+                "cut {cut}"
+            );
         }
     }
 }
