@@ -164,7 +164,7 @@ impl Layout {
     }
 
     /// Every piece index, in order.
-    pub fn pieces(&self) -> impl Iterator<Item = PieceIndex> {
+    pub fn pieces(&self) -> impl DoubleEndedIterator<Item = PieceIndex> + ExactSizeIterator {
         (0..self.piece_count).map(PieceIndex)
     }
 

@@ -1,0 +1,542 @@
+//! Storage: the torrent's files on disk, addressed by piece and block.
+//!
+//! Layer 1: blocking disk I/O, no sockets, no clock. The session calls it
+//! from the loop; each call is one or a few positioned reads or writes
+//! (`pread`/`pwrite`), so it never moves a shared file cursor and never
+//! reads more than one piece.
+//!
+//! - Blocks are mapped to (file, offset) runs by [`Layout::spans`]; a block
+//!   that straddles two files becomes two writes.
+//! - Files and their directories are created lazily, on the first write,
+//!   and only under the destination directory: every path comes from the
+//!   metainfo sanitizer, and [`Storage::new`] refuses any path that is not
+//!   made of plain relative components.
+//! - Zero-length files hold no piece, so [`Storage::create_empty_files`]
+//!   makes them explicitly.
+//! - BEP 47 padding files are never written; reading them gives zeros.
+//! - Open file handles are cached, at most [`MAX_OPEN_FILES`] at once.
+
+use std::fmt;
+use std::fs::{self, File, OpenOptions};
+use std::io;
+use std::os::unix::fs::FileExt;
+use std::path::{Component, Path, PathBuf};
+
+use crate::hash::{Sha1Hash, Sha1Hasher};
+use crate::metainfo::{FileSpan, Layout, Metainfo, PieceIndex};
+
+/// Most file handles kept open at once. Small boxes often allow 1024
+/// descriptors in all, shared with peer sockets; a torrent may have
+/// thousands of files.
+pub const MAX_OPEN_FILES: usize = 32;
+
+/// Bytes read at a time while hashing a piece, so verifying a 16 MiB piece
+/// does not need a 16 MiB buffer.
+const VERIFY_CHUNK_BYTES: usize = 64 * 1024;
+
+/// A disk failure, naming the file. Fatal for the session: it saves what it
+/// can and stops with this message.
+#[derive(Debug)]
+pub struct StorageError {
+    /// The file or directory involved.
+    pub path: PathBuf,
+    /// What was being done: "create", "open", "read", "write".
+    pub action: &'static str,
+    /// The operating system's error.
+    pub source: io::Error,
+}
+
+impl fmt::Display for StorageError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "cannot {} {}: {}",
+            self.action,
+            self.path.display(),
+            self.source
+        )
+    }
+}
+
+impl std::error::Error for StorageError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&self.source)
+    }
+}
+
+/// One file's place on disk.
+#[derive(Debug)]
+struct DiskFile {
+    path: PathBuf,
+    len: u64,
+    padding: bool,
+}
+
+/// A cached open handle.
+#[derive(Debug)]
+struct OpenFile {
+    file_index: usize,
+    handle: File,
+    writable: bool,
+}
+
+/// The torrent's files under one destination directory.
+#[derive(Debug)]
+pub struct Storage {
+    layout: Layout,
+    files: Vec<DiskFile>,
+    /// Most recently used last.
+    open: Vec<OpenFile>,
+}
+
+impl Storage {
+    /// Storage for `meta` under `dest`. Touches nothing on disk yet.
+    pub fn new(dest: &Path, meta: &Metainfo) -> Result<Storage, StorageError> {
+        let mut files = Vec::with_capacity(meta.files.len());
+        for file in &meta.files {
+            if !is_plain_relative(&file.path) {
+                return Err(StorageError {
+                    path: file.path.clone(),
+                    action: "use",
+                    source: io::Error::new(
+                        io::ErrorKind::InvalidInput,
+                        "path leaves the destination directory",
+                    ),
+                });
+            }
+            files.push(DiskFile {
+                path: dest.join(&file.path),
+                len: file.len,
+                padding: file.padding,
+            });
+        }
+        Ok(Storage {
+            layout: meta.layout.clone(),
+            files,
+            open: Vec::new(),
+        })
+    }
+
+    /// The torrent's layout.
+    pub fn layout(&self) -> &Layout {
+        &self.layout
+    }
+
+    /// Where file `index` lives on disk.
+    pub fn file_path(&self, index: usize) -> Option<&Path> {
+        self.files.get(index).map(|f| f.path.as_path())
+    }
+
+    /// Writes `data` at `begin` bytes into `piece`, creating files and
+    /// directories as needed. Blocks (disk I/O).
+    pub fn write(
+        &mut self,
+        piece: PieceIndex,
+        begin: u32,
+        data: &[u8],
+    ) -> Result<(), StorageError> {
+        let len = u32::try_from(data.len()).unwrap_or(u32::MAX);
+        for span in self.layout.spans(piece, begin, len) {
+            let Some(bytes) = data.get(span.buf_offset..span.buf_offset + span.len) else {
+                continue;
+            };
+            if self.is_padding(span.file) {
+                continue;
+            }
+            let file = self.handle(span.file, true)?;
+            if let Err(source) = file.write_all_at(bytes, span.file_offset) {
+                return Err(self.error(span.file, "write", source));
+            }
+        }
+        Ok(())
+    }
+
+    /// Reads `buf.len()` bytes at `begin` bytes into `piece`. Fails if a file
+    /// is missing or too short. Blocks (disk I/O).
+    pub fn read(
+        &mut self,
+        piece: PieceIndex,
+        begin: u32,
+        buf: &mut [u8],
+    ) -> Result<(), StorageError> {
+        let len = u32::try_from(buf.len()).unwrap_or(u32::MAX);
+        for span in self.layout.spans(piece, begin, len) {
+            let Some(out) = buf.get_mut(span.buf_offset..span.buf_offset + span.len) else {
+                continue;
+            };
+            self.read_span(&span, out)?;
+        }
+        Ok(())
+    }
+
+    /// Whether the piece on disk hashes to `expected`. Missing or short files
+    /// mean "no" (`Ok(false)`); other read failures are errors. Reads the
+    /// piece in chunks of 64 KiB. Blocks (disk I/O).
+    pub fn verify_piece(
+        &mut self,
+        piece: PieceIndex,
+        expected: &Sha1Hash,
+    ) -> Result<bool, StorageError> {
+        match self.hash_piece(piece) {
+            Ok(hash) => Ok(&hash == expected),
+            Err(e) if is_absent(&e.source) => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// The SHA-1 of the piece as it is on disk.
+    pub fn hash_piece(&mut self, piece: PieceIndex) -> Result<Sha1Hash, StorageError> {
+        let mut hasher = Sha1Hasher::new();
+        let mut chunk = vec![0u8; VERIFY_CHUNK_BYTES];
+        for span in self.layout.piece_spans(piece) {
+            let mut done = 0;
+            while done < span.len {
+                let n = (span.len - done).min(VERIFY_CHUNK_BYTES);
+                let part = FileSpan {
+                    file_offset: span.file_offset + done as u64,
+                    len: n,
+                    ..span
+                };
+                let Some(buf) = chunk.get_mut(..n) else { break };
+                self.read_span(&part, buf)?;
+                hasher.update(buf);
+                done += n;
+            }
+        }
+        Ok(hasher.finish())
+    }
+
+    /// Creates every zero-length file (they belong to no piece, so no write
+    /// ever creates them). Blocks (disk I/O).
+    pub fn create_empty_files(&mut self) -> Result<(), StorageError> {
+        for index in 0..self.files.len() {
+            let empty = self
+                .files
+                .get(index)
+                .is_some_and(|f| f.len == 0 && !f.padding);
+            if empty {
+                self.handle(index, true)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Closes every cached handle (they reopen on demand).
+    pub fn close_all(&mut self) {
+        self.open.clear();
+    }
+
+    fn is_padding(&self, file: usize) -> bool {
+        self.files.get(file).is_some_and(|f| f.padding)
+    }
+
+    fn read_span(&mut self, span: &FileSpan, out: &mut [u8]) -> Result<(), StorageError> {
+        if self.is_padding(span.file) {
+            out.fill(0);
+            return Ok(());
+        }
+        let file = self.handle(span.file, false)?;
+        if let Err(source) = file.read_exact_at(out, span.file_offset) {
+            return Err(self.error(span.file, "read", source));
+        }
+        Ok(())
+    }
+
+    fn error(&self, file: usize, action: &'static str, source: io::Error) -> StorageError {
+        StorageError {
+            path: self
+                .files
+                .get(file)
+                .map(|f| f.path.clone())
+                .unwrap_or_default(),
+            action,
+            source,
+        }
+    }
+
+    /// The open handle for `file`, opening (and for writes creating) it if
+    /// needed; least recently used handles are closed past the cap.
+    fn handle(&mut self, file: usize, write: bool) -> Result<&File, StorageError> {
+        let cached = self
+            .open
+            .iter()
+            .position(|o| o.file_index == file && (o.writable || !write));
+        let entry = match cached {
+            Some(pos) => self.open.remove(pos),
+            None => self.open_file(file, write)?,
+        };
+        if self.open.len() >= MAX_OPEN_FILES {
+            self.open.remove(0);
+        }
+        self.open.retain(|o| o.file_index != file);
+        self.open.push(entry);
+        match self.open.last() {
+            Some(o) => Ok(&o.handle),
+            None => Err(self.error(file, "open", io::ErrorKind::NotFound.into())),
+        }
+    }
+
+    fn open_file(&self, file: usize, write: bool) -> Result<OpenFile, StorageError> {
+        let path = match self.files.get(file) {
+            Some(f) => &f.path,
+            None => return Err(self.error(file, "open", io::ErrorKind::NotFound.into())),
+        };
+        if write {
+            if let Some(parent) = path.parent() {
+                fs::create_dir_all(parent).map_err(|source| StorageError {
+                    path: parent.to_path_buf(),
+                    action: "create directory",
+                    source,
+                })?;
+            }
+        }
+        let handle = OpenOptions::new()
+            .read(true)
+            .write(write)
+            .create(write)
+            .truncate(false)
+            .open(path)
+            .map_err(|source| self.error(file, "open", source))?;
+        Ok(OpenFile {
+            file_index: file,
+            handle,
+            writable: write,
+        })
+    }
+}
+
+/// Whether an error means "the data is not there yet" rather than a fault.
+fn is_absent(error: &io::Error) -> bool {
+    matches!(
+        error.kind(),
+        io::ErrorKind::NotFound | io::ErrorKind::UnexpectedEof
+    )
+}
+
+/// Whether `path` is relative and made only of normal components.
+fn is_plain_relative(path: &Path) -> bool {
+    path.components().next().is_some()
+        && path.components().all(|c| matches!(c, Component::Normal(_)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::bencode::{encode, Dict, List, Value};
+
+    /// A scratch directory removed on drop.
+    struct TempDir(PathBuf);
+
+    impl TempDir {
+        fn new(tag: &str) -> TempDir {
+            let path = std::env::temp_dir().join(format!(
+                "pollen-storage-{tag}-{}-{:?}",
+                std::process::id(),
+                std::thread::current().id()
+            ));
+            let _ = fs::remove_dir_all(&path);
+            fs::create_dir_all(&path).unwrap();
+            TempDir(path)
+        }
+    }
+
+    impl Drop for TempDir {
+        fn drop(&mut self) {
+            let _ = fs::remove_dir_all(&self.0);
+        }
+    }
+
+    /// Payload byte `i` of the torrent stream.
+    fn byte_at(i: u64) -> u8 {
+        (i.wrapping_mul(2_654_435_761) >> 13) as u8
+    }
+
+    /// A multi-file torrent (pieces straddle files, one empty file, one
+    /// padding file) whose piece hashes match `byte_at`.
+    fn torrent() -> Metainfo {
+        let sizes: [(i64, &[&[u8]], bool); 6] = [
+            (10_000, &[b"a", b"one"], false),
+            (0, &[b"a", b"b", b"empty"], false),
+            (6_384, &[b".pad", b"6384"], true),
+            (40_000, &[b"c", b"two"], false),
+            (5, &[b"tiny"], false),
+            (70_000, &[b"c", b"three"], false),
+        ];
+        let total: i64 = sizes.iter().map(|s| s.0).sum();
+        let stream: Vec<u8> = (0..total as u64)
+            .enumerate()
+            .map(|(i, _)| byte_at(i as u64))
+            .collect();
+        // Padding files hold zeros.
+        let mut stream = stream;
+        stream[10_000..16_384].fill(0);
+        let pieces: Vec<u8> = stream
+            .chunks(16384)
+            .flat_map(|p| Sha1Hash::of(p).0)
+            .collect();
+        let files = sizes
+            .iter()
+            .map(|(len, path, pad)| {
+                let mut entry = vec![
+                    (&b"length"[..], Value::Int(*len)),
+                    (
+                        &b"path"[..],
+                        Value::List(List::new(path.iter().map(|p| Value::Bytes(p)).collect())),
+                    ),
+                ];
+                if *pad {
+                    entry.push((&b"attr"[..], Value::Bytes(b"p")));
+                }
+                Value::Dict(Dict::new(entry))
+            })
+            .collect();
+        let info = Value::Dict(Dict::new(vec![
+            (b"files", Value::List(List::new(files))),
+            (b"name", Value::Bytes(b"t")),
+            (b"piece length", Value::Int(16384)),
+            (b"pieces", Value::Bytes(&pieces)),
+        ]));
+        let bytes = encode(&Value::Dict(Dict::new(vec![(b"info", info)])));
+        Metainfo::from_bytes(&bytes).unwrap()
+    }
+
+    fn piece_bytes(meta: &Metainfo, piece: PieceIndex) -> Vec<u8> {
+        let start = meta.layout.piece_offset(piece);
+        (start..start + u64::from(meta.layout.piece_size(piece)))
+            .map(|i| {
+                if (10_000..16_384).contains(&i) {
+                    0
+                } else {
+                    byte_at(i)
+                }
+            })
+            .collect()
+    }
+
+    #[test]
+    fn blocks_written_in_any_order_verify_and_land_in_the_right_files() {
+        let dir = TempDir::new("write");
+        let meta = torrent();
+        let mut storage = Storage::new(&dir.0, &meta).unwrap();
+        let pieces: Vec<_> = meta.layout.pieces().rev().collect();
+        for &piece in &pieces {
+            assert!(!storage
+                .verify_piece(piece, meta.piece_hash(piece).unwrap())
+                .unwrap());
+            let data = piece_bytes(&meta, piece);
+            // Write in 5,000-byte runs, back to front, to cross file edges mid-run.
+            let mut begin = data.len();
+            while begin > 0 {
+                let start = begin.saturating_sub(5_000);
+                storage
+                    .write(piece, start as u32, &data[start..begin])
+                    .unwrap();
+                begin = start;
+            }
+        }
+        storage.create_empty_files().unwrap();
+        for piece in meta.layout.pieces() {
+            assert!(storage
+                .verify_piece(piece, meta.piece_hash(piece).unwrap())
+                .unwrap());
+        }
+        let two = fs::read(dir.0.join("t/c/two")).unwrap();
+        assert_eq!(two.len(), 40_000);
+        assert!(two
+            .iter()
+            .enumerate()
+            .all(|(i, &b)| b == byte_at(16_384 + i as u64)));
+        assert_eq!(fs::read(dir.0.join("t/tiny")).unwrap().len(), 5);
+        assert_eq!(fs::metadata(dir.0.join("t/a/b/empty")).unwrap().len(), 0);
+        assert!(
+            !dir.0.join("t/.pad").exists(),
+            "padding files are never written"
+        );
+    }
+
+    #[test]
+    fn read_returns_what_was_written_across_files() {
+        let dir = TempDir::new("read");
+        let meta = torrent();
+        let mut storage = Storage::new(&dir.0, &meta).unwrap();
+        let piece = meta.layout.piece(3).unwrap();
+        let data = piece_bytes(&meta, piece);
+        storage.write(piece, 0, &data).unwrap();
+        let mut buf = vec![0u8; 3_000];
+        storage.read(piece, 100, &mut buf).unwrap();
+        assert_eq!(buf, data[100..3_100]);
+    }
+
+    #[test]
+    fn a_corrupted_byte_fails_verification() {
+        let dir = TempDir::new("corrupt");
+        let meta = torrent();
+        let mut storage = Storage::new(&dir.0, &meta).unwrap();
+        let piece = meta.layout.piece(0).unwrap();
+        let mut data = piece_bytes(&meta, piece);
+        data[42] ^= 1;
+        storage.write(piece, 0, &data).unwrap();
+        assert!(!storage
+            .verify_piece(piece, meta.piece_hash(piece).unwrap())
+            .unwrap());
+    }
+
+    #[test]
+    fn open_handles_stay_under_the_cap() {
+        let dir = TempDir::new("handles");
+        let sizes: Vec<(String, i64)> = (0..100).map(|i| (format!("f{i:03}"), 1_000)).collect();
+        let pieces: Vec<u8> = vec![0; 7 * 20];
+        let files = sizes
+            .iter()
+            .map(|(name, len)| {
+                Value::Dict(Dict::new(vec![
+                    (&b"length"[..], Value::Int(*len)),
+                    (
+                        &b"path"[..],
+                        Value::List(List::new(vec![Value::Bytes(name.as_bytes())])),
+                    ),
+                ]))
+            })
+            .collect();
+        let info = Value::Dict(Dict::new(vec![
+            (b"files", Value::List(List::new(files))),
+            (b"name", Value::Bytes(b"many")),
+            (b"piece length", Value::Int(16384)),
+            (b"pieces", Value::Bytes(&pieces)),
+        ]));
+        let meta =
+            Metainfo::from_bytes(&encode(&Value::Dict(Dict::new(vec![(b"info", info)])))).unwrap();
+        let mut storage = Storage::new(&dir.0, &meta).unwrap();
+        for piece in meta.layout.pieces() {
+            let len = meta.layout.piece_size(piece) as usize;
+            storage.write(piece, 0, &vec![7u8; len]).unwrap();
+            assert!(storage.open.len() <= MAX_OPEN_FILES);
+        }
+        assert_eq!(fs::read_dir(dir.0.join("many")).unwrap().count(), 100);
+    }
+
+    #[test]
+    fn paths_outside_the_destination_are_refused() {
+        let mut meta = torrent();
+        meta.files[0].path = PathBuf::from("../escape");
+        assert!(Storage::new(Path::new("/tmp/x"), &meta).is_err());
+        meta.files[0].path = PathBuf::from("/etc/passwd");
+        assert!(Storage::new(Path::new("/tmp/x"), &meta).is_err());
+    }
+
+    #[test]
+    fn errors_name_the_file() {
+        let dir = TempDir::new("error");
+        let meta = torrent();
+        // A file where the directory `t` should be: creating t/a fails.
+        fs::write(dir.0.join("t"), b"in the way").unwrap();
+        let mut storage = Storage::new(&dir.0, &meta).unwrap();
+        let piece = meta.layout.piece(0).unwrap();
+        let err = storage.write(piece, 0, &[1, 2, 3]).unwrap_err();
+        assert!(
+            err.to_string().starts_with("cannot create directory "),
+            "{err}"
+        );
+        assert!(err.to_string().contains("t/a"), "{err}");
+    }
+}
