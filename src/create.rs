@@ -230,10 +230,7 @@ fn hash_pieces(files: &[InputFile], piece_len: u32) -> Result<Vec<u8>, CreateErr
         };
         let mut reader = File::open(&file.disk_path).map_err(io_error)?;
         let mut read_total: u64 = 0;
-        loop {
-            let Some(space) = buf.get_mut(filled..) else {
-                break;
-            };
+        while let Some(space) = buf.get_mut(filled..) {
             let n = match reader.read(space) {
                 Ok(0) => break,
                 Ok(n) => n,
