@@ -1,0 +1,93 @@
+//! Command dispatch: `pollen info`, `pollen create`, and (later) downloading.
+//!
+//! Layer 3. Each subcommand has its own file with its getopts options and
+//! its help text; this file picks one from the first argument.
+
+mod create;
+mod info;
+
+use std::ffi::OsString;
+
+use pollen::Error;
+
+/// The overview printed by `pollen --help`.
+const USAGE: &str = "\
+pollen: a small BitTorrent client
+
+Usage:
+  pollen info FILE.torrent          show what a torrent holds and where it would be written
+  pollen create PATH -o OUT.torrent make a torrent from a file or directory
+  pollen help COMMAND               help for one command
+
+Exit status: 0 done, 1 failure while running, 2 bad input.";
+
+/// Runs the command named by `args` (without the program name).
+pub fn run(args: &[OsString]) -> Result<(), Error> {
+    let Some(first) = args.first() else {
+        return Err(Error::Usage(format!("no command given\n{USAGE}")));
+    };
+    let rest = args.get(1..).unwrap_or_default();
+    match first.to_str() {
+        Some("info") => info::run(rest),
+        Some("create") => create::run(rest),
+        Some("help") => help(rest.first().and_then(|a| a.to_str())),
+        Some("-h" | "--help") => help(None),
+        Some("-V" | "--version") => {
+            println!("pollen {}", env!("CARGO_PKG_VERSION"));
+            Ok(())
+        }
+        _ => Err(Error::Usage(
+            "downloading is not built yet: this version offers `pollen info` and `pollen create` \
+             (see `pollen --help`)"
+                .to_string(),
+        )),
+    }
+}
+
+fn help(command: Option<&str>) -> Result<(), Error> {
+    match command {
+        Some("info") => println!("{}", info::usage()),
+        Some("create") => println!("{}", create::usage()),
+        None => println!("{USAGE}"),
+        Some(other) => return Err(Error::Usage(format!("no command named {other:?}"))),
+    }
+    Ok(())
+}
+
+/// Parses `args` with `options`, turning getopts failures into usage errors
+/// that name the command.
+fn parse(options: &getopts::Options, args: &[OsString], command: &str) -> Result<getopts::Matches, Error> {
+    options
+        .parse(args)
+        .map_err(|e| Error::Usage(format!("{command}: {e} (see `pollen help {command}`)")))
+}
+
+/// Text from a torrent made safe for a terminal: control characters (escape
+/// sequences could rewrite the screen), bidi overrides and zero-width
+/// characters are shown as `\u{...}` escapes.
+pub fn printable(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        let invisible = matches!(c, '\u{061C}' | '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}'
+            | '\u{2060}'..='\u{2069}' | '\u{FEFF}');
+        if c.is_control() || invisible {
+            out.push_str(&c.escape_unicode().to_string());
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn printable_escapes_terminal_tricks() {
+        assert_eq!(printable("plain"), "plain");
+        assert_eq!(printable("a\u{1b}[31mred"), "a\\u{1b}[31mred");
+        assert_eq!(printable("evil\u{202E}iva.exe"), "evil\\u{202e}iva.exe");
+        assert_eq!(printable("del\u{7f}"), "del\\u{7f}");
+    }
+}

@@ -1,0 +1,100 @@
+//! The top-level error: what ends a whole command, and its exit status.
+//!
+//! Layer 0 type, raised by layers 1 to 3. Per-peer and per-tracker errors
+//! have their own types and never convert into this one, so a hostile peer
+//! can never end the session through `?`.
+
+use std::fmt;
+use std::io;
+use std::path::PathBuf;
+
+use crate::create::CreateError;
+use crate::metainfo::MetainfoError;
+use crate::storage::StorageError;
+
+/// Exit status for success.
+pub const EXIT_OK: i32 = 0;
+/// Exit status for a failure while running (disk, network).
+pub const EXIT_FAILURE: i32 = 1;
+/// Exit status for bad input (arguments, torrent file).
+pub const EXIT_BAD_INPUT: i32 = 2;
+
+/// A failure that ends the command.
+#[derive(Debug)]
+pub enum Error {
+    /// The command line is wrong; the message says how.
+    Usage(String),
+    /// The torrent file could not be read (missing, a directory, unreadable).
+    TorrentUnreadable {
+        /// The path given.
+        path: PathBuf,
+        /// What went wrong.
+        source: io::Error,
+    },
+    /// The torrent file was read but cannot be used.
+    Torrent {
+        /// The path given.
+        path: PathBuf,
+        /// Which rule it breaks.
+        source: MetainfoError,
+    },
+    /// Making a torrent failed.
+    Create(CreateError),
+    /// Writing an output file failed.
+    Output {
+        /// The file.
+        path: PathBuf,
+        /// What went wrong.
+        source: io::Error,
+    },
+    /// A disk fault in the torrent's files.
+    Storage(StorageError),
+}
+
+impl Error {
+    /// The process exit status for this error: 2 for bad input, 1 otherwise.
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            Error::Usage(_) | Error::TorrentUnreadable { .. } | Error::Torrent { .. } => {
+                EXIT_BAD_INPUT
+            }
+            Error::Create(CreateError::Io { source, .. })
+                if source.kind() != io::ErrorKind::NotFound =>
+            {
+                EXIT_FAILURE
+            }
+            Error::Create(CreateError::Changed(_)) => EXIT_FAILURE,
+            Error::Create(_) => EXIT_BAD_INPUT,
+            Error::Output { .. } | Error::Storage(_) => EXIT_FAILURE,
+        }
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Error::Usage(message) => write!(f, "{message}"),
+            Error::TorrentUnreadable { path, source } => {
+                write!(f, "{}: {source}", path.display())
+            }
+            Error::Torrent { path, source } => write!(f, "{}: {source}", path.display()),
+            Error::Create(e) => write!(f, "{e}"),
+            Error::Output { path, source } => write!(f, "{}: {source}", path.display()),
+            Error::Storage(e) => write!(f, "{e}"),
+        }
+    }
+}
+
+impl std::error::Error for Error {}
+
+impl From<CreateError> for Error {
+    fn from(error: CreateError) -> Self {
+        Error::Create(error)
+    }
+}
+
+impl From<StorageError> for Error {
+    fn from(error: StorageError) -> Self {
+        Error::Storage(error)
+    }
+}
