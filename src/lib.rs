@@ -2,3 +2,4 @@
 
 pub mod bencode;
 pub mod bitfield;
+pub mod wire;
