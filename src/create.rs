@@ -105,7 +105,7 @@ struct InputFile {
 }
 
 /// The piece length for `total_len` bytes: a power of two near
-/// [`TARGET_PIECE_COUNT`] pieces, within [`MIN_PIECE_LEN`, `MAX_CREATE_PIECE_LEN`].
+/// about 1,500 pieces, within [`MIN_PIECE_LEN`] to [`MAX_CREATE_PIECE_LEN`].
 pub fn auto_piece_len(total_len: u64) -> u32 {
     let wanted = (total_len / TARGET_PIECE_COUNT).max(1).next_power_of_two();
     let wanted = u32::try_from(wanted).unwrap_or(MAX_CREATE_PIECE_LEN);

@@ -9,30 +9,78 @@ use common::{fixtures, pollen, TempDir};
 
 /// (file in fixtures/bad, what pollen must say after `error: <path>: `).
 const EXPECTED: &[(&str, &str)] = &[
-    ("deep-nesting.torrent", "not a torrent file: bencode error at byte 262: nesting deeper than 100 levels"),
-    ("duplicate-key.torrent", "not a torrent file: bencode error at byte 155: duplicate dictionary key"),
+    (
+        "deep-nesting.torrent",
+        "not a torrent file: bencode error at byte 262: nesting deeper than 100 levels",
+    ),
+    (
+        "duplicate-key.torrent",
+        "not a torrent file: bencode error at byte 155: duplicate dictionary key",
+    ),
     ("empty-files.torrent", "'files' is an empty list"),
     ("empty-path.torrent", "a file has an empty path"),
-    ("huge-integer.torrent", "not a torrent file: bencode error at byte 59: integer does not fit in 64 bits"),
+    (
+        "huge-integer.torrent",
+        "not a torrent file: bencode error at byte 59: integer does not fit in 64 bits",
+    ),
     ("info-not-dict.torrent", "'info' is not a dictionary"),
-    ("leading-zero.torrent", "not a torrent file: bencode error at byte 60: number with a leading zero"),
-    ("length-and-files.torrent", "info has both 'length' and 'files'"),
+    (
+        "leading-zero.torrent",
+        "not a torrent file: bencode error at byte 60: number with a leading zero",
+    ),
+    (
+        "length-and-files.torrent",
+        "info has both 'length' and 'files'",
+    ),
     ("negative-file-length.torrent", "file length -5 is negative"),
     ("negative-length.torrent", "file length -20000 is negative"),
-    ("negative-piece-length.torrent", "piece length -16384 is not positive"),
-    ("negative-zero.torrent", "not a torrent file: bencode error at byte 62: negative zero integer"),
+    (
+        "negative-piece-length.torrent",
+        "piece length -16384 is not positive",
+    ),
+    (
+        "negative-zero.torrent",
+        "not a torrent file: bencode error at byte 62: negative zero integer",
+    ),
     ("no-info.torrent", "missing 'info'"),
     ("no-name.torrent", "missing 'name'"),
     ("no-piece-length.torrent", "missing 'piece length'"),
-    ("non-string-key.torrent", "not a torrent file: bencode error at byte 44: dictionary key is not a string"),
-    ("not-bencode.torrent", "not a torrent file: bencode error at byte 0: unexpected byte 0x74"),
-    ("pieces-count-mismatch.torrent", "pieces holds 3 hashes but the files need 2"),
-    ("pieces-not-multiple-of-20.torrent", "pieces length 24 is not a multiple of 20"),
-    ("top-level-list.torrent", "not a torrent file: top level is not a dictionary"),
-    ("trailing-data.torrent", "not a torrent file: bencode error at byte 156: trailing data after the value"),
-    ("truncated.torrent", "not a torrent file: bencode error at byte 72: string length 7 exceeds the 4 bytes left"),
-    ("v2-only.torrent", "BitTorrent v2-only torrent (no 'pieces'); pollen supports v1 and hybrid torrents"),
-    ("zero-piece-length.torrent", "piece length 0 is not positive"),
+    (
+        "non-string-key.torrent",
+        "not a torrent file: bencode error at byte 44: dictionary key is not a string",
+    ),
+    (
+        "not-bencode.torrent",
+        "not a torrent file: bencode error at byte 0: unexpected byte 0x74",
+    ),
+    (
+        "pieces-count-mismatch.torrent",
+        "pieces holds 3 hashes but the files need 2",
+    ),
+    (
+        "pieces-not-multiple-of-20.torrent",
+        "pieces length 24 is not a multiple of 20",
+    ),
+    (
+        "top-level-list.torrent",
+        "not a torrent file: top level is not a dictionary",
+    ),
+    (
+        "trailing-data.torrent",
+        "not a torrent file: bencode error at byte 156: trailing data after the value",
+    ),
+    (
+        "truncated.torrent",
+        "not a torrent file: bencode error at byte 72: string length 7 exceeds the 4 bytes left",
+    ),
+    (
+        "v2-only.torrent",
+        "BitTorrent v2-only torrent (no 'pieces'); pollen supports v1 and hybrid torrents",
+    ),
+    (
+        "zero-piece-length.torrent",
+        "piece length 0 is not positive",
+    ),
     ("zero-total-length.torrent", "total length is zero"),
 ];
 
@@ -54,7 +102,10 @@ fn every_bad_fixture_is_refused_with_its_own_message() {
         .collect();
     on_disk.sort();
     let listed: Vec<&str> = EXPECTED.iter().map(|(f, _)| *f).collect();
-    assert_eq!(on_disk, listed, "every file in fixtures/bad has an expected message");
+    assert_eq!(
+        on_disk, listed,
+        "every file in fixtures/bad has an expected message"
+    );
     for (file, message) in EXPECTED {
         let path = dir.join(file);
         assert_refused(
@@ -70,11 +121,17 @@ fn missing_file_and_directory_are_refused() {
     let missing = tmp.path().join("nope.torrent");
     assert_refused(
         &["info".as_ref(), missing.as_os_str()],
-        &format!("error: {}: No such file or directory (os error 2)", missing.display()),
+        &format!(
+            "error: {}: No such file or directory (os error 2)",
+            missing.display()
+        ),
     );
     assert_refused(
         &["info".as_ref(), tmp.path().as_os_str()],
-        &format!("error: {}: is a directory, not a .torrent file", tmp.path().display()),
+        &format!(
+            "error: {}: is a directory, not a .torrent file",
+            tmp.path().display()
+        ),
     );
     let big = tmp.path().join("big.torrent");
     std::fs::write(&big, vec![b'x'; 10 * 1024 * 1024 + 1]).unwrap();
@@ -111,6 +168,9 @@ fn help_goes_to_stdout_and_succeeds() {
     for args in [&["--help"][..], &["help", "info"], &["help", "create"]] {
         let out = pollen(args);
         assert!(out.status.success(), "{args:?}");
-        assert!(String::from_utf8(out.stdout).unwrap().contains("Usage"), "{args:?}");
+        assert!(
+            String::from_utf8(out.stdout).unwrap().contains("Usage"),
+            "{args:?}"
+        );
     }
 }

@@ -11,17 +11,22 @@ use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
-use common::{have_libtorrent, have_program, info_field, pollen, run_with_deadline, skip, write_tree, TempDir};
+use common::{
+    have_libtorrent, have_program, info_field, pollen, run_with_deadline, skip, write_tree, TempDir,
+};
 
 /// A tree whose pieces straddle files, with an empty file and nesting.
 fn make_share(root: &Path) {
-    write_tree(root, &[
-        ("share/a.bin", 10_000, 11),
-        ("share/deep/er/b.bin", 45_000, 12),
-        ("share/deep/empty", 0, 0),
-        ("share/c.txt", 7, 13),
-        ("share/z/last.bin", 100_001, 14),
-    ]);
+    write_tree(
+        root,
+        &[
+            ("share/a.bin", 10_000, 11),
+            ("share/deep/er/b.bin", 45_000, 12),
+            ("share/deep/empty", 0, 0),
+            ("share/c.txt", 7, 13),
+            ("share/z/last.bin", 100_001, 14),
+        ],
+    );
 }
 
 /// Creates a torrent of `share` and returns (torrent path, pollen's info-hash).
@@ -38,7 +43,11 @@ fn create(tmp: &TempDir, extra: &[&str]) -> (std::path::PathBuf, String) {
     ];
     args.extend(extra.iter().map(|s| s.to_string()));
     let out = pollen(&args);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let info = pollen(["info".as_ref(), torrent.as_os_str()]);
     let stdout = String::from_utf8(info.stdout).unwrap();
     let hash = info_field(&stdout, "info-hash:").unwrap().to_string();
@@ -48,28 +57,42 @@ fn create(tmp: &TempDir, extra: &[&str]) -> (std::path::PathBuf, String) {
 #[test]
 fn transmission_show_reports_the_same_info_hash() {
     if !have_program("transmission-show") {
-        return skip("transmission_show_reports_the_same_info_hash", "transmission-show not installed");
+        return skip(
+            "transmission_show_reports_the_same_info_hash",
+            "transmission-show not installed",
+        );
     }
     let tmp = TempDir::new("create-tr");
-    let (torrent, hash) = create(&tmp, &[
-        "--tracker",
-        "http://127.0.0.1:6969/announce",
-        "--tracker",
-        "udp://127.0.0.1:6969",
-        "--private",
-        "--comment",
-        "made by pollen",
-    ]);
+    let (torrent, hash) = create(
+        &tmp,
+        &[
+            "--tracker",
+            "http://127.0.0.1:6969/announce",
+            "--tracker",
+            "udp://127.0.0.1:6969",
+            "--private",
+            "--comment",
+            "made by pollen",
+        ],
+    );
     let mut command = Command::new("transmission-show");
     command.arg(&torrent);
     let out = run_with_deadline(command, Duration::from_secs(30));
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{stdout}");
-    assert!(stdout.contains(&format!("Hash: {hash}")), "pollen says {hash}; transmission-show says\n{stdout}");
+    assert!(
+        stdout.contains(&format!("Hash: {hash}")),
+        "pollen says {hash}; transmission-show says\n{stdout}"
+    );
     assert!(stdout.contains("Privacy: Private torrent"), "{stdout}");
     assert!(stdout.contains("made by pollen"), "{stdout}");
     // transmission-show leaves out empty files; the other four are listed.
-    for name in ["share/a.bin", "share/deep/er/b.bin", "share/c.txt", "share/z/last.bin"] {
+    for name in [
+        "share/a.bin",
+        "share/deep/er/b.bin",
+        "share/c.txt",
+        "share/z/last.bin",
+    ] {
         assert!(stdout.contains(name), "{name} missing:\n{stdout}");
     }
 }
@@ -105,14 +128,28 @@ fn libtorrent_reports_the_same_hash_and_verifies_every_piece() {
     let tmp = TempDir::new("create-lt");
     let (torrent, hash) = create(&tmp, &[]);
     let mut command = Command::new("/usr/bin/python3");
-    command.args(["-c", LIBTORRENT_CHECK]).arg(&torrent).arg(tmp.path());
+    command
+        .args(["-c", LIBTORRENT_CHECK])
+        .arg(&torrent)
+        .arg(tmp.path());
     let out = run_with_deadline(command, Duration::from_secs(90));
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{stdout}{}", String::from_utf8_lossy(&out.stderr));
-    assert!(stdout.contains(&format!("hash {hash}")), "pollen says {hash}; libtorrent:\n{stdout}");
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.contains(&format!("hash {hash}")),
+        "pollen says {hash}; libtorrent:\n{stdout}"
+    );
     let pieces = stdout.lines().find(|l| l.starts_with("pieces ")).unwrap();
     let counts: Vec<&str> = pieces.split_whitespace().skip(1).collect();
-    assert_eq!(counts[0], counts[1], "libtorrent found only {} of {} pieces", counts[0], counts[1]);
+    assert_eq!(
+        counts[0], counts[1],
+        "libtorrent found only {} of {} pieces",
+        counts[0], counts[1]
+    );
 }
 
 #[test]
@@ -123,7 +160,9 @@ fn created_torrent_round_trips_through_pollen_info() {
     let stdout = String::from_utf8(info.stdout).unwrap();
     assert_eq!(info_field(&stdout, "name:"), Some("share"));
     assert_eq!(info_field(&stdout, "pieces:"), Some("10"));
-    assert!(info_field(&stdout, "total size:").unwrap().starts_with("155008 bytes"));
+    assert!(info_field(&stdout, "total size:")
+        .unwrap()
+        .starts_with("155008 bytes"));
     assert_eq!(info_field(&stdout, "files ("), Some("5):"));
     // --no-date makes creation reproducible byte for byte.
     let again = tmp.path().join("again.torrent");
@@ -137,7 +176,10 @@ fn created_torrent_round_trips_through_pollen_info() {
         "--no-date".as_ref(),
     ]);
     assert!(out.status.success());
-    assert_eq!(std::fs::read(&torrent).unwrap(), std::fs::read(&again).unwrap());
+    assert_eq!(
+        std::fs::read(&torrent).unwrap(),
+        std::fs::read(&again).unwrap()
+    );
     // An existing output is not replaced without --force.
     let out = pollen([
         "create".as_ref(),

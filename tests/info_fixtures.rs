@@ -19,13 +19,23 @@ fn info_matches_the_reference_tools_for_every_good_fixture() {
         };
         let out = pollen(["info".as_ref(), fixtures().join(file).as_os_str()]);
         let stdout = String::from_utf8(out.stdout).unwrap();
-        assert!(out.status.success(), "{file}: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{file}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         assert_eq!(info_field(&stdout, "info-hash:"), Some(hash), "{file}");
         assert_eq!(info_field(&stdout, "name:"), Some(name), "{file}");
         let total_shown = info_field(&stdout, "total size:").unwrap();
-        assert!(total_shown.starts_with(&format!("{total} bytes")), "{file}: {total_shown}");
+        assert!(
+            total_shown.starts_with(&format!("{total} bytes")),
+            "{file}: {total_shown}"
+        );
         let piece_shown = info_field(&stdout, "piece size:").unwrap();
-        assert!(piece_shown.starts_with(&format!("{piece_len} bytes")), "{file}");
+        assert!(
+            piece_shown.starts_with(&format!("{piece_len} bytes")),
+            "{file}"
+        );
         assert_eq!(info_field(&stdout, "pieces:"), Some(pieces), "{file}");
         assert_eq!(
             info_field(&stdout, "files ("),
@@ -39,7 +49,10 @@ fn info_matches_the_reference_tools_for_every_good_fixture() {
 
 #[test]
 fn multi_file_paths_are_listed_under_the_torrent_name() {
-    let out = pollen(["info".as_ref(), fixtures().join("multi.torrent").as_os_str()]);
+    let out = pollen([
+        "info".as_ref(),
+        fixtures().join("multi.torrent").as_os_str(),
+    ]);
     let stdout = String::from_utf8(out.stdout).unwrap();
     for (len, path) in [
         (5, "multi/a/b/five.bin"),
@@ -49,7 +62,9 @@ fn multi_file_paths_are_listed_under_the_torrent_name() {
         (70_000, "multi/c/three.bin"),
     ] {
         assert!(
-            stdout.lines().any(|l| l.split_whitespace().eq([len.to_string().as_str(), path])),
+            stdout
+                .lines()
+                .any(|l| l.split_whitespace().eq([len.to_string().as_str(), path])),
             "{path} missing from\n{stdout}"
         );
     }
@@ -58,7 +73,10 @@ fn multi_file_paths_are_listed_under_the_torrent_name() {
 
 #[test]
 fn hostile_paths_are_sanitized_like_libtorrent() {
-    let out = pollen(["info".as_ref(), fixtures().join("hostile-paths.torrent").as_os_str()]);
+    let out = pollen([
+        "info".as_ref(),
+        fixtures().join("hostile-paths.torrent").as_os_str(),
+    ]);
     assert!(out.status.success());
     let stdout = String::from_utf8(out.stdout).unwrap();
     let paths: Vec<&str> = stdout
@@ -91,14 +109,20 @@ fn hostile_paths_are_sanitized_like_libtorrent() {
     for path in paths {
         assert!(path.starts_with("hostile/") && !path.split('/').any(|e| e == ".." || e == "."));
     }
-    assert!(!stdout.contains('\u{1b}'), "no raw escape byte reaches the terminal");
+    assert!(
+        !stdout.contains('\u{1b}'),
+        "no raw escape byte reaches the terminal"
+    );
 }
 
 #[test]
 fn unsorted_keys_hash_the_raw_bytes_like_libtorrent() {
     // transmission-show 3.00 re-encodes with sorted keys and reports
     // fd86d375...; libtorrent (and every peer) uses the raw bytes.
-    let out = pollen(["info".as_ref(), fixtures().join("unsorted-keys.torrent").as_os_str()]);
+    let out = pollen([
+        "info".as_ref(),
+        fixtures().join("unsorted-keys.torrent").as_os_str(),
+    ]);
     let stdout = String::from_utf8(out.stdout).unwrap();
     assert_eq!(
         info_field(&stdout, "info-hash:"),

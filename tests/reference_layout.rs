@@ -27,11 +27,17 @@ const TREES: &[(&str, usize, u64)] = &[
 fn every_piece_of_every_reference_torrent_verifies_against_its_payload() {
     let tmp = TempDir::new("layout");
     write_tree(tmp.path(), TREES);
-    for file in ["single.torrent", "multi.torrent", "multi-transmission.torrent"] {
+    for file in [
+        "single.torrent",
+        "multi.torrent",
+        "multi-transmission.torrent",
+    ] {
         let meta = pollen::load_torrent(&fixtures().join(file)).unwrap();
         let mut storage = Storage::new(tmp.path(), &meta).unwrap();
         for piece in meta.layout.pieces() {
-            let ok = storage.verify_piece(piece, meta.piece_hash(piece).unwrap()).unwrap();
+            let ok = storage
+                .verify_piece(piece, meta.piece_hash(piece).unwrap())
+                .unwrap();
             assert!(ok, "{file}: piece {piece} does not verify");
         }
     }
@@ -47,7 +53,11 @@ fn a_missing_file_fails_only_its_pieces() {
     let verified: Vec<bool> = meta
         .layout
         .pieces()
-        .map(|p| storage.verify_piece(p, meta.piece_hash(p).unwrap()).unwrap())
+        .map(|p| {
+            storage
+                .verify_piece(p, meta.piece_hash(p).unwrap())
+                .unwrap()
+        })
         .collect();
     // one.bin sits at offsets 40,005..50,005: inside piece 1 only.
     assert_eq!(verified, vec![true, false, true, true]);

@@ -19,17 +19,35 @@ use super::parse;
 
 fn options() -> getopts::Options {
     let mut opts = getopts::Options::new();
-    opts.optopt("o", "output", "where to write the torrent (required)", "OUT.torrent");
-    opts.optmulti("t", "tracker", "tracker URL; repeat for more (each its own tier)", "URL");
+    opts.optopt(
+        "o",
+        "output",
+        "where to write the torrent (required)",
+        "OUT.torrent",
+    );
+    opts.optmulti(
+        "t",
+        "tracker",
+        "tracker URL; repeat for more (each its own tier)",
+        "URL",
+    );
     opts.optopt(
         "",
         "piece-size",
         "piece size, a power of two from 16K to 32M (default: about 1500 pieces)",
         "N",
     );
-    opts.optflag("", "private", "private torrent (BEP 27): peers only from trackers");
+    opts.optflag(
+        "",
+        "private",
+        "private torrent (BEP 27): peers only from trackers",
+    );
     opts.optopt("c", "comment", "free-text comment", "TEXT");
-    opts.optflag("", "no-date", "leave out the creation date (same input, same bytes)");
+    opts.optflag(
+        "",
+        "no-date",
+        "leave out the creation date (same input, same bytes)",
+    );
     opts.optflag("f", "force", "replace OUT if it exists");
     opts
 }

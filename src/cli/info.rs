@@ -43,7 +43,11 @@ fn describe(meta: &Metainfo) -> String {
     line("info-hash:", meta.info_hash.to_hex());
     line(
         "total size:",
-        format!("{} bytes ({})", meta.total_len(), format_bytes(meta.total_len())),
+        format!(
+            "{} bytes ({})",
+            meta.total_len(),
+            format_bytes(meta.total_len())
+        ),
     );
     line(
         "piece size:",
@@ -77,7 +81,11 @@ fn describe(meta: &Metainfo) -> String {
     }
     let shown: Vec<_> = meta.files.iter().filter(|f| !f.padding).collect();
     out.push_str(&format!("files ({}):\n", shown.len()));
-    let width = shown.iter().map(|f| f.len.to_string().len()).max().unwrap_or(1);
+    let width = shown
+        .iter()
+        .map(|f| f.len.to_string().len())
+        .max()
+        .unwrap_or(1);
     for file in shown {
         out.push_str(&format!(
             "  {:>width$}  {}\n",

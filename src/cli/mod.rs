@@ -56,7 +56,11 @@ fn help(command: Option<&str>) -> Result<(), Error> {
 
 /// Parses `args` with `options`, turning getopts failures into usage errors
 /// that name the command.
-fn parse(options: &getopts::Options, args: &[OsString], command: &str) -> Result<getopts::Matches, Error> {
+fn parse(
+    options: &getopts::Options,
+    args: &[OsString],
+    command: &str,
+) -> Result<getopts::Matches, Error> {
     options
         .parse(args)
         .map_err(|e| Error::Usage(format!("{command}: {e} (see `pollen help {command}`)")))

@@ -1,0 +1,142 @@
+//! `make bench`: speed figures for the pure core, printed, never asserted.
+//!
+//! Each figure is the median of several runs. Absolute numbers are noisy on
+//! a shared machine; the useful comparisons are within one run (SHA-1 in
+//! memory vs. verifying from disk, decoding vs. hashing).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::hint::black_box;
+use std::time::{Duration, Instant};
+
+use pollen::bencode::{self, Dict, List, Value};
+use pollen::hash::Sha1Hash;
+use pollen::metainfo::Metainfo;
+use pollen::storage::Storage;
+use pollen::wire::{decode_frame, FrameLimits, Message};
+
+const RUNS: usize = 7;
+
+/// Median wall time of `RUNS` calls of `f`.
+fn median(mut f: impl FnMut()) -> Duration {
+    let mut times: Vec<Duration> = (0..RUNS)
+        .map(|_| {
+            let start = Instant::now();
+            f();
+            start.elapsed()
+        })
+        .collect();
+    times.sort();
+    times[RUNS / 2]
+}
+
+fn rate_mib(bytes: usize, time: Duration) -> f64 {
+    bytes as f64 / (1024.0 * 1024.0) / time.as_secs_f64()
+}
+
+fn main() {
+    println!("pollen bench (median of {RUNS} runs)");
+    bench_sha1();
+    bench_torrent_decode();
+    bench_wire_decode();
+    bench_verify_from_disk();
+}
+
+fn bench_sha1() {
+    let data = vec![0x5au8; 64 << 20];
+    let time = median(|| {
+        black_box(Sha1Hash::of(black_box(&data)));
+    });
+    println!("sha1 in memory:            {:8.0} MiB/s", rate_mib(data.len(), time));
+}
+
+/// A torrent with 50,000 files and 100,000 pieces, as bencode bytes.
+fn big_torrent() -> Vec<u8> {
+    let names: Vec<String> = (0..50_000).map(|i| format!("file-{i:05}.dat")).collect();
+    let pieces = vec![7u8; 100_000 * 20];
+    let files = names
+        .iter()
+        .map(|name| {
+            Value::Dict(Dict::new(vec![
+                (&b"length"[..], Value::Int(32_768)),
+                (
+                    b"path",
+                    Value::List(List::new(vec![
+                        Value::Bytes(b"dir"),
+                        Value::Bytes(name.as_bytes()),
+                    ])),
+                ),
+            ]))
+        })
+        .collect();
+    let info = Value::Dict(Dict::new(vec![
+        (b"files", Value::List(List::new(files))),
+        (b"name", Value::Bytes(b"big")),
+        (b"piece length", Value::Int(16_384)),
+        (b"pieces", Value::Bytes(&pieces)),
+    ]));
+    bencode::encode(&Value::Dict(Dict::new(vec![(b"info", info)])))
+}
+
+fn bench_torrent_decode() {
+    let bytes = big_torrent();
+    let time = median(|| {
+        black_box(Metainfo::from_bytes(black_box(&bytes)).unwrap());
+    });
+    println!(
+        "metainfo parse (50k files, 100k pieces, {:.1} MiB): {:.1} ms ({:.0} MiB/s)",
+        bytes.len() as f64 / 1048576.0,
+        time.as_secs_f64() * 1000.0,
+        rate_mib(bytes.len(), time)
+    );
+}
+
+fn bench_wire_decode() {
+    let block = vec![1u8; 16 * 1024];
+    let mut stream = Vec::new();
+    for i in 0..4096u32 {
+        Message::Piece { piece: i, begin: 0, data: &block }.encode(&mut stream);
+        Message::Have { piece: i }.encode(&mut stream);
+    }
+    let limits = FrameLimits::for_pieces(10_000);
+    let time = median(|| {
+        let mut pos = 0;
+        while let Some((message, used)) = decode_frame(&stream[pos..], &limits).unwrap() {
+            black_box(message);
+            pos += used;
+        }
+    });
+    // Decoding borrows the payload, so this is the framing cost alone.
+    println!(
+        "wire decode (16 KiB PIECE + HAVE frames): {:.1} M frames/s",
+        8192.0 / time.as_secs_f64() / 1e6
+    );
+}
+
+fn bench_verify_from_disk() {
+    let dir = std::env::temp_dir().join(format!("pollen-bench-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let len: usize = 256 << 20;
+    let piece_len: usize = 256 << 10;
+    let data: Vec<u8> = (0..len).map(|i| (i * 7 + (i >> 12)) as u8).collect();
+    let pieces: Vec<u8> = data.chunks(piece_len).flat_map(|p| Sha1Hash::of(p).0).collect();
+    std::fs::write(dir.join("payload"), &data).unwrap();
+    let info = Value::Dict(Dict::new(vec![
+        (b"length", Value::Int(len as i64)),
+        (b"name", Value::Bytes(b"payload")),
+        (b"piece length", Value::Int(piece_len as i64)),
+        (b"pieces", Value::Bytes(&pieces)),
+    ]));
+    let torrent = bencode::encode(&Value::Dict(Dict::new(vec![(b"info", info)])));
+    let meta = Metainfo::from_bytes(&torrent).unwrap();
+    let mut storage = Storage::new(&dir, &meta).unwrap();
+    let time = median(|| {
+        for piece in meta.layout.pieces() {
+            assert!(storage.verify_piece(piece, meta.piece_hash(piece).unwrap()).unwrap());
+        }
+    });
+    println!(
+        "verify 256 MiB from disk (page cache warm): {:8.0} MiB/s",
+        rate_mib(len, time)
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
