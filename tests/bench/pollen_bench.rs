@@ -46,7 +46,10 @@ fn bench_sha1() {
     let time = median(|| {
         black_box(Sha1Hash::of(black_box(&data)));
     });
-    println!("sha1 in memory:            {:8.0} MiB/s", rate_mib(data.len(), time));
+    println!(
+        "sha1 in memory:            {:8.0} MiB/s",
+        rate_mib(data.len(), time)
+    );
 }
 
 /// A torrent with 50,000 files and 100,000 pieces, as bencode bytes.
@@ -94,7 +97,12 @@ fn bench_wire_decode() {
     let block = vec![1u8; 16 * 1024];
     let mut stream = Vec::new();
     for i in 0..4096u32 {
-        Message::Piece { piece: i, begin: 0, data: &block }.encode(&mut stream);
+        Message::Piece {
+            piece: i,
+            begin: 0,
+            data: &block,
+        }
+        .encode(&mut stream);
         Message::Have { piece: i }.encode(&mut stream);
     }
     let limits = FrameLimits::for_pieces(10_000);
@@ -118,7 +126,10 @@ fn bench_verify_from_disk() {
     let len: usize = 256 << 20;
     let piece_len: usize = 256 << 10;
     let data: Vec<u8> = (0..len).map(|i| (i * 7 + (i >> 12)) as u8).collect();
-    let pieces: Vec<u8> = data.chunks(piece_len).flat_map(|p| Sha1Hash::of(p).0).collect();
+    let pieces: Vec<u8> = data
+        .chunks(piece_len)
+        .flat_map(|p| Sha1Hash::of(p).0)
+        .collect();
     std::fs::write(dir.join("payload"), &data).unwrap();
     let info = Value::Dict(Dict::new(vec![
         (b"length", Value::Int(len as i64)),
@@ -131,7 +142,9 @@ fn bench_verify_from_disk() {
     let mut storage = Storage::new(&dir, &meta).unwrap();
     let time = median(|| {
         for piece in meta.layout.pieces() {
-            assert!(storage.verify_piece(piece, meta.piece_hash(piece).unwrap()).unwrap());
+            assert!(storage
+                .verify_piece(piece, meta.piece_hash(piece).unwrap())
+                .unwrap());
         }
     });
     println!(
