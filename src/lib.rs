@@ -56,3 +56,5 @@ pub mod wire;
 
 pub use error::Error;
 pub use torrent_file::load_torrent;
+pub mod rate;
+pub mod rng;
