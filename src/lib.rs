@@ -56,5 +56,10 @@ pub mod wire;
 
 pub use error::Error;
 pub use torrent_file::load_torrent;
+pub mod choker;
+pub mod download;
+pub mod peer;
+pub mod peer_list;
+pub mod picker;
 pub mod rate;
 pub mod rng;

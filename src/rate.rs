@@ -52,9 +52,15 @@ impl RateMeter {
     pub fn rate(&mut self, now: Instant) -> u64 {
         let Some(start) = self.start else { return 0 };
         self.advance(now);
+        // The buckets cover the whole seconds before this one plus the part
+        // of this second that has passed.
         let elapsed = now.saturating_duration_since(start);
-        let span = elapsed.min(Duration::from_secs(WINDOW_SECS as u64));
-        let span = span.max(Duration::from_millis(500)).as_secs_f64();
+        let this_second = Duration::from_nanos(u64::from(elapsed.subsec_nanos()));
+        let window = Duration::from_secs(WINDOW_SECS as u64 - 1) + this_second;
+        let span = elapsed
+            .min(window)
+            .max(Duration::from_millis(500))
+            .as_secs_f64();
         (self.buckets.iter().sum::<u64>() as f64 / span) as u64
     }
 

@@ -1,0 +1,184 @@
+//! One peer's protocol state: the four BEP 3 flags, what it has, the
+//! requests in flight each way, and its transfer rates.
+//!
+//! Layer 0: pure; times are passed in. The session owns one per connection
+//! beside the socket and its buffers.
+
+use std::collections::VecDeque;
+use std::time::{Duration, Instant};
+
+use crate::bitfield::Bitfield;
+use crate::metainfo::{Block, BLOCK_LEN};
+use crate::rate::RateMeter;
+
+/// Fewest requests kept in flight to an unchoking peer: enough to cover a
+/// round trip before any rate is measured (slow start).
+pub const MIN_PIPELINE: usize = 16;
+
+/// Most requests in flight to one peer (libtorrent's cap): 500 blocks is
+/// 8 MiB, plenty for a fast loopback peer.
+pub const MAX_PIPELINE: usize = 500;
+
+/// Seconds of the peer's measured rate kept in flight (libtorrent: 3 s), so
+/// the pipe never drains while a request crosses the network.
+const PIPELINE_SECONDS: u64 = 3;
+
+/// Most of a peer's requests we queue to serve (libtorrent and
+/// Transmission use 2000-ish; we cap lower to bound memory on small boxes).
+pub const MAX_QUEUED_REQUESTS: usize = 500;
+
+/// One of our requests in flight to this peer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OutRequest {
+    /// The block asked for.
+    pub block: Block,
+    /// When the REQUEST was queued.
+    pub sent_at: Instant,
+}
+
+/// The protocol state of one connected peer.
+#[derive(Debug, Clone)]
+pub struct PeerState {
+    /// We refuse to upload to it (BEP 3: starts true).
+    pub am_choking: bool,
+    /// We want something it has (starts false).
+    pub am_interested: bool,
+    /// It refuses to upload to us (starts true).
+    pub peer_choking: bool,
+    /// It wants something we have (starts false).
+    pub peer_interested: bool,
+    /// The pieces it has.
+    pub has: Bitfield,
+    /// Our requests it has not answered yet.
+    pub requested: Vec<OutRequest>,
+    /// Its requests we have not served yet (at most [`MAX_QUEUED_REQUESTS`]).
+    pub queued: VecDeque<Block>,
+    /// What it sends us.
+    pub down: RateMeter,
+    /// What we send it.
+    pub up: RateMeter,
+    /// Some message arrived after the handshake (so a BITFIELD now is late).
+    pub got_message: bool,
+    /// When its last block arrived (for snubbing and stall detection).
+    pub last_block_at: Option<Instant>,
+    /// Holds the optimistic unchoke slot.
+    pub optimistic: bool,
+    /// REQUESTs it sent while we were choking it.
+    pub requests_while_choked: u32,
+}
+
+impl PeerState {
+    /// A freshly connected peer for a torrent of `piece_count` pieces.
+    pub fn new(piece_count: u32) -> PeerState {
+        PeerState {
+            am_choking: true,
+            am_interested: false,
+            peer_choking: true,
+            peer_interested: false,
+            has: Bitfield::new(piece_count),
+            requested: Vec::new(),
+            queued: VecDeque::new(),
+            down: RateMeter::new(),
+            up: RateMeter::new(),
+            got_message: false,
+            last_block_at: None,
+            optimistic: false,
+            requests_while_choked: 0,
+        }
+    }
+
+    /// How many requests to keep in flight: the peer's rate times
+    /// [`PIPELINE_SECONDS`], in blocks, within [`MIN_PIPELINE`, `MAX_PIPELINE`].
+    pub fn pipeline_target(&mut self, now: Instant) -> usize {
+        let bytes = self.down.rate(now).saturating_mul(PIPELINE_SECONDS);
+        let blocks = usize::try_from(bytes / u64::from(BLOCK_LEN)).unwrap_or(MAX_PIPELINE);
+        blocks.clamp(MIN_PIPELINE, MAX_PIPELINE)
+    }
+
+    /// Whether one of our requests in flight is for `block`.
+    pub fn has_requested(&self, block: &Block) -> bool {
+        self.requested.iter().any(|r| r.block == *block)
+    }
+
+    /// Removes our request for `block`; true if there was one.
+    pub fn take_request(&mut self, block: &Block) -> bool {
+        match self.requested.iter().position(|r| r.block == *block) {
+            Some(i) => {
+                self.requested.swap_remove(i);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Removes and returns our requests older than `timeout`.
+    pub fn take_expired(&mut self, now: Instant, timeout: Duration) -> Vec<Block> {
+        let mut expired = Vec::new();
+        self.requested.retain(|r| {
+            let late = now.saturating_duration_since(r.sent_at) > timeout;
+            if late {
+                expired.push(r.block);
+            }
+            !late
+        });
+        expired
+    }
+
+    /// Whether it has a piece we lack (`ours` is our have-bitfield).
+    pub fn has_something_for(&self, ours: &Bitfield) -> bool {
+        self.has.has_any_missing_in(ours)
+    }
+
+    /// Whether it has every piece.
+    pub fn is_seed(&self) -> bool {
+        self.has.is_complete()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::metainfo::Layout;
+
+    #[test]
+    fn pipeline_grows_with_rate_within_bounds() {
+        let t0 = Instant::now();
+        let mut peer = PeerState::new(10);
+        assert_eq!(peer.pipeline_target(t0), MIN_PIPELINE);
+        // 10 MB/s for 5 s: 3 s of it is ~1,830 blocks, capped.
+        for ms in (0..5_000).step_by(10) {
+            peer.down.add(100_000, t0 + Duration::from_millis(ms));
+        }
+        assert_eq!(
+            peer.pipeline_target(t0 + Duration::from_secs(5)),
+            MAX_PIPELINE
+        );
+        // 1 MB/s: ~183 blocks.
+        let mut slow = PeerState::new(10);
+        for ms in (0..5_000).step_by(100) {
+            slow.down.add(100_000, t0 + Duration::from_millis(ms));
+        }
+        let target = slow.pipeline_target(t0 + Duration::from_secs(5));
+        assert!((150..=220).contains(&target), "{target}");
+    }
+
+    #[test]
+    fn expired_requests_are_taken_out() {
+        let layout = Layout::new(16384, &[65536]).unwrap();
+        let t0 = Instant::now();
+        let mut peer = PeerState::new(4);
+        for (i, piece) in layout.pieces().enumerate() {
+            let block = layout.block(piece, 0).unwrap();
+            peer.requested.push(OutRequest {
+                block,
+                sent_at: t0 + Duration::from_secs(i as u64 * 10),
+            });
+        }
+        let expired = peer.take_expired(t0 + Duration::from_secs(35), Duration::from_secs(20));
+        assert_eq!(expired.len(), 2);
+        assert_eq!(peer.requested.len(), 2);
+        let kept = peer.requested[0].block;
+        assert!(peer.take_request(&kept));
+        assert!(!peer.take_request(&kept));
+    }
+}

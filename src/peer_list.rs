@@ -1,0 +1,242 @@
+//! The known-peer list: every address heard of (tracker, `--peer`, incoming
+//! connections), whether it is connected, when to retry it, and bans.
+//!
+//! Layer 0: pure; times are passed in. A peer is an (address, port) pair:
+//! on loopback, and behind a household NAT, many peers share one IP.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+/// Most addresses remembered: bounds memory whatever trackers send.
+pub const MAX_KNOWN_PEERS: usize = 2_000;
+
+/// Pieces that failed their hash check with a peer's data before it is
+/// banned (Transmission uses 5; a peer whose data fails three pieces is
+/// broken or hostile).
+pub const MAX_STRIKES: u32 = 3;
+
+/// First retry delay after a failed or dropped connection; doubles per
+/// failure up to [`MAX_RETRY_DELAY`].
+const FIRST_RETRY_DELAY: Duration = Duration::from_secs(5);
+
+/// Longest retry delay: a peer that was down may come back.
+const MAX_RETRY_DELAY: Duration = Duration::from_secs(10 * 60);
+
+/// Failures after which an address is forgotten.
+const MAX_FAILURES: u32 = 8;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Status {
+    Idle,
+    Connected,
+    Banned,
+}
+
+#[derive(Debug, Clone)]
+struct Entry {
+    status: Status,
+    failures: u32,
+    retry_at: Option<Instant>,
+    strikes: u32,
+}
+
+/// Known peers.
+#[derive(Debug, Clone, Default)]
+pub struct PeerList {
+    entries: HashMap<SocketAddr, Entry>,
+}
+
+impl PeerList {
+    /// An empty list.
+    pub fn new() -> PeerList {
+        PeerList::default()
+    }
+
+    /// Remembers `addr`; false if it was known already or the list is full.
+    pub fn add(&mut self, addr: SocketAddr) -> bool {
+        if self.entries.contains_key(&addr) || self.entries.len() >= MAX_KNOWN_PEERS {
+            return false;
+        }
+        if addr.port() == 0 || addr.ip().is_unspecified() {
+            return false;
+        }
+        self.entries.insert(
+            addr,
+            Entry {
+                status: Status::Idle,
+                failures: 0,
+                retry_at: None,
+                strikes: 0,
+            },
+        );
+        true
+    }
+
+    /// Number of known addresses (any status).
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// Whether no address is known.
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// An idle address whose retry time has come, marked connected.
+    pub fn next_to_connect(&mut self, now: Instant) -> Option<SocketAddr> {
+        let (addr, entry) = self
+            .entries
+            .iter_mut()
+            .find(|(_, e)| e.status == Status::Idle && e.retry_at.is_none_or(|at| at <= now))?;
+        entry.status = Status::Connected;
+        Some(*addr)
+    }
+
+    /// Marks `addr` connected (an incoming connection); false if banned.
+    pub fn mark_connected(&mut self, addr: SocketAddr) -> bool {
+        self.add(addr);
+        match self.entries.get_mut(&addr) {
+            Some(e) if e.status == Status::Banned => false,
+            Some(e) => {
+                e.status = Status::Connected;
+                true
+            }
+            None => true, // list full: serve it without remembering it
+        }
+    }
+
+    /// The connection to `addr` ended. `failed` means it never got through
+    /// the handshake (or was dropped for misbehaving): back off, and forget
+    /// it after repeated failures.
+    pub fn disconnected(&mut self, addr: SocketAddr, failed: bool, now: Instant) {
+        let Some(entry) = self.entries.get_mut(&addr) else {
+            return;
+        };
+        if entry.status == Status::Banned {
+            return;
+        }
+        entry.status = Status::Idle;
+        if failed {
+            entry.failures += 1;
+            if entry.failures >= MAX_FAILURES {
+                self.entries.remove(&addr);
+                return;
+            }
+        } else {
+            entry.failures = 0;
+        }
+        let shift = entry.failures.min(10);
+        let delay = FIRST_RETRY_DELAY
+            .saturating_mul(1 << shift)
+            .min(MAX_RETRY_DELAY);
+        entry.retry_at = Some(now + delay);
+    }
+
+    /// A piece with `addr`'s data failed its hash: one strike. Returns true
+    /// when this strike bans it.
+    pub fn strike(&mut self, addr: SocketAddr) -> bool {
+        let Some(entry) = self.entries.get_mut(&addr) else {
+            return false;
+        };
+        entry.strikes += 1;
+        if entry.strikes >= MAX_STRIKES && entry.status != Status::Banned {
+            entry.status = Status::Banned;
+            return true;
+        }
+        false
+    }
+
+    /// Whether `addr` is banned.
+    pub fn is_banned(&self, addr: SocketAddr) -> bool {
+        self.entries
+            .get(&addr)
+            .is_some_and(|e| e.status == Status::Banned)
+    }
+
+    /// The earliest retry time among idle addresses (for the loop's timer).
+    pub fn next_retry(&self) -> Option<Instant> {
+        self.entries
+            .values()
+            .filter(|e| e.status == Status::Idle)
+            .filter_map(|e| e.retry_at)
+            .min()
+    }
+
+    /// Whether an idle address may be connected to at `now`.
+    pub fn has_candidates(&self, now: Instant) -> bool {
+        self.entries
+            .values()
+            .any(|e| e.status == Status::Idle && e.retry_at.is_none_or(|at| at <= now))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn addr(port: u16) -> SocketAddr {
+        SocketAddr::from(([127, 0, 0, 1], port))
+    }
+
+    #[test]
+    fn same_ip_different_ports_are_different_peers() {
+        let mut list = PeerList::new();
+        assert!(list.add(addr(1)));
+        assert!(list.add(addr(2)));
+        assert!(!list.add(addr(1)));
+        assert!(!list.add(addr(0)));
+        assert_eq!(list.len(), 2);
+    }
+
+    #[test]
+    fn connect_then_back_off_after_failure() {
+        let t0 = Instant::now();
+        let mut list = PeerList::new();
+        list.add(addr(1));
+        assert_eq!(list.next_to_connect(t0), Some(addr(1)));
+        assert_eq!(list.next_to_connect(t0), None);
+        list.disconnected(addr(1), true, t0);
+        assert_eq!(list.next_to_connect(t0 + Duration::from_secs(5)), None);
+        assert_eq!(list.next_retry(), Some(t0 + Duration::from_secs(10)));
+        assert_eq!(
+            list.next_to_connect(t0 + Duration::from_secs(10)),
+            Some(addr(1))
+        );
+    }
+
+    #[test]
+    fn repeated_failures_forget_the_address() {
+        let t0 = Instant::now();
+        let mut list = PeerList::new();
+        list.add(addr(1));
+        for _ in 0..MAX_FAILURES {
+            list.disconnected(addr(1), true, t0);
+        }
+        assert!(list.is_empty());
+    }
+
+    #[test]
+    fn strikes_ban_and_bans_refuse_connections() {
+        let mut list = PeerList::new();
+        list.add(addr(1));
+        assert!(!list.strike(addr(1)));
+        assert!(!list.strike(addr(1)));
+        assert!(list.strike(addr(1)));
+        assert!(list.is_banned(addr(1)));
+        assert!(!list.mark_connected(addr(1)));
+        assert_eq!(list.next_to_connect(Instant::now()), None);
+    }
+
+    #[test]
+    fn list_is_capped() {
+        let mut list = PeerList::new();
+        for i in 0..(MAX_KNOWN_PEERS + 10) {
+            list.add(SocketAddr::from((
+                [10, 0, (i / 256) as u8, (i % 256) as u8],
+                6881,
+            )));
+        }
+        assert_eq!(list.len(), MAX_KNOWN_PEERS);
+    }
+}
