@@ -9,6 +9,7 @@
 //! L2  session/          the only owner of mio, slab, sockets and the clock
 //! L1  storage, create,  blocking disk I/O: positioned reads and writes,
 //!     torrent_file      hashing files, reading .torrent files
+//!     tracker::http     blocking HTTP: one announce under hard timeouts
 //! L0  bencode, metainfo, bitfield, wire, hash, units, tracker::announce
 //!                       pure: bytes/values in, values/bytes out; no I/O, no clock
 //! ```
@@ -24,7 +25,7 @@
 //! | 3 | metainfo files, info-hash, pieces | [`metainfo`], [`metainfo::layout`] |
 //! | 3 | handshake and peer messages | [`wire`] |
 //! | 3 | bitfield of pieces | [`bitfield`] |
-//! | 3 | HTTP tracker announce | [`tracker::announce`] |
+//! | 3 | HTTP tracker announce | [`tracker::announce`], [`tracker::http`] |
 //! | 6 | fast extension message ids | [`wire`] |
 //! | 7 | IPv6 tracker peers (`peers6`) | [`tracker::announce`] |
 //! | 10 | extension protocol message id, reserved bit | [`wire`] |

@@ -3,7 +3,7 @@
 //!
 //! Layer 0: pure (no I/O, no clock). [`announce_url`] turns an
 //! [`AnnounceRequest`] into the exact bytes of the GET URL; [`parse_response`]
-//! turns the bencoded body into an [`AnnounceResponse`]. `super::http` does
+//! turns the bencoded body into an [`AnnounceResponse`]. [`super::http`] does
 //! the network part in between.
 //!
 //! The info-hash and peer id are raw bytes, so they are percent-encoded one

@@ -6,7 +6,9 @@
 //! - [`announce`] is Layer 0, pure (no I/O, no clock): it builds the announce
 //!   URL byte for byte ([`announce_url`]) and parses the bencoded reply
 //!   ([`parse_response`]) into an [`AnnounceResponse`].
-//! - `http` (to come) is Layer 1: one blocking GET under hard timeouts.
+//! - [`http`] is Layer 1: one blocking GET through `ureq` under hard timeouts
+//!   ([`http::announce`]). The session calls it from its single thread, so a
+//!   dead tracker costs at most [`HttpTimeouts::total`] of stalled peers.
 //!
 //! Everything a tracker sends is untrusted: the reply size, the peer count,
 //! the intervals and every integer are bounded or checked before use, and a
@@ -16,6 +18,7 @@
 //! off, tries the next tracker and keeps serving its peers.
 
 pub mod announce;
+pub mod http;
 
 use std::fmt;
 
@@ -23,6 +26,7 @@ pub use announce::{
     announce_url, parse_response, AnnounceRequest, AnnounceResponse, Event, DEFAULT_INTERVAL,
     MAX_INTERVAL, MAX_PEERS_PER_REPLY, MAX_TRACKER_TEXT_CHARS, MIN_INTERVAL,
 };
+pub use http::{HttpTimeouts, MAX_REPLY_BYTES};
 
 /// An announce to one tracker failed. The session logs it, backs off and keeps
 /// running; it never ends the session.
