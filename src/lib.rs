@@ -9,7 +9,8 @@
 //! L2  session/          the only owner of mio, slab, sockets and the clock
 //! L1  storage, create,  blocking disk I/O: positioned reads and writes,
 //!     torrent_file      hashing files, reading .torrent files
-//! L0  bencode, metainfo, bitfield, wire, hash, units
+//!     tracker::http     blocking HTTP: one announce under hard timeouts
+//! L0  bencode, metainfo, bitfield, wire, hash, units, tracker::announce
 //!                       pure: bytes/values in, values/bytes out; no I/O, no clock
 //! ```
 //!
@@ -24,10 +25,13 @@
 //! | 3 | metainfo files, info-hash, pieces | [`metainfo`], [`metainfo::layout`] |
 //! | 3 | handshake and peer messages | [`wire`] |
 //! | 3 | bitfield of pieces | [`bitfield`] |
+//! | 3 | HTTP tracker announce | [`tracker::announce`], [`tracker::http`] |
 //! | 6 | fast extension message ids | [`wire`] |
+//! | 7 | IPv6 tracker peers (`peers6`) | [`tracker::announce`] |
 //! | 10 | extension protocol message id, reserved bit | [`wire`] |
 //! | 12 | `announce-list` tiers | [`metainfo`], [`create`] |
 //! | 19 | `url-list` web seeds (parsed) | [`metainfo`] |
+//! | 23 | compact tracker peer lists | [`tracker::announce`] |
 //! | 27 | `private` flag | [`metainfo`], [`create`] |
 //! | 47 | padding files | [`metainfo`], [`storage`] |
 //!
@@ -51,6 +55,7 @@ pub mod hash;
 pub mod metainfo;
 pub mod storage;
 pub mod torrent_file;
+pub mod tracker;
 pub mod units;
 pub mod wire;
 

@@ -1,0 +1,707 @@
+//! The announce codec: the URL we send to an HTTP tracker and the reply it
+//! sends back (BEP 3 "Trackers"; compact peers of BEP 23; `peers6` of BEP 7).
+//!
+//! Layer 0: pure (no I/O, no clock). [`announce_url`] turns an
+//! [`AnnounceRequest`] into the exact bytes of the GET URL; [`parse_response`]
+//! turns the bencoded body into an [`AnnounceResponse`]. [`super::http`] does
+//! the network part in between.
+//!
+//! The info-hash and peer id are raw bytes, so they are percent-encoded one
+//! byte at a time: the unreserved characters `A-Z a-z 0-9 - . _ ~` stay
+//! literal, every other byte becomes `%XX` with upper-case hex. No general URL
+//! library is used, because the tracker hashes exactly these bytes.
+//!
+//! The reply is untrusted. Intervals are clamped to
+//! [`MIN_INTERVAL`]..=[`MAX_INTERVAL`], at most [`MAX_PEERS_PER_REPLY`] peers
+//! are kept, peers with port 0 are dropped, and a peer address must be an IP
+//! literal: a host name in a reply is skipped, never resolved (resolving would
+//! block the event loop and let a tracker aim us at any name it likes).
+//! Optional fields of the wrong type are treated as absent; a reply without
+//! usable `peers` is [`TrackerError::Malformed`].
+
+use std::net::{IpAddr, SocketAddr};
+use std::time::Duration;
+
+use super::TrackerError;
+use crate::bencode::{self, Dict, Limits, List, Value};
+
+/// Announce interval used when the reply has none: the 30 minutes most
+/// trackers send (BEP 3 gives no default).
+pub const DEFAULT_INTERVAL: Duration = Duration::from_secs(30 * 60);
+
+/// Shortest interval we accept: a broken or hostile tracker asking for an
+/// announce every second would have us hammer it and stall our own loop.
+pub const MIN_INTERVAL: Duration = Duration::from_secs(60);
+
+/// Longest interval we accept: past three hours our peer list goes stale and
+/// the tracker forgets us, so a larger value is treated as this one.
+pub const MAX_INTERVAL: Duration = Duration::from_secs(3 * 60 * 60);
+
+/// Most peers kept from one reply. Trackers send 50 by default and a few
+/// hundred at most on request; every peer kept costs memory and a connection
+/// attempt, so the rest of a larger list is ignored.
+pub const MAX_PEERS_PER_REPLY: usize = 500;
+
+/// Longest tracker text kept (`failure reason`, `warning message`), in
+/// characters: enough for any real message, short enough for one log line.
+pub const MAX_TRACKER_TEXT_CHARS: usize = 256;
+
+/// Longest `tracker id` we echo back, in bytes. Real ids are short; a huge one
+/// would bloat every later announce URL, so it is ignored.
+const MAX_TRACKER_ID_LEN: usize = 256;
+
+/// Bytes of a compact port: big-endian `u16` after the address (BEP 23).
+const COMPACT_PORT_LEN: usize = 2;
+
+/// Why we announce (BEP 3 `event`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Event {
+    /// A periodic announce; the `event` parameter is left out.
+    #[default]
+    Empty,
+    /// The first announce of a download.
+    Started,
+    /// The download just finished (sent once, not when starting as a seeder).
+    Completed,
+    /// We are shutting down gracefully.
+    Stopped,
+}
+
+impl Event {
+    /// The value of the `event` parameter, or `None` when it is left out.
+    pub fn as_param(self) -> Option<&'static str> {
+        match self {
+            Event::Empty => None,
+            Event::Started => Some("started"),
+            Event::Completed => Some("completed"),
+            Event::Stopped => Some("stopped"),
+        }
+    }
+}
+
+/// What we tell a tracker in one announce (the BEP 3 query parameters).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AnnounceRequest {
+    /// The torrent's info-hash: SHA-1 of the bencoded `info` dictionary.
+    pub info_hash: [u8; 20],
+    /// Our peer id, the same one we send in handshakes.
+    pub peer_id: [u8; 20],
+    /// The TCP port we accept peers on.
+    pub port: u16,
+    /// Payload bytes sent to peers since the `started` announce.
+    pub uploaded: u64,
+    /// Payload bytes received from peers since the `started` announce.
+    pub downloaded: u64,
+    /// Bytes we still need to complete the torrent (0 for a seeder).
+    pub left: u64,
+    /// Why we announce.
+    pub event: Event,
+    /// How many peers we would like; `None` leaves the tracker's default.
+    pub numwant: Option<u32>,
+    /// A random number that lets the tracker recognise us if our IP changes;
+    /// sent as eight hex digits.
+    pub key: Option<u32>,
+    /// The `tracker id` the tracker gave us in an earlier reply, echoed back.
+    pub tracker_id: Option<String>,
+}
+
+/// What a tracker told us in a successful announce.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AnnounceResponse {
+    /// When to announce again, clamped to [`MIN_INTERVAL`]..=[`MAX_INTERVAL`]
+    /// ([`DEFAULT_INTERVAL`] when the reply has none).
+    pub interval: Duration,
+    /// The tracker's minimum time between announces, clamped like `interval`.
+    pub min_interval: Option<Duration>,
+    /// Peers to connect to: IPv4 from `peers`, then IPv6 from `peers6`; none
+    /// with port 0, at most [`MAX_PEERS_PER_REPLY`].
+    pub peers: Vec<SocketAddr>,
+    /// Seeders in the swarm, when the tracker says and the count fits a `u32`.
+    pub complete: Option<u32>,
+    /// Leechers in the swarm, when the tracker says and the count fits a `u32`.
+    pub incomplete: Option<u32>,
+    /// The tracker's `warning message`, truncated to [`MAX_TRACKER_TEXT_CHARS`].
+    /// Untrusted text: escape it before showing it.
+    pub warning: Option<String>,
+    /// An id to echo back in later announces ([`AnnounceRequest::tracker_id`]).
+    pub tracker_id: Option<String>,
+}
+
+/// The full announce URL: `base` with the BEP 3 query appended.
+///
+/// A query already in `base` (a private tracker's passkey) is kept and the
+/// announce parameters follow it; a `#fragment` is dropped, since it is never
+/// sent to a server. The result is ready to send byte for byte: nothing in it
+/// needs further encoding.
+pub fn announce_url(base: &str, req: &AnnounceRequest) -> String {
+    let base = base
+        .split_once('#')
+        .map_or(base, |(before, _fragment)| before);
+    let separator = if !base.contains('?') {
+        "?"
+    } else if base.ends_with(['?', '&']) {
+        ""
+    } else {
+        "&"
+    };
+    format!("{base}{separator}{}", query(req))
+}
+
+/// The announce parameters, `name=value` joined by `&`.
+fn query(req: &AnnounceRequest) -> String {
+    let mut params: Vec<(&str, String)> = vec![
+        ("info_hash", percent_encode(&req.info_hash)),
+        ("peer_id", percent_encode(&req.peer_id)),
+        ("port", req.port.to_string()),
+        ("uploaded", req.uploaded.to_string()),
+        ("downloaded", req.downloaded.to_string()),
+        ("left", req.left.to_string()),
+        ("compact", "1".to_owned()),
+        ("no_peer_id", "1".to_owned()),
+    ];
+    if let Some(event) = req.event.as_param() {
+        params.push(("event", event.to_owned()));
+    }
+    if let Some(numwant) = req.numwant {
+        params.push(("numwant", numwant.to_string()));
+    }
+    if let Some(key) = req.key {
+        params.push(("key", format!("{key:08X}")));
+    }
+    if let Some(tracker_id) = &req.tracker_id {
+        params.push(("trackerid", percent_encode(tracker_id.as_bytes())));
+    }
+    params
+        .iter()
+        .map(|(name, value)| format!("{name}={value}"))
+        .collect::<Vec<_>>()
+        .join("&")
+}
+
+/// Percent-encodes every byte except the unreserved ones (RFC 3986).
+fn percent_encode(bytes: &[u8]) -> String {
+    let mut out = String::with_capacity(bytes.len() * 3);
+    for &byte in bytes {
+        if is_unreserved(byte) {
+            out.push(char::from(byte));
+        } else {
+            out.push('%');
+            out.push(upper_hex_digit(byte >> 4));
+            out.push(upper_hex_digit(byte & 0x0f));
+        }
+    }
+    out
+}
+
+/// `A-Z a-z 0-9 - . _ ~`: the bytes a URL may carry without encoding.
+fn is_unreserved(byte: u8) -> bool {
+    byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'.' | b'_' | b'~')
+}
+
+/// The upper-case hex digit for the low four bits of `nibble`.
+fn upper_hex_digit(nibble: u8) -> char {
+    const DIGITS: &[u8; 16] = b"0123456789ABCDEF";
+    char::from(DIGITS[usize::from(nibble & 0x0f)])
+}
+
+/// Parses a tracker's reply body.
+///
+/// A `failure reason` is returned as [`TrackerError::Failure`]; anything that
+/// is not a bencoded dictionary with usable `peers` or `peers6` is
+/// [`TrackerError::Malformed`].
+pub fn parse_response(body: &[u8]) -> Result<AnnounceResponse, TrackerError> {
+    let value = bencode::decode(body, Limits::MESSAGE)
+        .map_err(|error| TrackerError::Malformed(error.to_string()))?;
+    let dict = value.as_dict().ok_or_else(|| {
+        TrackerError::Malformed(format!(
+            "reply is a {}, not a dictionary",
+            value.kind_name()
+        ))
+    })?;
+    if let Some(reason) = dict.get(b"failure reason") {
+        let text = reason.as_bytes().map_or_else(
+            || format!("(a non-text {})", reason.kind_name()),
+            tracker_text,
+        );
+        return Err(TrackerError::Failure(text));
+    }
+    Ok(AnnounceResponse {
+        interval: dict
+            .get_int(b"interval")
+            .map_or(DEFAULT_INTERVAL, clamp_interval),
+        min_interval: dict.get_int(b"min interval").map(clamp_interval),
+        peers: parse_peers(dict)?,
+        complete: count(dict, b"complete"),
+        incomplete: count(dict, b"incomplete"),
+        warning: dict.get_bytes(b"warning message").map(tracker_text),
+        tracker_id: dict
+            .get_str(b"tracker id")
+            .filter(|id| id.len() <= MAX_TRACKER_ID_LEN)
+            .map(str::to_owned),
+    })
+}
+
+/// A number of seconds from the tracker as a sane interval: negative counts
+/// as zero, and the result is clamped to [`MIN_INTERVAL`]..=[`MAX_INTERVAL`].
+fn clamp_interval(seconds: i64) -> Duration {
+    let seconds = u64::try_from(seconds).unwrap_or(0);
+    Duration::from_secs(seconds).clamp(MIN_INTERVAL, MAX_INTERVAL)
+}
+
+/// A swarm count, if present, an integer, and within `u32`.
+fn count(dict: &Dict<'_>, key: &[u8]) -> Option<u32> {
+    dict.get_int(key).and_then(|n| u32::try_from(n).ok())
+}
+
+/// Tracker text as a `String`: invalid UTF-8 replaced, cut to
+/// [`MAX_TRACKER_TEXT_CHARS`] characters.
+fn tracker_text(bytes: &[u8]) -> String {
+    // A UTF-8 character is at most 4 bytes; do not decode more than we keep.
+    let head = bytes.get(..MAX_TRACKER_TEXT_CHARS * 4).unwrap_or(bytes);
+    String::from_utf8_lossy(head)
+        .chars()
+        .take(MAX_TRACKER_TEXT_CHARS)
+        .collect()
+}
+
+/// The peers of `peers` (compact string or list of dictionaries) and
+/// `peers6` (compact string), in that order, filtered and capped.
+fn parse_peers(dict: &Dict<'_>) -> Result<Vec<SocketAddr>, TrackerError> {
+    let v4 = dict.get(b"peers");
+    let v6 = dict.get(b"peers6");
+    if v4.is_none() && v6.is_none() {
+        return Err(TrackerError::Malformed("no `peers` in the reply".into()));
+    }
+    let mut peers = Vec::new();
+    match v4 {
+        None => {}
+        Some(Value::Bytes(bytes)) => push_compact::<4>(bytes, "peers", &mut peers)?,
+        Some(Value::List(list)) => push_dict_peers(list, &mut peers),
+        Some(other) => return Err(wrong_type("peers", other)),
+    }
+    match v6 {
+        None => {}
+        Some(Value::Bytes(bytes)) => push_compact::<16>(bytes, "peers6", &mut peers)?,
+        Some(other) => return Err(wrong_type("peers6", other)),
+    }
+    Ok(peers)
+}
+
+/// The error for a peer list of the wrong bencode type.
+fn wrong_type(key: &str, value: &Value<'_>) -> TrackerError {
+    TrackerError::Malformed(format!("`{key}` is a {}", value.kind_name()))
+}
+
+/// Adds `peer` unless its port is 0 or the list is full.
+fn keep(peers: &mut Vec<SocketAddr>, peer: SocketAddr) {
+    if peer.port() != 0 && peers.len() < MAX_PEERS_PER_REPLY {
+        peers.push(peer);
+    }
+}
+
+/// Adds the peers of a compact string: each an `IP_LEN`-byte address then a
+/// big-endian port (BEP 23 for IPv4, BEP 7 for IPv6). A length that is not a
+/// whole number of entries is malformed.
+fn push_compact<const IP_LEN: usize>(
+    bytes: &[u8],
+    key: &str,
+    peers: &mut Vec<SocketAddr>,
+) -> Result<(), TrackerError>
+where
+    IpAddr: From<[u8; IP_LEN]>,
+{
+    let entry_len = IP_LEN + COMPACT_PORT_LEN;
+    if bytes.len() % entry_len != 0 {
+        return Err(TrackerError::Malformed(format!(
+            "`{key}` is {} bytes, not a multiple of {entry_len}",
+            bytes.len()
+        )));
+    }
+    for entry in bytes.chunks_exact(entry_len) {
+        if let Some(peer) = compact_peer::<IP_LEN>(entry) {
+            keep(peers, peer);
+        }
+    }
+    Ok(())
+}
+
+/// One compact entry: address bytes, then the port big-endian.
+fn compact_peer<const IP_LEN: usize>(entry: &[u8]) -> Option<SocketAddr>
+where
+    IpAddr: From<[u8; IP_LEN]>,
+{
+    let (ip, port) = entry.split_first_chunk::<IP_LEN>()?;
+    let port = <[u8; COMPACT_PORT_LEN]>::try_from(port).ok()?;
+    Some(SocketAddr::new(IpAddr::from(*ip), u16::from_be_bytes(port)))
+}
+
+/// Adds the peers of a non-compact list (`ip`, `port`, `peer id`
+/// dictionaries). Entries that are not dictionaries, whose `ip` is not an IP
+/// literal, or whose `port` is not in 1..=65535 are skipped.
+fn push_dict_peers(list: &List<'_>, peers: &mut Vec<SocketAddr>) {
+    for item in &list.items {
+        if let Some(peer) = item.as_dict().and_then(dict_peer) {
+            keep(peers, peer);
+        }
+    }
+}
+
+/// One non-compact peer; `None` unless `ip` is an IP literal (IPv6 possibly
+/// in brackets) and `port` fits a `u16`.
+fn dict_peer(dict: &Dict<'_>) -> Option<SocketAddr> {
+    let ip = dict.get_str(b"ip")?;
+    let ip = ip
+        .strip_prefix('[')
+        .and_then(|inner| inner.strip_suffix(']'))
+        .unwrap_or(ip);
+    let ip: IpAddr = ip.parse().ok()?;
+    let port = u16::try_from(dict.get_int(b"port")?).ok()?;
+    Some(SocketAddr::new(ip, port))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn request() -> AnnounceRequest {
+        AnnounceRequest {
+            info_hash: *b"\x00\x01 %&+/:=?#~-._Az09\xff",
+            peer_id: *b"-PL0001-abcdefghijkl",
+            port: 6881,
+            uploaded: 1,
+            downloaded: 22,
+            left: 333,
+            event: Event::Empty,
+            numwant: None,
+            key: None,
+            tracker_id: None,
+        }
+    }
+
+    /// The inverse of `percent_encode`, for the round-trip test.
+    fn percent_decode(text: &str) -> Vec<u8> {
+        let bytes = text.as_bytes();
+        let mut out = Vec::new();
+        let mut i = 0;
+        while i < bytes.len() {
+            if bytes[i] == b'%' {
+                let hex = std::str::from_utf8(&bytes[i + 1..i + 3]).unwrap();
+                out.push(u8::from_str_radix(hex, 16).unwrap());
+                i += 3;
+            } else {
+                out.push(bytes[i]);
+                i += 1;
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn percent_encoding_keeps_only_unreserved_bytes_literal() {
+        for byte in 0..=u8::MAX {
+            let encoded = percent_encode(&[byte]);
+            let unreserved = byte.is_ascii_alphanumeric() || b"-._~".contains(&byte);
+            if unreserved {
+                assert_eq!(encoded, char::from(byte).to_string(), "byte {byte:#04x}");
+            } else {
+                assert_eq!(encoded, format!("%{byte:02X}"), "byte {byte:#04x}");
+            }
+        }
+    }
+
+    #[test]
+    fn percent_encoding_round_trips_all_256_bytes() {
+        let all: Vec<u8> = (0..=u8::MAX).collect();
+        let encoded = percent_encode(&all);
+        assert_eq!(percent_decode(&encoded), all);
+        let literal = encoded.len() - 3 * encoded.matches('%').count();
+        assert_eq!(literal, 26 + 26 + 10 + 4);
+    }
+
+    #[test]
+    fn announce_url_lays_out_every_parameter() {
+        let url = announce_url("http://t.example/announce", &request());
+        assert_eq!(
+            url,
+            "http://t.example/announce?info_hash=%00%01%20%25%26%2B%2F%3A%3D%3F%23~-._Az09%FF\
+             &peer_id=-PL0001-abcdefghijkl&port=6881&uploaded=1&downloaded=22&left=333\
+             &compact=1&no_peer_id=1"
+        );
+    }
+
+    #[test]
+    fn announce_url_adds_the_optional_parameters() {
+        let req = AnnounceRequest {
+            event: Event::Started,
+            numwant: Some(80),
+            key: Some(0xBEEF),
+            tracker_id: Some("id 7/x".into()),
+            ..request()
+        };
+        let url = announce_url("http://t/a", &req);
+        assert!(
+            url.ends_with(
+                "&no_peer_id=1&event=started&numwant=80&key=0000BEEF&trackerid=id%207%2Fx"
+            ),
+            "{url}"
+        );
+    }
+
+    #[test]
+    fn announce_url_sends_event_only_when_not_empty() {
+        let cases = [
+            (Event::Empty, None),
+            (Event::Started, Some("&event=started")),
+            (Event::Completed, Some("&event=completed")),
+            (Event::Stopped, Some("&event=stopped")),
+        ];
+        for (event, expected) in cases {
+            let url = announce_url("http://t/a", &AnnounceRequest { event, ..request() });
+            match expected {
+                Some(param) => assert!(url.contains(param), "{url}"),
+                None => assert!(!url.contains("event="), "{url}"),
+            }
+        }
+    }
+
+    #[test]
+    fn announce_url_keeps_the_query_and_drops_the_fragment() {
+        let cases = [
+            ("http://t/announce", "http://t/announce?info_hash="),
+            ("http://t/announce?", "http://t/announce?info_hash="),
+            (
+                "http://t/announce?passkey=abc",
+                "http://t/announce?passkey=abc&info_hash=",
+            ),
+            (
+                "http://t/announce?passkey=a%2Fb&",
+                "http://t/announce?passkey=a%2Fb&info_hash=",
+            ),
+            ("http://t/announce#top", "http://t/announce?info_hash="),
+            (
+                "http://t/announce?passkey=abc#x?y",
+                "http://t/announce?passkey=abc&info_hash=",
+            ),
+            ("http://t/x#frag?a=b", "http://t/x?info_hash="),
+        ];
+        for (base, prefix) in cases {
+            let url = announce_url(base, &request());
+            assert!(url.starts_with(prefix), "{base} gave {url}");
+            assert_eq!(url.matches('?').count(), 1, "{url}");
+            assert!(!url.contains('#'), "{url}");
+        }
+    }
+
+    #[test]
+    fn parses_a_compact_reply() {
+        let body = b"d8:completei5e10:incompletei3e8:intervali1800e12:min intervali900e\
+                     5:peers12:\x7f\x00\x00\x01\x1a\xe1\x0a\x00\x00\x02\x00\x50e";
+        let reply = parse_response(body).unwrap();
+        assert_eq!(
+            reply,
+            AnnounceResponse {
+                interval: Duration::from_secs(1800),
+                min_interval: Some(Duration::from_secs(900)),
+                peers: vec![
+                    "127.0.0.1:6881".parse().unwrap(),
+                    "10.0.0.2:80".parse().unwrap()
+                ],
+                complete: Some(5),
+                incomplete: Some(3),
+                warning: None,
+                tracker_id: None,
+            }
+        );
+    }
+
+    #[test]
+    fn parses_a_dictionary_peer_list_skipping_what_is_not_an_ip_and_port() {
+        let body = b"d8:intervali60e5:peersl\
+            d2:ip9:127.0.0.14:porti6881e7:peer id20:-XX0001-abcdefghijkle\
+            d2:ip3:::14:porti6882ee\
+            d2:ip5:[::2]4:porti6883ee\
+            d2:ip11:example.com4:porti6884ee\
+            d2:ip7:1.2.3.44:porti0ee\
+            d2:ip7:1.2.3.44:porti70000ee\
+            d2:ip7:1.2.3.44:porti-1ee\
+            d2:ip7:1.2.3.44:port4:6885e\
+            d4:porti6886ee\
+            i7e\
+            ee";
+        let reply = parse_response(body).unwrap();
+        let expected: Vec<SocketAddr> = ["127.0.0.1:6881", "[::1]:6882", "[::2]:6883"]
+            .iter()
+            .map(|s| s.parse().unwrap())
+            .collect();
+        assert_eq!(reply.peers, expected);
+    }
+
+    #[test]
+    fn merges_compact_peers6_after_peers() {
+        let mut v6 = vec![0u8; 15];
+        v6.push(1); // ::1
+        v6.extend_from_slice(&[0x1a, 0xe9]); // port 6889
+        let mut body = b"d5:peers6:\x01\x02\x03\x04\x00\x016:peers618:".to_vec();
+        body.extend_from_slice(&v6);
+        body.push(b'e');
+        let reply = parse_response(&body).unwrap();
+        assert_eq!(
+            reply.peers,
+            vec![
+                "1.2.3.4:1".parse::<SocketAddr>().unwrap(),
+                "[::1]:6889".parse().unwrap()
+            ]
+        );
+        assert_eq!(reply.interval, DEFAULT_INTERVAL);
+    }
+
+    #[test]
+    fn accepts_peers6_alone_and_empty_peer_lists() {
+        for body in [&b"d6:peers60:e"[..], b"d5:peers0:e", b"d5:peerslee"] {
+            assert_eq!(parse_response(body).unwrap().peers, vec![], "{body:?}");
+        }
+    }
+
+    #[test]
+    fn drops_port_zero_peers() {
+        let body = b"d5:peers12:\x01\x01\x01\x01\x00\x00\x02\x02\x02\x02\x00\x07e";
+        let reply = parse_response(body).unwrap();
+        assert_eq!(reply.peers, vec!["2.2.2.2:7".parse().unwrap()]);
+    }
+
+    #[test]
+    fn keeps_at_most_max_peers_per_reply() {
+        let count = MAX_PEERS_PER_REPLY + 100;
+        let mut compact = Vec::new();
+        for i in 0..count {
+            let i = u16::try_from(i).unwrap();
+            compact.extend_from_slice(&[10, 0, 0, 1]);
+            compact.extend_from_slice(&(i + 1).to_be_bytes());
+        }
+        let mut body = format!("d5:peers{}:", compact.len()).into_bytes();
+        body.extend_from_slice(&compact);
+        body.extend_from_slice(b"6:peers618:\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\x01\x00\x01e");
+        let peers = parse_response(&body).unwrap().peers;
+        assert_eq!(peers.len(), MAX_PEERS_PER_REPLY);
+        assert_eq!(peers.last(), Some(&"10.0.0.1:500".parse().unwrap()));
+    }
+
+    #[test]
+    fn failure_reason_is_an_error_with_the_trackers_words() {
+        let cases: [(&[u8], &str); 3] = [
+            (
+                b"d14:failure reason20:unregistered torrente",
+                "unregistered torrent",
+            ),
+            // A failure wins even when peers are present.
+            (b"d14:failure reason3:no!5:peers0:e", "no!"),
+            (b"d14:failure reasoni3ee", "(a non-text integer)"),
+        ];
+        for (body, reason) in cases {
+            assert_eq!(
+                parse_response(body),
+                Err(TrackerError::Failure(reason.into()))
+            );
+        }
+    }
+
+    #[test]
+    fn long_tracker_text_is_truncated() {
+        let long = "x".repeat(10_000);
+        let body = format!("d14:failure reason{}:{long}e", long.len());
+        let Err(TrackerError::Failure(reason)) = parse_response(body.as_bytes()) else {
+            panic!("expected a failure");
+        };
+        assert_eq!(reason.chars().count(), MAX_TRACKER_TEXT_CHARS);
+    }
+
+    #[test]
+    fn keeps_the_warning_message_and_tracker_id() {
+        let body = b"d5:peers0:15:warning message9:slow down10:tracker id3:T42e";
+        let reply = parse_response(body).unwrap();
+        assert_eq!(reply.warning.as_deref(), Some("slow down"));
+        assert_eq!(reply.tracker_id.as_deref(), Some("T42"));
+    }
+
+    #[test]
+    fn ignores_an_oversized_tracker_id() {
+        let id = "i".repeat(MAX_TRACKER_ID_LEN + 1);
+        let body = format!("d5:peers0:10:tracker id{}:{id}e", id.len());
+        assert_eq!(parse_response(body.as_bytes()).unwrap().tracker_id, None);
+    }
+
+    #[test]
+    fn rejects_malformed_replies() {
+        let cases: [&[u8]; 12] = [
+            b"",
+            b"<html>not bencode</html>",
+            b"d8:intervali1800e5:peers6:\x01\x02", // truncated
+            b"d8:intervali1800e5:peers7:\x01\x02\x03\x04\x05\x06\x07e",
+            b"d6:peers617:\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0e",
+            b"d8:intervali1800ee",                          // no peers
+            b"d5:peersi7ee",                                // wrong type
+            b"d5:peersdee",                                 // wrong type
+            b"d6:peers6lee",                                // peers6 must be compact
+            b"l5:peerse",                                   // not a dictionary
+            b"d5:peers0:ee",                                // trailing data
+            b"d8:intervali99999999999999999999e5:peers0:e", // integer overflow
+        ];
+        for body in cases {
+            assert!(
+                matches!(parse_response(body), Err(TrackerError::Malformed(_))),
+                "{:?} gave {:?}",
+                String::from_utf8_lossy(body),
+                parse_response(body)
+            );
+        }
+    }
+
+    #[test]
+    fn intervals_are_clamped_to_a_sane_range() {
+        let cases = [
+            (Some(1800), Duration::from_secs(1800)),
+            (None, DEFAULT_INTERVAL),
+            (Some(5), MIN_INTERVAL),
+            (Some(0), MIN_INTERVAL),
+            (Some(-30), MIN_INTERVAL),
+            (Some(i64::MIN), MIN_INTERVAL),
+            (Some(86_400 * 365), MAX_INTERVAL),
+            (Some(i64::MAX), MAX_INTERVAL),
+        ];
+        for (seconds, expected) in cases {
+            let body = match seconds {
+                Some(s) => format!("d8:intervali{s}e12:min intervali{s}e5:peers0:e"),
+                None => "d5:peers0:e".to_owned(),
+            };
+            let reply = parse_response(body.as_bytes()).unwrap();
+            assert_eq!(reply.interval, expected, "{body}");
+            let expected_min = seconds.map(|_| expected);
+            assert_eq!(reply.min_interval, expected_min, "{body}");
+        }
+    }
+
+    #[test]
+    fn swarm_counts_outside_u32_are_dropped() {
+        let cases = [
+            ("i7e", Some(7)),
+            ("i-1e", None),
+            ("i4294967296e", None),
+            ("1:7", None),
+        ];
+        for (value, expected) in cases {
+            let body = format!("d8:complete{value}10:incomplete{value}5:peers0:e");
+            let reply = parse_response(body.as_bytes()).unwrap();
+            assert_eq!((reply.complete, reply.incomplete), (expected, expected));
+        }
+    }
+
+    #[test]
+    fn every_truncation_of_a_reply_is_an_error_not_a_panic() {
+        let body = b"d8:intervali1800e5:peersld2:ip3:::14:porti1eee6:peers618:\
+                     \0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\x01\x00\x01e";
+        assert_eq!(parse_response(body).unwrap().peers.len(), 2);
+        for cut in 0..body.len() {
+            assert!(parse_response(&body[..cut]).is_err(), "cut at {cut}");
+        }
+    }
+}
