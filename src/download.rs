@@ -18,7 +18,10 @@
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 
+use crate::bitfield::Bitfield;
 use crate::metainfo::{Block, Layout, PieceIndex};
+use crate::picker::Picker;
+use crate::rng::Rng;
 
 /// Peers requesting the same block at once in endgame: enough to route
 /// around one slow or dead peer without flooding the swarm with duplicates.
@@ -141,6 +144,38 @@ impl Downloads {
         None
     }
 
+    /// The first wanted block of any piece in progress that the peer has
+    /// (lowest piece first), marked requested: finishing started pieces
+    /// before starting new ones keeps few pieces open.
+    pub fn request_any_wanted(&mut self, layout: &Layout, peer_has: &Bitfield) -> Option<Block> {
+        let piece = self
+            .pieces
+            .iter()
+            .find(|(&p, partial)| peer_has.has(p) && partial.blocks.contains(&BlockState::Wanted))
+            .map(|(&p, _)| p)?;
+        self.request_wanted(layout, layout.piece(piece)?)
+    }
+
+    /// Endgame: a block some other peer is already fetching, from a piece
+    /// this peer has, that this peer has not been asked for (`skip`).
+    pub fn request_any_duplicate(
+        &mut self,
+        layout: &Layout,
+        peer_has: &Bitfield,
+        skip: impl Fn(&Block) -> bool,
+    ) -> Option<Block> {
+        let pieces: Vec<u32> = self
+            .pieces
+            .keys()
+            .copied()
+            .filter(|&p| peer_has.has(p))
+            .collect();
+        pieces
+            .into_iter()
+            .filter_map(|p| layout.piece(p))
+            .find_map(|piece| self.request_duplicate(layout, piece, &skip))
+    }
+
     /// Whether any block of any piece in progress is still wanted (unrequested).
     pub fn has_wanted_blocks(&self) -> bool {
         self.pieces
@@ -212,6 +247,46 @@ impl Downloads {
     }
 }
 
+/// Everything [`next_block`] consults, borrowed from the session.
+pub struct BlockChoice<'a> {
+    /// The torrent's shape.
+    pub layout: &'a Layout,
+    /// Availability of pieces.
+    pub picker: &'a Picker,
+    /// Our verified pieces.
+    pub have: &'a Bitfield,
+    /// The pieces the peer has.
+    pub peer_has: &'a Bitfield,
+}
+
+/// The next block to request from a peer: a wanted block of a piece in
+/// progress, else the first block of a newly picked piece, else (endgame,
+/// when nothing is left unrequested) a block another peer is already
+/// fetching. `already_asked` says which blocks this peer has been asked for.
+pub fn next_block(
+    downloads: &mut Downloads,
+    choice: &BlockChoice<'_>,
+    already_asked: impl Fn(&Block) -> bool,
+    rng: &mut Rng,
+) -> Option<Block> {
+    if let Some(block) = downloads.request_any_wanted(choice.layout, choice.peer_has) {
+        return Some(block);
+    }
+    let wanted = |p: u32| !choice.have.has(p) && !downloads.contains(p);
+    if let Some(piece) = choice
+        .picker
+        .pick(choice.peer_has, wanted, rng)
+        .and_then(|p| choice.layout.piece(p))
+    {
+        downloads.start(choice.layout, piece);
+        return downloads.request_wanted(choice.layout, piece);
+    }
+    if downloads.has_wanted_blocks() {
+        return None; // wanted blocks remain, just not ones this peer has
+    }
+    downloads.request_any_duplicate(choice.layout, choice.peer_has, already_asked)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -281,6 +356,42 @@ mod tests {
         assert_eq!(d.receive(&block, addr(1)), Received::Unrequested);
         d.finish(piece);
         assert_eq!(d.receive(&block, addr(1)), Received::Unrequested);
+    }
+
+    #[test]
+    fn next_block_finishes_started_pieces_then_picks_then_duplicates() {
+        use crate::picker::Strategy;
+        let layout = Layout::new(32768, &[3 * 32768]).unwrap(); // 3 pieces x 2 blocks
+        let mut picker = Picker::new(3, Strategy::Sequential);
+        let all = Bitfield::full(3);
+        picker.add_peer(&all);
+        let mut have = Bitfield::new(3);
+        have.set(1);
+        let mut d = Downloads::new();
+        let mut rng = Rng::new(1);
+        let choice = BlockChoice {
+            layout: &layout,
+            picker: &picker,
+            have: &have,
+            peer_has: &all,
+        };
+        let mut asked: Vec<Block> = Vec::new();
+        let mut take = |d: &mut Downloads, asked: &mut Vec<Block>| {
+            let snapshot = asked.clone();
+            let block = next_block(d, &choice, |b| snapshot.contains(b), &mut rng)?;
+            asked.push(block);
+            Some((block.piece.get(), block.begin))
+        };
+        // Pieces 0 and 2 (1 is verified), two blocks each, in order.
+        assert_eq!(take(&mut d, &mut asked), Some((0, 0)));
+        assert_eq!(take(&mut d, &mut asked), Some((0, 16384)));
+        assert_eq!(take(&mut d, &mut asked), Some((2, 0)));
+        assert_eq!(take(&mut d, &mut asked), Some((2, 16384)));
+        // Everything is requested by this peer: no duplicates to itself.
+        assert_eq!(take(&mut d, &mut asked), None);
+        // Another peer gets endgame duplicates.
+        let mut other = Vec::new();
+        assert_eq!(take(&mut d, &mut other), Some((0, 0)));
     }
 
     #[test]

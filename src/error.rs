@@ -49,6 +49,10 @@ pub enum Error {
     },
     /// A disk fault in the torrent's files.
     Storage(StorageError),
+    /// The listening socket could not be bound (port busy, no permission).
+    Bind(std::net::SocketAddr, io::Error),
+    /// A system call the event loop needs failed.
+    Io(&'static str, io::Error),
 }
 
 impl Error {
@@ -65,7 +69,9 @@ impl Error {
             }
             Error::Create(CreateError::Changed(_)) => EXIT_FAILURE,
             Error::Create(_) => EXIT_BAD_INPUT,
-            Error::Output { .. } | Error::Storage(_) => EXIT_FAILURE,
+            Error::Output { .. } | Error::Storage(_) | Error::Bind(..) | Error::Io(..) => {
+                EXIT_FAILURE
+            }
         }
     }
 }
@@ -81,6 +87,11 @@ impl fmt::Display for Error {
             Error::Create(e) => write!(f, "{e}"),
             Error::Output { path, source } => write!(f, "{}: {source}", path.display()),
             Error::Storage(e) => write!(f, "{e}"),
+            Error::Bind(addr, e) => write!(
+                f,
+                "cannot listen on {addr}: {e} (choose another port with --port, or 0 for any)"
+            ),
+            Error::Io(what, e) => write!(f, "cannot {what}: {e}"),
         }
     }
 }

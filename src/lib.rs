@@ -68,3 +68,4 @@ pub mod peer_list;
 pub mod picker;
 pub mod rate;
 pub mod rng;
+pub mod session;

@@ -133,6 +133,13 @@ impl PeerList {
         entry.retry_at = Some(now + delay);
     }
 
+    /// Forgets `addr` (it was our own address).
+    pub fn forget(&mut self, addr: SocketAddr) {
+        if !self.is_banned(addr) {
+            self.entries.remove(&addr);
+        }
+    }
+
     /// A piece with `addr`'s data failed its hash: one strike. Returns true
     /// when this strike bans it.
     pub fn strike(&mut self, addr: SocketAddr) -> bool {

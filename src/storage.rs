@@ -221,6 +221,21 @@ impl Storage {
         Ok(())
     }
 
+    /// Flushes every written file to stable storage (`fsync`). Blocks.
+    pub fn sync_all(&mut self) -> Result<(), StorageError> {
+        for index in 0..self.open.len() {
+            let Some(open) = self.open.get(index) else {
+                continue;
+            };
+            if open.writable {
+                if let Err(source) = open.handle.sync_all() {
+                    return Err(self.error(open.file_index, "sync", source));
+                }
+            }
+        }
+        Ok(())
+    }
+
     /// Closes every cached handle (they reopen on demand).
     pub fn close_all(&mut self) {
         self.open.clear();

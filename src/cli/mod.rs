@@ -4,6 +4,7 @@
 //! its help text; this file picks one from the first argument.
 
 mod create;
+mod download;
 mod info;
 
 use std::ffi::OsString;
@@ -15,6 +16,7 @@ const USAGE: &str = "\
 pollen: a small BitTorrent client
 
 Usage:
+  pollen [OPTIONS] TORRENT          download TORRENT (see `pollen help download`)
   pollen info FILE.torrent          show what a torrent holds and where it would be written
   pollen create PATH -o OUT.torrent make a torrent from a file or directory
   pollen help COMMAND               help for one command
@@ -36,11 +38,7 @@ pub fn run(args: &[OsString]) -> Result<(), Error> {
             println!("pollen {}", env!("CARGO_PKG_VERSION"));
             Ok(())
         }
-        _ => Err(Error::Usage(
-            "downloading is not built yet: this version offers `pollen info` and `pollen create` \
-             (see `pollen --help`)"
-                .to_string(),
-        )),
+        _ => download::run(args),
     }
 }
 
@@ -48,6 +46,7 @@ fn help(command: Option<&str>) -> Result<(), Error> {
     match command {
         Some("info") => println!("{}", info::usage()),
         Some("create") => println!("{}", create::usage()),
+        Some("download") => println!("{}", download::usage()),
         None => println!("{USAGE}"),
         Some(other) => return Err(Error::Usage(format!("no command named {other:?}"))),
     }

@@ -1,0 +1,159 @@
+//! `pollen [OPTIONS] TORRENT`: download a torrent (and optionally seed it).
+//!
+//! Layer 3: options in, a [`Config`] out, then [`Session::run`]. Ctrl-C and
+//! SIGTERM set the session's stop flag (a second Ctrl-C exits at once).
+
+use std::ffi::OsString;
+use std::net::{SocketAddr, ToSocketAddrs};
+use std::path::{Path, PathBuf};
+
+use pollen::session::{Config, Outcome, Session, DEFAULT_MAX_PEERS};
+use pollen::Error;
+
+use super::parse;
+
+fn options() -> getopts::Options {
+    let mut opts = getopts::Options::new();
+    opts.optopt(
+        "d",
+        "dest",
+        "directory to write the files under (default: .)",
+        "DIR",
+    );
+    opts.optopt(
+        "p",
+        "port",
+        "port to listen on; 0 picks a free one (default: 0)",
+        "N",
+    );
+    opts.optmulti(
+        "",
+        "peer",
+        "connect to this peer directly; repeatable",
+        "HOST:PORT",
+    );
+    opts.optflag("", "no-tracker", "do not contact the torrent's trackers");
+    opts.optflag("", "seed", "keep uploading after the download completes");
+    opts.optopt(
+        "",
+        "max-peers",
+        &format!("most connected peers (default: {DEFAULT_MAX_PEERS})"),
+        "N",
+    );
+    opts.optflag("q", "quiet", "no status line, errors only");
+    opts.optflagmulti(
+        "v",
+        "verbose",
+        "more log output (-v info, -vv debug); RUST_LOG also works",
+    );
+    opts.optflag("h", "help", "show this help");
+    opts
+}
+
+/// Help text for `pollen help download` and `pollen -h`.
+pub fn usage() -> String {
+    options().usage(
+        "Usage: pollen [OPTIONS] TORRENT\n\n\
+         Downloads TORRENT into --dest, verifying every piece, then exits 0\n\
+         (or keeps seeding with --seed until Ctrl-C).",
+    )
+}
+
+/// Runs a download.
+pub fn run(args: &[OsString]) -> Result<(), Error> {
+    let matches = parse(&options(), args, "download")?;
+    if matches.opt_present("help") {
+        println!("{}", usage());
+        return Ok(());
+    }
+    let [torrent] = matches.free.as_slice() else {
+        return Err(Error::Usage(
+            "give exactly one .torrent file (see `pollen --help`)".into(),
+        ));
+    };
+    init_logging(matches.opt_count("verbose"), matches.opt_present("quiet"));
+    let meta = pollen::load_torrent(Path::new(torrent))?;
+    let config = Config {
+        dest: matches
+            .opt_str("dest")
+            .map_or_else(|| PathBuf::from("."), PathBuf::from),
+        port: parse_number(&matches, "port", 0)?,
+        peers: parse_peers(&matches.opt_strs("peer"))?,
+        use_trackers: !matches.opt_present("no-tracker"),
+        seed: matches.opt_present("seed"),
+        max_peers: parse_number(&matches, "max-peers", DEFAULT_MAX_PEERS)?.max(1),
+        show_status: !matches.opt_present("quiet"),
+        ..Config::default()
+    };
+    check_dest(&config.dest)?;
+    let mut session = Session::new(meta, config)?;
+    let stop = session.stop_flag();
+    for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        // The first signal asks the loop to stop; a second one exits at once.
+        let _ = signal_hook::flag::register_conditional_shutdown(
+            signal,
+            1,
+            std::sync::Arc::clone(&stop),
+        );
+        let _ = signal_hook::flag::register(signal, std::sync::Arc::clone(&stop));
+    }
+    println!("listening on {}", session.listen_addr());
+    match session.run()? {
+        Outcome::Complete => Ok(()),
+        Outcome::Stopped => {
+            log::info!("stopped before completion; run again to resume");
+            Ok(())
+        }
+    }
+}
+
+fn parse_number<T: std::str::FromStr>(
+    matches: &getopts::Matches,
+    name: &str,
+    default: T,
+) -> Result<T, Error> {
+    match matches.opt_str(name) {
+        None => Ok(default),
+        Some(text) => text
+            .parse()
+            .map_err(|_| Error::Usage(format!("--{name} {text:?} is not a valid number"))),
+    }
+}
+
+/// `HOST:PORT` strings to addresses (a host name is looked up once, here).
+fn parse_peers(texts: &[String]) -> Result<Vec<SocketAddr>, Error> {
+    let mut peers = Vec::new();
+    for text in texts {
+        let addrs = text
+            .to_socket_addrs()
+            .map_err(|e| Error::Usage(format!("--peer {text:?}: {e} (expected HOST:PORT)")))?;
+        peers.extend(addrs.take(1));
+    }
+    Ok(peers)
+}
+
+/// The destination must be a directory we can create and write into.
+fn check_dest(dest: &Path) -> Result<(), Error> {
+    let unusable = |e: std::io::Error| Error::Usage(format!("--dest {}: {e}", dest.display()));
+    std::fs::create_dir_all(dest).map_err(unusable)?;
+    let probe = dest.join(format!(".pollen-write-test-{}", std::process::id()));
+    std::fs::write(&probe, b"")
+        .map_err(|e| Error::Usage(format!("--dest {} is not writable: {e}", dest.display())))?;
+    let _ = std::fs::remove_file(&probe);
+    Ok(())
+}
+
+/// Logging to stderr: warnings by default, info with -v, debug with -vv;
+/// RUST_LOG, when set, decides instead.
+fn init_logging(verbose: usize, quiet: bool) {
+    let level = match (quiet, verbose) {
+        (true, _) => "error",
+        (false, 0) => "warn",
+        (false, 1) => "info",
+        _ => "debug",
+    };
+    let env = env_logger::Env::default().default_filter_or(level);
+    let _ = env_logger::Builder::from_env(env)
+        .format_timestamp(None)
+        .try_init();
+}

@@ -1,0 +1,133 @@
+//! The cleanup, timeout, keepalive and send-haves phases.
+//!
+//! Layer 2. `cleanup` is the one place a connection is closed: it
+//! deregisters the socket, gives back the peer's requests and availability,
+//! and tells the peer list how it ended.
+
+use std::time::{Duration, Instant};
+
+use super::conn::Stage;
+use super::Session;
+use crate::wire::Message;
+
+/// How long a nonblocking connect may take.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// How long a peer may take to send its handshake.
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// Silence after which a peer is dropped (BEP 3 keepalives come every two
+/// minutes, so three minutes of nothing means it is gone).
+const IDLE_TIMEOUT: Duration = Duration::from_secs(180);
+
+/// Send a keepalive after this long without sending anything (BEP 3).
+const KEEPALIVE_PERIOD: Duration = Duration::from_secs(120);
+
+/// A request unanswered this long is given to another peer.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(15);
+
+/// Most bytes waiting in one peer's write buffer: more means the peer is
+/// not reading what we send.
+const MAX_WRITE_BUF_BYTES: usize = 8 * 1024 * 1024;
+
+impl Session {
+    /// Cleanup phase: closes every connection marked for closing.
+    pub(super) fn cleanup(&mut self, now: Instant) {
+        let closing: Vec<usize> = self
+            .conns
+            .iter()
+            .filter(|(_, c)| c.closing.is_some())
+            .map(|(k, _)| k)
+            .collect();
+        for key in closing {
+            let Some(mut conn) = self.conns.try_remove(key) else {
+                continue;
+            };
+            if let Err(e) = self.poll.registry().deregister(&mut conn.socket) {
+                log::debug!("{}: deregister failed: {e}", conn.addr);
+            }
+            for request in conn.peer.requested.drain(..) {
+                self.downloads.release(&request.block);
+            }
+            self.picker.remove_peer(&conn.peer.has);
+            self.peers.disconnected(conn.addr, conn.failed, now);
+            if self.optimistic == Some(key) {
+                self.optimistic = None;
+            }
+            let reason = conn.closing.unwrap_or_default();
+            let direction = if conn.outgoing {
+                "outgoing"
+            } else {
+                "incoming"
+            };
+            if conn.failed {
+                log::info!("{} ({direction}): dropped: {reason}", conn.addr);
+            } else {
+                log::debug!("{} ({direction}): closed: {reason}", conn.addr);
+            }
+        }
+    }
+
+    /// Timeouts: slow connects and handshakes, silent peers, stale requests,
+    /// peers that stopped reading.
+    pub(super) fn check_timeouts(&mut self, now: Instant) {
+        for (_, conn) in self.conns.iter_mut() {
+            let age = now.saturating_duration_since(conn.opened_at);
+            let silent = now.saturating_duration_since(conn.last_read);
+            match conn.stage {
+                Stage::Connecting if age > CONNECT_TIMEOUT => conn.close("connect timed out", true),
+                Stage::Handshaking if age > HANDSHAKE_TIMEOUT => conn.close("no handshake", true),
+                Stage::Active if silent > IDLE_TIMEOUT => {
+                    conn.close("silent for three minutes", false)
+                }
+                _ => {}
+            }
+            if conn.write_buf.len() > MAX_WRITE_BUF_BYTES {
+                conn.close("not reading what we send", true);
+            }
+            for block in conn.peer.take_expired(now, REQUEST_TIMEOUT) {
+                log::debug!(
+                    "{}: request for piece {} +{} timed out",
+                    conn.addr,
+                    block.piece,
+                    block.begin
+                );
+                self.downloads.release(&block);
+            }
+        }
+    }
+
+    /// Keepalive phase: a keepalive to every peer we have sent nothing to
+    /// for two minutes.
+    pub(super) fn send_keepalives(&mut self, now: Instant) {
+        for (_, conn) in self.conns.iter_mut() {
+            if conn.is_active() && now.saturating_duration_since(conn.last_write) > KEEPALIVE_PERIOD
+            {
+                conn.send(&Message::KeepAlive, now);
+            }
+        }
+    }
+
+    /// Send-haves phase: a HAVE for each newly verified piece to every
+    /// peer, then drop interest in peers that no longer have anything new.
+    pub(super) fn send_haves(&mut self, now: Instant) {
+        if self.pending_haves.is_empty() {
+            return;
+        }
+        let haves = std::mem::take(&mut self.pending_haves);
+        let keys: Vec<usize> = self
+            .conns
+            .iter()
+            .filter(|(_, c)| c.is_active())
+            .map(|(k, _)| k)
+            .collect();
+        for &key in &keys {
+            if let Some(conn) = self.conns.get_mut(key) {
+                for &piece in &haves {
+                    conn.send(&Message::Have { piece }, now);
+                }
+            }
+            self.update_interest(key, now);
+        }
+    }
+}

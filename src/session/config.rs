@@ -1,0 +1,51 @@
+//! What a download session is told to do: the options of `pollen TORRENT`.
+//!
+//! Layer 2 data; built by the command line (layer 3) or a library caller.
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::path::PathBuf;
+
+use crate::picker::Strategy;
+
+/// Default cap on connected peers: enough for a healthy swarm, few enough
+/// for a router's file-descriptor and memory budget.
+pub const DEFAULT_MAX_PEERS: usize = 50;
+
+/// Settings for one session.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Directory the torrent's files are written under.
+    pub dest: PathBuf,
+    /// Address to listen on for incoming peers.
+    pub listen_ip: IpAddr,
+    /// Port to listen on; 0 picks any free port.
+    pub port: u16,
+    /// Peers to connect to directly, besides any a tracker returns.
+    pub peers: Vec<SocketAddr>,
+    /// Announce to the torrent's trackers.
+    pub use_trackers: bool,
+    /// Keep uploading after the download completes (until stopped).
+    pub seed: bool,
+    /// Most connected peers at once.
+    pub max_peers: usize,
+    /// Piece selection strategy.
+    pub strategy: Strategy,
+    /// Print the status line on stderr.
+    pub show_status: bool,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            dest: PathBuf::from("."),
+            listen_ip: IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+            port: 0,
+            peers: Vec::new(),
+            use_trackers: true,
+            seed: false,
+            max_peers: DEFAULT_MAX_PEERS,
+            strategy: Strategy::RarestFirst,
+            show_status: false,
+        }
+    }
+}

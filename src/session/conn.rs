@@ -1,0 +1,182 @@
+//! One peer connection: the nonblocking socket, its read and write
+//! buffers, and the peer's protocol state.
+//!
+//! Layer 2. Reads drain the socket into a capped buffer that the wire
+//! decoder consumes frame by frame; writes append framed messages to the
+//! write buffer, which is flushed until the socket would block.
+
+use std::io::{self, Read, Write};
+use std::net::SocketAddr;
+use std::time::Instant;
+
+use mio::net::TcpStream;
+
+use crate::peer::PeerState;
+use crate::wire::Message;
+
+/// Bytes read from a socket per `read` call.
+const READ_CHUNK_BYTES: usize = 64 * 1024;
+
+/// Where a connection is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stage {
+    /// Outgoing connect in progress (waiting for writable).
+    Connecting,
+    /// Connected; waiting for the peer's handshake.
+    Handshaking,
+    /// Handshakes exchanged; messages flow.
+    Active,
+}
+
+/// A connection and everything the session keeps about it.
+#[derive(Debug)]
+pub struct Conn {
+    /// The nonblocking socket.
+    pub socket: TcpStream,
+    /// The peer's address and port (the peer's identity).
+    pub addr: SocketAddr,
+    /// We dialled it (rather than it dialling us).
+    pub outgoing: bool,
+    /// Life stage.
+    pub stage: Stage,
+    /// Bytes received and not yet decoded.
+    pub read_buf: Vec<u8>,
+    /// Most bytes `read_buf` may hold: one largest frame plus its prefix.
+    pub read_cap: usize,
+    /// Framed bytes waiting to be sent.
+    pub write_buf: Vec<u8>,
+    /// Whether WRITABLE interest is registered.
+    pub write_interest: bool,
+    /// Our handshake is in `write_buf` (or sent).
+    pub sent_handshake: bool,
+    /// The peer's id from its handshake.
+    pub peer_id: Option<[u8; 20]>,
+    /// BEP 3 state: flags, bitfield, requests.
+    pub peer: PeerState,
+    /// Set by any phase that wants this connection closed; the cleanup
+    /// phase closes it, so a slab key is never reused within one pass.
+    pub closing: Option<String>,
+    /// The close counts as a failure for reconnect back-off.
+    pub failed: bool,
+    /// When the connection was made (or the connect started).
+    pub opened_at: Instant,
+    /// When bytes last arrived.
+    pub last_read: Instant,
+    /// When a message was last queued.
+    pub last_write: Instant,
+}
+
+/// What a read pass found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReadOutcome {
+    /// The socket has no more bytes for now.
+    WouldBlock,
+    /// The buffer is full; decode before reading more.
+    BufferFull,
+    /// The peer closed the connection.
+    Closed,
+}
+
+impl Conn {
+    /// A connection in `stage` for a torrent of `piece_count` pieces.
+    pub fn new(
+        socket: TcpStream,
+        addr: SocketAddr,
+        outgoing: bool,
+        read_cap: usize,
+        piece_count: u32,
+        now: Instant,
+    ) -> Conn {
+        Conn {
+            socket,
+            addr,
+            outgoing,
+            stage: if outgoing {
+                Stage::Connecting
+            } else {
+                Stage::Handshaking
+            },
+            read_buf: Vec::new(),
+            read_cap,
+            write_buf: Vec::new(),
+            write_interest: outgoing,
+            sent_handshake: false,
+            peer_id: None,
+            peer: PeerState::new(piece_count),
+            closing: None,
+            failed: false,
+            opened_at: now,
+            last_read: now,
+            last_write: now,
+        }
+    }
+
+    /// Marks the connection for closing (the first reason wins).
+    pub fn close(&mut self, reason: impl Into<String>, failed: bool) {
+        if self.closing.is_none() {
+            self.closing = Some(reason.into());
+            self.failed = failed;
+        }
+    }
+
+    /// Reads from the socket until it would block, the buffer is full, or
+    /// the peer closes. Never grows the buffer past `read_cap`.
+    pub fn fill_read_buf(&mut self) -> io::Result<ReadOutcome> {
+        loop {
+            let room = self.read_cap.saturating_sub(self.read_buf.len());
+            if room == 0 {
+                return Ok(ReadOutcome::BufferFull);
+            }
+            let start = self.read_buf.len();
+            self.read_buf.resize(start + room.min(READ_CHUNK_BYTES), 0);
+            let result = self
+                .socket
+                .read(self.read_buf.get_mut(start..).unwrap_or_default());
+            match result {
+                Ok(0) => {
+                    self.read_buf.truncate(start);
+                    return Ok(ReadOutcome::Closed);
+                }
+                Ok(n) => self.read_buf.truncate(start + n),
+                Err(e) => {
+                    self.read_buf.truncate(start);
+                    match e.kind() {
+                        io::ErrorKind::WouldBlock => return Ok(ReadOutcome::WouldBlock),
+                        io::ErrorKind::Interrupted => {}
+                        _ => return Err(e),
+                    }
+                }
+            }
+        }
+    }
+
+    /// Writes queued bytes until done or the socket would block.
+    pub fn flush(&mut self) -> io::Result<()> {
+        let mut sent = 0;
+        let result = loop {
+            let Some(rest) = self.write_buf.get(sent..).filter(|r| !r.is_empty()) else {
+                break Ok(());
+            };
+            match self.socket.write(rest) {
+                Ok(0) => break Err(io::ErrorKind::WriteZero.into()),
+                Ok(n) => sent += n,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break Ok(()),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => break Err(e),
+            }
+        };
+        self.write_buf.drain(..sent);
+        result
+    }
+
+    /// Queues a message.
+    pub fn send(&mut self, message: &Message<'_>, now: Instant) {
+        message.encode(&mut self.write_buf);
+        self.last_write = now;
+    }
+
+    /// Whether messages may flow (handshakes done, not closing).
+    pub fn is_active(&self) -> bool {
+        self.stage == Stage::Active && self.closing.is_none()
+    }
+}

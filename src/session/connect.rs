@@ -1,0 +1,103 @@
+//! The add-peers phase and the end of a nonblocking connect.
+//!
+//! Layer 2. `add_peers` dials known addresses up to the peer cap, a few
+//! half-open connects at a time; `on_writable` finishes a connect by mio's
+//! steps (writable, `take_error`, `peer_addr`) and sends our handshake, or
+//! flushes queued output on an established connection.
+
+use std::io;
+use std::time::Instant;
+
+use mio::net::TcpStream;
+use mio::{Interest, Token};
+
+use super::conn::{Conn, Stage};
+use super::receive::MAX_HALF_OPEN;
+use super::Session;
+use crate::wire::Handshake;
+
+impl Session {
+    /// Add-peers phase: start nonblocking connects to known, idle addresses
+    /// while under the peer cap and the half-open cap. Never blocks.
+    pub(super) fn add_peers(&mut self, now: Instant) {
+        if self.have.is_complete() && !self.config.seed {
+            return;
+        }
+        loop {
+            let half_open = self
+                .conns
+                .iter()
+                .filter(|(_, c)| c.stage == Stage::Connecting)
+                .count();
+            if self.conns.len() >= self.config.max_peers || half_open >= MAX_HALF_OPEN {
+                return;
+            }
+            let Some(addr) = self.peers.next_to_connect(now) else {
+                return;
+            };
+            if addr == self.listen_addr {
+                self.peers.forget(addr);
+                continue;
+            }
+            let mut socket = match TcpStream::connect(addr) {
+                Ok(socket) => socket,
+                Err(e) => {
+                    log::debug!("{addr}: connect failed: {e}");
+                    self.peers.disconnected(addr, true, now);
+                    continue;
+                }
+            };
+            let cap = self.read_cap();
+            let piece_count = self.meta.layout.piece_count();
+            let entry = self.conns.vacant_entry();
+            let token = Token(entry.key());
+            let interest = Interest::READABLE | Interest::WRITABLE;
+            if let Err(e) = self.poll.registry().register(&mut socket, token, interest) {
+                log::warn!("{addr}: register failed: {e}");
+                self.peers.disconnected(addr, true, now);
+                continue;
+            }
+            log::debug!("{addr}: connecting");
+            entry.insert(Conn::new(socket, addr, true, cap, piece_count, now));
+        }
+    }
+
+    /// A socket became writable: a connect finished (or failed), or there
+    /// is room to send more.
+    pub(super) fn on_writable(&mut self, key: usize, now: Instant) {
+        let info_hash = self.meta.info_hash.0;
+        let peer_id = self.peer_id;
+        let Some(conn) = self.conns.get_mut(key) else {
+            return;
+        };
+        if conn.stage == Stage::Connecting {
+            match connect_result(&conn.socket) {
+                Ok(false) => return, // spurious wake-up; still connecting
+                Ok(true) => {
+                    log::debug!("{}: connected", conn.addr);
+                    conn.stage = Stage::Handshaking;
+                    conn.opened_at = now;
+                    conn.write_buf
+                        .extend_from_slice(&Handshake::new(info_hash, peer_id).encode());
+                    conn.sent_handshake = true;
+                }
+                Err(e) => return conn.close(format!("connect failed: {e}"), true),
+            }
+        }
+        self.flush(key);
+    }
+}
+
+/// mio's steps for a finished nonblocking connect: a pending socket error
+/// means it failed; `peer_addr` answering means it is connected;
+/// `NotConnected` means not yet.
+fn connect_result(socket: &TcpStream) -> io::Result<bool> {
+    if let Some(e) = socket.take_error()? {
+        return Err(e);
+    }
+    match socket.peer_addr() {
+        Ok(_) => Ok(true),
+        Err(e) if e.kind() == io::ErrorKind::NotConnected => Ok(false),
+        Err(e) => Err(e),
+    }
+}

@@ -1,0 +1,487 @@
+//! The session: one single-threaded mio event loop that downloads and seeds
+//! one torrent.
+//!
+//! Layer 2: the only owner of mio, the slab of connections, the sockets and
+//! the clock. Everything it decides with is delegated to pure layer-0
+//! modules (wire, peer, picker, download, choker, peer_list); everything it
+//! stores goes through layer-1 storage.
+//!
+//! # The loop
+//!
+//! [`Session::run`] is the classic select loop:
+//!
+//! ```text
+//! while not stopping:
+//!     timeout = next_deadline(now)      the nearest timer (like redis's aeSearchNearestTimer)
+//!     wait_for_events(timeout)          epoll_wait / poll(2)
+//!     now = Instant::now()              the clock is read once per pass
+//!     dispatch_events(now)              accept_peers, receive, finish_connect, flush
+//!     tick(now)                         the due periodic phases, in order:
+//!                                         add_peers, cleanup, send_haves, request_blocks,
+//!                                         send_keepalives, rechoke, announce, status line
+//!     before_sleep(now)                 serve_requests, flush writes, close marked peers
+//! ```
+//!
+//! Closing is deferred: any phase marks `conn.closing`, and [`cleanup`]
+//! deregisters and removes it, so a slab key is never reused within one
+//! batch of events.
+
+mod announce;
+mod cleanup;
+mod config;
+mod conn;
+mod connect;
+mod receive;
+mod request;
+mod status;
+mod upload;
+
+use std::io;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use mio::net::TcpListener;
+use mio::{Events, Interest, Poll, Token};
+use slab::Slab;
+
+pub use config::{Config, DEFAULT_MAX_PEERS};
+
+use crate::bitfield::Bitfield;
+use crate::download::Downloads;
+use crate::error::Error;
+use crate::metainfo::Metainfo;
+use crate::peer_list::PeerList;
+use crate::picker::Picker;
+use crate::rate::RateMeter;
+use crate::rng::Rng;
+use crate::storage::Storage;
+use conn::Conn;
+
+/// The listener's token; peer connections use their slab keys.
+const LISTENER: Token = Token(usize::MAX);
+
+/// Most readiness events taken from one poll.
+const EVENTS_CAPACITY: usize = 1024;
+
+/// How often the housekeeping phases run (timeouts, status line, connects).
+const HOUSEKEEPING_PERIOD: Duration = Duration::from_secs(1);
+
+/// How often peers are rechoked (BEP 3 and most clients: ten seconds).
+const RECHOKE_PERIOD: Duration = Duration::from_secs(10);
+
+/// How often the optimistic unchoke rotates (BEP 3: thirty seconds).
+const OPTIMISTIC_PERIOD: Duration = Duration::from_secs(30);
+
+/// Pieces verified per loop pass while checking existing data at start-up,
+/// so peers keep being served during a long check.
+const CHECK_PIECES_PER_PASS: u32 = 8;
+
+/// Counters for the whole session.
+#[derive(Debug, Clone, Default)]
+pub struct Stats {
+    /// Payload bytes received and verified or pending verification.
+    pub downloaded: u64,
+    /// Payload bytes sent.
+    pub uploaded: u64,
+    /// Payload bytes received that were thrown away (duplicates, failed hashes).
+    pub wasted: u64,
+    /// Pieces that failed their hash check.
+    pub hash_failures: u32,
+}
+
+/// How the session ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// Every piece verified (and, with `--seed`, seeding was stopped).
+    Complete,
+    /// Stopped (signal or caller) before completion.
+    Stopped,
+}
+
+/// One torrent's download/seed session.
+pub struct Session {
+    meta: Metainfo,
+    config: Config,
+    peer_id: [u8; 20],
+    poll: Poll,
+    events: Events,
+    listener: TcpListener,
+    listen_addr: SocketAddr,
+    conns: Slab<Conn>,
+    storage: Storage,
+    /// Verified pieces.
+    have: Bitfield,
+    downloads: Downloads,
+    picker: Picker,
+    peers: PeerList,
+    rng: Rng,
+    /// Pieces verified since the last send_haves phase.
+    pending_haves: Vec<u32>,
+    /// Next piece to verify at start-up; `None` once the check is done.
+    checking: Option<u32>,
+    optimistic: Option<usize>,
+    next_housekeeping: Instant,
+    next_rechoke: Instant,
+    next_optimistic: Instant,
+    tracker: announce::TrackerState,
+    stats: Stats,
+    down_rate: RateMeter,
+    up_rate: RateMeter,
+    status: status::StatusLine,
+    started: Instant,
+    stop_flag: Arc<AtomicBool>,
+    stopping: bool,
+    /// A fatal error that stopped the loop.
+    fatal: Option<Error>,
+    completed_at: Option<Instant>,
+}
+
+impl Session {
+    /// Prepares a session: binds the listening socket, opens storage. No
+    /// connection is made until [`Session::run`].
+    pub fn new(meta: Metainfo, config: Config) -> Result<Session, Error> {
+        let poll = Poll::new().map_err(|e| Error::Io("create the event poll", e))?;
+        let bind = SocketAddr::new(config.listen_ip, config.port);
+        let mut listener = TcpListener::bind(bind).map_err(|e| Error::Bind(bind, e))?;
+        let listen_addr = listener.local_addr().map_err(|e| Error::Bind(bind, e))?;
+        poll.registry()
+            .register(&mut listener, LISTENER, Interest::READABLE)
+            .map_err(|e| Error::Io("register the listener", e))?;
+        let storage = Storage::new(&config.dest, &meta)?;
+        let mut rng = Rng::from_entropy();
+        let piece_count = meta.layout.piece_count();
+        let mut peers = PeerList::new();
+        for addr in &config.peers {
+            peers.add(*addr);
+        }
+        let now = Instant::now();
+        let tracker = announce::TrackerState::new(&meta, &config, now);
+        Ok(Session {
+            peer_id: make_peer_id(&mut rng),
+            have: Bitfield::new(piece_count),
+            picker: Picker::new(piece_count, config.strategy),
+            status: status::StatusLine::new(config.show_status),
+            meta,
+            config,
+            poll,
+            events: Events::with_capacity(EVENTS_CAPACITY),
+            listener,
+            listen_addr,
+            conns: Slab::new(),
+            storage,
+            downloads: Downloads::new(),
+            peers,
+            rng,
+            pending_haves: Vec::new(),
+            checking: Some(0),
+            optimistic: None,
+            next_housekeeping: now,
+            next_rechoke: now + RECHOKE_PERIOD,
+            next_optimistic: now,
+            tracker,
+            stats: Stats::default(),
+            down_rate: RateMeter::new(),
+            up_rate: RateMeter::new(),
+            started: now,
+            stop_flag: Arc::new(AtomicBool::new(false)),
+            stopping: false,
+            fatal: None,
+            completed_at: None,
+        })
+    }
+
+    /// The address the session listens on (with the real port when 0 was asked).
+    pub fn listen_addr(&self) -> SocketAddr {
+        self.listen_addr
+    }
+
+    /// A flag that stops the session when set (from a signal handler or
+    /// another thread); the loop notices within a second.
+    pub fn stop_flag(&self) -> Arc<AtomicBool> {
+        Arc::clone(&self.stop_flag)
+    }
+
+    /// Counters so far.
+    pub fn stats(&self) -> &Stats {
+        &self.stats
+    }
+
+    /// Runs the loop until the download completes (without `seed`), the
+    /// stop flag is set, or a fatal error (disk) occurs.
+    pub fn run(&mut self) -> Result<Outcome, Error> {
+        while !self.stopping {
+            let timeout = self.next_deadline(Instant::now());
+            self.wait_for_events(timeout)?;
+            let now = Instant::now();
+            self.dispatch_events(now);
+            self.tick(now);
+            self.before_sleep(now);
+        }
+        self.shut_down()
+    }
+
+    /// How long the poll may sleep: until the nearest timer, or not at all
+    /// while the start-up check has work.
+    fn next_deadline(&self, now: Instant) -> Duration {
+        if self.checking.is_some() {
+            return Duration::ZERO;
+        }
+        let mut nearest = self.next_housekeeping.min(self.next_rechoke);
+        if let Some(at) = self.tracker.next_announce() {
+            nearest = nearest.min(at);
+        }
+        nearest.saturating_duration_since(now)
+    }
+
+    /// Sleeps in the kernel until a socket is ready or `timeout` passes. A
+    /// signal interrupts the wait; the stop flag is checked right after.
+    fn wait_for_events(&mut self, timeout: Duration) -> Result<(), Error> {
+        match self.poll.poll(&mut self.events, Some(timeout)) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {
+                self.events.clear();
+                Ok(())
+            }
+            Err(e) => Err(Error::Io("wait for events", e)),
+        }
+    }
+
+    /// Hands each readiness event to its phase: the listener to
+    /// `accept_peers`, a peer socket to `finish_connect`, `receive` or `flush`.
+    /// Events for keys no longer in the slab are ignored.
+    fn dispatch_events(&mut self, now: Instant) {
+        let ready: Vec<(Token, bool, bool)> = self
+            .events
+            .iter()
+            .map(|e| {
+                (
+                    e.token(),
+                    e.is_readable() || e.is_read_closed() || e.is_error(),
+                    e.is_writable(),
+                )
+            })
+            .collect();
+        for (token, readable, writable) in ready {
+            if token == LISTENER {
+                self.accept_peers(now);
+                continue;
+            }
+            let key = token.0;
+            if !self.conns.contains(key) {
+                continue;
+            }
+            if writable {
+                self.on_writable(key, now);
+            }
+            if readable {
+                self.receive(key, now);
+            }
+        }
+    }
+
+    /// Runs the periodic phases that are due, in the classic order.
+    fn tick(&mut self, now: Instant) {
+        if self.stop_flag.load(Ordering::Relaxed) {
+            log::info!("stop requested");
+            self.stopping = true;
+            return;
+        }
+        if self.checking.is_some() {
+            self.check_existing_data(now);
+        }
+        if now >= self.next_housekeeping {
+            self.next_housekeeping = now + HOUSEKEEPING_PERIOD;
+            self.add_peers(now);
+            self.check_timeouts(now);
+            self.send_keepalives(now);
+            self.show_status(now);
+        }
+        self.cleanup(now);
+        self.send_haves(now);
+        self.request_blocks(now);
+        if now >= self.next_rechoke {
+            self.next_rechoke = now + RECHOKE_PERIOD;
+            self.rechoke(now);
+        }
+        self.announce(now);
+        self.check_finished(now);
+    }
+
+    /// Work before sleeping: serve queued requests, flush every write
+    /// buffer, and close what was marked for closing.
+    fn before_sleep(&mut self, now: Instant) {
+        self.serve_requests(now);
+        self.flush_all();
+        self.cleanup(now);
+    }
+
+    /// Verifies a slice of pieces already on disk (start-up check), so a
+    /// restarted or complete download does not fetch what it has.
+    fn check_existing_data(&mut self, now: Instant) {
+        let Some(next) = self.checking else { return };
+        let count = self.meta.layout.piece_count();
+        let end = next.saturating_add(CHECK_PIECES_PER_PASS).min(count);
+        for index in next..end {
+            let Some(piece) = self.meta.layout.piece(index) else {
+                continue;
+            };
+            let Some(expected) = self.meta.piece_hash(piece).copied() else {
+                continue;
+            };
+            match self.storage.verify_piece(piece, &expected) {
+                Ok(true) => {
+                    self.have.set(index);
+                }
+                Ok(false) => {}
+                Err(e) => return self.fail(Error::Storage(e)),
+            }
+        }
+        if end >= count {
+            self.checking = None;
+            let have = self.have.count_ones();
+            log::info!("checked existing data: {have} of {count} pieces verified");
+            self.stats.downloaded = 0;
+            if let Err(e) = self.storage.create_empty_files() {
+                self.fail(Error::Storage(e));
+            }
+            self.after_check(now);
+        } else {
+            self.checking = Some(end);
+        }
+    }
+
+    /// Once the check is done: tell connected peers what we have.
+    fn after_check(&mut self, now: Instant) {
+        let bitfield = self.have.clone();
+        for (_, conn) in self.conns.iter_mut().filter(|(_, c)| c.is_active()) {
+            for piece in bitfield.iter_ones() {
+                conn.send(&crate::wire::Message::Have { piece }, now);
+            }
+        }
+        let keys: Vec<usize> = self.conns.iter().map(|(k, _)| k).collect();
+        for key in keys {
+            self.update_interest(key, now);
+        }
+    }
+
+    /// Ends the run when every piece is verified: at once without `seed`,
+    /// otherwise keeps seeding.
+    fn check_finished(&mut self, now: Instant) {
+        if self.checking.is_some() || self.completed_at.is_some() || !self.have.is_complete() {
+            return;
+        }
+        self.completed_at = Some(now);
+        if self.stats.downloaded == 0 {
+            log::info!(
+                "all {} pieces verified on disk",
+                self.meta.layout.piece_count()
+            );
+            if !self.config.seed {
+                self.stopping = true;
+            }
+            return;
+        }
+        if let Err(e) = self.storage.sync_all() {
+            return self.fail(Error::Storage(e));
+        }
+        let elapsed = now.saturating_duration_since(self.started).as_secs_f64();
+        log::info!("download complete in {elapsed:.1} s");
+        let snapshot = self.status_snapshot(now);
+        self.status.finish_line(&snapshot);
+        self.on_complete(now);
+        // Seeds have nothing to give each other.
+        for (_, conn) in self.conns.iter_mut() {
+            if conn.peer.is_seed() {
+                conn.close("both complete", false);
+            }
+        }
+        if !self.config.seed {
+            self.stopping = true;
+        }
+    }
+
+    /// Stops the loop with a fatal error.
+    fn fail(&mut self, error: Error) {
+        log::error!("{error}");
+        if self.fatal.is_none() {
+            self.fatal = Some(error);
+        }
+        self.stopping = true;
+    }
+
+    /// Leaves cleanly: flushes, tells the tracker we stopped, reports.
+    fn shut_down(&mut self) -> Result<Outcome, Error> {
+        self.flush_all();
+        let now = Instant::now();
+        self.announce_stopped(now);
+        self.status.clear();
+        if let Some(error) = self.fatal.take() {
+            return Err(error);
+        }
+        if let Err(e) = self.storage.sync_all() {
+            return Err(Error::Storage(e));
+        }
+        Ok(if self.have.is_complete() {
+            Outcome::Complete
+        } else {
+            Outcome::Stopped
+        })
+    }
+
+    /// Flushes every connection's write buffer and registers WRITABLE
+    /// interest exactly where bytes remain.
+    fn flush_all(&mut self) {
+        let keys: Vec<usize> = self
+            .conns
+            .iter()
+            .filter(|(_, c)| !c.write_buf.is_empty() && c.stage != conn::Stage::Connecting)
+            .map(|(k, _)| k)
+            .collect();
+        for key in keys {
+            self.flush(key);
+        }
+    }
+
+    /// Flushes one connection; on failure marks it for closing.
+    fn flush(&mut self, key: usize) {
+        let Some(conn) = self.conns.get_mut(key) else {
+            return;
+        };
+        if let Err(e) = conn.flush() {
+            conn.close(format!("write failed: {e}"), false);
+            return;
+        }
+        let want_write = !conn.write_buf.is_empty();
+        if want_write != conn.write_interest {
+            let interest = if want_write {
+                Interest::READABLE | Interest::WRITABLE
+            } else {
+                Interest::READABLE
+            };
+            if let Err(e) = self
+                .poll
+                .registry()
+                .reregister(&mut conn.socket, Token(key), interest)
+            {
+                conn.close(format!("reregister failed: {e}"), false);
+                return;
+            }
+            conn.write_interest = want_write;
+        }
+    }
+}
+
+/// Our peer id: Azureus style, `-PO0100-` then 12 random printable bytes.
+fn make_peer_id(rng: &mut Rng) -> [u8; 20] {
+    const ALPHABET: &[u8] = b"0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ";
+    let mut id = *b"-PO0100-000000000000";
+    for byte in id.iter_mut().skip(8) {
+        *byte = ALPHABET
+            .get(rng.below(ALPHABET.len()))
+            .copied()
+            .unwrap_or(b'0');
+    }
+    id
+}

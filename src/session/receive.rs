@@ -1,0 +1,326 @@
+//! The accept and receive phases: new connections in, bytes in, messages
+//! handled.
+//!
+//! Layer 2. `receive` drains a readable socket (edge-triggered: until it
+//! would block), decodes whole frames with the pure wire codec, and hands
+//! each message to `handle_message`, which updates the peer's state and the
+//! session's and may queue replies. A protocol violation marks the peer for
+//! closing; it can never end the session.
+
+use std::io;
+use std::time::Instant;
+
+use mio::{Interest, Token};
+
+use super::conn::{Conn, ReadOutcome, Stage};
+use super::Session;
+use crate::bitfield::Bitfield;
+use crate::metainfo::BLOCK_LEN;
+use crate::wire::{decode_frame, BlockRequest, FrameLimits, Handshake, Message, HANDSHAKE_LEN};
+
+/// Requests a peer may send while choked before it is disconnected (a few
+/// race with our CHOKE; a stream of them is a broken or hostile peer).
+const MAX_REQUESTS_WHILE_CHOKED: u32 = 100;
+
+/// Outgoing connections being set up at once (half-open connections are
+/// limited by some operating systems and routers).
+pub(super) const MAX_HALF_OPEN: usize = 8;
+
+impl Session {
+    /// Accept phase: takes every pending incoming connection (edge
+    /// triggered: until WouldBlock). Over the peer cap or banned: closed at once.
+    pub(super) fn accept_peers(&mut self, now: Instant) {
+        loop {
+            let (mut socket, addr) = match self.listener.accept() {
+                Ok(pair) => pair,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => {
+                    log::warn!("accept failed: {e}");
+                    return;
+                }
+            };
+            if self.conns.len() >= self.config.max_peers || !self.peers.mark_connected(addr) {
+                log::debug!("{addr}: refused (peer limit or banned)");
+                continue;
+            }
+            let cap = self.read_cap();
+            let piece_count = self.meta.layout.piece_count();
+            let entry = self.conns.vacant_entry();
+            let token = Token(entry.key());
+            if let Err(e) = self
+                .poll
+                .registry()
+                .register(&mut socket, token, Interest::READABLE)
+            {
+                log::warn!("{addr}: register failed: {e}");
+                continue;
+            }
+            log::debug!("{addr}: incoming connection");
+            entry.insert(Conn::new(socket, addr, false, cap, piece_count, now));
+        }
+    }
+
+    /// Largest read buffer a peer gets: one largest frame plus its prefix.
+    pub(super) fn read_cap(&self) -> usize {
+        let limits = FrameLimits::for_pieces(self.meta.layout.piece_count());
+        (4 + limits.max_frame_len()).max(HANDSHAKE_LEN)
+    }
+
+    /// Receive phase for one readable socket: read, decode, handle, repeat
+    /// until the socket would block.
+    pub(super) fn receive(&mut self, key: usize, now: Instant) {
+        loop {
+            let Some(conn) = self.conns.get_mut(key) else {
+                return;
+            };
+            if conn.closing.is_some() || conn.stage == Stage::Connecting {
+                return;
+            }
+            let outcome = match conn.fill_read_buf() {
+                Ok(outcome) => outcome,
+                Err(e) => return conn.close(format!("read failed: {e}"), false),
+            };
+            conn.last_read = now;
+            self.decode_buffered(key, now);
+            match outcome {
+                ReadOutcome::WouldBlock => return,
+                ReadOutcome::Closed => {
+                    if let Some(conn) = self.conns.get_mut(key) {
+                        let failed = conn.stage != Stage::Active;
+                        conn.close("peer closed the connection", failed);
+                    }
+                    return;
+                }
+                ReadOutcome::BufferFull => {}
+            }
+        }
+    }
+
+    /// Decodes and handles every whole frame in the connection's buffer.
+    fn decode_buffered(&mut self, key: usize, now: Instant) {
+        let limits = FrameLimits::for_pieces(self.meta.layout.piece_count());
+        // The buffer is moved out while its messages are handled, so the
+        // handlers may borrow the rest of the session.
+        let Some(conn) = self.conns.get_mut(key) else {
+            return;
+        };
+        let buf = std::mem::take(&mut conn.read_buf);
+        let mut used = 0;
+        if conn.stage == Stage::Handshaking {
+            match Handshake::decode(&buf) {
+                Ok(Some(handshake)) => {
+                    used = HANDSHAKE_LEN;
+                    self.on_handshake(key, &handshake, now);
+                }
+                Ok(None) => {}
+                Err(e) => conn.close(format!("bad handshake: {e}"), true),
+            }
+        }
+        while self.conns.get(key).is_some_and(|c| c.is_active()) {
+            let rest = buf.get(used..).unwrap_or_default();
+            match decode_frame(rest, &limits) {
+                Ok(Some((message, len))) => {
+                    used += len;
+                    self.handle_message(key, message, now);
+                }
+                Ok(None) => break,
+                Err(e) => {
+                    if let Some(conn) = self.conns.get_mut(key) {
+                        conn.close(format!("bad message: {e}"), true);
+                    }
+                    break;
+                }
+            }
+        }
+        if let Some(conn) = self.conns.get_mut(key) {
+            let mut buf = buf;
+            buf.drain(..used.min(buf.len()));
+            conn.read_buf = buf;
+        }
+    }
+
+    /// The peer's handshake arrived: check it, answer with ours and our
+    /// bitfield.
+    fn on_handshake(&mut self, key: usize, handshake: &Handshake, now: Instant) {
+        let info_hash = self.meta.info_hash.0;
+        let our_id = self.peer_id;
+        let duplicate = self
+            .conns
+            .iter()
+            .any(|(k, c)| k != key && c.peer_id == Some(handshake.peer_id));
+        let Some(conn) = self.conns.get_mut(key) else {
+            return;
+        };
+        if handshake.info_hash != info_hash {
+            return conn.close("handshake for another torrent", true);
+        }
+        if handshake.peer_id == our_id {
+            self.peers.forget(conn.addr);
+            return conn.close("connected to ourselves", true);
+        }
+        if duplicate {
+            return conn.close("already connected to this peer id", false);
+        }
+        conn.peer_id = Some(handshake.peer_id);
+        conn.stage = Stage::Active;
+        if !conn.sent_handshake {
+            conn.write_buf
+                .extend_from_slice(&Handshake::new(info_hash, our_id).encode());
+            conn.sent_handshake = true;
+        }
+        if self.checking.is_none() && self.have.count_ones() > 0 {
+            conn.send(&Message::Bitfield(self.have.as_bytes()), now);
+        }
+        log::debug!(
+            "{}: handshake ok, client {}",
+            conn.addr,
+            String::from_utf8_lossy(handshake.peer_id.get(..8).unwrap_or_default())
+        );
+    }
+
+    /// Handles one message from an active peer.
+    fn handle_message(&mut self, key: usize, message: Message<'_>, now: Instant) {
+        let piece_count = self.meta.layout.piece_count();
+        let Some(conn) = self.conns.get_mut(key) else {
+            return;
+        };
+        let first = !conn.peer.got_message;
+        conn.peer.got_message = true;
+        match message {
+            Message::KeepAlive | Message::Port(_) | Message::Suggest { .. } => {}
+            Message::AllowedFast { .. } | Message::Extended { .. } | Message::Unknown { .. } => {}
+            Message::Choke => {
+                conn.peer.peer_choking = true;
+                let released: Vec<_> = conn.peer.requested.drain(..).map(|r| r.block).collect();
+                for block in released {
+                    self.downloads.release(&block);
+                }
+            }
+            Message::Unchoke => conn.peer.peer_choking = false,
+            Message::Interested => {
+                conn.peer.peer_interested = true;
+                self.unchoke_if_slot_free(key, now);
+            }
+            Message::NotInterested => conn.peer.peer_interested = false,
+            Message::Have { piece } => {
+                if piece >= piece_count {
+                    return conn.close(format!("HAVE for piece {piece} of {piece_count}"), true);
+                }
+                if conn.peer.has.set(piece) {
+                    self.picker.add_piece(piece);
+                    self.update_interest(key, now);
+                }
+            }
+            Message::Bitfield(bytes) => {
+                if !first {
+                    return conn.close("BITFIELD after other messages", true);
+                }
+                match Bitfield::from_bytes(bytes, piece_count) {
+                    Ok(field) => self.set_peer_pieces(key, field, now),
+                    Err(e) => conn.close(format!("bad bitfield: {e}"), true),
+                }
+            }
+            Message::HaveAll if first => {
+                self.set_peer_pieces(key, Bitfield::full(piece_count), now)
+            }
+            Message::HaveNone if first => {}
+            Message::HaveAll | Message::HaveNone => {
+                conn.close("HAVE_ALL/HAVE_NONE after other messages", true)
+            }
+            Message::Request(request) => self.on_request(key, request),
+            Message::Cancel(request) => {
+                conn.peer.queued.retain(|b| {
+                    !(b.piece.get() == request.piece
+                        && b.begin == request.begin
+                        && b.len == request.len)
+                });
+            }
+            Message::Reject(request) => {
+                if let Some(block) = self.meta.layout.check_block(
+                    request.piece,
+                    request.begin,
+                    request.len,
+                    BLOCK_LEN,
+                ) {
+                    if conn.peer.take_request(&block) {
+                        self.downloads.release(&block);
+                    }
+                }
+            }
+            Message::Piece { piece, begin, data } => self.on_block(key, piece, begin, data, now),
+        }
+    }
+
+    /// The peer told us its pieces (BITFIELD or HAVE_ALL).
+    fn set_peer_pieces(&mut self, key: usize, field: Bitfield, now: Instant) {
+        let Some(conn) = self.conns.get_mut(key) else {
+            return;
+        };
+        self.picker.remove_peer(&conn.peer.has);
+        self.picker.add_peer(&field);
+        conn.peer.has = field;
+        if conn.peer.is_seed() && self.have.is_complete() {
+            return conn.close("both complete", false);
+        }
+        self.update_interest(key, now);
+    }
+
+    /// A REQUEST: queue it if we are unchoking the peer, have the piece and
+    /// the range is valid; drop it (or the peer) otherwise.
+    fn on_request(&mut self, key: usize, request: BlockRequest) {
+        let layout = &self.meta.layout;
+        let Some(conn) = self.conns.get_mut(key) else {
+            return;
+        };
+        let Some(block) = layout.check_block(request.piece, request.begin, request.len, BLOCK_LEN)
+        else {
+            return conn.close(
+                format!(
+                    "REQUEST out of range: piece {} +{} ({} B)",
+                    request.piece, request.begin, request.len
+                ),
+                true,
+            );
+        };
+        if conn.peer.am_choking {
+            conn.peer.requests_while_choked += 1;
+            if conn.peer.requests_while_choked > MAX_REQUESTS_WHILE_CHOKED {
+                conn.close("keeps requesting while choked", true);
+            }
+            return;
+        }
+        if !self.have.has(request.piece) {
+            return conn.close(
+                format!("REQUEST for piece {} we do not have", request.piece),
+                true,
+            );
+        }
+        if conn.peer.queued.len() < crate::peer::MAX_QUEUED_REQUESTS
+            && !conn.peer.queued.contains(&block)
+        {
+            conn.peer.queued.push_back(block);
+        }
+    }
+
+    /// Sends INTERESTED or NOT_INTERESTED when our interest in the peer changed.
+    pub(super) fn update_interest(&mut self, key: usize, now: Instant) {
+        let checking = self.checking.is_some();
+        let Some(conn) = self.conns.get_mut(key) else {
+            return;
+        };
+        if !conn.is_active() || checking {
+            return;
+        }
+        let interested = conn.peer.has_something_for(&self.have);
+        if interested != conn.peer.am_interested {
+            conn.peer.am_interested = interested;
+            let message = if interested {
+                Message::Interested
+            } else {
+                Message::NotInterested
+            };
+            conn.send(&message, now);
+        }
+    }
+}

@@ -1,0 +1,174 @@
+//! The status line: one line on stderr, once a second, rewritten in place
+//! on a terminal and printed as plain lines otherwise.
+//!
+//! Layer 2 (it writes to stderr); the formatting itself is a pure function.
+
+use std::io::{IsTerminal, Write};
+use std::time::{Duration, Instant};
+
+use super::Session;
+use crate::units::format_bytes;
+
+/// What the status line shows.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StatusSnapshot {
+    /// Torrent name.
+    pub name: String,
+    /// Time since start.
+    pub elapsed: Duration,
+    /// Known peer addresses.
+    pub peers_known: usize,
+    /// Connected peers (handshake done).
+    pub peers_connected: usize,
+    /// Verified bytes.
+    pub done_bytes: u64,
+    /// Torrent size.
+    pub total_bytes: u64,
+    /// Download rate, bytes/s.
+    pub down_rate: u64,
+    /// Upload rate, bytes/s.
+    pub up_rate: u64,
+}
+
+/// Formats the status line, e.g.
+/// `ubuntu.iso  0:42  peers 12 (5)  37.5% 1.2 GiB/3.1 GiB  down 4.0 MiB/s  up 512.0 KiB/s  eta 8:03`.
+pub fn format_status(s: &StatusSnapshot) -> String {
+    let percent = if s.total_bytes == 0 {
+        100.0
+    } else {
+        s.done_bytes as f64 * 100.0 / s.total_bytes as f64
+    };
+    let left = s.total_bytes.saturating_sub(s.done_bytes);
+    let eta = match left.checked_div(s.down_rate) {
+        _ if left == 0 => "done".to_string(),
+        Some(secs) => clock(Duration::from_secs(secs)),
+        None => "-".to_string(),
+    };
+    format!(
+        "{}  {}  peers {} ({})  {:.1}% {}/{}  down {}/s  up {}/s  eta {}",
+        s.name,
+        clock(s.elapsed),
+        s.peers_known,
+        s.peers_connected,
+        percent,
+        format_bytes(s.done_bytes),
+        format_bytes(s.total_bytes),
+        format_bytes(s.down_rate),
+        format_bytes(s.up_rate),
+        eta
+    )
+}
+
+/// `h:mm:ss` or `m:ss`.
+fn clock(d: Duration) -> String {
+    let secs = d.as_secs();
+    if secs >= 3600 {
+        format!("{}:{:02}:{:02}", secs / 3600, secs % 3600 / 60, secs % 60)
+    } else {
+        format!("{}:{:02}", secs / 60, secs % 60)
+    }
+}
+
+/// Prints status lines.
+#[derive(Debug)]
+pub(super) struct StatusLine {
+    enabled: bool,
+    terminal: bool,
+    drawn: bool,
+}
+
+impl StatusLine {
+    pub(super) fn new(enabled: bool) -> StatusLine {
+        StatusLine {
+            enabled,
+            terminal: std::io::stderr().is_terminal(),
+            drawn: false,
+        }
+    }
+
+    /// Draws the line (in place on a terminal).
+    pub(super) fn show(&mut self, snapshot: &StatusSnapshot) {
+        if !self.enabled {
+            return;
+        }
+        let line = format_status(snapshot);
+        let mut err = std::io::stderr().lock();
+        let _ = if self.terminal {
+            write!(err, "\r{line}\x1b[K")
+        } else {
+            writeln!(err, "{line}")
+        };
+        let _ = err.flush();
+        self.drawn = true;
+    }
+
+    /// Draws the final line and moves to a fresh line.
+    pub(super) fn finish_line(&mut self, snapshot: &StatusSnapshot) {
+        self.show(snapshot);
+        self.clear();
+    }
+
+    /// Ends an in-place line so later output starts on a new line.
+    pub(super) fn clear(&mut self) {
+        if self.enabled && self.terminal && self.drawn {
+            eprintln!();
+        }
+        self.drawn = false;
+    }
+}
+
+impl Session {
+    /// Status phase: once a second.
+    pub(super) fn show_status(&mut self, now: Instant) {
+        let snapshot = self.status_snapshot(now);
+        self.status.show(&snapshot);
+    }
+
+    /// The numbers the status line shows.
+    pub(super) fn status_snapshot(&mut self, now: Instant) -> StatusSnapshot {
+        let total = self.meta.total_len();
+        StatusSnapshot {
+            name: self.meta.name.clone(),
+            elapsed: now.saturating_duration_since(self.started),
+            peers_known: self.peers.len(),
+            peers_connected: self.conns.iter().filter(|(_, c)| c.is_active()).count(),
+            done_bytes: total.saturating_sub(self.bytes_left()),
+            total_bytes: total,
+            down_rate: self.down_rate.rate(now),
+            up_rate: self.up_rate.rate(now),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn status_line_shows_progress_rates_and_eta() {
+        let s = StatusSnapshot {
+            name: "big.iso".into(),
+            elapsed: Duration::from_secs(42),
+            peers_known: 12,
+            peers_connected: 5,
+            done_bytes: 1 << 30,
+            total_bytes: 4 << 30,
+            down_rate: 4 << 20,
+            up_rate: 512 << 10,
+        };
+        assert_eq!(
+            format_status(&s),
+            "big.iso  0:42  peers 12 (5)  25.0% 1.0 GiB/4.0 GiB  down 4.0 MiB/s  up 512.0 KiB/s  eta 12:48"
+        );
+        let stalled = StatusSnapshot {
+            down_rate: 0,
+            ..s.clone()
+        };
+        assert!(format_status(&stalled).ends_with("eta -"));
+        let done = StatusSnapshot {
+            done_bytes: s.total_bytes,
+            ..s
+        };
+        assert!(format_status(&done).ends_with("eta done"));
+    }
+}

@@ -1,0 +1,112 @@
+//! The upload path: choking decisions and serving queued REQUESTs.
+//!
+//! Layer 2. `rechoke` runs every ten seconds and applies the pure choker's
+//! decision; `serve_requests` reads requested blocks from disk into each
+//! unchoked peer's write buffer, a little at a time, so a slow reader never
+//! makes us buffer much.
+
+use std::time::Instant;
+
+use super::{Session, OPTIMISTIC_PERIOD};
+use crate::choker::{self, Candidate, UPLOAD_SLOTS};
+use crate::error::Error;
+use crate::wire::{encode_piece_header, Message};
+
+/// Bytes queued in a peer's write buffer above which no more blocks are
+/// read from disk for it (about 16 blocks: enough to keep a fast link busy
+/// between two loop passes).
+const WRITE_HIGH_WATER_BYTES: usize = 256 * 1024;
+
+impl Session {
+    /// A peer became interested: unchoke it at once if a regular slot is
+    /// free, rather than making it wait for the next rechoke.
+    pub(super) fn unchoke_if_slot_free(&mut self, key: usize, now: Instant) {
+        let unchoked = self
+            .conns
+            .iter()
+            .filter(|(_, c)| c.is_active() && !c.peer.am_choking)
+            .count();
+        // The regular slots plus the optimistic one.
+        if unchoked > UPLOAD_SLOTS {
+            return;
+        }
+        if let Some(conn) = self.conns.get_mut(key) {
+            if conn.peer.am_choking {
+                conn.peer.am_choking = false;
+                conn.send(&Message::Unchoke, now);
+            }
+        }
+    }
+
+    /// Choke epoch: every ten seconds, unchoke the best interested peers
+    /// (by what they give us, or when seeding by what we give them) plus one
+    /// optimistic peer rotated every thirty seconds; choke the rest.
+    pub(super) fn rechoke(&mut self, now: Instant) {
+        let seeding = self.have.is_complete();
+        let candidates: Vec<Candidate> = self
+            .conns
+            .iter_mut()
+            .filter(|(_, c)| c.is_active())
+            .map(|(id, c)| Candidate {
+                id,
+                interested: c.peer.peer_interested,
+                rate: if seeding {
+                    c.peer.up.rate(now)
+                } else {
+                    c.peer.down.rate(now)
+                },
+            })
+            .collect();
+        let regular = choker::rechoke(&candidates, UPLOAD_SLOTS, None);
+        if now >= self.next_optimistic || self.optimistic.is_none_or(|id| !self.conns.contains(id))
+        {
+            self.next_optimistic = now + OPTIMISTIC_PERIOD;
+            self.optimistic = choker::pick_optimistic(&candidates, &regular, &mut self.rng);
+        }
+        let unchoke = choker::rechoke(&candidates, UPLOAD_SLOTS, self.optimistic);
+        for candidate in &candidates {
+            let Some(conn) = self.conns.get_mut(candidate.id) else {
+                continue;
+            };
+            let should_unchoke = unchoke.contains(&candidate.id);
+            conn.peer.optimistic = self.optimistic == Some(candidate.id);
+            if should_unchoke && conn.peer.am_choking {
+                conn.peer.am_choking = false;
+                conn.send(&Message::Unchoke, now);
+            } else if !should_unchoke && !conn.peer.am_choking {
+                conn.peer.am_choking = true;
+                conn.peer.queued.clear();
+                conn.send(&Message::Choke, now);
+            }
+        }
+    }
+
+    /// Serves queued REQUESTs of unchoked peers from disk, up to the write
+    /// high-water mark per peer. Blocks on disk reads (page cache, usually).
+    pub(super) fn serve_requests(&mut self, now: Instant) {
+        let mut block_buf = Vec::new();
+        for (_, conn) in self.conns.iter_mut() {
+            if !conn.is_active() || conn.peer.am_choking {
+                continue;
+            }
+            while conn.write_buf.len() < WRITE_HIGH_WATER_BYTES {
+                let Some(block) = conn.peer.queued.pop_front() else {
+                    break;
+                };
+                let len = usize::try_from(block.len).unwrap_or(0);
+                block_buf.resize(len, 0);
+                if let Err(e) = self.storage.read(block.piece, block.begin, &mut block_buf) {
+                    self.fatal.get_or_insert(Error::Storage(e));
+                    self.stopping = true;
+                    return;
+                }
+                encode_piece_header(block.piece.get(), block.begin, len, &mut conn.write_buf);
+                conn.write_buf.extend_from_slice(&block_buf);
+                conn.last_write = now;
+                conn.peer.up.add(u64::from(block.len), now);
+                self.up_rate.add(u64::from(block.len), now);
+                self.stats.uploaded += u64::from(block.len);
+            }
+        }
+    }
+}
