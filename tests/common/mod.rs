@@ -2,6 +2,8 @@
 //! fixtures' payload formula, and running the `pollen` binary with a deadline.
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
+pub mod scripted_peer;
+
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
