@@ -88,7 +88,7 @@ impl PeerState {
     }
 
     /// How many requests to keep in flight: the peer's rate times
-    /// [`PIPELINE_SECONDS`], in blocks, within [`MIN_PIPELINE`, `MAX_PIPELINE`].
+    /// three seconds of it, in blocks, within [`MIN_PIPELINE`] to [`MAX_PIPELINE`].
     pub fn pipeline_target(&mut self, now: Instant) -> usize {
         let bytes = self.down.rate(now).saturating_mul(PIPELINE_SECONDS);
         let blocks = usize::try_from(bytes / u64::from(BLOCK_LEN)).unwrap_or(MAX_PIPELINE);

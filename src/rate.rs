@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 /// bursts, short enough that a peer that stops shows it within seconds.
 const WINDOW_SECS: usize = 5;
 
-/// Bytes per second over the last [`WINDOW_SECS`] whole seconds (and the
+/// Bytes per second over the last five whole seconds (and the
 /// current partial one).
 #[derive(Debug, Clone)]
 pub struct RateMeter {

@@ -22,7 +22,7 @@
 //!     before_sleep(now)                 serve_requests, flush writes, close marked peers
 //! ```
 //!
-//! Closing is deferred: any phase marks `conn.closing`, and [`cleanup`]
+//! Closing is deferred: any phase marks `conn.closing`, and `cleanup`
 //! deregisters and removes it, so a slab key is never reused within one
 //! batch of events.
 
