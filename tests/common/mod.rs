@@ -130,3 +130,4 @@ pub fn info_field<'a>(stdout: &'a str, label: &str) -> Option<&'a str> {
         .find_map(|line| line.strip_prefix(label))
         .map(str::trim)
 }
+pub mod process;

@@ -1,0 +1,164 @@
+//! A `pollen` child process for swarm tests: started with piped output, its
+//! listening port read from its first stdout line, killed on drop.
+
+use std::io::{BufRead, BufReader, Read};
+use std::path::Path;
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::mpsc::{channel, Receiver};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// A running pollen; killed (and reaped) when dropped.
+pub struct Pollen {
+    child: Child,
+    lines: Receiver<String>,
+    /// Everything it wrote to stderr so far.
+    stderr: Arc<Mutex<String>>,
+    port: Option<u16>,
+}
+
+impl Pollen {
+    /// Starts `pollen` with `args` (stdout and stderr captured).
+    pub fn start<I, S>(args: I) -> Pollen
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<std::ffi::OsStr>,
+    {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_pollen"))
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn pollen");
+        let (tx, lines) = channel();
+        let stdout = child.stdout.take().expect("stdout");
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let stderr = Arc::new(Mutex::new(String::new()));
+        let sink = Arc::clone(&stderr);
+        let mut err = child.stderr.take().expect("stderr");
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 4096];
+            while let Ok(n) = err.read(&mut buf) {
+                if n == 0 {
+                    break;
+                }
+                sink.lock()
+                    .unwrap()
+                    .push_str(&String::from_utf8_lossy(&buf[..n]));
+            }
+        });
+        Pollen {
+            child,
+            lines,
+            stderr,
+            port: None,
+        }
+    }
+
+    /// The port it listens on (from `listening on ADDR:PORT`), waiting up to 30 s.
+    pub fn port(&mut self) -> u16 {
+        if let Some(port) = self.port {
+            return port;
+        }
+        let line = self
+            .lines
+            .recv_timeout(Duration::from_secs(30))
+            .unwrap_or_else(|_| panic!("no listening line; stderr:\n{}", self.stderr()));
+        let port = line
+            .rsplit(':')
+            .next()
+            .and_then(|p| p.trim().parse().ok())
+            .unwrap_or_else(|| panic!("unexpected first line {line:?}"));
+        self.port = Some(port);
+        port
+    }
+
+    /// `127.0.0.1:PORT`, for `--peer`.
+    pub fn peer_arg(&mut self) -> String {
+        format!("127.0.0.1:{}", self.port())
+    }
+
+    /// Waits up to `limit` for it to exit; panics (with its log) if it does not.
+    pub fn wait(&mut self, limit: Duration) -> ExitStatus {
+        let deadline = Instant::now() + limit;
+        loop {
+            if let Some(status) = self.child.try_wait().expect("try_wait") {
+                return status;
+            }
+            if Instant::now() > deadline {
+                let _ = self.child.kill();
+                panic!(
+                    "pollen still running after {limit:?}; stderr:\n{}",
+                    self.stderr()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Kills it at once (SIGKILL) and reaps it.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// Sends SIGTERM (a clean stop).
+    pub fn terminate(&mut self) {
+        let _ = Command::new("kill")
+            .arg("-TERM")
+            .arg(self.child.id().to_string())
+            .status();
+    }
+
+    /// Its stderr so far.
+    pub fn stderr(&self) -> String {
+        self.stderr.lock().unwrap().clone()
+    }
+}
+
+impl Drop for Pollen {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// Waits up to `limit` for `cond`, polling every 20 ms.
+pub fn wait_for(limit: Duration, mut cond: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + limit;
+    while Instant::now() < deadline {
+        if cond() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    cond()
+}
+
+/// Asserts that every file under `expected` exists with the same bytes under `actual`.
+pub fn assert_same_tree(expected: &Path, actual: &Path) {
+    for entry in std::fs::read_dir(expected).unwrap() {
+        let entry = entry.unwrap();
+        let path = entry.path();
+        let other = actual.join(entry.file_name());
+        if path.is_dir() {
+            assert!(other.is_dir(), "{} is missing", other.display());
+            assert_same_tree(&path, &other);
+        } else {
+            let want = std::fs::read(&path).unwrap();
+            let got = std::fs::read(&other).unwrap_or_else(|e| panic!("{}: {e}", other.display()));
+            assert!(
+                want == got,
+                "{} differs from {}",
+                other.display(),
+                path.display()
+            );
+        }
+    }
+}
