@@ -157,15 +157,25 @@ impl Session {
         }
     }
 
-    /// On exit: a short `stopped` announce so the tracker forgets us.
-    pub(super) fn announce_stopped(&mut self, _now: Instant) {
+    /// On exit: the `completed` event if it is still owed (a download that
+    /// finished and exits at once), then `stopped` so the tracker forgets us.
+    /// Both use short timeouts.
+    pub(super) fn announce_on_exit(&mut self) {
         if !self.tracker.started {
             return;
         }
-        let request = self.announce_request(Event::Stopped);
-        if let Some(url) = self.tracker.urls.get(self.tracker.current).cloned() {
+        let Some(url) = self.tracker.urls.get(self.tracker.current).cloned() else {
+            return;
+        };
+        let mut events = vec![Event::Stopped];
+        if self.tracker.completed_due {
+            events.insert(0, Event::Completed);
+        }
+        for event in events {
+            let request = self.announce_request(event);
             if let Err(e) = http::announce(&url, &request, &STOPPED_TIMEOUTS) {
-                log::debug!("tracker {url}: stopped announce failed: {e}");
+                log::debug!("tracker {url}: {event:?} announce failed: {e}");
+                return;
             }
         }
     }

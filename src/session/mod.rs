@@ -414,8 +414,7 @@ impl Session {
     /// Leaves cleanly: flushes, tells the tracker we stopped, reports.
     fn shut_down(&mut self) -> Result<Outcome, Error> {
         self.flush_all();
-        let now = Instant::now();
-        self.announce_stopped(now);
+        self.announce_on_exit();
         self.status.clear();
         if let Some(error) = self.fatal.take() {
             return Err(error);

@@ -130,4 +130,5 @@ pub fn info_field<'a>(stdout: &'a str, label: &str) -> Option<&'a str> {
         .find_map(|line| line.strip_prefix(label))
         .map(str::trim)
 }
+pub mod http_tracker;
 pub mod process;
