@@ -10,12 +10,41 @@
 //! L1  storage, create,  blocking disk I/O: positioned reads and writes,
 //!     torrent_file      hashing files, reading .torrent files
 //!     tracker::http     blocking HTTP: one announce under hard timeouts
-//! L0  bencode, metainfo, bitfield, wire, hash, units, tracker::announce
+//! L0  bencode, metainfo, bitfield, wire, hash, units, peer, picker,
+//!     download, choker, peer_list, rate, rng, tracker::announce
 //!                       pure: bytes/values in, values/bytes out; no I/O, no clock
 //! ```
 //!
 //! Layer 0 is tested from tables, without sockets or files. Each module's
 //! first lines say what it is, its layer and the BEP it implements.
+//!
+//! # The loop
+//!
+//! [`session::Session::run`] is the classic select loop, one pass at a time:
+//!
+//! | step | function (in `src/session/`) | what it does |
+//! | --- | --- | --- |
+//! | wait | `next_deadline`, `wait_for_events` | sleep in `epoll_wait` until a socket is ready or the nearest timer |
+//! | dispatch | `accept_peers`, `receive`, `on_writable` | new connections; bytes in, frames decoded and handled; connects finished, bytes out |
+//! | tick | `add_peers`, `check_timeouts`, `send_keepalives`, `show_status` | once a second: dial known peers, drop silent ones, keepalives, status line |
+//! | tick | `cleanup`, `send_haves`, `request_blocks` | every pass: close marked peers, announce new pieces, refill pipelines |
+//! | tick | `rechoke`, `announce` | every 10 s: choose who we upload to; when due: one blocking HTTP announce |
+//! | before sleep | `serve_requests`, `flush_all`, `cleanup` | read requested blocks from disk, write every buffer |
+//!
+//! # The life of a block
+//!
+//! A peer's BITFIELD or HAVE ([`wire::Message`], checked with
+//! [`bitfield::Bitfield::from_bytes`]) updates its [`peer::PeerState`] and
+//! the [`picker::Picker`]'s availability; `update_interest` sends
+//! INTERESTED; after its UNCHOKE, `request_blocks` asks
+//! [`download::next_block`] for blocks (partial pieces first, then the
+//! rarest new piece, then endgame duplicates) and sends REQUESTs, as many as
+//! [`peer::PeerState::pipeline_target`] allows; each PIECE goes to
+//! `on_block`, which checks it ([`metainfo::Layout::check_block`],
+//! [`download::Downloads::receive`]) and writes it
+//! ([`storage::Storage::write`]); the last block of a piece triggers
+//! `verify_piece` ([`storage::Storage::verify_piece`]), and `send_haves`
+//! tells every peer with HAVE.
 //!
 //! # Where each BEP lives
 //!
@@ -25,6 +54,7 @@
 //! | 3 | metainfo files, info-hash, pieces | [`metainfo`], [`metainfo::layout`] |
 //! | 3 | handshake and peer messages | [`wire`] |
 //! | 3 | bitfield of pieces | [`bitfield`] |
+//! | 3 | choking, interest, requests | [`peer`], [`choker`], [`download`], [`session`] |
 //! | 3 | HTTP tracker announce | [`tracker::announce`], [`tracker::http`] |
 //! | 6 | fast extension message ids | [`wire`] |
 //! | 7 | IPv6 tracker peers (`peers6`) | [`tracker::announce`] |
@@ -34,25 +64,23 @@
 //! | 23 | compact tracker peer lists | [`tracker::announce`] |
 //! | 27 | `private` flag | [`metainfo`], [`create`] |
 //! | 47 | padding files | [`metainfo`], [`storage`] |
-//!
-//! # The life of a block
-//!
-//! A peer's BITFIELD or HAVE ([`wire::Message`], checked with
-//! [`bitfield::Bitfield::from_bytes`]) tells us what it holds; we send
-//! INTERESTED, wait for UNCHOKE, send REQUESTs for 16 KiB blocks
-//! ([`metainfo::Layout::block`]); each PIECE ([`wire::decode_frame`]) is
-//! checked against the torrent ([`metainfo::Layout::check_block`]) and
-//! written ([`storage::Storage::write`]); a complete piece is verified
-//! ([`storage::Storage::verify_piece`]) and announced to every peer with HAVE.
 
 #![forbid(unsafe_code)]
 
 pub mod bencode;
 pub mod bitfield;
+pub mod choker;
 pub mod create;
+pub mod download;
 pub mod error;
 pub mod hash;
 pub mod metainfo;
+pub mod peer;
+pub mod peer_list;
+pub mod picker;
+pub mod rate;
+pub mod rng;
+pub mod session;
 pub mod storage;
 pub mod torrent_file;
 pub mod tracker;
@@ -61,11 +89,3 @@ pub mod wire;
 
 pub use error::Error;
 pub use torrent_file::load_torrent;
-pub mod choker;
-pub mod download;
-pub mod peer;
-pub mod peer_list;
-pub mod picker;
-pub mod rate;
-pub mod rng;
-pub mod session;
