@@ -82,6 +82,8 @@ pub mod rate;
 pub mod rng;
 pub mod session;
 pub mod storage;
+#[cfg(test)]
+mod test_util;
 pub mod torrent_file;
 pub mod tracker;
 pub mod units;
