@@ -59,11 +59,13 @@
 //! | 6 | fast extension message ids | [`wire`] |
 //! | 7 | IPv6 tracker peers (`peers6`) | [`tracker::announce`] |
 //! | 10 | extension protocol message id, reserved bit | [`wire`] |
-//! | 12 | `announce-list` tiers | [`metainfo`], [`create`] |
+//! | 12 | `announce-list` tiers; tier order and failover | [`metainfo`], [`create`], [`tracker::tiers`] |
+//! | 15 | UDP tracker protocol: packets, connect/announce/scrape exchange | [`tracker::udp`] |
 //! | 19 | `url-list` web seeds (parsed) | [`metainfo`] |
 //! | 23 | compact tracker peer lists | [`tracker::announce`] |
 //! | 27 | `private` flag | [`metainfo`], [`create`] |
 //! | 47 | padding files | [`metainfo`], [`storage`] |
+//! | 48 | HTTP scrape | [`tracker::scrape`], [`tracker::http`] |
 
 #![forbid(unsafe_code)]
 

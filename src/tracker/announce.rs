@@ -134,6 +134,14 @@ pub struct AnnounceResponse {
 /// sent to a server. The result is ready to send byte for byte: nothing in it
 /// needs further encoding.
 pub fn announce_url(base: &str, req: &AnnounceRequest) -> String {
+    append_query(base, &query(req))
+}
+
+/// `base` with `params` (already encoded `name=value` pairs joined by `&`)
+/// added to its query: after a `?`, or after the query already there (a
+/// private tracker's passkey). A `#fragment` is dropped, since it is never
+/// sent to a server. Shared by the announce and the scrape (BEP 48) URLs.
+pub(crate) fn append_query(base: &str, params: &str) -> String {
     let base = base
         .split_once('#')
         .map_or(base, |(before, _fragment)| before);
@@ -144,7 +152,7 @@ pub fn announce_url(base: &str, req: &AnnounceRequest) -> String {
     } else {
         "&"
     };
-    format!("{base}{separator}{}", query(req))
+    format!("{base}{separator}{params}")
 }
 
 /// The announce parameters, `name=value` joined by `&`.
@@ -179,7 +187,7 @@ fn query(req: &AnnounceRequest) -> String {
 }
 
 /// Percent-encodes every byte except the unreserved ones (RFC 3986).
-fn percent_encode(bytes: &[u8]) -> String {
+pub(crate) fn percent_encode(bytes: &[u8]) -> String {
     let mut out = String::with_capacity(bytes.len() * 3);
     for &byte in bytes {
         if is_unreserved(byte) {
@@ -243,7 +251,7 @@ pub fn parse_response(body: &[u8]) -> Result<AnnounceResponse, TrackerError> {
 
 /// A number of seconds from the tracker as a sane interval: negative counts
 /// as zero, and the result is clamped to [`MIN_INTERVAL`]..=[`MAX_INTERVAL`].
-fn clamp_interval(seconds: i64) -> Duration {
+pub(crate) fn clamp_interval(seconds: i64) -> Duration {
     let seconds = u64::try_from(seconds).unwrap_or(0);
     Duration::from_secs(seconds).clamp(MIN_INTERVAL, MAX_INTERVAL)
 }
@@ -255,7 +263,7 @@ fn count(dict: &Dict<'_>, key: &[u8]) -> Option<u32> {
 
 /// Tracker text as a `String`: invalid UTF-8 replaced, cut to
 /// [`MAX_TRACKER_TEXT_CHARS`] characters.
-fn tracker_text(bytes: &[u8]) -> String {
+pub(crate) fn tracker_text(bytes: &[u8]) -> String {
     // A UTF-8 character is at most 4 bytes; do not decode more than we keep.
     let head = bytes.get(..MAX_TRACKER_TEXT_CHARS * 4).unwrap_or(bytes);
     String::from_utf8_lossy(head)
@@ -302,7 +310,7 @@ fn keep(peers: &mut Vec<SocketAddr>, peer: SocketAddr) {
 /// Adds the peers of a compact string: each an `IP_LEN`-byte address then a
 /// big-endian port (BEP 23 for IPv4, BEP 7 for IPv6). A length that is not a
 /// whole number of entries is malformed.
-fn push_compact<const IP_LEN: usize>(
+pub(crate) fn push_compact<const IP_LEN: usize>(
     bytes: &[u8],
     key: &str,
     peers: &mut Vec<SocketAddr>,

@@ -15,7 +15,10 @@
 
 use std::time::Duration;
 
-use super::announce::{announce_url, parse_response, AnnounceRequest, AnnounceResponse};
+use super::announce::{
+    announce_url, append_query, parse_response, AnnounceRequest, AnnounceResponse,
+};
+use super::scrape::{parse_scrape_response, scrape_query, scrape_url, ScrapeStats};
 use super::TrackerError;
 
 /// Largest reply body we read: 1 MiB. A compact reply of
@@ -68,6 +71,27 @@ pub fn announce(
     check_scheme(base_url)?;
     let body = get(&announce_url(base_url, req), timeouts)?;
     parse_response(&body)
+}
+
+/// Scrapes the tracker whose announce URL is `tracker_url` for the torrent
+/// `info_hash` (BEP 48): one GET of its scrape URL under the same limits as
+/// [`announce`].
+///
+/// An announce URL without a scrape counterpart ([`scrape_url`]) is
+/// [`TrackerError::BadUrl`], before any traffic.
+pub fn scrape(
+    tracker_url: &str,
+    info_hash: &[u8; 20],
+    timeouts: &HttpTimeouts,
+) -> Result<ScrapeStats, TrackerError> {
+    check_scheme(tracker_url)?;
+    let base = scrape_url(tracker_url).ok_or_else(|| {
+        TrackerError::BadUrl(
+            "no scrape URL: the last path segment does not start with \"announce\"".into(),
+        )
+    })?;
+    let body = get(&append_query(&base, &scrape_query(&[*info_hash])), timeouts)?;
+    parse_scrape_response(&body, info_hash)
 }
 
 /// Refuses URLs this module cannot fetch. The error never repeats the URL:
@@ -379,6 +403,37 @@ mod tests {
             matches!(result, Err(TrackerError::Transport(_))),
             "{result:?}"
         );
+    }
+
+    #[test]
+    fn scrape_gets_the_scrape_url_and_parses_the_reply() {
+        let hash = request().info_hash;
+        let mut body = b"d5:filesd20:".to_vec();
+        body.extend_from_slice(&hash);
+        body.extend_from_slice(b"d8:completei3e10:downloadedi9e10:incompletei4eeee");
+        let (addr, server) = serve_once(Behaviour::Reply(http_reply("200 OK", &body)));
+        let url = format!("http://{addr}/t/announce.php?passkey=k#frag");
+        let stats = scrape(&url, &hash, &HttpTimeouts::default()).unwrap();
+        let line = server.join().unwrap();
+        assert_eq!(
+            line,
+            "GET /t/scrape.php?passkey=k&info_hash=%124Vx%9A%BC%DE%F1%23Eg%89%AB%CD%EF%124Vx%9A \
+             HTTP/1.1"
+        );
+        assert_eq!(
+            stats,
+            ScrapeStats {
+                seeders: 3,
+                leechers: 4,
+                completed: 9
+            }
+        );
+    }
+
+    #[test]
+    fn scrape_refuses_a_url_without_a_scrape_counterpart() {
+        let result = scrape("http://127.0.0.1:1/tracker", &[0; 20], &SHORT);
+        assert!(matches!(result, Err(TrackerError::BadUrl(_))), "{result:?}");
     }
 
     #[test]

@@ -19,6 +19,9 @@
 
 pub mod announce;
 pub mod http;
+pub mod scrape;
+pub mod tiers;
+pub mod udp;
 
 use std::fmt;
 
