@@ -32,7 +32,13 @@ fn options() -> getopts::Options {
         "connect to this peer directly; repeatable",
         "HOST:PORT",
     );
-    opts.optflag("", "no-tracker", "do not contact the torrent's trackers");
+    opts.optflag("", "no-tracker", "do not contact any tracker");
+    opts.optmulti(
+        "",
+        "tracker",
+        "also announce to this tracker URL (tried first); repeatable",
+        "URL",
+    );
     opts.optflag("", "seed", "keep uploading after the download completes");
     opts.optopt(
         "",
@@ -80,6 +86,7 @@ pub fn run(args: &[OsString]) -> Result<(), Error> {
         port: parse_number(&matches, "port", 0)?,
         peers: parse_peers(&matches.opt_strs("peer"))?,
         use_trackers: !matches.opt_present("no-tracker"),
+        trackers: parse_trackers(&matches.opt_strs("tracker"))?,
         seed: matches.opt_present("seed"),
         max_peers: parse_number(&matches, "max-peers", DEFAULT_MAX_PEERS)?.max(1),
         show_status: !matches.opt_present("quiet"),
@@ -118,6 +125,18 @@ fn parse_number<T: std::str::FromStr>(
             .parse()
             .map_err(|_| Error::Usage(format!("--{name} {text:?} is not a valid number"))),
     }
+}
+
+/// `--tracker` URLs must be http, https or udp.
+fn parse_trackers(urls: &[String]) -> Result<Vec<String>, Error> {
+    for url in urls {
+        if !pollen::metainfo::is_tracker_url(url) {
+            return Err(Error::Usage(format!(
+                "--tracker {url:?} is not an http, https or udp URL"
+            )));
+        }
+    }
+    Ok(urls.to_vec())
 }
 
 /// `HOST:PORT` strings to addresses (a host name is looked up once, here).

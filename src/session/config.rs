@@ -24,6 +24,8 @@ pub struct Config {
     pub peers: Vec<SocketAddr>,
     /// Announce to the torrent's trackers.
     pub use_trackers: bool,
+    /// Tracker URLs given by hand (`--tracker`), tried before the torrent's.
+    pub trackers: Vec<String>,
     /// Keep uploading after the download completes (until stopped).
     pub seed: bool,
     /// Most connected peers at once.
@@ -42,6 +44,7 @@ impl Default for Config {
             port: 0,
             peers: Vec::new(),
             use_trackers: true,
+            trackers: Vec::new(),
             seed: false,
             max_peers: DEFAULT_MAX_PEERS,
             strategy: Strategy::RarestFirst,

@@ -157,7 +157,7 @@ impl Session {
             peers.add(*addr);
         }
         let now = Instant::now();
-        let tracker = announce::TrackerState::new(&meta, &config, now);
+        let tracker = announce::TrackerState::new(&meta, &config, now, &mut rng);
         Ok(Session {
             peer_id: make_peer_id(&mut rng),
             have: Bitfield::new(piece_count),
@@ -229,7 +229,7 @@ impl Session {
             return Duration::ZERO;
         }
         let mut nearest = self.next_housekeeping.min(self.next_rechoke);
-        if let Some(at) = self.tracker.next_announce() {
+        if let Some(at) = self.tracker.next_deadline() {
             nearest = nearest.min(at);
         }
         nearest.saturating_duration_since(now)
@@ -266,6 +266,10 @@ impl Session {
         for (token, readable, writable) in ready {
             if token == LISTENER {
                 self.accept_peers(now);
+                continue;
+            }
+            if token == announce::UDP_TRACKER {
+                self.receive_udp_tracker(now);
                 continue;
             }
             let key = token.0;
