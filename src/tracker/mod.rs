@@ -19,6 +19,7 @@
 
 pub mod announce;
 pub mod http;
+pub mod server;
 
 use std::fmt;
 
