@@ -20,6 +20,7 @@
 pub mod announce;
 pub mod http;
 pub mod scrape;
+pub mod server;
 pub mod tiers;
 pub mod udp;
 
