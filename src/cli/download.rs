@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use pollen::session::{Config, Outcome, Session, DEFAULT_MAX_PEERS};
 use pollen::Error;
 
-use super::parse;
+use super::{init_logging, parse, parse_number, stop_on_signals};
 
 fn options() -> getopts::Options {
     let mut opts = getopts::Options::new();
@@ -94,16 +94,7 @@ pub fn run(args: &[OsString]) -> Result<(), Error> {
     };
     check_dest(&config.dest)?;
     let mut session = Session::new(meta, config)?;
-    let stop = session.stop_flag();
-    for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
-        // The first signal asks the loop to stop; a second one exits at once.
-        let _ = signal_hook::flag::register_conditional_shutdown(
-            signal,
-            1,
-            std::sync::Arc::clone(&stop),
-        );
-        let _ = signal_hook::flag::register(signal, std::sync::Arc::clone(&stop));
-    }
+    stop_on_signals(&session.stop_flag());
     println!("listening on {}", session.listen_addr());
     match session.run()? {
         Outcome::Complete => Ok(()),
@@ -111,19 +102,6 @@ pub fn run(args: &[OsString]) -> Result<(), Error> {
             log::info!("stopped before completion; run again to resume");
             Ok(())
         }
-    }
-}
-
-fn parse_number<T: std::str::FromStr>(
-    matches: &getopts::Matches,
-    name: &str,
-    default: T,
-) -> Result<T, Error> {
-    match matches.opt_str(name) {
-        None => Ok(default),
-        Some(text) => text
-            .parse()
-            .map_err(|_| Error::Usage(format!("--{name} {text:?} is not a valid number"))),
     }
 }
 
@@ -160,19 +138,4 @@ fn check_dest(dest: &Path) -> Result<(), Error> {
         .map_err(|e| Error::Usage(format!("--dest {} is not writable: {e}", dest.display())))?;
     let _ = std::fs::remove_file(&probe);
     Ok(())
-}
-
-/// Logging to stderr: warnings by default, info with -v, debug with -vv;
-/// RUST_LOG, when set, decides instead.
-fn init_logging(verbose: usize, quiet: bool) {
-    let level = match (quiet, verbose) {
-        (true, _) => "error",
-        (false, 0) => "warn",
-        (false, 1) => "info",
-        _ => "debug",
-    };
-    let env = env_logger::Env::default().default_filter_or(level);
-    let _ = env_logger::Builder::from_env(env)
-        .format_timestamp(None)
-        .try_init();
 }

@@ -6,6 +6,8 @@
 mod create;
 mod download;
 mod info;
+mod scrape;
+mod tracker;
 
 use std::ffi::OsString;
 
@@ -19,6 +21,8 @@ Usage:
   pollen [OPTIONS] TORRENT          download TORRENT (see `pollen help download`)
   pollen info FILE.torrent          show what a torrent holds and where it would be written
   pollen create PATH -o OUT.torrent make a torrent from a file or directory
+  pollen scrape TORRENT             ask the trackers how many seeders and leechers there are
+  pollen tracker [--port N]         run a small tracker for a local swarm
   pollen help COMMAND               help for one command
 
 Exit status: 0 done, 1 failure while running, 2 bad input.";
@@ -32,6 +36,8 @@ pub fn run(args: &[OsString]) -> Result<(), Error> {
     match first.to_str() {
         Some("info") => info::run(rest),
         Some("create") => create::run(rest),
+        Some("scrape") => scrape::run(rest),
+        Some("tracker") => tracker::run(rest),
         Some("help") => help(rest.first().and_then(|a| a.to_str())),
         Some("-h" | "--help") => help(None),
         Some("-V" | "--version") => {
@@ -47,10 +53,53 @@ fn help(command: Option<&str>) -> Result<(), Error> {
         Some("info") => println!("{}", info::usage()),
         Some("create") => println!("{}", create::usage()),
         Some("download") => println!("{}", download::usage()),
+        Some("scrape") => println!("{}", scrape::usage()),
+        Some("tracker") => println!("{}", tracker::usage()),
         None => println!("{USAGE}"),
         Some(other) => return Err(Error::Usage(format!("no command named {other:?}"))),
     }
     Ok(())
+}
+
+/// Parses the value of `--name`, or gives `default` when absent.
+fn parse_number<T: std::str::FromStr>(
+    matches: &getopts::Matches,
+    name: &str,
+    default: T,
+) -> Result<T, Error> {
+    match matches.opt_str(name) {
+        None => Ok(default),
+        Some(text) => text
+            .parse()
+            .map_err(|_| Error::Usage(format!("--{name} {text:?} is not a valid number"))),
+    }
+}
+
+/// Makes Ctrl-C and SIGTERM set `flag`; a second signal exits at once.
+fn stop_on_signals(flag: &std::sync::Arc<std::sync::atomic::AtomicBool>) {
+    for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        let _ = signal_hook::flag::register_conditional_shutdown(
+            signal,
+            1,
+            std::sync::Arc::clone(flag),
+        );
+        let _ = signal_hook::flag::register(signal, std::sync::Arc::clone(flag));
+    }
+}
+
+/// Logging to stderr: warnings by default, info with -v, debug with -vv;
+/// RUST_LOG, when set, decides instead.
+fn init_logging(verbose: usize, quiet: bool) {
+    let level = match (quiet, verbose) {
+        (true, _) => "error",
+        (false, 0) => "warn",
+        (false, 1) => "info",
+        _ => "debug",
+    };
+    let env = env_logger::Env::default().default_filter_or(level);
+    let _ = env_logger::Builder::from_env(env)
+        .format_timestamp(None)
+        .try_init();
 }
 
 /// Parses `args` with `options`, turning getopts failures into usage errors

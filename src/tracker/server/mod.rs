@@ -17,6 +17,7 @@
 //! came from.
 
 pub mod http_request;
+pub mod serve;
 pub mod state;
 pub mod udp_request;
 

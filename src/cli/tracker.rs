@@ -1,0 +1,104 @@
+//! `pollen tracker`: run the built-in tracker (HTTP, and UDP on its own
+//! port) for a LAN or a classroom swarm.
+//!
+//! Layer 3: options in, a [`ServerConfig`] out, then [`TrackerServer::run`].
+
+use std::collections::BTreeSet;
+use std::ffi::OsString;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::path::Path;
+
+use pollen::tracker::server::serve::{ServerConfig, TrackerServer};
+use pollen::tracker::server::state::TrackerConfig;
+use pollen::Error;
+
+use super::{parse, parse_number};
+
+fn options() -> getopts::Options {
+    let mut opts = getopts::Options::new();
+    opts.optopt(
+        "p",
+        "port",
+        "HTTP port; 0 picks a free one (default: 6969)",
+        "N",
+    );
+    opts.optopt(
+        "u",
+        "udp-port",
+        "also serve UDP (BEP 15) on this port; 0 picks a free one",
+        "N",
+    );
+    opts.optopt("b", "bind", "address to listen on (default: 0.0.0.0)", "IP");
+    opts.optmulti(
+        "a",
+        "allow",
+        "serve only this torrent's info-hash; repeatable",
+        "FILE.torrent",
+    );
+    opts.optflag(
+        "",
+        "rank-by-upload",
+        "hand out the peers that report the most uploaded first",
+    );
+    opts.optflagmulti("v", "verbose", "more log output");
+    opts
+}
+
+/// Help text for `pollen help tracker`.
+pub fn usage() -> String {
+    options().usage(
+        "Usage: pollen tracker [--port N] [--udp-port N] [--allow FILE.torrent]... [--rank-by-upload]\n\n\
+         Serves HTTP announce and scrape (and UDP with --udp-port) until Ctrl-C.\n\
+         Peers are forgotten two minutes after their last announce.",
+    )
+}
+
+/// Runs the tracker until Ctrl-C or SIGTERM.
+pub fn run(args: &[OsString]) -> Result<(), Error> {
+    let matches = parse(&options(), args, "tracker")?;
+    if !matches.free.is_empty() {
+        return Err(Error::Usage(
+            "tracker: unexpected arguments (see `pollen help tracker`)".into(),
+        ));
+    }
+    super::init_logging(matches.opt_count("verbose"), false);
+    let ip: IpAddr = match matches.opt_str("bind") {
+        None => IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+        Some(text) => text
+            .parse()
+            .map_err(|_| Error::Usage(format!("tracker: --bind {text:?} is not an IP address")))?,
+    };
+    let http_port: u16 = parse_number(&matches, "port", 6969)?;
+    let udp_port: Option<u16> = match matches.opt_str("udp-port") {
+        None => None,
+        Some(_) => Some(parse_number(&matches, "udp-port", 0)?),
+    };
+    let allow = if matches.opt_present("allow") {
+        let mut hashes = BTreeSet::new();
+        for file in matches.opt_strs("allow") {
+            hashes.insert(pollen::load_torrent(Path::new(&file))?.info_hash.0);
+        }
+        Some(hashes)
+    } else {
+        None
+    };
+    let config = ServerConfig {
+        http: SocketAddr::new(ip, http_port),
+        udp: udp_port.map(|port| SocketAddr::new(ip, port)),
+        tracker: TrackerConfig {
+            allow,
+            rank_by_upload: matches.opt_present("rank-by-upload"),
+            ..TrackerConfig::default()
+        },
+    };
+    let mut server = TrackerServer::bind(config)?;
+    super::stop_on_signals(&server.stop_flag());
+    let http = server
+        .http_addr()
+        .map_err(|e| Error::Io("read the bound address", e))?;
+    println!("tracker listening on http://{http}/announce");
+    if let Some(udp) = server.udp_addr() {
+        println!("tracker listening on udp://{udp}");
+    }
+    server.run()
+}
