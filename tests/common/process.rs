@@ -80,6 +80,13 @@ impl Pollen {
         port
     }
 
+    /// The next line it prints on stdout, waiting up to 30 s.
+    pub fn next_line(&mut self) -> String {
+        self.lines
+            .recv_timeout(Duration::from_secs(30))
+            .unwrap_or_else(|_| panic!("no more output; stderr:\n{}", self.stderr()))
+    }
+
     /// `127.0.0.1:PORT`, for `--peer`.
     pub fn peer_arg(&mut self) -> String {
         format!("127.0.0.1:{}", self.port())
@@ -120,6 +127,28 @@ impl Pollen {
     /// Its stderr so far.
     pub fn stderr(&self) -> String {
         self.stderr.lock().unwrap().clone()
+    }
+}
+
+/// `pollen tracker` on 127.0.0.1 with HTTP and UDP on free ports.
+pub struct Tracker {
+    pub process: Pollen,
+    pub http: String,
+    pub udp: String,
+}
+
+impl Tracker {
+    pub fn start(extra: &[&str]) -> Tracker {
+        let mut args = vec!["tracker", "-b", "127.0.0.1", "-p", "0", "-u", "0"];
+        args.extend_from_slice(extra);
+        let mut process = Pollen::start(args);
+        let http = process.next_line().rsplit(' ').next().unwrap().to_string();
+        let udp = process.next_line().rsplit(' ').next().unwrap().to_string();
+        assert!(
+            http.starts_with("http://127.0.0.1:") && udp.starts_with("udp://127.0.0.1:"),
+            "{http} {udp}"
+        );
+        Tracker { process, http, udp }
     }
 }
 
