@@ -8,7 +8,7 @@
 mod common;
 
 use std::net::UdpSocket;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -34,7 +34,7 @@ fn make_torrent(tmp: &TempDir, trackers: Vec<String>) -> (PathBuf, PathBuf) {
     (torrent, seed)
 }
 
-fn start_seeder(torrent: &PathBuf, dir: &PathBuf) -> Pollen {
+fn start_seeder(torrent: &Path, dir: &Path) -> Pollen {
     let mut seeder = Pollen::start([
         torrent.as_os_str(),
         "-d".as_ref(),
@@ -46,7 +46,7 @@ fn start_seeder(torrent: &PathBuf, dir: &PathBuf) -> Pollen {
     seeder
 }
 
-fn leech(tmp: &TempDir, torrent: &PathBuf, name: &str) -> Pollen {
+fn leech(tmp: &TempDir, torrent: &Path, name: &str) -> Pollen {
     let dest = tmp.path().join(name);
     Pollen::start([
         torrent.as_os_str(),
