@@ -8,6 +8,7 @@ use std::net::{SocketAddr, ToSocketAddrs};
 use std::path::{Path, PathBuf};
 
 use pollen::session::{Config, Outcome, Session, DEFAULT_MAX_PEERS};
+use pollen::tracker::http::TrackerCa;
 use pollen::Error;
 
 use super::{init_logging, parse, parse_number, stop_on_signals};
@@ -33,6 +34,12 @@ fn options() -> getopts::Options {
         "HOST:PORT",
     );
     opts.optflag("", "no-tracker", "do not contact any tracker");
+    opts.optopt(
+        "",
+        "tracker-ca",
+        "trust HTTPS trackers signed by this CA (PEM file)",
+        "FILE",
+    );
     opts.optmulti(
         "",
         "tracker",
@@ -87,6 +94,17 @@ pub fn run(args: &[OsString]) -> Result<(), Error> {
         peers: parse_peers(&matches.opt_strs("peer"))?,
         use_trackers: !matches.opt_present("no-tracker"),
         trackers: parse_trackers(&matches.opt_strs("tracker"))?,
+        tracker_ca: match matches.opt_str("tracker-ca") {
+            None => None,
+            Some(file) => {
+                let pem = std::fs::read(&file)
+                    .map_err(|e| Error::Usage(format!("--tracker-ca {file}: {e}")))?;
+                Some(
+                    TrackerCa::from_pem(&pem)
+                        .map_err(|e| Error::Usage(format!("--tracker-ca {file}: {e}")))?,
+                )
+            }
+        },
         seed: matches.opt_present("seed"),
         max_peers: parse_number(&matches, "max-peers", DEFAULT_MAX_PEERS)?.max(1),
         show_status: !matches.opt_present("quiet"),

@@ -147,7 +147,12 @@ impl Session {
             return;
         }
         let started = Instant::now();
-        let result = http::announce(&url, &request, &HttpTimeouts::default());
+        let result = http::announce_with(
+            &url,
+            &request,
+            &HttpTimeouts::default(),
+            self.config.tracker_ca.as_ref(),
+        );
         self.announce_done(&url, event, result, started.elapsed(), Instant::now());
     }
 
@@ -353,7 +358,12 @@ impl Session {
             let request = self.announce_request(event);
             if url.to_ascii_lowercase().starts_with("udp://") {
                 self.udp_farewell(&url, &request);
-            } else if let Err(e) = http::announce(&url, &request, &EXIT_TIMEOUTS) {
+            } else if let Err(e) = http::announce_with(
+                &url,
+                &request,
+                &EXIT_TIMEOUTS,
+                self.config.tracker_ca.as_ref(),
+            ) {
                 log::debug!("tracker {url}: {event:?} announce failed: {e}");
                 return;
             }

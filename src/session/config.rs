@@ -24,6 +24,8 @@ pub struct Config {
     pub peers: Vec<SocketAddr>,
     /// Announce to the torrent's trackers.
     pub use_trackers: bool,
+    /// Extra trust for HTTPS trackers (`--tracker-ca FILE`).
+    pub tracker_ca: Option<crate::tracker::http::TrackerCa>,
     /// Tracker URLs given by hand (`--tracker`), tried before the torrent's.
     pub trackers: Vec<String>,
     /// Keep uploading after the download completes (until stopped).
@@ -45,6 +47,7 @@ impl Default for Config {
             peers: Vec::new(),
             use_trackers: true,
             trackers: Vec::new(),
+            tracker_ca: None,
             seed: false,
             max_peers: DEFAULT_MAX_PEERS,
             strategy: Strategy::RarestFirst,

@@ -28,6 +28,8 @@ pub struct StatusSnapshot {
     pub down_rate: u64,
     /// Upload rate, bytes/s.
     pub up_rate: u64,
+    /// Swarm size as a tracker last reported it: (seeders, leechers).
+    pub swarm: Option<(u32, u32)>,
 }
 
 /// Formats the status line, e.g.
@@ -44,12 +46,17 @@ pub fn format_status(s: &StatusSnapshot) -> String {
         Some(secs) => clock(Duration::from_secs(secs)),
         None => "-".to_string(),
     };
+    let swarm = s
+        .swarm
+        .map(|(seeders, leechers)| format!("  swarm {seeders}s/{leechers}l"))
+        .unwrap_or_default();
     format!(
-        "{}  {}  peers {} ({})  {:.1}% {}/{}  down {}/s  up {}/s  eta {}",
+        "{}  {}  peers {} ({}){}  {:.1}% {}/{}  down {}/s  up {}/s  eta {}",
         s.name,
         clock(s.elapsed),
         s.peers_known,
         s.peers_connected,
+        swarm,
         percent,
         format_bytes(s.done_bytes),
         format_bytes(s.total_bytes),
@@ -136,6 +143,7 @@ impl Session {
             total_bytes: total,
             down_rate: self.down_rate.rate(now),
             up_rate: self.up_rate.rate(now),
+            swarm: self.tracker.swarm,
         }
     }
 }
@@ -155,6 +163,7 @@ mod tests {
             total_bytes: 4 << 30,
             down_rate: 4 << 20,
             up_rate: 512 << 10,
+            swarm: None,
         };
         assert_eq!(
             format_status(&s),

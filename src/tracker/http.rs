@@ -68,9 +68,58 @@ pub fn announce(
     req: &AnnounceRequest,
     timeouts: &HttpTimeouts,
 ) -> Result<AnnounceResponse, TrackerError> {
+    announce_with(base_url, req, timeouts, None)
+}
+
+/// [`announce`], trusting HTTPS certificates signed by `ca` when given.
+pub fn announce_with(
+    base_url: &str,
+    req: &AnnounceRequest,
+    timeouts: &HttpTimeouts,
+    ca: Option<&TrackerCa>,
+) -> Result<AnnounceResponse, TrackerError> {
     check_scheme(base_url)?;
-    let body = get(&announce_url(base_url, req), timeouts)?;
+    let body = get(&announce_url(base_url, req), timeouts, ca)?;
     parse_response(&body)
+}
+
+/// Trust for HTTPS trackers with their own certificate authority
+/// (`--tracker-ca FILE`): with it, HTTPS trackers are verified against these
+/// certificates instead of the bundled web roots.
+#[derive(Debug, Clone, Default)]
+pub struct TrackerCa {
+    #[cfg(feature = "https")]
+    certs: Vec<ureq::tls::Certificate<'static>>,
+}
+
+impl TrackerCa {
+    /// Reads the certificates in PEM text; at least one is required.
+    pub fn from_pem(pem: &[u8]) -> Result<TrackerCa, TrackerError> {
+        #[cfg(feature = "https")]
+        {
+            let mut certs = Vec::new();
+            for item in ureq::tls::parse_pem(pem) {
+                match item {
+                    Ok(ureq::tls::PemItem::Certificate(cert)) => certs.push(cert),
+                    Ok(_) => {}
+                    Err(e) => return Err(TrackerError::BadUrl(format!("bad PEM: {e}"))),
+                }
+            }
+            if certs.is_empty() {
+                return Err(TrackerError::BadUrl(
+                    "no certificate in the PEM file".into(),
+                ));
+            }
+            Ok(TrackerCa { certs })
+        }
+        #[cfg(not(feature = "https"))]
+        {
+            let _ = pem;
+            Err(TrackerError::BadUrl(
+                "https trackers need the https feature".into(),
+            ))
+        }
+    }
 }
 
 /// Scrapes the tracker whose announce URL is `tracker_url` for the torrent
@@ -90,7 +139,11 @@ pub fn scrape(
             "no scrape URL: the last path segment does not start with \"announce\"".into(),
         )
     })?;
-    let body = get(&append_query(&base, &scrape_query(&[*info_hash])), timeouts)?;
+    let body = get(
+        &append_query(&base, &scrape_query(&[*info_hash])),
+        timeouts,
+        None,
+    )?;
     parse_scrape_response(&body, info_hash)
 }
 
@@ -115,8 +168,12 @@ fn check_scheme(url: &str) -> Result<(), TrackerError> {
 }
 
 /// One GET of `url`, returning the body of a 200 reply.
-fn get(url: &str, timeouts: &HttpTimeouts) -> Result<Vec<u8>, TrackerError> {
-    let mut response = agent(timeouts).get(url).call().map_err(from_ureq)?;
+fn get(
+    url: &str,
+    timeouts: &HttpTimeouts,
+    ca: Option<&TrackerCa>,
+) -> Result<Vec<u8>, TrackerError> {
+    let mut response = agent(timeouts, ca).get(url).call().map_err(from_ureq)?;
     let status = response.status().as_u16();
     if status != 200 {
         return Err(TrackerError::Status(status));
@@ -133,8 +190,17 @@ fn get(url: &str, timeouts: &HttpTimeouts) -> Result<Vec<u8>, TrackerError> {
 }
 
 /// A fresh agent for one announce: no shared state between trackers.
-fn agent(timeouts: &HttpTimeouts) -> ureq::Agent {
-    let config = ureq::Agent::config_builder()
+fn agent(timeouts: &HttpTimeouts, ca: Option<&TrackerCa>) -> ureq::Agent {
+    #[allow(unused_mut)]
+    let mut builder = ureq::Agent::config_builder();
+    #[cfg(feature = "https")]
+    if let Some(ca) = ca {
+        let roots = ureq::tls::RootCerts::new_with_certs(&ca.certs);
+        builder = builder.tls_config(ureq::tls::TlsConfig::builder().root_certs(roots).build());
+    }
+    #[cfg(not(feature = "https"))]
+    let _ = ca;
+    let config = builder
         .timeout_connect(Some(timeouts.connect))
         .timeout_global(Some(timeouts.total))
         // A 404 is a reply to report, not a transport failure.
