@@ -81,6 +81,7 @@ pub mod peer;
 pub mod peer_list;
 pub mod picker;
 pub mod rate;
+pub mod ratelimit;
 pub mod rng;
 pub mod session;
 pub mod storage;

@@ -22,6 +22,24 @@ pub enum Strategy {
     RarestFirst,
     /// Lowest index first, for playing media while it downloads.
     Sequential,
+    /// Any piece the peer has, uniformly at random (spreads pieces fastest
+    /// when every peer starts from the same seeder).
+    Random,
+}
+
+impl std::str::FromStr for Strategy {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Strategy, String> {
+        match text {
+            "rarest" => Ok(Strategy::RarestFirst),
+            "sequential" => Ok(Strategy::Sequential),
+            "random" => Ok(Strategy::Random),
+            other => Err(format!(
+                "unknown strategy {other:?} (rarest, random or sequential)"
+            )),
+        }
+    }
 }
 
 /// Availability of every piece among connected peers.
@@ -80,6 +98,16 @@ impl Picker {
         let candidates = peer_has.iter_ones().filter(|&p| wanted(p));
         match self.strategy {
             Strategy::Sequential => candidates.min(),
+            Strategy::Random => {
+                // Reservoir sampling: the k-th candidate replaces the choice with probability 1/k.
+                let mut choice = None;
+                for (seen, piece) in candidates.enumerate() {
+                    if rng.below(seen + 1) == 0 {
+                        choice = Some(piece);
+                    }
+                }
+                choice
+            }
             Strategy::RarestFirst => {
                 let mut best: Option<(u32, u32)> = None; // (availability, piece)
                 let mut ties = 0usize;
@@ -169,6 +197,24 @@ mod tests {
         picker.remove_peer(&peer);
         assert_eq!((picker.availability(0), picker.availability(2)), (0, 1));
         picker.add_piece(99); // out of range: ignored
+    }
+
+    #[test]
+    fn random_covers_every_candidate_regardless_of_rarity() {
+        let mut picker = Picker::new(4, Strategy::Random);
+        picker.add_peer(&field(4, &[0, 1, 2, 3]));
+        picker.add_peer(&field(4, &[0, 1, 2]));
+        let mut rng = Rng::new(4);
+        let mut seen = [0u32; 4];
+        for _ in 0..400 {
+            seen[picker
+                .pick(&Bitfield::full(4), |p| p != 1, &mut rng)
+                .unwrap() as usize] += 1;
+        }
+        assert_eq!(seen[1], 0);
+        assert!(seen[0] > 50 && seen[2] > 50 && seen[3] > 50, "{seen:?}");
+        assert_eq!("random".parse::<Strategy>(), Ok(Strategy::Random));
+        assert!("fastest".parse::<Strategy>().is_err());
     }
 
     #[test]

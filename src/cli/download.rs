@@ -7,6 +7,7 @@ use std::ffi::OsString;
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::path::{Path, PathBuf};
 
+use pollen::picker::Strategy;
 use pollen::session::{Config, Outcome, Session, DEFAULT_MAX_PEERS};
 use pollen::tracker::http::TrackerCa;
 use pollen::Error;
@@ -47,6 +48,24 @@ fn options() -> getopts::Options {
         "URL",
     );
     opts.optflag("", "seed", "keep uploading after the download completes");
+    opts.optopt(
+        "",
+        "strategy",
+        "piece order: rarest (default), random or sequential",
+        "NAME",
+    );
+    opts.optopt(
+        "",
+        "max-down",
+        "download rate limit, e.g. 500K or 2M (bytes per second)",
+        "RATE",
+    );
+    opts.optopt(
+        "",
+        "max-up",
+        "upload rate limit, e.g. 500K or 2M (bytes per second)",
+        "RATE",
+    );
     opts.optopt(
         "",
         "max-peers",
@@ -108,6 +127,14 @@ pub fn run(args: &[OsString]) -> Result<(), Error> {
         seed: matches.opt_present("seed"),
         max_peers: parse_number(&matches, "max-peers", DEFAULT_MAX_PEERS)?.max(1),
         show_status: !matches.opt_present("quiet"),
+        strategy: match matches.opt_str("strategy") {
+            None => Strategy::RarestFirst,
+            Some(text) => text
+                .parse()
+                .map_err(|e| Error::Usage(format!("--strategy: {e}")))?,
+        },
+        max_down: parse_rate(&matches, "max-down")?,
+        max_up: parse_rate(&matches, "max-up")?,
         ..Config::default()
     };
     check_dest(&config.dest)?;
@@ -120,6 +147,19 @@ pub fn run(args: &[OsString]) -> Result<(), Error> {
             log::info!("stopped before completion; run again to resume");
             Ok(())
         }
+    }
+}
+
+/// A rate like `500K`; `None` when the option is absent. Zero is refused.
+fn parse_rate(matches: &getopts::Matches, name: &str) -> Result<Option<u64>, Error> {
+    match matches.opt_str(name) {
+        None => Ok(None),
+        Some(text) => pollen::units::parse_size(&text)
+            .filter(|&n| n > 0)
+            .map(Some)
+            .ok_or_else(|| {
+                Error::Usage(format!("--{name} {text:?} is not a rate like 500K or 2M"))
+            }),
     }
 }
 

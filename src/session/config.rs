@@ -34,6 +34,10 @@ pub struct Config {
     pub max_peers: usize,
     /// Piece selection strategy.
     pub strategy: Strategy,
+    /// Download rate limit in bytes per second (`--max-down`).
+    pub max_down: Option<u64>,
+    /// Upload rate limit in bytes per second (`--max-up`).
+    pub max_up: Option<u64>,
     /// Print the status line on stderr.
     pub show_status: bool,
 }
@@ -51,6 +55,8 @@ impl Default for Config {
             seed: false,
             max_peers: DEFAULT_MAX_PEERS,
             strategy: Strategy::RarestFirst,
+            max_down: None,
+            max_up: None,
             show_status: false,
         }
     }

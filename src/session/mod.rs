@@ -55,6 +55,7 @@ use crate::metainfo::Metainfo;
 use crate::peer_list::PeerList;
 use crate::picker::Picker;
 use crate::rate::RateMeter;
+use crate::ratelimit::TokenBucket;
 use crate::rng::Rng;
 use crate::storage::Storage;
 use conn::Conn;
@@ -136,6 +137,12 @@ pub struct Session {
     /// A fatal error that stopped the loop.
     fatal: Option<Error>,
     completed_at: Option<Instant>,
+    /// `--max-down`: tokens are taken per REQUEST sent.
+    down_limit: Option<TokenBucket>,
+    /// `--max-up`: tokens are taken per block served.
+    up_limit: Option<TokenBucket>,
+    /// When a rate limit that stopped a phase will have tokens again.
+    throttled_until: Option<Instant>,
 }
 
 impl Session {
@@ -158,6 +165,7 @@ impl Session {
         }
         let now = Instant::now();
         let tracker = announce::TrackerState::new(&meta, &config, now, &mut rng);
+        let (max_down, max_up) = (config.max_down, config.max_up);
         Ok(Session {
             peer_id: make_peer_id(&mut rng),
             have: Bitfield::new(piece_count),
@@ -189,6 +197,9 @@ impl Session {
             stopping: false,
             fatal: None,
             completed_at: None,
+            down_limit: config_limit(max_down),
+            up_limit: config_limit(max_up),
+            throttled_until: None,
         })
     }
 
@@ -230,6 +241,9 @@ impl Session {
         }
         let mut nearest = self.next_housekeeping.min(self.next_rechoke);
         if let Some(at) = self.tracker.next_deadline() {
+            nearest = nearest.min(at);
+        }
+        if let Some(at) = self.throttled_until {
             nearest = nearest.min(at);
         }
         nearest.saturating_duration_since(now)
@@ -287,6 +301,7 @@ impl Session {
 
     /// Runs the periodic phases that are due, in the classic order.
     fn tick(&mut self, now: Instant) {
+        self.throttled_until = None;
         if self.stop_flag.load(Ordering::Relaxed) {
             log::info!("stop requested");
             self.stopping = true;
@@ -474,6 +489,11 @@ impl Session {
             conn.write_interest = want_write;
         }
     }
+}
+
+/// A token bucket for a configured rate limit.
+fn config_limit(bytes_per_second: Option<u64>) -> Option<TokenBucket> {
+    bytes_per_second.map(TokenBucket::new)
 }
 
 /// Our peer id: Azureus style, `-PO0100-` then 12 random printable bytes.

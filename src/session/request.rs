@@ -28,6 +28,14 @@ impl Session {
             }
             let target = conn.peer.pipeline_target(now);
             while conn.peer.requested.len() < target {
+                if let Some(limit) = self.down_limit.as_mut() {
+                    if !limit.try_take(u64::from(BLOCK_LEN), now) {
+                        let ready = limit.ready_at(u64::from(BLOCK_LEN), now);
+                        self.throttled_until =
+                            Some(self.throttled_until.map_or(ready, |t| t.min(ready)));
+                        return;
+                    }
+                }
                 let choice = BlockChoice {
                     layout: &self.meta.layout,
                     picker: &self.picker,

@@ -93,6 +93,15 @@ impl Session {
                 let Some(block) = conn.peer.queued.pop_front() else {
                     break;
                 };
+                if let Some(limit) = self.up_limit.as_mut() {
+                    if !limit.try_take(u64::from(block.len), now) {
+                        conn.peer.queued.push_front(block);
+                        let ready = limit.ready_at(u64::from(block.len), now);
+                        self.throttled_until =
+                            Some(self.throttled_until.map_or(ready, |t| t.min(ready)));
+                        return;
+                    }
+                }
                 let len = usize::try_from(block.len).unwrap_or(0);
                 block_buf.resize(len, 0);
                 if let Err(e) = self.storage.read(block.piece, block.begin, &mut block_buf) {
