@@ -4,11 +4,16 @@ CARGO   ?= cargo
 TORRENT ?=
 DEST    ?= .
 ARGS    ?=
-# Debian packages the tests drive as reference tools (transmission-show, mktorrent, libtorrent).
-TEST_PACKAGES = transmission-cli mktorrent python3-libtorrent
+# Debian packages the tests drive as reference tools, as CHECK=PACKAGE pairs: CHECK is a
+# program that must be on PATH, or "libtorrent" for Debian's python3 module.
+TEST_TOOLS    = transmission-show=transmission-cli mktorrent=mktorrent libtorrent=python3-libtorrent
+# ...the real clients `make interop` runs pollen against...
+INTEROP_TOOLS = opentracker=opentracker aria2c=aria2 libtorrent=python3-libtorrent transmission-cli=transmission-cli
+# ...and what the swarm bench measures with (/usr/bin/time gives CPU time and peak memory).
+BENCH_TOOLS   = /usr/bin/time=time opentracker=opentracker aria2c=aria2 libtorrent=python3-libtorrent
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: run build test test-deps check fmt clippy doc bench
+.PHONY: run build test test-deps interop interop-deps check fmt clippy doc bench bench-deps
 
 ## run: build in release mode and download TORRENT into DEST (extra flags in ARGS)
 run: build
@@ -23,10 +28,24 @@ test: test-deps
 	$(CARGO) test
 
 test-deps:
-	@missing=""; \
-	command -v transmission-show >/dev/null || missing="$$missing transmission-cli"; \
-	command -v mktorrent >/dev/null || missing="$$missing mktorrent"; \
-	/usr/bin/python3 -c 'import libtorrent' 2>/dev/null || missing="$$missing python3-libtorrent"; \
+	$(call install-missing,$(TEST_TOOLS))
+
+## interop: pollen against opentracker, aria2c, libtorrent and transmission-cli on 127.0.0.1
+interop: interop-deps
+	POLLEN_INTEROP=1 $(CARGO) test --release --test interop -- --test-threads=1
+
+interop-deps:
+	$(call install-missing,$(INTEROP_TOOLS))
+
+# Installs, with apt-get, the package of every CHECK=PACKAGE pair in $(1) whose check fails.
+define install-missing
+@missing=""; \
+	for pair in $(1); do \
+	  tool=$${pair%%=*}; package=$${pair#*=}; \
+	  if [ "$$tool" = libtorrent ]; then /usr/bin/python3 -c 'import libtorrent' 2>/dev/null && continue; \
+	  else command -v "$$tool" >/dev/null && continue; fi; \
+	  case " $$missing " in *" $$package "*) ;; *) missing="$$missing $$package";; esac; \
+	done; \
 	if [ -n "$$missing" ]; then \
 	  if command -v apt-get >/dev/null; then \
 	    echo "installing test tools:$$missing"; \
@@ -34,6 +53,7 @@ test-deps:
 	      || echo "warning: could not install$$missing; tests that need them will say they are skipped"; \
 	  else echo "warning: no apt-get; tests that need$$missing will say they are skipped"; fi; \
 	fi
+endef
 
 ## check: everything CI checks besides the tests' tools: format, lints, tests, docs
 check: fmt clippy test doc
@@ -47,6 +67,10 @@ clippy:
 doc:
 	RUSTDOCFLAGS=-Dwarnings $(CARGO) doc --no-deps
 
-## bench: speed and memory figures (printed, never asserted)
-bench:
-	$(CARGO) bench --bench pollen_bench
+## bench: speed and memory figures (printed, never asserted); the swarm part compares
+## pollen with aria2c downloading 256 MiB from one libtorrent seeder on 127.0.0.1
+bench: bench-deps build
+	$(CARGO) bench --bench pollen_bench --bench swarm_bench
+
+bench-deps:
+	$(call install-missing,$(BENCH_TOOLS))

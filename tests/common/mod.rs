@@ -1,7 +1,10 @@
 //! Helpers shared by the integration tests: scratch directories, the
 //! fixtures' payload formula, and running the `pollen` binary with a deadline.
+//! `clients` drives real BitTorrent programs (interop tests, swarm bench);
+//! `scripted_peer` is a BitTorrent peer whose behaviour a test scripts.
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
+pub mod clients;
 pub mod scripted_peer;
 
 use std::fs;

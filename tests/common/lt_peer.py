@@ -1,0 +1,71 @@
+"""A libtorrent peer on 127.0.0.1 for pollen's interop tests and swarm bench.
+
+    /usr/bin/python3 lt_peer.py seed  TORRENT SAVE_DIR [LIMIT_SECONDS]
+    /usr/bin/python3 lt_peer.py leech TORRENT SAVE_DIR [LIMIT_SECONDS]
+
+Prints, one line each, flushed:
+    listening PORT    once the session is bound (TCP, 127.0.0.1 only)
+    seeding           seed: the data checked complete (then it seeds until killed)
+    complete          leech: every piece downloaded and verified (then it exits 0)
+It exits 1 when LIMIT_SECONDS (default 300) pass first, or when a seeder finds its
+data incomplete. The peer announces to the torrent's trackers; DHT, local peer
+discovery, UPnP, NAT-PMP and uTP are off, so no packet leaves the loopback.
+Test code only: run with Debian's /usr/bin/python3 (package python3-libtorrent).
+"""
+
+import sys
+import time
+
+import libtorrent as lt
+
+
+def main():
+    if len(sys.argv) not in (4, 5) or sys.argv[1] not in ("seed", "leech"):
+        sys.exit(__doc__)
+    mode, torrent, save = sys.argv[1], sys.argv[2], sys.argv[3]
+    limit = float(sys.argv[4]) if len(sys.argv) == 5 else 300.0
+    deadline = time.monotonic() + limit
+
+    ses = lt.session({
+        "listen_interfaces": "127.0.0.1:0",
+        "outgoing_interfaces": "127.0.0.1",
+        "enable_dht": False,
+        "enable_lsd": False,
+        "enable_upnp": False,
+        "enable_natpmp": False,
+        "enable_outgoing_utp": False,
+        "enable_incoming_utp": False,
+        # Every peer of a loopback test shares the address 127.0.0.1.
+        "allow_multiple_connections_per_ip": True,
+        "alert_mask": lt.alert.category_t.error_notification,
+    })
+    ti = lt.torrent_info(torrent)
+    handle = ses.add_torrent({"ti": ti, "save_path": save})
+    print("listening", ses.listen_port(), flush=True)
+
+    done = (lt.torrent_status.seeding, lt.torrent_status.finished)
+    busy = (lt.torrent_status.checking_files, lt.torrent_status.checking_resume_data)
+    while time.monotonic() < deadline:
+        status = handle.status()
+        for alert in ses.pop_alerts():
+            print("alert", alert.message(), file=sys.stderr, flush=True)
+        if status.state in done:
+            if mode == "leech":
+                print("complete", flush=True)
+                return
+            print("seeding", flush=True)
+            break
+        if mode == "seed" and status.state not in busy:
+            sys.exit("seed data incomplete: %d of %d pieces" % (status.num_pieces, ti.num_pieces()))
+        time.sleep(0.02)
+    else:
+        sys.exit("time limit of %.0f s reached in state %s" % (limit, handle.status().state))
+
+    while time.monotonic() < deadline:
+        for alert in ses.pop_alerts():
+            print("alert", alert.message(), file=sys.stderr, flush=True)
+        time.sleep(0.2)
+    sys.exit("seeder time limit reached")
+
+
+main()
