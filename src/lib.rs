@@ -75,6 +75,7 @@ pub mod choker;
 pub mod create;
 pub mod download;
 pub mod error;
+pub mod extension;
 pub mod hash;
 pub mod metainfo;
 pub mod peer;

@@ -23,9 +23,10 @@ pub const MAX_PIPELINE: usize = 500;
 /// the pipe never drains while a request crosses the network.
 const PIPELINE_SECONDS: u64 = 3;
 
-/// Most of a peer's requests we queue to serve (libtorrent and
-/// Transmission use 2000-ish; we cap lower to bound memory on small boxes).
-pub const MAX_QUEUED_REQUESTS: usize = 500;
+/// Most of a peer's requests we queue to serve, advertised as `reqq` in
+/// our BEP 10 handshake (libtorrent and Transmission use about 2000; at 12
+/// bytes a request the queue costs at most 24 KB per peer).
+pub const MAX_QUEUED_REQUESTS: usize = 2000;
 
 /// One of our requests in flight to this peer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -65,6 +66,8 @@ pub struct PeerState {
     pub optimistic: bool,
     /// REQUESTs it sent while we were choking it.
     pub requests_while_choked: u32,
+    /// The most requests it queues (`reqq` from its BEP 10 handshake).
+    pub max_requests: Option<usize>,
 }
 
 impl PeerState {
@@ -84,6 +87,7 @@ impl PeerState {
             last_block_at: None,
             optimistic: false,
             requests_while_choked: 0,
+            max_requests: None,
         }
     }
 
@@ -92,7 +96,11 @@ impl PeerState {
     pub fn pipeline_target(&mut self, now: Instant) -> usize {
         let bytes = self.down.rate(now).saturating_mul(PIPELINE_SECONDS);
         let blocks = usize::try_from(bytes / u64::from(BLOCK_LEN)).unwrap_or(MAX_PIPELINE);
-        blocks.clamp(MIN_PIPELINE, MAX_PIPELINE)
+        let cap = self
+            .max_requests
+            .unwrap_or(MAX_PIPELINE)
+            .clamp(1, MAX_PIPELINE);
+        blocks.clamp(MIN_PIPELINE, MAX_PIPELINE).min(cap)
     }
 
     /// Whether one of our requests in flight is for `block`.

@@ -31,15 +31,6 @@ const SHARE: &[(&str, usize, u64)] = &[
     ("share/media/c.bin", 17_042_197, 104),
 ];
 
-/// A smaller tree of the same shape for transmission-cli, which fetches from
-/// a pollen seeder at only about 256 KiB/s (see the comment in that test).
-const SMALL_SHARE: &[(&str, usize, u64)] = &[
-    ("share/a.bin", 1_000_000, 111),
-    ("share/docs/readme.txt", 12_345, 112),
-    ("share/media/deep/b.bin", 3_000_001, 113),
-    ("share/media/c.bin", 2_000_000, 114),
-];
-
 const PIECE_SIZE: &str = "256K";
 
 /// Longest a client may take to check its data and reach the tracker.
@@ -242,20 +233,16 @@ fn libtorrent_downloads_from_a_pollen_seeder() {
 /// transmission-cli 3.00 never dials loopback peers a tracker gives it, so
 /// it listens and the pollen seeder dials it (`--peer`).
 ///
-/// This uses a 6 MB tree rather than the 64 MiB one because of two pollen
-/// bugs pinned by `upload_pipelining.rs`: a pollen seeder serves at most
-/// 256 KiB of queued requests per wake-up of its loop, so transmission (which
-/// queues many requests, then waits) gets about 256 KiB/s; and requests
-/// beyond pollen's 500-request queue are dropped unannounced, which stalls
-/// transmission once its pipeline is that deep. With both fixed, this test
-/// can use `SHARE`.
+/// Transmission queues many requests and then waits for the blocks, so
+/// this also checks that a pollen seeder serves a deep queue at once and
+/// advertises its queue size (`reqq`, BEP 10); see `upload_pipelining.rs`.
 #[test]
 fn transmission_downloads_from_a_pollen_seeder_that_dials_it() {
     let test = "transmission_downloads_from_a_pollen_seeder_that_dials_it";
     if !have_tools(test, &["opentracker", "transmission-cli"]) {
         return;
     }
-    let swarm = Swarm::new("interop-pollen-to-tr", SMALL_SHARE);
+    let swarm = Swarm::new("interop-pollen-to-tr", SHARE);
     let dest = swarm.leech_dir();
     let port = free_port();
     let config = swarm.tmp.path().join("transmission");

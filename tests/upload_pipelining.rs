@@ -5,25 +5,11 @@
 //! and aria2 grow to hundreds. A probe (which, like many peers, speaks no
 //! extension) sends a batch of requests in one write and reads the blocks.
 //!
-//! Both tests are ignored while the pollen bugs they pin are open; they were
-//! found by the transmission-cli interop test (`interop.rs`):
-//!
-//! 1. `serve_requests` (src/session/upload.rs) copies at most
-//!    WRITE_HIGH_WATER_BYTES (256 KiB, 16 blocks) into a peer's write buffer
-//!    per loop pass. When the flush empties that buffer, nothing wakes the
-//!    loop for the requests still queued (no WRITABLE interest, no timer)
-//!    until the 1 s housekeeping tick or another message arrives. A leecher
-//!    that waits for its blocks gets about 16 blocks (256 KiB) per second:
-//!    64 blocks take about 3 s instead of milliseconds.
-//! 2. Requests beyond MAX_QUEUED_REQUESTS (500, src/peer.rs) are dropped
-//!    silently (src/session/receive.rs), and pollen advertises no `reqq`
-//!    (BEP 10) and cannot REJECT (BEP 6), so the peer cannot know. A leecher
-//!    waits for those blocks: Transmission 3.00, once bug 1 is fixed and its
-//!    pipeline grows past 500, stalls at about 36 % of 64 MiB. A bigger cap
-//!    alone does not cure it: Transmission keeps about 10 s x rate in flight
-//!    (thousands of requests on loopback) unless the peer's BEP 10 handshake
-//!    gives a `reqq`; with a cap of 2000 it still stalled for about 90 s
-//!    until it timed its requests out.
+//! Both tests pin bugs found by the transmission-cli interop test
+//! (`interop.rs`), now fixed: the loop serves and flushes in rounds until
+//! the queue is empty or the socket is full (src/session/mod.rs,
+//! `before_sleep`), and the request queue (2000) is advertised as `reqq`
+//! in a BEP 10 handshake.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
@@ -111,7 +97,6 @@ fn request_burst(probe: &mut ProbeLeecher, count: u32, limit: Duration) -> (u32,
 }
 
 #[test]
-#[ignore = "pollen bug: a seeder serves only 256 KiB of queued requests per loop wake-up"]
 fn seeder_serves_64_pipelined_requests_without_waiting_for_a_timer() {
     let mut s = seeded("upload-pipelining-64");
     // 1 MiB on loopback takes milliseconds; the bug makes it about 3 s.
@@ -125,7 +110,6 @@ fn seeder_serves_64_pipelined_requests_without_waiting_for_a_timer() {
 }
 
 #[test]
-#[ignore = "pollen bug: requests beyond its 500-request queue are dropped without telling the peer"]
 fn seeder_answers_600_pipelined_requests() {
     let mut s = seeded("upload-pipelining-600");
     // 9.4 MiB on loopback: well under a second once bug 1 is fixed.

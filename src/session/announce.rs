@@ -41,6 +41,10 @@ const FIRST_BACKOFF: Duration = Duration::from_secs(15);
 /// Longest delay between rounds when trackers keep failing.
 const MAX_BACKOFF: Duration = Duration::from_secs(30 * 60);
 
+/// Re-announce delay when a tracker returned no peers and we have none:
+/// the swarm may just be forming (seeders often start seconds after us).
+const EMPTY_SWARM_RETRY: Duration = Duration::from_secs(30);
+
 /// Peers asked for per announce (BEP 3 default 50; more helps a small box
 /// fill its slots without asking again).
 const NUMWANT: u32 = 80;
@@ -308,9 +312,19 @@ impl Session {
                 }
                 self.tracker.tiers.on_success();
                 self.tracker.failed_rounds = 0;
-                let interval = reply
+                let mut interval = reply
                     .min_interval
                     .map_or(reply.interval, |min| reply.interval.max(min));
+                let lonely =
+                    reply.peers.is_empty() && self.conns.is_empty() && !self.have.is_complete();
+                if lonely {
+                    // Nobody to download from: ask again soon, not in half an hour.
+                    let soon = reply
+                        .min_interval
+                        .unwrap_or(EMPTY_SWARM_RETRY)
+                        .max(EMPTY_SWARM_RETRY);
+                    interval = interval.min(soon);
+                }
                 self.tracker.next_at = Some(now + interval);
                 self.add_peers(now);
             }

@@ -12,9 +12,8 @@ use mio::net::TcpStream;
 use mio::{Interest, Token};
 
 use super::conn::{Conn, Stage};
-use super::receive::MAX_HALF_OPEN;
+use super::receive::{our_handshake, MAX_HALF_OPEN};
 use super::Session;
-use crate::wire::Handshake;
 
 impl Session {
     /// Add-peers phase: start nonblocking connects to known, idle addresses
@@ -78,7 +77,7 @@ impl Session {
                     conn.stage = Stage::Handshaking;
                     conn.opened_at = now;
                     conn.write_buf
-                        .extend_from_slice(&Handshake::new(info_hash, peer_id).encode());
+                        .extend_from_slice(&our_handshake(info_hash, peer_id).encode());
                     conn.sent_handshake = true;
                 }
                 Err(e) => return conn.close(format!("connect failed: {e}"), true),

@@ -75,6 +75,10 @@ const RECHOKE_PERIOD: Duration = Duration::from_secs(10);
 /// How often the optimistic unchoke rotates (BEP 3: thirty seconds).
 const OPTIMISTIC_PERIOD: Duration = Duration::from_secs(30);
 
+/// Serve-and-flush rounds per pass: up to this many write-buffer loads per
+/// peer before the loop looks at other sockets again.
+const SERVE_ROUNDS_PER_PASS: usize = 8;
+
 /// Pieces verified per loop pass while checking existing data at start-up,
 /// so peers keep being served during a long check.
 const CHECK_PIECES_PER_PASS: u32 = 8;
@@ -143,6 +147,8 @@ pub struct Session {
     up_limit: Option<TokenBucket>,
     /// When a rate limit that stopped a phase will have tokens again.
     throttled_until: Option<Instant>,
+    /// Queued requests could be served right now (the next poll must not sleep).
+    more_to_serve: bool,
 }
 
 impl Session {
@@ -200,6 +206,7 @@ impl Session {
             down_limit: config_limit(max_down),
             up_limit: config_limit(max_up),
             throttled_until: None,
+            more_to_serve: false,
         })
     }
 
@@ -236,7 +243,7 @@ impl Session {
     /// How long the poll may sleep: until the nearest timer, or not at all
     /// while the start-up check has work.
     fn next_deadline(&self, now: Instant) -> Duration {
-        if self.checking.is_some() {
+        if self.checking.is_some() || self.more_to_serve {
             return Duration::ZERO;
         }
         let mut nearest = self.next_housekeeping.min(self.next_rechoke);
@@ -331,8 +338,17 @@ impl Session {
     /// Work before sleeping: serve queued requests, flush every write
     /// buffer, and close what was marked for closing.
     fn before_sleep(&mut self, now: Instant) {
-        self.serve_requests(now);
-        self.flush_all();
+        // Serve and flush in rounds: a flush that empties a buffer makes room
+        // for more blocks, and no event would come to say so.
+        self.more_to_serve = false;
+        for _ in 0..SERVE_ROUNDS_PER_PASS {
+            let served = self.serve_requests(now);
+            self.flush_all();
+            if served == 0 {
+                break;
+            }
+        }
+        self.more_to_serve = self.throttled_until.is_none() && self.has_servable_requests();
         self.cleanup(now);
     }
 

@@ -18,6 +18,14 @@ use crate::bitfield::Bitfield;
 use crate::metainfo::BLOCK_LEN;
 use crate::wire::{decode_frame, BlockRequest, FrameLimits, Handshake, Message, HANDSHAKE_LEN};
 
+/// Our client name in the BEP 10 handshake.
+const CLIENT_NAME: &str = concat!("pollen ", env!("CARGO_PKG_VERSION"));
+
+/// Our BEP 3 handshake: the extension-protocol bit (BEP 10) set.
+pub(super) fn our_handshake(info_hash: [u8; 20], peer_id: [u8; 20]) -> Handshake {
+    Handshake::new(info_hash, peer_id).with_extensions()
+}
+
 /// Requests a peer may send while choked before it is disconnected (a few
 /// race with our CHOKE; a stream of them is a broken or hostile peer).
 const MAX_REQUESTS_WHILE_CHOKED: u32 = 100;
@@ -166,11 +174,20 @@ impl Session {
         conn.stage = Stage::Active;
         if !conn.sent_handshake {
             conn.write_buf
-                .extend_from_slice(&Handshake::new(info_hash, our_id).encode());
+                .extend_from_slice(&our_handshake(info_hash, our_id).encode());
             conn.sent_handshake = true;
         }
         if self.checking.is_none() && self.have.count_ones() > 0 {
             conn.send(&Message::Bitfield(self.have.as_bytes()), now);
+        }
+        if handshake.supports_extensions() {
+            let payload =
+                crate::extension::our_handshake(crate::peer::MAX_QUEUED_REQUESTS, CLIENT_NAME);
+            let message = Message::Extended {
+                id: crate::extension::HANDSHAKE_ID,
+                payload: &payload,
+            };
+            conn.send(&message, now);
         }
         log::debug!(
             "{}: handshake ok, client {}",
@@ -185,11 +202,34 @@ impl Session {
         let Some(conn) = self.conns.get_mut(key) else {
             return;
         };
+        // BITFIELD should come first; extension handshakes (libtorrent and
+        // Transmission send theirs before it) and keepalives do not count.
         let first = !conn.peer.got_message;
-        conn.peer.got_message = true;
+        if !matches!(message, Message::Extended { .. } | Message::KeepAlive) {
+            conn.peer.got_message = true;
+        }
+        log::trace!("{} <- {}", conn.addr, message.name());
         match message {
             Message::KeepAlive | Message::Port(_) | Message::Suggest { .. } => {}
-            Message::AllowedFast { .. } | Message::Extended { .. } | Message::Unknown { .. } => {}
+            Message::AllowedFast { .. } | Message::Unknown { .. } => {}
+            Message::Extended { id, payload } => {
+                if id == crate::extension::HANDSHAKE_ID {
+                    match crate::extension::ExtHandshake::parse(payload) {
+                        Ok(ext) => {
+                            conn.peer.max_requests = ext.reqq.and_then(|n| usize::try_from(n).ok());
+                            log::debug!(
+                                "{}: extension handshake: client {:?}, reqq {:?}",
+                                conn.addr,
+                                ext.client,
+                                ext.reqq
+                            );
+                        }
+                        Err(e) => {
+                            log::debug!("{}: bad extension handshake ignored: {e}", conn.addr)
+                        }
+                    }
+                }
+            }
             Message::Choke => {
                 conn.peer.peer_choking = true;
                 let released: Vec<_> = conn.peer.requested.drain(..).map(|r| r.block).collect();
@@ -213,8 +253,10 @@ impl Session {
                 }
             }
             Message::Bitfield(bytes) => {
+                // BEP 3 puts BITFIELD first, but aria2 sends a fresh one after
+                // its first pieces arrive: a late one replaces what we knew.
                 if !first {
-                    return conn.close("BITFIELD after other messages", true);
+                    log::debug!("{}: late BITFIELD replaces its piece set", conn.addr);
                 }
                 match Bitfield::from_bytes(bytes, piece_count) {
                     Ok(field) => self.set_peer_pieces(key, field, now),

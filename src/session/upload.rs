@@ -81,9 +81,22 @@ impl Session {
         }
     }
 
+    /// Whether some unchoked peer has queued requests and room in its write
+    /// buffer, so serving could go on at once.
+    pub(super) fn has_servable_requests(&self) -> bool {
+        self.conns.iter().any(|(_, c)| {
+            c.is_active()
+                && !c.peer.am_choking
+                && !c.peer.queued.is_empty()
+                && c.write_buf.len() < WRITE_HIGH_WATER_BYTES
+        })
+    }
+
     /// Serves queued REQUESTs of unchoked peers from disk, up to the write
-    /// high-water mark per peer. Blocks on disk reads (page cache, usually).
-    pub(super) fn serve_requests(&mut self, now: Instant) {
+    /// high-water mark per peer; returns the blocks served. Blocks on disk
+    /// reads (page cache, usually).
+    pub(super) fn serve_requests(&mut self, now: Instant) -> usize {
+        let mut served = 0;
         let mut block_buf = Vec::new();
         for (_, conn) in self.conns.iter_mut() {
             if !conn.is_active() || conn.peer.am_choking {
@@ -99,7 +112,7 @@ impl Session {
                         let ready = limit.ready_at(u64::from(block.len), now);
                         self.throttled_until =
                             Some(self.throttled_until.map_or(ready, |t| t.min(ready)));
-                        return;
+                        return served;
                     }
                 }
                 let len = usize::try_from(block.len).unwrap_or(0);
@@ -107,7 +120,7 @@ impl Session {
                 if let Err(e) = self.storage.read(block.piece, block.begin, &mut block_buf) {
                     self.fatal.get_or_insert(Error::Storage(e));
                     self.stopping = true;
-                    return;
+                    return served;
                 }
                 encode_piece_header(block.piece.get(), block.begin, len, &mut conn.write_buf);
                 conn.write_buf.extend_from_slice(&block_buf);
@@ -115,7 +128,9 @@ impl Session {
                 conn.peer.up.add(u64::from(block.len), now);
                 self.up_rate.add(u64::from(block.len), now);
                 self.stats.uploaded += u64::from(block.len);
+                served += 1;
             }
         }
+        served
     }
 }
