@@ -71,7 +71,8 @@ fn honest_seeder_serves_every_piece_with_its_hash() {
     assert_eq!(meta.layout.piece_count(), 13);
     let seeder = ScriptedSeeder::start(&meta, tmp.path(), SeederBehavior::Honest);
     let mut probe = ProbeLeecher::open(seeder.port(), &meta).unwrap();
-    assert_eq!(probe.remote().unwrap().peer_id, SEEDER_PEER_ID);
+    assert_eq!(probe.remote().unwrap().peer_id, seeder.peer_id());
+    assert_eq!(seeder.peer_id()[..15], SEEDER_PEER_ID[..15]);
     assert!(probe.bitfield().is_complete());
 
     let pieces = download_all(&mut probe, &meta);
@@ -81,7 +82,8 @@ fn honest_seeder_serves_every_piece_with_its_hash() {
 
     assert_eq!(seeder.blocks_served(), 13);
     assert_eq!(seeder.requests().len(), 13);
-    assert_eq!(seeder.peer_ids(), vec![PROBE_PEER_ID]);
+    assert_eq!(seeder.peer_ids(), vec![probe.peer_id()]);
+    assert_eq!(probe.peer_id()[..15], PROBE_PEER_ID[..15]);
     assert_eq!((seeder.connections(), seeder.handshakes()), (1, 1));
     assert_eq!(seeder.interested(), 1);
     assert!(seeder.errors().is_empty(), "{:?}", seeder.errors());
@@ -326,4 +328,16 @@ fn probe_sees_the_seeder_stop_and_drop_is_prompt() {
         "drop took too long"
     );
     assert!(probe.is_closed_within(SOON));
+}
+
+#[test]
+fn seeders_and_probes_in_one_test_are_distinct_peers() {
+    let (tmp, meta) = share(16 * 1024);
+    let a = ScriptedSeeder::start(&meta, tmp.path(), SeederBehavior::Honest);
+    let b = ScriptedSeeder::start(&meta, tmp.path(), SeederBehavior::Honest);
+    assert_ne!(a.peer_id(), b.peer_id());
+    let p = ProbeLeecher::open(a.port(), &meta).unwrap();
+    let q = ProbeLeecher::open(a.port(), &meta).unwrap();
+    assert_ne!(p.peer_id(), q.peer_id());
+    assert_eq!(a.peer_ids(), vec![p.peer_id(), q.peer_id()]);
 }

@@ -28,10 +28,22 @@ use pollen::wire::{
     decode_frame, BlockRequest, FrameLimits, Handshake, Message, WireError, HANDSHAKE_LEN,
 };
 
-/// The seeder's peer id (BEP 20 style: client "SP", version 0001).
+/// The seeders' peer id (BEP 20 style: client "SP", version 0001), before
+/// each seeder stamps its port on it ([`stamp_port`]).
 pub const SEEDER_PEER_ID: [u8; 20] = *b"-SP0001-scriptedseed";
-/// The probe's peer id.
+/// The probes' peer id, before each probe stamps its local port on it.
 pub const PROBE_PEER_ID: [u8; 20] = *b"-PR0001-probeleecher";
+
+/// `base` with its last five bytes replaced by `port` in decimal. Several
+/// seeders (or probes) in one test must be distinct peers: pollen, like most
+/// clients, keeps one connection per peer id and closes the others.
+pub fn stamp_port(base: [u8; 20], port: u16) -> [u8; 20] {
+    let mut id = base;
+    for (byte, digit) in id.iter_mut().skip(15).zip(format!("{port:05}").bytes()) {
+        *byte = digit;
+    }
+    id
+}
 
 /// How long a seeder read blocks before looking at the stop flag again.
 const SEEDER_READ_POLL: Duration = Duration::from_millis(200);
@@ -374,6 +386,8 @@ struct Shared {
     data_dir: PathBuf,
     behavior: SeederBehavior,
     have: Bitfield,
+    /// [`SEEDER_PEER_ID`] stamped with the listening port.
+    peer_id: [u8; 20],
     stop: AtomicBool,
     stats: Stats,
 }
@@ -425,6 +439,7 @@ impl ScriptedSeeder {
             data_dir: data_dir.to_path_buf(),
             behavior,
             have,
+            peer_id: stamp_port(SEEDER_PEER_ID, addr.port()),
             stop: AtomicBool::new(false),
             stats: Stats::default(),
         });
@@ -448,6 +463,11 @@ impl ScriptedSeeder {
     /// The address it listens on, `127.0.0.1:port`.
     pub fn addr(&self) -> SocketAddr {
         self.addr
+    }
+
+    /// The peer id it answers handshakes with (distinct per seeder).
+    pub fn peer_id(&self) -> [u8; 20] {
+        self.shared.peer_id
     }
 
     /// TCP connections accepted so far.
@@ -678,7 +698,7 @@ impl<'a> SeederConn<'a> {
             _ => ours,
         };
         self.conn
-            .send_raw(&Handshake::new(reply, SEEDER_PEER_ID).encode())
+            .send_raw(&Handshake::new(reply, self.shared.peer_id).encode())
     }
 
     fn send_bitfield(&mut self) -> Result<(), PeerError> {
@@ -802,6 +822,8 @@ pub struct ProbeLeecher {
     /// Whether the remote is choking us.
     choked: bool,
     timeout: Duration,
+    /// [`PROBE_PEER_ID`] stamped with our local port.
+    peer_id: [u8; 20],
 }
 
 impl ProbeLeecher {
@@ -817,6 +839,7 @@ impl ProbeLeecher {
     ) -> Result<ProbeLeecher, PeerError> {
         let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
         let stream = TcpStream::connect_timeout(&addr, CONNECT_TIMEOUT).map_err(PeerError::Io)?;
+        let local_port = stream.local_addr().map_err(PeerError::Io)?.port();
         let conn = Conn::new(stream, piece_count, PROBE_READ_POLL).map_err(PeerError::Io)?;
         let mut probe = ProbeLeecher {
             conn,
@@ -824,10 +847,10 @@ impl ProbeLeecher {
             bitfield: Bitfield::new(piece_count),
             choked: true,
             timeout: ProbeLeecher::DEFAULT_TIMEOUT,
+            peer_id: stamp_port(PROBE_PEER_ID, local_port),
         };
-        probe
-            .conn
-            .send_raw(&Handshake::new(info_hash, PROBE_PEER_ID).encode())?;
+        let handshake = Handshake::new(info_hash, probe.peer_id);
+        probe.conn.send_raw(&handshake.encode())?;
         Ok(probe)
     }
 
@@ -846,6 +869,11 @@ impl ProbeLeecher {
         probe.read_bitfield()?;
         probe.interested_until_unchoked()?;
         Ok(probe)
+    }
+
+    /// The peer id we sent (distinct per probe).
+    pub fn peer_id(&self) -> [u8; 20] {
+        self.peer_id
     }
 
     /// How long each read waits.
