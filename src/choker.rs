@@ -22,14 +22,18 @@ pub struct Candidate {
     pub interested: bool,
     /// Bytes/s it sends us (leeching) or we send it (seeding).
     pub rate: u64,
+    /// It has stopped reading what we send (bytes wait, none move): it
+    /// gets a slot only if nobody else wants one.
+    pub stalled: bool,
 }
 
-/// The ids to unchoke: the `slots` interested peers with the best rates,
-/// plus `optimistic` if it is still interested. Everyone else is choked.
+/// The ids to unchoke: the `slots` interested peers with the best rates
+/// (peers that stopped reading last), plus `optimistic` if it is still
+/// interested. Everyone else is choked. Ties keep the order of
+/// `candidates`: the caller shuffles them, so equal peers take turns.
 pub fn rechoke(candidates: &[Candidate], slots: usize, optimistic: Option<usize>) -> Vec<usize> {
     let mut interested: Vec<&Candidate> = candidates.iter().filter(|c| c.interested).collect();
-    // Highest rate first; ties by id so the result is deterministic.
-    interested.sort_by(|a, b| b.rate.cmp(&a.rate).then(a.id.cmp(&b.id)));
+    interested.sort_by(|a, b| a.stalled.cmp(&b.stalled).then(b.rate.cmp(&a.rate)));
     let mut unchoke: Vec<usize> = interested.iter().take(slots).map(|c| c.id).collect();
     if let Some(id) = optimistic {
         let still_interested = interested.iter().any(|c| c.id == id);
@@ -64,7 +68,25 @@ mod tests {
             id,
             interested,
             rate,
+            stalled: false,
         }
+    }
+
+    #[test]
+    fn peers_that_stopped_reading_lose_their_slots_and_ties_keep_input_order() {
+        let stalled = |id| Candidate {
+            stalled: true,
+            ..c(id, true, 0)
+        };
+        let peers = [
+            stalled(1),
+            stalled(2),
+            c(9, true, 0),
+            c(3, true, 0),
+            stalled(4),
+        ];
+        assert_eq!(rechoke(&peers, 2, None), vec![9, 3]);
+        assert_eq!(rechoke(&peers, 3, None), vec![9, 3, 1]);
     }
 
     #[test]

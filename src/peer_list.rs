@@ -4,8 +4,8 @@
 //! Layer 0: pure; times are passed in. A peer is an (address, port) pair:
 //! on loopback, and behind a household NAT, many peers share one IP.
 
-use std::collections::HashMap;
-use std::net::SocketAddr;
+use std::collections::{HashMap, HashSet};
+use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
 
 /// Most addresses remembered: bounds memory whatever trackers send.
@@ -41,10 +41,18 @@ struct Entry {
     strikes: u32,
 }
 
+/// Most banned IPs and peer ids remembered.
+const MAX_BANS: usize = 1_000;
+
 /// Known peers.
 #[derive(Debug, Clone, Default)]
 pub struct PeerList {
     entries: HashMap<SocketAddr, Entry>,
+    /// IPs of banned peers (never loopback: there every peer shares one IP).
+    banned_ips: HashSet<IpAddr>,
+    /// Peer ids of banned peers, so a banned peer dialling in again from a
+    /// new port is still refused.
+    banned_ids: HashSet<[u8; 20]>,
 }
 
 impl PeerList {
@@ -95,6 +103,9 @@ impl PeerList {
 
     /// Marks `addr` connected (an incoming connection); false if banned.
     pub fn mark_connected(&mut self, addr: SocketAddr) -> bool {
+        if self.banned_ips.contains(&addr.ip()) {
+            return false;
+        }
         self.add(addr);
         match self.entries.get_mut(&addr) {
             Some(e) if e.status == Status::Banned => false,
@@ -152,6 +163,22 @@ impl PeerList {
             return true;
         }
         false
+    }
+
+    /// Bans a peer beyond its address: its IP (unless loopback, where every
+    /// local peer shares one IP) and its peer id.
+    pub fn ban_identity(&mut self, addr: SocketAddr, peer_id: Option<[u8; 20]>) {
+        if !addr.ip().is_loopback() && self.banned_ips.len() < MAX_BANS {
+            self.banned_ips.insert(addr.ip());
+        }
+        if let Some(id) = peer_id.filter(|_| self.banned_ids.len() < MAX_BANS) {
+            self.banned_ids.insert(id);
+        }
+    }
+
+    /// Whether a peer with this id was banned.
+    pub fn is_banned_id(&self, peer_id: &[u8; 20]) -> bool {
+        self.banned_ids.contains(peer_id)
     }
 
     /// Whether `addr` is banned.
@@ -233,6 +260,21 @@ mod tests {
         assert!(list.is_banned(addr(1)));
         assert!(!list.mark_connected(addr(1)));
         assert_eq!(list.next_to_connect(Instant::now()), None);
+    }
+
+    #[test]
+    fn bans_follow_the_ip_and_the_peer_id_but_not_loopback_ips() {
+        let mut list = PeerList::new();
+        let remote = SocketAddr::from(([10, 1, 2, 3], 6881));
+        list.ban_identity(remote, Some(*b"-XX0001-aaaaaaaaaaaa"));
+        assert!(!list.mark_connected(SocketAddr::from(([10, 1, 2, 3], 7000))));
+        assert!(list.is_banned_id(b"-XX0001-aaaaaaaaaaaa"));
+        list.ban_identity(addr(1), Some(*b"-XX0001-bbbbbbbbbbbb"));
+        assert!(
+            list.mark_connected(addr(2)),
+            "other loopback peers stay welcome"
+        );
+        assert!(list.is_banned_id(b"-XX0001-bbbbbbbbbbbb"));
     }
 
     #[test]

@@ -58,6 +58,11 @@ pub struct Conn {
     pub closing: Option<String>,
     /// The close counts as a failure for reconnect back-off.
     pub failed: bool,
+    /// The peer used up its read budget: bytes may be waiting unread, and
+    /// no new readiness event will say so (edge-triggered).
+    pub read_pending: bool,
+    /// When a flush last moved bytes (for peers that stop reading).
+    pub last_write_progress: Instant,
     /// When the connection was made (or the connect started).
     pub opened_at: Instant,
     /// When bytes last arrived.
@@ -105,6 +110,8 @@ impl Conn {
             peer: PeerState::new(piece_count),
             closing: None,
             failed: false,
+            read_pending: false,
+            last_write_progress: now,
             opened_at: now,
             last_read: now,
             last_write: now,
@@ -151,7 +158,7 @@ impl Conn {
     }
 
     /// Writes queued bytes until done or the socket would block.
-    pub fn flush(&mut self) -> io::Result<()> {
+    pub fn flush(&mut self, now: Instant) -> io::Result<()> {
         let mut sent = 0;
         let result = loop {
             let Some(rest) = self.write_buf.get(sent..).filter(|r| !r.is_empty()) else {
@@ -166,6 +173,9 @@ impl Conn {
             }
         };
         self.write_buf.drain(..sent);
+        if sent > 0 {
+            self.last_write_progress = now;
+        }
         result
     }
 
@@ -173,6 +183,13 @@ impl Conn {
     pub fn send(&mut self, message: &Message<'_>, now: Instant) {
         message.encode(&mut self.write_buf);
         self.last_write = now;
+    }
+
+    /// Whether the peer has stopped reading: bytes wait in our buffer and
+    /// none have moved for `limit`.
+    pub fn is_stalled(&self, now: Instant, limit: std::time::Duration) -> bool {
+        !self.write_buf.is_empty()
+            && now.saturating_duration_since(self.last_write_progress) > limit
     }
 
     /// Whether messages may flow (handshakes done, not closing).

@@ -83,7 +83,7 @@ impl Session {
                 Err(e) => return conn.close(format!("connect failed: {e}"), true),
             }
         }
-        self.flush(key);
+        self.flush(key, now);
     }
 }
 

@@ -243,7 +243,8 @@ impl Session {
     /// How long the poll may sleep: until the nearest timer, or not at all
     /// while the start-up check has work.
     fn next_deadline(&self, now: Instant) -> Duration {
-        if self.checking.is_some() || self.more_to_serve {
+        let reads_pending = self.conns.iter().any(|(_, c)| c.read_pending);
+        if self.checking.is_some() || self.more_to_serve || reads_pending {
             return Duration::ZERO;
         }
         let mut nearest = self.next_housekeeping.min(self.next_rechoke);
@@ -270,9 +271,12 @@ impl Session {
     }
 
     /// Hands each readiness event to its phase: the listener to
-    /// `accept_peers`, a peer socket to `finish_connect`, `receive` or `flush`.
+    /// `accept_peers`, a peer socket to `on_writable` or `receive`, the UDP
+    /// tracker socket to `receive_udp_tracker`. First, peers that used up
+    /// their read budget last pass are read again (`receive_pending`).
     /// Events for keys no longer in the slab are ignored.
     fn dispatch_events(&mut self, now: Instant) {
+        self.receive_pending(now);
         let ready: Vec<(Token, bool, bool)> = self
             .events
             .iter()
@@ -343,7 +347,7 @@ impl Session {
         self.more_to_serve = false;
         for _ in 0..SERVE_ROUNDS_PER_PASS {
             let served = self.serve_requests(now);
-            self.flush_all();
+            self.flush_all(now);
             if served == 0 {
                 break;
             }
@@ -448,7 +452,7 @@ impl Session {
 
     /// Leaves cleanly: flushes, tells the tracker we stopped, reports.
     fn shut_down(&mut self) -> Result<Outcome, Error> {
-        self.flush_all();
+        self.flush_all(Instant::now());
         self.announce_on_exit();
         self.status.clear();
         if let Some(error) = self.fatal.take() {
@@ -466,7 +470,7 @@ impl Session {
 
     /// Flushes every connection's write buffer and registers WRITABLE
     /// interest exactly where bytes remain.
-    fn flush_all(&mut self) {
+    fn flush_all(&mut self, now: Instant) {
         let keys: Vec<usize> = self
             .conns
             .iter()
@@ -474,16 +478,16 @@ impl Session {
             .map(|(k, _)| k)
             .collect();
         for key in keys {
-            self.flush(key);
+            self.flush(key, now);
         }
     }
 
     /// Flushes one connection; on failure marks it for closing.
-    fn flush(&mut self, key: usize) {
+    fn flush(&mut self, key: usize, now: Instant) {
         let Some(conn) = self.conns.get_mut(key) else {
             return;
         };
-        if let Err(e) = conn.flush() {
+        if let Err(e) = conn.flush(now) {
             conn.close(format!("write failed: {e}"), false);
             return;
         }

@@ -18,6 +18,11 @@ use crate::bitfield::Bitfield;
 use crate::metainfo::BLOCK_LEN;
 use crate::wire::{decode_frame, BlockRequest, FrameLimits, Handshake, Message, HANDSHAKE_LEN};
 
+/// Bytes read from one peer per loop pass before the loop moves on: 1 MiB
+/// keeps a fast loopback transfer efficient (about 64 blocks per pass)
+/// while no single peer can starve the others.
+const READ_BUDGET_BYTES: usize = 1024 * 1024;
+
 /// Our client name in the BEP 10 handshake.
 const CLIENT_NAME: &str = concat!("pollen ", env!("CARGO_PKG_VERSION"));
 
@@ -76,19 +81,30 @@ impl Session {
     }
 
     /// Receive phase for one readable socket: read, decode, handle, repeat
-    /// until the socket would block.
+    /// until the socket would block, or until this peer has had its share
+    /// of the pass ([`READ_BUDGET_BYTES`]): then it is marked `read_pending`
+    /// and read again on the next pass, so one fast or flooding peer cannot
+    /// hold the loop (and every other peer, and the stop flag) hostage.
     pub(super) fn receive(&mut self, key: usize, now: Instant) {
+        let mut budget = READ_BUDGET_BYTES;
         loop {
             let Some(conn) = self.conns.get_mut(key) else {
                 return;
             };
+            conn.read_pending = false;
             if conn.closing.is_some() || conn.stage == Stage::Connecting {
                 return;
             }
+            if budget == 0 {
+                conn.read_pending = true;
+                return;
+            }
+            let before = conn.read_buf.len();
             let outcome = match conn.fill_read_buf() {
                 Ok(outcome) => outcome,
                 Err(e) => return conn.close(format!("read failed: {e}"), false),
             };
+            budget = budget.saturating_sub(conn.read_buf.len().saturating_sub(before).max(1));
             conn.last_read = now;
             self.decode_buffered(key, now);
             match outcome {
@@ -102,6 +118,19 @@ impl Session {
                 }
                 ReadOutcome::BufferFull => {}
             }
+        }
+    }
+
+    /// Reads again from peers that used up their budget last pass.
+    pub(super) fn receive_pending(&mut self, now: Instant) {
+        let pending: Vec<usize> = self
+            .conns
+            .iter()
+            .filter(|(_, c)| c.read_pending)
+            .map(|(k, _)| k)
+            .collect();
+        for key in pending {
+            self.receive(key, now);
         }
     }
 
@@ -166,6 +195,9 @@ impl Session {
         if handshake.peer_id == our_id {
             self.peers.forget(conn.addr);
             return conn.close("connected to ourselves", true);
+        }
+        if self.peers.is_banned_id(&handshake.peer_id) {
+            return conn.close("banned peer id", true);
         }
         if duplicate {
             return conn.close("already connected to this peer id", false);

@@ -148,6 +148,7 @@ impl Session {
                     if self.peers.strike(addr) {
                         log::warn!("{addr}: banned after repeated hash failures");
                         for (_, conn) in self.conns.iter_mut().filter(|(_, c)| c.addr == addr) {
+                            self.peers.ban_identity(addr, conn.peer_id);
                             conn.close("banned: sent data that failed hash checks", true);
                         }
                     }

@@ -5,12 +5,16 @@
 //! unchoked peer's write buffer, a little at a time, so a slow reader never
 //! makes us buffer much.
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use super::{Session, OPTIMISTIC_PERIOD};
 use crate::choker::{self, Candidate, UPLOAD_SLOTS};
 use crate::error::Error;
 use crate::wire::{encode_piece_header, Message};
+
+/// A peer whose queued bytes have not moved for this long has stopped
+/// reading; it loses its upload slot to peers that read.
+const STALLED_AFTER: Duration = Duration::from_secs(10);
 
 /// Bytes queued in a peer's write buffer above which no more blocks are
 /// read from disk for it (about 16 blocks: enough to keep a fast link busy
@@ -33,6 +37,7 @@ impl Session {
         if let Some(conn) = self.conns.get_mut(key) {
             if conn.peer.am_choking {
                 conn.peer.am_choking = false;
+                conn.peer.requests_while_choked = 0;
                 conn.send(&Message::Unchoke, now);
             }
         }
@@ -43,7 +48,7 @@ impl Session {
     /// optimistic peer rotated every thirty seconds; choke the rest.
     pub(super) fn rechoke(&mut self, now: Instant) {
         let seeding = self.have.is_complete();
-        let candidates: Vec<Candidate> = self
+        let mut candidates: Vec<Candidate> = self
             .conns
             .iter_mut()
             .filter(|(_, c)| c.is_active())
@@ -55,8 +60,11 @@ impl Session {
                 } else {
                     c.peer.down.rate(now)
                 },
+                stalled: c.is_stalled(now, STALLED_AFTER),
             })
             .collect();
+        // Equal peers take turns: ties keep this (random) order.
+        self.rng.shuffle(&mut candidates);
         let regular = choker::rechoke(&candidates, UPLOAD_SLOTS, None);
         if now >= self.next_optimistic || self.optimistic.is_none_or(|id| !self.conns.contains(id))
         {
@@ -72,6 +80,7 @@ impl Session {
             conn.peer.optimistic = self.optimistic == Some(candidate.id);
             if should_unchoke && conn.peer.am_choking {
                 conn.peer.am_choking = false;
+                conn.peer.requests_while_choked = 0;
                 conn.send(&Message::Unchoke, now);
             } else if !should_unchoke && !conn.peer.am_choking {
                 conn.peer.am_choking = true;

@@ -837,6 +837,17 @@ impl ProbeLeecher {
         info_hash: [u8; 20],
         piece_count: u32,
     ) -> Result<ProbeLeecher, PeerError> {
+        Self::connect_as(port, info_hash, piece_count, None)
+    }
+
+    /// [`ProbeLeecher::connect`] with a chosen peer id (the same client
+    /// coming back from a new port keeps its id).
+    pub fn connect_as(
+        port: u16,
+        info_hash: [u8; 20],
+        piece_count: u32,
+        peer_id: Option<[u8; 20]>,
+    ) -> Result<ProbeLeecher, PeerError> {
         let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
         let stream = TcpStream::connect_timeout(&addr, CONNECT_TIMEOUT).map_err(PeerError::Io)?;
         let local_port = stream.local_addr().map_err(PeerError::Io)?.port();
@@ -847,7 +858,7 @@ impl ProbeLeecher {
             bitfield: Bitfield::new(piece_count),
             choked: true,
             timeout: ProbeLeecher::DEFAULT_TIMEOUT,
-            peer_id: stamp_port(PROBE_PEER_ID, local_port),
+            peer_id: peer_id.unwrap_or_else(|| stamp_port(PROBE_PEER_ID, local_port)),
         };
         let handshake = Handshake::new(info_hash, probe.peer_id);
         probe.conn.send_raw(&handshake.encode())?;
