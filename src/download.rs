@@ -257,6 +257,9 @@ pub struct BlockChoice<'a> {
     pub have: &'a Bitfield,
     /// The pieces the peer has.
     pub peer_has: &'a Bitfield,
+    /// Endgame forced early (`--endgame PCT` reached): duplicate requests
+    /// are allowed even while other peers' pieces still have wanted blocks.
+    pub endgame: bool,
 }
 
 /// The next block to request from a peer: a wanted block of a piece in
@@ -281,7 +284,7 @@ pub fn next_block(
         downloads.start(choice.layout, piece);
         return downloads.request_wanted(choice.layout, piece);
     }
-    if downloads.has_wanted_blocks() {
+    if downloads.has_wanted_blocks() && !choice.endgame {
         return None; // wanted blocks remain, just not ones this peer has
     }
     downloads.request_any_duplicate(choice.layout, choice.peer_has, already_asked)
@@ -374,6 +377,7 @@ mod tests {
             picker: &picker,
             have: &have,
             peer_has: &all,
+            endgame: false,
         };
         let mut asked: Vec<Block> = Vec::new();
         let mut take = |d: &mut Downloads, asked: &mut Vec<Block>| {

@@ -23,6 +23,10 @@ pub const MAX_PIPELINE: usize = 500;
 /// the pipe never drains while a request crosses the network.
 const PIPELINE_SECONDS: u64 = 3;
 
+/// A peer that unchoked us but sends nothing for this long is snubbing us
+/// (libtorrent and Transmission: one minute).
+pub const SNUB_TIMEOUT: Duration = Duration::from_secs(60);
+
 /// Most of a peer's requests we queue to serve, advertised as `reqq` in
 /// our BEP 10 handshake (libtorrent and Transmission use about 2000; at 12
 /// bytes a request the queue costs at most 24 KB per peer).
@@ -68,6 +72,11 @@ pub struct PeerState {
     pub requests_while_choked: u32,
     /// The most requests it queues (`reqq` from its BEP 10 handshake).
     pub max_requests: Option<usize>,
+    /// When it last unchoked us.
+    pub unchoked_at: Option<Instant>,
+    /// It unchoked us, holds our requests, and has sent nothing for
+    /// [`SNUB_TIMEOUT`]: one request at a time, and no upload slot for it.
+    pub snubbed: bool,
 }
 
 impl PeerState {
@@ -88,12 +97,17 @@ impl PeerState {
             optimistic: false,
             requests_while_choked: 0,
             max_requests: None,
+            unchoked_at: None,
+            snubbed: false,
         }
     }
 
     /// How many requests to keep in flight: the peer's rate times
     /// three seconds of it, in blocks, within [`MIN_PIPELINE`] to [`MAX_PIPELINE`].
     pub fn pipeline_target(&mut self, now: Instant) -> usize {
+        if self.snubbed {
+            return 1;
+        }
         let bytes = self.down.rate(now).saturating_mul(PIPELINE_SECONDS);
         let blocks = usize::try_from(bytes / u64::from(BLOCK_LEN)).unwrap_or(MAX_PIPELINE);
         let cap = self
@@ -137,6 +151,19 @@ impl PeerState {
         self.has.has_any_missing_in(ours)
     }
 
+    /// Updates [`PeerState::snubbed`]: our requests wait and nothing has
+    /// come for [`SNUB_TIMEOUT`] since it unchoked us or sent its last block.
+    pub fn check_snubbed(&mut self, now: Instant) {
+        let since = match (self.last_block_at, self.unchoked_at) {
+            (Some(block), Some(unchoke)) => block.max(unchoke),
+            (Some(at), None) | (None, Some(at)) => at,
+            (None, None) => return,
+        };
+        self.snubbed = !self.peer_choking
+            && !self.requested.is_empty()
+            && now.saturating_duration_since(since) > SNUB_TIMEOUT;
+    }
+
     /// Whether it has every piece.
     pub fn is_seed(&self) -> bool {
         self.has.is_complete()
@@ -168,6 +195,27 @@ mod tests {
         }
         let target = slow.pipeline_target(t0 + Duration::from_secs(5));
         assert!((150..=220).contains(&target), "{target}");
+    }
+
+    #[test]
+    fn a_peer_that_unchokes_and_sends_nothing_is_snubbed() {
+        let layout = Layout::new(16384, &[16384]).unwrap();
+        let t0 = Instant::now();
+        let mut peer = PeerState::new(1);
+        peer.peer_choking = false;
+        peer.unchoked_at = Some(t0);
+        peer.requested.push(OutRequest {
+            block: layout.block(layout.piece(0).unwrap(), 0).unwrap(),
+            sent_at: t0,
+        });
+        peer.check_snubbed(t0 + Duration::from_secs(30));
+        assert!(!peer.snubbed);
+        peer.check_snubbed(t0 + Duration::from_secs(61));
+        assert!(peer.snubbed);
+        assert_eq!(peer.pipeline_target(t0 + Duration::from_secs(61)), 1);
+        peer.last_block_at = Some(t0 + Duration::from_secs(62));
+        peer.check_snubbed(t0 + Duration::from_secs(63));
+        assert!(!peer.snubbed);
     }
 
     #[test]

@@ -105,38 +105,49 @@ pub fn run(args: &[OsString]) -> Result<(), Error> {
     };
     init_logging(matches.opt_count("verbose"), matches.opt_present("quiet"));
     let meta = pollen::load_torrent(Path::new(torrent))?;
-    let config = Config {
-        dest: matches
-            .opt_str("dest")
-            .map_or_else(|| PathBuf::from("."), PathBuf::from),
-        port: parse_number(&matches, "port", 0)?,
-        peers: parse_peers(&matches.opt_strs("peer"))?,
-        use_trackers: !matches.opt_present("no-tracker"),
-        trackers: parse_trackers(&matches.opt_strs("tracker"))?,
-        tracker_ca: match matches.opt_str("tracker-ca") {
-            None => None,
-            Some(file) => {
-                let pem = std::fs::read(&file)
-                    .map_err(|e| Error::Usage(format!("--tracker-ca {file}: {e}")))?;
-                Some(
-                    TrackerCa::from_pem(&pem)
-                        .map_err(|e| Error::Usage(format!("--tracker-ca {file}: {e}")))?,
-                )
-            }
-        },
-        seed: matches.opt_present("seed"),
-        max_peers: parse_number(&matches, "max-peers", DEFAULT_MAX_PEERS)?.max(1),
-        show_status: !matches.opt_present("quiet"),
-        strategy: match matches.opt_str("strategy") {
-            None => Strategy::RarestFirst,
-            Some(text) => text
-                .parse()
-                .map_err(|e| Error::Usage(format!("--strategy: {e}")))?,
-        },
-        max_down: parse_rate(&matches, "max-down")?,
-        max_up: parse_rate(&matches, "max-up")?,
-        ..Config::default()
-    };
+    let config =
+        Config {
+            dest: matches
+                .opt_str("dest")
+                .map_or_else(|| PathBuf::from("."), PathBuf::from),
+            port: parse_number(&matches, "port", 0)?,
+            peers: parse_peers(&matches.opt_strs("peer"))?,
+            use_trackers: !matches.opt_present("no-tracker"),
+            trackers: parse_trackers(&matches.opt_strs("tracker"))?,
+            tracker_ca: match matches.opt_str("tracker-ca") {
+                None => None,
+                Some(file) => {
+                    let pem = std::fs::read(&file)
+                        .map_err(|e| Error::Usage(format!("--tracker-ca {file}: {e}")))?;
+                    Some(
+                        TrackerCa::from_pem(&pem)
+                            .map_err(|e| Error::Usage(format!("--tracker-ca {file}: {e}")))?,
+                    )
+                }
+            },
+            seed: matches.opt_present("seed"),
+            max_peers: parse_number(&matches, "max-peers", DEFAULT_MAX_PEERS)?.max(1),
+            show_status: !matches.opt_present("quiet"),
+            strategy: match matches.opt_str("strategy") {
+                None => Strategy::RarestFirst,
+                Some(text) => text
+                    .parse()
+                    .map_err(|e| Error::Usage(format!("--strategy: {e}")))?,
+            },
+            endgame_percent: match matches.opt_str("endgame") {
+                None => None,
+                Some(text) => Some(text.parse::<u8>().ok().filter(|p| *p <= 100).ok_or_else(
+                    || {
+                        Error::Usage(format!(
+                            "--endgame {text:?} is not a percentage from 0 to 100"
+                        ))
+                    },
+                )?),
+            },
+            max_down: parse_rate(&matches, "max-down")?,
+            max_up: parse_rate(&matches, "max-up")?,
+            ..Config::default()
+        };
     check_dest(&config.dest)?;
     let mut session = Session::new(meta, config)?;
     stop_on_signals(&session.stop_flag());

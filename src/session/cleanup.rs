@@ -26,6 +26,12 @@ const KEEPALIVE_PERIOD: Duration = Duration::from_secs(120);
 /// A request unanswered this long is given to another peer.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(15);
 
+/// A peer gets this long before its rate is judged.
+const SLOW_PEER_GRACE: Duration = Duration::from_secs(30);
+
+/// A peer slower than the median divided by this is replaced when others wait.
+const SLOW_PEER_FACTOR: u64 = 10;
+
 /// Most bytes waiting in one peer's write buffer: more means the peer is
 /// not reading what we send.
 const MAX_WRITE_BUF_BYTES: usize = 8 * 1024 * 1024;
@@ -85,6 +91,14 @@ impl Session {
             if conn.write_buf.len() > MAX_WRITE_BUF_BYTES {
                 conn.close("not reading what we send", true);
             }
+            let was_snubbed = conn.peer.snubbed;
+            conn.peer.check_snubbed(now);
+            if conn.peer.snubbed && !was_snubbed {
+                log::info!(
+                    "{}: snubbed us (nothing for a minute while unchoked)",
+                    conn.addr
+                );
+            }
             for block in conn.peer.take_expired(now, REQUEST_TIMEOUT) {
                 log::debug!(
                     "{}: request for piece {} +{} timed out",
@@ -93,6 +107,38 @@ impl Session {
                     block.begin
                 );
                 self.downloads.release(&block);
+            }
+        }
+    }
+
+    /// Makes room for waiting candidates when every peer slot is taken: the
+    /// slowest peer that unchokes us, if it gives us less than a tenth of
+    /// the median, is dropped (at most one per call, every 30 s).
+    pub(super) fn replace_slow_peers(&mut self, now: Instant) {
+        if self.have.is_complete()
+            || self.conns.len() < self.config.max_peers
+            || !self.peers.has_candidates(now)
+        {
+            return;
+        }
+        let mut rates: Vec<(u64, usize)> = self
+            .conns
+            .iter_mut()
+            .filter(|(_, c)| c.is_active() && !c.peer.peer_choking)
+            .filter(|(_, c)| now.saturating_duration_since(c.opened_at) > SLOW_PEER_GRACE)
+            .map(|(k, c)| (c.peer.down.rate(now), k))
+            .collect();
+        if rates.len() < 3 {
+            return;
+        }
+        rates.sort_unstable();
+        let median = rates.get(rates.len() / 2).map_or(0, |r| r.0);
+        if let Some(&(slowest, key)) = rates.first() {
+            if slowest.saturating_mul(SLOW_PEER_FACTOR) < median {
+                if let Some(conn) = self.conns.get_mut(key) {
+                    log::info!("{}: dropped as slow ({slowest} B/s, median {median} B/s) to try another peer", conn.addr);
+                    conn.close("much slower than the other peers", false);
+                }
             }
         }
     }

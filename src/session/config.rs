@@ -34,6 +34,10 @@ pub struct Config {
     pub max_peers: usize,
     /// Piece selection strategy.
     pub strategy: Strategy,
+    /// Start endgame once this percentage of pieces is verified
+    /// (`--endgame PCT`); by default it starts when every missing block
+    /// has been requested.
+    pub endgame_percent: Option<u8>,
     /// Download rate limit in bytes per second (`--max-down`).
     pub max_down: Option<u64>,
     /// Upload rate limit in bytes per second (`--max-up`).
@@ -55,6 +59,7 @@ impl Default for Config {
             seed: false,
             max_peers: DEFAULT_MAX_PEERS,
             strategy: Strategy::RarestFirst,
+            endgame_percent: None,
             max_down: None,
             max_up: None,
             show_status: false,

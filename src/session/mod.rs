@@ -334,6 +334,7 @@ impl Session {
         if now >= self.next_rechoke {
             self.next_rechoke = now + RECHOKE_PERIOD;
             self.rechoke(now);
+            self.replace_slow_peers(now);
         }
         self.announce(now);
         self.check_finished(now);

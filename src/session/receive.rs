@@ -269,7 +269,10 @@ impl Session {
                     self.downloads.release(&block);
                 }
             }
-            Message::Unchoke => conn.peer.peer_choking = false,
+            Message::Unchoke => {
+                conn.peer.peer_choking = false;
+                conn.peer.unchoked_at = Some(now);
+            }
             Message::Interested => {
                 conn.peer.peer_interested = true;
                 self.unchoke_if_slot_free(key, now);

@@ -22,6 +22,10 @@ impl Session {
         if self.checking.is_some() || self.have.is_complete() {
             return;
         }
+        let endgame = self.config.endgame_percent.is_some_and(|pct| {
+            let done = u64::from(self.have.count_ones()) * 100;
+            done >= u64::from(pct) * u64::from(self.meta.layout.piece_count())
+        });
         for (_, conn) in self.conns.iter_mut() {
             if !conn.is_active() || conn.peer.peer_choking || !conn.peer.am_interested {
                 continue;
@@ -41,6 +45,7 @@ impl Session {
                     picker: &self.picker,
                     have: &self.have,
                     peer_has: &conn.peer.has,
+                    endgame,
                 };
                 let asked = &conn.peer.requested;
                 let already = |b: &crate::metainfo::Block| asked.iter().any(|r| r.block == *b);
@@ -85,6 +90,7 @@ impl Session {
         let asked = conn.peer.take_request(&block);
         conn.peer.down.add(u64::from(len), now);
         conn.peer.last_block_at = Some(now);
+        conn.peer.snubbed = false;
         let from = conn.addr;
         self.down_rate.add(u64::from(len), now);
         if !asked {

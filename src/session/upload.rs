@@ -60,7 +60,9 @@ impl Session {
                 } else {
                     c.peer.down.rate(now)
                 },
-                stalled: c.is_stalled(now, STALLED_AFTER),
+                // Peers that stopped reading, and (leeching) peers that snub
+                // us, are last in line for a slot.
+                stalled: c.is_stalled(now, STALLED_AFTER) || (!seeding && c.peer.snubbed),
             })
             .collect();
         // Equal peers take turns: ties keep this (random) order.
