@@ -50,6 +50,12 @@ fn options() -> getopts::Options {
     opts.optflag("", "seed", "keep uploading after the download completes");
     opts.optopt(
         "",
+        "endgame",
+        "enter endgame once PCT % of pieces are verified (default: when every block is requested)",
+        "PCT",
+    );
+    opts.optopt(
+        "",
         "strategy",
         "piece order: rarest (default), random or sequential",
         "NAME",
@@ -157,6 +163,65 @@ pub fn run(args: &[OsString]) -> Result<(), Error> {
         Outcome::Stopped => {
             log::info!("stopped before completion; run again to resume");
             Ok(())
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every option the code reads must be declared (getopts panics otherwise).
+    #[test]
+    fn every_option_parses_together() {
+        let args: Vec<OsString> = [
+            "-d",
+            "/tmp/x",
+            "-p",
+            "0",
+            "--peer",
+            "127.0.0.1:1",
+            "--no-tracker",
+            "--tracker-ca",
+            "ca.pem",
+            "--tracker",
+            "http://127.0.0.1:1/announce",
+            "--seed",
+            "--endgame",
+            "90",
+            "--strategy",
+            "random",
+            "--max-down",
+            "1M",
+            "--max-up",
+            "1M",
+            "--max-peers",
+            "5",
+            "-q",
+            "-v",
+            "t.torrent",
+        ]
+        .iter()
+        .map(OsString::from)
+        .collect();
+        let matches = parse(&options(), &args, "download").unwrap();
+        for name in [
+            "dest",
+            "port",
+            "peer",
+            "no-tracker",
+            "tracker-ca",
+            "tracker",
+            "seed",
+            "endgame",
+            "strategy",
+            "max-down",
+            "max-up",
+            "max-peers",
+            "quiet",
+            "verbose",
+        ] {
+            assert!(matches.opt_present(name), "{name}");
         }
     }
 }
