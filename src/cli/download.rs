@@ -167,6 +167,54 @@ pub fn run(args: &[OsString]) -> Result<(), Error> {
     }
 }
 
+/// A rate like `500K`; `None` when the option is absent. Zero is refused.
+fn parse_rate(matches: &getopts::Matches, name: &str) -> Result<Option<u64>, Error> {
+    match matches.opt_str(name) {
+        None => Ok(None),
+        Some(text) => pollen::units::parse_size(&text)
+            .filter(|&n| n > 0)
+            .map(Some)
+            .ok_or_else(|| {
+                Error::Usage(format!("--{name} {text:?} is not a rate like 500K or 2M"))
+            }),
+    }
+}
+
+/// `--tracker` URLs must be http, https or udp.
+fn parse_trackers(urls: &[String]) -> Result<Vec<String>, Error> {
+    for url in urls {
+        if !pollen::metainfo::is_tracker_url(url) {
+            return Err(Error::Usage(format!(
+                "--tracker {url:?} is not an http, https or udp URL"
+            )));
+        }
+    }
+    Ok(urls.to_vec())
+}
+
+/// `HOST:PORT` strings to addresses (a host name is looked up once, here).
+fn parse_peers(texts: &[String]) -> Result<Vec<SocketAddr>, Error> {
+    let mut peers = Vec::new();
+    for text in texts {
+        let addrs = text
+            .to_socket_addrs()
+            .map_err(|e| Error::Usage(format!("--peer {text:?}: {e} (expected HOST:PORT)")))?;
+        peers.extend(addrs.take(1));
+    }
+    Ok(peers)
+}
+
+/// The destination must be a directory we can create and write into.
+fn check_dest(dest: &Path) -> Result<(), Error> {
+    let unusable = |e: std::io::Error| Error::Usage(format!("--dest {}: {e}", dest.display()));
+    std::fs::create_dir_all(dest).map_err(unusable)?;
+    let probe = dest.join(format!(".pollen-write-test-{}", std::process::id()));
+    std::fs::write(&probe, b"")
+        .map_err(|e| Error::Usage(format!("--dest {} is not writable: {e}", dest.display())))?;
+    let _ = std::fs::remove_file(&probe);
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -224,52 +272,4 @@ mod tests {
             assert!(matches.opt_present(name), "{name}");
         }
     }
-}
-
-/// A rate like `500K`; `None` when the option is absent. Zero is refused.
-fn parse_rate(matches: &getopts::Matches, name: &str) -> Result<Option<u64>, Error> {
-    match matches.opt_str(name) {
-        None => Ok(None),
-        Some(text) => pollen::units::parse_size(&text)
-            .filter(|&n| n > 0)
-            .map(Some)
-            .ok_or_else(|| {
-                Error::Usage(format!("--{name} {text:?} is not a rate like 500K or 2M"))
-            }),
-    }
-}
-
-/// `--tracker` URLs must be http, https or udp.
-fn parse_trackers(urls: &[String]) -> Result<Vec<String>, Error> {
-    for url in urls {
-        if !pollen::metainfo::is_tracker_url(url) {
-            return Err(Error::Usage(format!(
-                "--tracker {url:?} is not an http, https or udp URL"
-            )));
-        }
-    }
-    Ok(urls.to_vec())
-}
-
-/// `HOST:PORT` strings to addresses (a host name is looked up once, here).
-fn parse_peers(texts: &[String]) -> Result<Vec<SocketAddr>, Error> {
-    let mut peers = Vec::new();
-    for text in texts {
-        let addrs = text
-            .to_socket_addrs()
-            .map_err(|e| Error::Usage(format!("--peer {text:?}: {e} (expected HOST:PORT)")))?;
-        peers.extend(addrs.take(1));
-    }
-    Ok(peers)
-}
-
-/// The destination must be a directory we can create and write into.
-fn check_dest(dest: &Path) -> Result<(), Error> {
-    let unusable = |e: std::io::Error| Error::Usage(format!("--dest {}: {e}", dest.display()));
-    std::fs::create_dir_all(dest).map_err(unusable)?;
-    let probe = dest.join(format!(".pollen-write-test-{}", std::process::id()));
-    std::fs::write(&probe, b"")
-        .map_err(|e| Error::Usage(format!("--dest {} is not writable: {e}", dest.display())))?;
-    let _ = std::fs::remove_file(&probe);
-    Ok(())
 }
