@@ -103,45 +103,70 @@ impl Session {
         })
     }
 
-    /// Serves queued REQUESTs of unchoked peers from disk, up to the write
-    /// high-water mark per peer; returns the blocks served. Blocks on disk
-    /// reads (page cache, usually).
+    /// Serves queued REQUESTs of unchoked peers from disk, one block per
+    /// peer in turn (so a rate limit's tokens are shared fairly), until each
+    /// peer's write buffer reaches the high-water mark, its queue is empty,
+    /// or the upload limit runs dry. Returns the blocks served. Blocks on
+    /// disk reads (page cache, usually).
     pub(super) fn serve_requests(&mut self, now: Instant) -> usize {
         let mut served = 0;
         let mut block_buf = Vec::new();
-        for (_, conn) in self.conns.iter_mut() {
-            if !conn.is_active() || conn.peer.am_choking {
-                continue;
-            }
-            while conn.write_buf.len() < WRITE_HIGH_WATER_BYTES {
-                let Some(block) = conn.peer.queued.pop_front() else {
-                    break;
-                };
-                if let Some(limit) = self.up_limit.as_mut() {
-                    if !limit.try_take(u64::from(block.len), now) {
-                        conn.peer.queued.push_front(block);
-                        let ready = limit.ready_at(u64::from(block.len), now);
-                        self.throttled_until =
-                            Some(self.throttled_until.map_or(ready, |t| t.min(ready)));
-                        return served;
-                    }
+        let mut keys: Vec<usize> = self
+            .conns
+            .iter()
+            .filter(|(_, c)| c.is_active() && !c.peer.am_choking && !c.peer.queued.is_empty())
+            .map(|(k, _)| k)
+            .collect();
+        // Start with a different peer each time.
+        if !keys.is_empty() {
+            let start = self.rng.below(keys.len());
+            keys.rotate_left(start);
+        }
+        while !keys.is_empty() {
+            keys.retain(|&key| {
+                self.conns.get(key).is_some_and(|c| {
+                    !c.peer.queued.is_empty() && c.write_buf.len() < WRITE_HIGH_WATER_BYTES
+                })
+            });
+            for &key in &keys {
+                match self.serve_one(key, now, &mut block_buf) {
+                    Some(true) => served += 1,
+                    Some(false) => {}
+                    None => return served, // out of tokens, or a disk fault
                 }
-                let len = usize::try_from(block.len).unwrap_or(0);
-                block_buf.resize(len, 0);
-                if let Err(e) = self.storage.read(block.piece, block.begin, &mut block_buf) {
-                    self.fatal.get_or_insert(Error::Storage(e));
-                    self.stopping = true;
-                    return served;
-                }
-                encode_piece_header(block.piece.get(), block.begin, len, &mut conn.write_buf);
-                conn.write_buf.extend_from_slice(&block_buf);
-                conn.last_write = now;
-                conn.peer.up.add(u64::from(block.len), now);
-                self.up_rate.add(u64::from(block.len), now);
-                self.stats.uploaded += u64::from(block.len);
-                served += 1;
             }
         }
         served
+    }
+
+    /// Serves the next queued request of one peer. `None` stops the round:
+    /// the upload limit has no tokens left, or the disk failed.
+    fn serve_one(&mut self, key: usize, now: Instant, block_buf: &mut Vec<u8>) -> Option<bool> {
+        let conn = self.conns.get_mut(key)?;
+        let Some(block) = conn.peer.queued.pop_front() else {
+            return Some(false);
+        };
+        if let Some(limit) = self.up_limit.as_mut() {
+            if !limit.try_take(u64::from(block.len), now) {
+                conn.peer.queued.push_front(block);
+                let ready = limit.ready_at(u64::from(block.len), now);
+                self.throttled_until = Some(self.throttled_until.map_or(ready, |t| t.min(ready)));
+                return None;
+            }
+        }
+        let len = usize::try_from(block.len).unwrap_or(0);
+        block_buf.resize(len, 0);
+        if let Err(e) = self.storage.read(block.piece, block.begin, block_buf) {
+            self.fatal.get_or_insert(Error::Storage(e));
+            self.stopping = true;
+            return None;
+        }
+        encode_piece_header(block.piece.get(), block.begin, len, &mut conn.write_buf);
+        conn.write_buf.extend_from_slice(block_buf);
+        conn.last_write = now;
+        conn.peer.up.add(u64::from(block.len), now);
+        self.up_rate.add(u64::from(block.len), now);
+        self.stats.uploaded += u64::from(block.len);
+        Some(true)
     }
 }
