@@ -15,6 +15,8 @@
 //!   makes them explicitly.
 //! - BEP 47 padding files are never written; reading them gives zeros.
 //! - Open file handles are cached, at most [`MAX_OPEN_FILES`] at once.
+//! - A file that is not complete carries a `.part` suffix; the session
+//!   calls [`Storage::finish_file`] once every piece touching it is verified.
 
 use std::fmt;
 use std::fs::{self, File, OpenOptions};
@@ -67,7 +69,11 @@ impl std::error::Error for StorageError {
 /// One file's place on disk.
 #[derive(Debug)]
 struct DiskFile {
+    /// Where the file is now: the final name, or the `.part` name while
+    /// some piece touching it is not verified.
     path: PathBuf,
+    /// Its final name.
+    final_path: PathBuf,
     len: u64,
     padding: bool,
 }
@@ -104,8 +110,18 @@ impl Storage {
                     ),
                 });
             }
+            let final_path = dest.join(&file.path);
+            // Data already under the final name (a finished download, or
+            // files put there by hand) is used in place; otherwise the file
+            // grows under its `.part` name until it is complete.
+            let path = if final_path.exists() || file.len == 0 {
+                final_path.clone()
+            } else {
+                part_name(&final_path)
+            };
             files.push(DiskFile {
-                path: dest.join(&file.path),
+                path,
+                final_path,
                 len: file.len,
                 padding: file.padding,
             });
@@ -122,9 +138,33 @@ impl Storage {
         &self.layout
     }
 
-    /// Where file `index` lives on disk.
+    /// Where file `index` lives on disk now (its `.part` name until complete).
     pub fn file_path(&self, index: usize) -> Option<&Path> {
         self.files.get(index).map(|f| f.path.as_path())
+    }
+
+    /// Every piece touching file `index` is verified: give it its real name
+    /// (closing its handle first). Does nothing if it already has it.
+    /// A file that was never written (all of its bytes lie in padding) is
+    /// left alone. Blocks (a rename).
+    pub fn finish_file(&mut self, index: usize) -> Result<(), StorageError> {
+        let Some(file) = self.files.get(index) else {
+            return Ok(());
+        };
+        if file.path == file.final_path || file.padding || !file.path.exists() {
+            return Ok(());
+        }
+        let (from, to) = (file.path.clone(), file.final_path.clone());
+        self.open.retain(|o| o.file_index != index);
+        fs::rename(&from, &to).map_err(|source| StorageError {
+            path: from.clone(),
+            action: "rename",
+            source,
+        })?;
+        if let Some(file) = self.files.get_mut(index) {
+            file.path = to;
+        }
+        Ok(())
     }
 
     /// Writes `data` at `begin` bytes into `piece`, creating files and
@@ -320,6 +360,14 @@ impl Storage {
     }
 }
 
+/// `name.ext` -> `name.ext.part`: the name a file has until it is complete,
+/// so nobody mistakes a half-written file for a finished one.
+pub fn part_name(path: &Path) -> PathBuf {
+    let mut name = path.as_os_str().to_os_string();
+    name.push(".part");
+    PathBuf::from(name)
+}
+
 /// Whether an error means "the data is not there yet" rather than a fault.
 fn is_absent(error: &io::Error) -> bool {
     matches!(
@@ -431,6 +479,18 @@ mod tests {
             }
         }
         storage.create_empty_files().unwrap();
+        for piece in meta.layout.pieces() {
+            assert!(storage
+                .verify_piece(piece, meta.piece_hash(piece).unwrap())
+                .unwrap());
+        }
+        // Until finished, files carry the `.part` suffix.
+        assert!(dir.0.join("t/c/two.part").exists());
+        assert!(!dir.0.join("t/c/two").exists());
+        for file in 0..meta.files.len() {
+            storage.finish_file(file).unwrap();
+        }
+        assert!(!dir.0.join("t/c/two.part").exists());
         for piece in meta.layout.pieces() {
             assert!(storage
                 .verify_piece(piece, meta.piece_hash(piece).unwrap())

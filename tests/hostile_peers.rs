@@ -301,11 +301,18 @@ impl Share {
 
     /// Bytes actually allocated on disk under `dest` for the torrent's files
     /// (not their sizes: a write at the end of an empty file makes it sparse).
+    /// Bytes allocated on disk for the torrent's files, under their final
+    /// or their `.part` names (pollen renames a file once it is complete).
     fn allocated_under(&self, dest: &Path) -> u64 {
         self.meta
             .files
             .iter()
-            .filter_map(|f| fs::metadata(dest.join(&f.path)).ok())
+            .filter_map(|f| {
+                let path = dest.join(&f.path);
+                fs::metadata(&path)
+                    .or_else(|_| fs::metadata(pollen::storage::part_name(&path)))
+                    .ok()
+            })
             .map(|m| m.blocks() * 512)
             .sum()
     }
@@ -885,7 +892,9 @@ fn leecher_killed_mid_download_resumes_and_completes() {
     let (_seeder, port) = start_seeder(&share);
     let seeder_addr = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
     let dest = share.dest("dest");
-    let args = share.leecher_args(&dest, &[seeder_addr]);
+    let mut args = share.leecher_args(&dest, &[seeder_addr]);
+    // Slow enough (about 4 s for 32 MiB) that the kill lands mid-download.
+    args.extend(["--max-down".into(), "8M".into()]);
 
     let started = Instant::now();
     let mut first = PollenProcess::start(&args);

@@ -39,9 +39,12 @@ fn setup(tag: &str) -> (TempDir, PathBuf, PathBuf) {
     (tmp, seed, torrent)
 }
 
-/// Which blocks of `file` already hold the payload's bytes.
+/// Which blocks of `file` (or of `file.part`, its name until complete)
+/// already hold the payload's bytes.
 fn blocks_present(file: &Path, expected: &[u8]) -> Vec<bool> {
-    let data = std::fs::read(file).unwrap_or_default();
+    let data = std::fs::read(file)
+        .or_else(|_| std::fs::read(pollen::storage::part_name(file)))
+        .unwrap_or_default();
     expected
         .chunks(BLOCK)
         .enumerate()
@@ -73,9 +76,10 @@ fn args<'a>(torrent: &'a Path, dest: &'a Path, extra: &[&'a str]) -> Vec<std::ff
 fn rarest_first_spreads_pieces_and_a_throttled_leecher_does_not_stall_the_swarm() {
     let (tmp, seed, torrent) = setup("rarest");
     let expected = payload(SEED, LEN);
-    // A slow seeder, so the swarm's state can be watched on the way.
-    let mut seeder = Pollen::start(args(&torrent, &seed, &["--seed", "--max-up", "2M"]));
-    let mut peers = vec![seeder.peer_arg()];
+    // The leechers first (each dialling the ones before it), then a slow
+    // seeder that dials all of them, so they all start together and the
+    // swarm's state can be watched on the way.
+    let mut peers: Vec<String> = Vec::new();
     let mut leechers = Vec::new();
     for i in 0..4 {
         let dest = tmp.path().join(format!("l{i}"));
@@ -92,6 +96,13 @@ fn rarest_first_spreads_pieces_and_a_throttled_leecher_does_not_stall_the_swarm(
         peers.push(leecher.peer_arg());
         leechers.push((dest, leecher));
     }
+    let mut seeder_extra = vec!["--seed".to_string(), "--max-up".into(), "2M".into()];
+    for peer in &peers {
+        seeder_extra.extend(["--peer".into(), peer.clone()]);
+    }
+    let seeder_refs: Vec<&str> = seeder_extra.iter().map(String::as_str).collect();
+    let mut seeder = Pollen::start(args(&torrent, &seed, &seeder_refs));
+    seeder.port();
     let files: Vec<PathBuf> = leechers.iter().map(|(d, _)| d.join("data.bin")).collect();
     let piece_count = LEN.div_ceil(PIECE);
     let deadline = Instant::now() + Duration::from_secs(120);

@@ -386,6 +386,8 @@ impl Session {
             if let Err(e) = self.storage.create_empty_files() {
                 self.fail(Error::Storage(e));
             }
+            let files: Vec<usize> = (0..self.meta.files.len()).collect();
+            self.finish_files(&files);
             self.after_check(now);
         } else {
             self.checking = Some(end);

@@ -127,6 +127,23 @@ impl Session {
         }
     }
 
+    /// Gives each of `files` whose pieces are all verified its real name
+    /// (dropping the `.part` suffix).
+    pub(super) fn finish_files(&mut self, files: &[usize]) {
+        for &file in files {
+            let complete = self
+                .meta
+                .layout
+                .pieces_of_file(file)
+                .all(|p| self.have.has(p));
+            if complete {
+                if let Err(e) = self.storage.finish_file(file) {
+                    return self.fail(Error::Storage(e));
+                }
+            }
+        }
+    }
+
     /// Every block of `piece` is on disk: hash it from disk. Pass: it is
     /// ours and announced. Fail: download it again, strike its senders.
     fn verify_piece(&mut self, piece: PieceIndex, now: Instant) {
@@ -139,6 +156,14 @@ impl Session {
                 self.have.set(piece.get());
                 self.pending_haves.push(piece.get());
                 log::debug!("piece {piece} verified");
+                let files: Vec<usize> = self
+                    .meta
+                    .layout
+                    .piece_spans(piece)
+                    .iter()
+                    .map(|s| s.file)
+                    .collect();
+                self.finish_files(&files);
             }
             Ok(false) => {
                 self.stats.hash_failures += 1;
