@@ -70,7 +70,7 @@ doc:
 ## bench: speed and memory figures (printed, never asserted); the swarm part compares
 ## pollen with aria2c downloading 256 MiB from one libtorrent seeder on 127.0.0.1
 bench: bench-deps build
-	$(CARGO) bench --bench pollen_bench --bench swarm_bench
+	$(CARGO) bench --bench pollen_bench --bench pick_bench --bench swarm_bench
 
 bench-deps:
 	$(call install-missing,$(BENCH_TOOLS))

@@ -3,13 +3,56 @@
 //!
 //! Layer 0: pure. It keeps, for each piece, how many connected peers have it
 //! (its *availability*), updated incrementally: a HAVE adds one, a BITFIELD
-//! adds a peer's whole set, a disconnect takes it away. A pick scans for the
-//! least available piece that this peer has and that is still wanted,
-//! breaking ties at random so that leechers fetching from the same seeder
-//! spread over different pieces and can trade with each other.
+//! adds a peer's whole set, a disconnect takes it away.
 //!
-//! Pieces already in progress are finished first by the caller (see
-//! [`crate::download`]); the picker only chooses new pieces.
+//! # Rarest first without scanning every piece (libtorrent's buckets)
+//!
+//! The *pickable* pieces (every piece but those we removed after verifying
+//! them) are kept in one flat list ordered by availability. The list is cut
+//! into *buckets*, one per availability level, and each piece knows its
+//! position in the list:
+//!
+//! ```text
+//! availability   0      1          2              3
+//! list         [ 7 | 2  9  4 | 0  5  8  1  3 | 6 ]
+//! bucket start   0   2         5               10   (one past the end: 11)
+//! ```
+//!
+//! - A HAVE raises one piece by one level: swap it with the last piece of
+//!   its bucket and move that bucket's end down by one, so it is now the
+//!   first piece of the next bucket. O(1), and the order stays sorted.
+//! - A BITFIELD, HAVE_ALL or disconnect changes many pieces at once: it only
+//!   updates the counts and marks the order *dirty*; the next pick rebuilds
+//!   it once (a counting sort, O(pieces + levels)) and shuffles every bucket.
+//! - A pick walks the buckets from availability 1 up (a piece at 0 is one no
+//!   connected peer has) and returns the first piece the peer has and the
+//!   caller wants. Within a bucket it starts at a random position and wraps
+//!   around, so equally rare pieces are chosen at random (every candidate
+//!   can be chosen; with the shuffle on rebuild the choice is close to
+//!   uniform) and leechers fetching from one seeder spread over different
+//!   pieces and can trade with each other.
+//!
+//! A pick costs a few probes when the peer has a fair share of the rare
+//! pieces. It is O(pieces) only when the peer has none of the rarer
+//! pieces, or when the `wanted` filter rejects most of them: that is why
+//! verified pieces should leave the list with [`Picker::remove_piece`].
+//!
+//! # Who calls what
+//!
+//! | event | call |
+//! | --- | --- |
+//! | HAVE (a new bit) | [`Picker::add_piece`] |
+//! | BITFIELD, HAVE_ALL | [`Picker::remove_peer`] (its old set) then [`Picker::add_peer`] |
+//! | a peer disconnects | [`Picker::remove_peer`] |
+//! | a piece verifies (download, resume or re-check) | [`Picker::remove_piece`] |
+//! | a piece turns out bad after all (failed hash of a removed piece, re-check) | [`Picker::restore_piece`] |
+//!
+//! The `wanted` filter given to [`Picker::pick`] stays the safety net: it
+//! must still reject verified pieces and pieces in progress. Pieces in
+//! progress are finished first by the caller (see [`crate::download`]);
+//! the picker only chooses new pieces.
+
+use std::cell::RefCell;
 
 use crate::bitfield::Bitfield;
 use crate::rng::Rng;
@@ -23,7 +66,8 @@ pub enum Strategy {
     /// Lowest index first, for playing media while it downloads.
     Sequential,
     /// Any piece the peer has, uniformly at random (spreads pieces fastest
-    /// when every peer starts from the same seeder).
+    /// when every peer starts from the same seeder). A pick scans every
+    /// piece the peer has: O(pieces).
     Random,
 }
 
@@ -42,11 +86,40 @@ impl std::str::FromStr for Strategy {
     }
 }
 
-/// Availability of every piece among connected peers.
+/// Availability of every piece among connected peers, and the pickable
+/// pieces in rarest-first order.
 #[derive(Debug, Clone)]
 pub struct Picker {
+    /// How many connected peers have each piece.
     availability: Vec<u32>,
+    /// Pieces taken out of the pickable set (verified).
+    removed: Bitfield,
+    /// The lowest piece not removed (where a sequential pick starts).
+    first_unremoved: u32,
     strategy: Strategy,
+    /// The bucket order. It sits in a `RefCell` because a pick (which only
+    /// reads availability, so takes `&self`) may rebuild a dirty order
+    /// first. Borrowed mutably only inside `pick` before the walk and in
+    /// `&mut self` methods (through `get_mut`, which cannot fail).
+    order: RefCell<Order>,
+}
+
+/// Marks a piece that is not in the list (removed).
+const NOT_LISTED: u32 = u32::MAX;
+
+/// The pickable pieces sorted by availability, cut into buckets.
+#[derive(Debug, Clone)]
+struct Order {
+    /// Pickable pieces, by availability (random order within a level).
+    list: Vec<u32>,
+    /// Where each piece sits in `list`, or [`NOT_LISTED`].
+    position: Vec<u32>,
+    /// Bucket `a` (pieces of availability `a`) is
+    /// `list[starts[a]..starts[a + 1]]`; the last entry is `list.len()`.
+    starts: Vec<usize>,
+    /// Counts changed wholesale: rebuild before the next walk. While dirty,
+    /// `list`, `position` and `starts` are stale and left alone.
+    dirty: bool,
 }
 
 impl Picker {
@@ -55,7 +128,15 @@ impl Picker {
         let len = usize::try_from(piece_count).unwrap_or(0);
         Picker {
             availability: vec![0; len],
+            removed: Bitfield::new(piece_count),
+            first_unremoved: 0,
             strategy,
+            order: RefCell::new(Order {
+                list: Vec::new(),
+                position: vec![NOT_LISTED; len],
+                starts: vec![0, 0],
+                dirty: true,
+            }),
         }
     }
 
@@ -64,41 +145,89 @@ impl Picker {
         self.slot(piece).map_or(0, |&n| n)
     }
 
-    /// A peer announced `piece` (HAVE).
+    /// A peer announced `piece` (HAVE): O(1), the order stays sorted.
     pub fn add_piece(&mut self, piece: u32) {
-        if let Some(n) = self.slot_mut(piece) {
-            *n = n.saturating_add(1);
+        let Some(n) = self.slot_mut(piece) else {
+            return;
+        };
+        let old = *n;
+        *n = old.saturating_add(1);
+        if *n != old {
+            self.order.get_mut().raise(piece, old);
         }
     }
 
-    /// A peer with these pieces connected or sent its BITFIELD.
+    /// A peer with these pieces connected or sent its BITFIELD (or
+    /// HAVE_ALL). O(pieces); the order is rebuilt at the next pick.
     pub fn add_peer(&mut self, has: &Bitfield) {
-        for piece in has.iter_ones() {
-            self.add_piece(piece);
-        }
-    }
-
-    /// A peer with these pieces went away.
-    pub fn remove_peer(&mut self, has: &Bitfield) {
+        let mut changed = false;
         for piece in has.iter_ones() {
             if let Some(n) = self.slot_mut(piece) {
-                *n = n.saturating_sub(1);
+                *n = n.saturating_add(1);
+                changed = true;
             }
         }
+        self.order.get_mut().dirty |= changed;
+    }
+
+    /// A peer with these pieces went away. O(pieces); the order is rebuilt
+    /// at the next pick.
+    pub fn remove_peer(&mut self, has: &Bitfield) {
+        let mut changed = false;
+        for piece in has.iter_ones() {
+            if let Some(n) = self.slot_mut(piece).filter(|n| **n > 0) {
+                *n -= 1;
+                changed = true;
+            }
+        }
+        self.order.get_mut().dirty |= changed;
+    }
+
+    /// We verified `piece`: it will never be picked again (until
+    /// [`Picker::restore_piece`]). Its availability is still counted.
+    /// O(availability levels). Does nothing if already removed.
+    pub fn remove_piece(&mut self, piece: u32) {
+        if !self.removed.set(piece) {
+            return;
+        }
+        let level = self.availability(piece);
+        self.order.get_mut().remove(piece, level);
+        while self.removed.has(self.first_unremoved) {
+            self.first_unremoved += 1;
+        }
+    }
+
+    /// `piece` is wanted again after [`Picker::remove_piece`] (it failed a
+    /// hash check or a re-check after all). O(availability levels). Does
+    /// nothing if it was not removed.
+    pub fn restore_piece(&mut self, piece: u32) {
+        if !self.removed.clear(piece) {
+            return;
+        }
+        let level = self.availability(piece);
+        self.order.get_mut().insert(piece, level);
+        self.first_unremoved = self.first_unremoved.min(piece);
     }
 
     /// The piece to start next from a peer that has `peer_has`, among those
-    /// for which `wanted` is true (not verified, not in progress).
+    /// for which `wanted` is true (the caller's filter: not verified, not in
+    /// progress). A removed piece, or one no connected peer has
+    /// (availability 0), is never picked.
     pub fn pick(
         &self,
         peer_has: &Bitfield,
         wanted: impl Fn(u32) -> bool,
         rng: &mut Rng,
     ) -> Option<u32> {
-        let candidates = peer_has.iter_ones().filter(|&p| wanted(p));
+        let candidate = |p: u32| peer_has.has(p) && wanted(p);
         match self.strategy {
-            Strategy::Sequential => candidates.min(),
+            Strategy::RarestFirst => self.pick_rarest(candidate, rng),
+            Strategy::Sequential => (self.first_unremoved..peer_has.len())
+                .find(|&p| self.is_pickable(p) && candidate(p)),
             Strategy::Random => {
+                let candidates = peer_has
+                    .iter_ones()
+                    .filter(|&p| self.is_pickable(p) && wanted(p));
                 // Reservoir sampling: the k-th candidate replaces the choice with probability 1/k.
                 let mut choice = None;
                 for (seen, piece) in candidates.enumerate() {
@@ -108,29 +237,35 @@ impl Picker {
                 }
                 choice
             }
-            Strategy::RarestFirst => {
-                let mut best: Option<(u32, u32)> = None; // (availability, piece)
-                let mut ties = 0usize;
-                for piece in candidates {
-                    let avail = self.availability(piece);
-                    match best {
-                        Some((best_avail, _)) if avail > best_avail => {}
-                        Some((best_avail, _)) if avail == best_avail => {
-                            // Reservoir sampling: each tie is kept with probability 1/ties.
-                            ties += 1;
-                            if rng.below(ties) == 0 {
-                                best = Some((avail, piece));
-                            }
-                        }
-                        _ => {
-                            best = Some((avail, piece));
-                            ties = 1;
-                        }
-                    }
-                }
-                best.map(|(_, piece)| piece)
+        }
+    }
+
+    /// Walks the buckets from availability 1 up; within each, from a random
+    /// start, wrapping around.
+    fn pick_rarest(&self, candidate: impl Fn(u32) -> bool, rng: &mut Rng) -> Option<u32> {
+        if let Ok(mut order) = self.order.try_borrow_mut() {
+            if order.dirty {
+                order.rebuild(&self.availability, &self.removed, rng);
             }
         }
+        let order = self.order.try_borrow().ok().filter(|o| !o.dirty)?;
+        for level in 1..order.starts.len().saturating_sub(1) {
+            let bucket = order.bucket(level);
+            if bucket.is_empty() {
+                continue;
+            }
+            let (head, tail) = bucket.split_at(rng.below(bucket.len()));
+            let found = tail.iter().chain(head).copied().find(|&p| candidate(p));
+            if found.is_some() {
+                return found;
+            }
+        }
+        None
+    }
+
+    /// Not removed, and some connected peer has it.
+    fn is_pickable(&self, piece: u32) -> bool {
+        !self.removed.has(piece) && self.availability(piece) > 0
     }
 
     fn slot(&self, piece: u32) -> Option<&u32> {
@@ -139,6 +274,169 @@ impl Picker {
 
     fn slot_mut(&mut self, piece: u32) -> Option<&mut u32> {
         self.availability.get_mut(usize::try_from(piece).ok()?)
+    }
+}
+
+impl Order {
+    /// The pieces of availability `level` (empty past the last level).
+    fn bucket(&self, level: usize) -> &[u32] {
+        let start = self.starts.get(level).copied().unwrap_or(0);
+        let end = self.starts.get(level + 1).copied().unwrap_or(start);
+        self.list.get(start..end).unwrap_or(&[])
+    }
+
+    /// Counting sort of the pickable pieces by availability, each bucket
+    /// shuffled: O(pieces + levels).
+    fn rebuild(&mut self, availability: &[u32], removed: &Bitfield, rng: &mut Rng) {
+        let level = |a: u32| usize::try_from(a).unwrap_or(usize::MAX);
+        let pickable = || {
+            (0u32..)
+                .zip(availability)
+                .filter(|&(piece, _)| !removed.has(piece))
+        };
+        let levels = pickable()
+            .map(|(_, &a)| level(a))
+            .max()
+            .map_or(1, |m| m + 1);
+        // starts[a + 1] counts level a, then becomes its end after the prefix sum.
+        self.starts = vec![0; levels + 1];
+        for (_, &a) in pickable() {
+            if let Some(count) = self.starts.get_mut(level(a) + 1) {
+                *count += 1;
+            }
+        }
+        for a in 1..self.starts.len() {
+            self.starts[a] += self.starts[a - 1];
+        }
+        let mut next = self.starts.clone();
+        self.list.clear();
+        self.list.resize(self.starts[levels], NOT_LISTED);
+        for (piece, &a) in pickable() {
+            if let Some(at) = next.get_mut(level(a)) {
+                if let Some(slot) = self.list.get_mut(*at) {
+                    *slot = piece;
+                }
+                *at += 1;
+            }
+        }
+        for a in 0..levels {
+            let (start, end) = (self.starts[a], self.starts[a + 1]);
+            rng.shuffle(&mut self.list[start..end]);
+        }
+        self.position.fill(NOT_LISTED);
+        for (at, &piece) in (0u32..).zip(&self.list) {
+            if let Some(slot) = usize::try_from(piece)
+                .ok()
+                .and_then(|p| self.position.get_mut(p))
+            {
+                *slot = at;
+            }
+        }
+        self.dirty = false;
+    }
+
+    /// `piece` went from availability `from` to `from + 1`: swap it with the
+    /// last piece of its bucket and move the bucket's end over it.
+    fn raise(&mut self, piece: u32, from: u32) {
+        let Some(at) = self.listed_at(piece) else {
+            return;
+        };
+        let Ok(level) = usize::try_from(from) else {
+            return;
+        };
+        while self.starts.len() < level + 3 {
+            self.starts.push(self.list.len()); // an empty bucket above the top
+        }
+        let last = self.starts[level + 1] - 1;
+        self.swap(at, last);
+        self.starts[level + 1] = last;
+    }
+
+    /// `piece` left the pickable set; it had availability `level`. It
+    /// bubbles to the end of the list one bucket at a time, then is popped.
+    fn remove(&mut self, piece: u32, level: u32) {
+        let (Some(mut at), Ok(level)) = (self.listed_at(piece), usize::try_from(level)) else {
+            return;
+        };
+        if level + 1 >= self.starts.len() {
+            return; // not in a bucket: cannot happen while counts and order agree
+        }
+        for end in self.starts.iter_mut().skip(level + 1) {
+            *end -= 1;
+            let last = *end;
+            swap_listed(&mut self.list, &mut self.position, at, last);
+            at = last;
+        }
+        self.list.pop();
+        if let Some(slot) = self.slot_mut(piece) {
+            *slot = NOT_LISTED;
+        }
+    }
+
+    /// `piece`, of availability `level`, is pickable again: push it at the
+    /// end and bubble it down to the first bucket boundary of its level.
+    fn insert(&mut self, piece: u32, level: u32) {
+        if self.dirty || self.listed_at(piece).is_some() {
+            return;
+        }
+        let Ok(level) = usize::try_from(level) else {
+            return;
+        };
+        while self.starts.len() < level + 2 {
+            self.starts.push(self.list.len());
+        }
+        let mut at = self.list.len();
+        self.list.push(piece);
+        if let Some(slot) = self.slot_mut(piece) {
+            *slot = u32::try_from(at).unwrap_or(NOT_LISTED);
+        }
+        // From the top bucket down: the piece is the last of bucket b after
+        // its start moves up by one, then swaps with that bucket's first.
+        for start in self.starts.iter_mut().skip(level + 1).rev() {
+            let first = *start;
+            swap_listed(&mut self.list, &mut self.position, at, first);
+            at = first;
+            *start += 1;
+        }
+    }
+
+    /// Where `piece` sits in the list, if the order is current and lists it.
+    fn listed_at(&self, piece: u32) -> Option<usize> {
+        if self.dirty {
+            return None;
+        }
+        let at = *self.position.get(usize::try_from(piece).ok()?)?;
+        if at == NOT_LISTED {
+            return None;
+        }
+        usize::try_from(at).ok()
+    }
+
+    fn swap(&mut self, a: usize, b: usize) {
+        swap_listed(&mut self.list, &mut self.position, a, b);
+    }
+
+    fn slot_mut(&mut self, piece: u32) -> Option<&mut u32> {
+        self.position.get_mut(usize::try_from(piece).ok()?)
+    }
+}
+
+/// Swaps list entries `a` and `b` and updates both pieces' positions.
+fn swap_listed(list: &mut [u32], position: &mut [u32], a: usize, b: usize) {
+    if a == b {
+        return;
+    }
+    list.swap(a, b);
+    for at in [a, b] {
+        let Some(&piece) = list.get(at) else {
+            continue;
+        };
+        if let Some(slot) = usize::try_from(piece)
+            .ok()
+            .and_then(|p| position.get_mut(p))
+        {
+            *slot = u32::try_from(at).unwrap_or(NOT_LISTED);
+        }
     }
 }
 
@@ -154,37 +452,92 @@ mod tests {
         b
     }
 
+    /// A picker whose availability is `counts` (each piece announced by HAVEs).
+    fn with_counts(counts: &[u32], strategy: Strategy) -> Picker {
+        let mut picker = Picker::new(counts.len() as u32, strategy);
+        for (piece, &n) in counts.iter().enumerate() {
+            for _ in 0..n {
+                picker.add_piece(piece as u32);
+            }
+        }
+        picker
+    }
+
+    /// Checks the bucket invariants of a clean order against the counts.
+    fn assert_consistent(picker: &Picker) {
+        let order = picker.order.borrow();
+        if order.dirty {
+            return;
+        }
+        assert_eq!(order.starts.first(), Some(&0));
+        assert_eq!(order.starts.last(), Some(&order.list.len()));
+        assert!(order.starts.windows(2).all(|w| w[0] <= w[1]));
+        for level in 0..order.starts.len() - 1 {
+            for &piece in order.bucket(level) {
+                assert_eq!(picker.availability(piece) as usize, level, "piece {piece}");
+                assert!(!picker.removed.has(piece));
+            }
+        }
+        for (at, &piece) in order.list.iter().enumerate() {
+            assert_eq!(order.position[piece as usize] as usize, at);
+        }
+        let listed = order.position.iter().filter(|&&p| p != NOT_LISTED).count();
+        assert_eq!(listed, order.list.len());
+        let pickable = picker.availability.len() - picker.removed.count_ones() as usize;
+        assert_eq!(order.list.len(), pickable);
+    }
+
+    /// A list of pieces (or of availabilities) in a table row.
+    type Pieces = &'static [u32];
+
+    /// Four lists, named in each table's header comment.
+    type Row = (Pieces, Pieces, Pieces, Pieces);
+
     #[test]
     fn rarest_piece_the_peer_has_is_picked() {
-        let mut picker = Picker::new(4, Strategy::RarestFirst);
-        picker.add_peer(&field(4, &[0, 1, 2, 3]));
-        picker.add_peer(&field(4, &[0, 1, 3]));
-        picker.add_peer(&field(4, &[0, 3]));
-        // availability: 0:3 1:2 2:1 3:3
-        let mut rng = Rng::new(1);
-        let all = field(4, &[0, 1, 2, 3]);
-        assert_eq!(picker.pick(&all, |_| true, &mut rng), Some(2));
-        assert_eq!(picker.pick(&all, |p| p != 2, &mut rng), Some(1));
-        assert_eq!(
-            picker
-                .pick(&field(4, &[0, 3]), |_| true, &mut rng)
-                .map(|p| p == 0 || p == 3),
-            Some(true)
-        );
-        assert_eq!(picker.pick(&field(4, &[]), |_| true, &mut rng), None);
+        // (availability, peer has, wanted excludes, expected picks)
+        let cases: &[Row] = &[
+            (&[3, 2, 1, 3], &[0, 1, 2, 3], &[], &[2]),
+            (&[3, 2, 1, 3], &[0, 1, 2, 3], &[2], &[1]),
+            (&[3, 2, 1, 3], &[0, 3], &[], &[0, 3]),
+            (&[3, 2, 1, 3], &[], &[], &[]),
+            (&[0, 5, 0, 4], &[0, 1, 2, 3], &[], &[3]), // never availability 0
+            (&[0, 0], &[0, 1], &[], &[]),
+            (&[2, 2, 2, 7], &[3], &[], &[3]),
+        ];
+        for &(counts, has, excluded, expected) in cases {
+            let picker = with_counts(counts, Strategy::RarestFirst);
+            let has = field(counts.len() as u32, has);
+            let mut rng = Rng::new(1);
+            for _ in 0..20 {
+                let pick = picker.pick(&has, |p| !excluded.contains(&p), &mut rng);
+                match pick {
+                    Some(p) => assert!(expected.contains(&p), "{counts:?}: {p}"),
+                    None => assert!(expected.is_empty(), "{counts:?}: none"),
+                }
+            }
+        }
     }
 
     #[test]
     fn ties_are_broken_at_random_across_all_candidates() {
-        let mut picker = Picker::new(8, Strategy::RarestFirst);
-        let all = Bitfield::full(8);
-        picker.add_peer(&all);
+        let mut picker = Picker::new(16, Strategy::RarestFirst);
+        picker.add_peer(&Bitfield::full(16));
+        picker.add_peer(&field(16, &[0, 1, 2, 3])); // 0..4 are less rare
+        let has = field(16, &[0, 1, 4, 6, 7, 9, 10, 12, 15]);
         let mut rng = Rng::new(9);
-        let mut seen = [false; 8];
-        for _ in 0..400 {
-            seen[picker.pick(&all, |_| true, &mut rng).unwrap() as usize] = true;
+        let mut seen = [0u32; 16];
+        for _ in 0..1400 {
+            seen[picker.pick(&has, |p| p != 9, &mut rng).unwrap() as usize] += 1;
         }
-        assert!(seen.iter().all(|&s| s), "{seen:?}");
+        for piece in 0..16u32 {
+            let expected = has.has(piece) && piece >= 4 && piece != 9;
+            let count = seen[piece as usize];
+            assert_eq!(count > 0, expected, "{piece}: {seen:?}");
+            if expected {
+                assert!(count > 50, "{piece}: {seen:?}");
+            }
+        }
     }
 
     #[test]
@@ -196,7 +549,124 @@ mod tests {
         assert_eq!((picker.availability(0), picker.availability(2)), (1, 2));
         picker.remove_peer(&peer);
         assert_eq!((picker.availability(0), picker.availability(2)), (0, 1));
+        picker.remove_peer(&peer); // more than was added: stays at zero
+        assert_eq!(picker.availability(0), 0);
         picker.add_piece(99); // out of range: ignored
+        picker.remove_piece(99);
+        picker.restore_piece(99);
+        assert_eq!(picker.availability(99), 0);
+    }
+
+    #[test]
+    fn have_moves_a_piece_one_bucket_without_a_rebuild() {
+        let mut picker = with_counts(&[1, 1, 1, 2, 3], Strategy::RarestFirst);
+        let mut rng = Rng::new(2);
+        let all = Bitfield::full(5);
+        picker.pick(&all, |_| true, &mut rng); // clean order
+        let steps: [(u32, &[u32]); 3] = [(0, &[1, 2]), (1, &[2]), (2, &[0, 1, 2, 3])];
+        for (piece, rarest) in steps {
+            picker.add_piece(piece);
+            assert!(!picker.order.borrow().dirty);
+            assert_consistent(&picker);
+            let mut picks: Vec<u32> = (0..80)
+                .filter_map(|_| picker.pick(&all, |_| true, &mut rng))
+                .collect();
+            picks.sort_unstable();
+            picks.dedup();
+            assert_eq!(picks, rarest, "after a HAVE of {piece}");
+        }
+        // Every piece now has 2 except piece 4 (3): all of 0..4 tie.
+        assert_eq!(
+            (0..5).map(|p| picker.availability(p)).collect::<Vec<_>>(),
+            [2, 2, 2, 2, 3]
+        );
+    }
+
+    #[test]
+    fn a_bitfield_marks_the_order_dirty_and_the_next_pick_rebuilds_it() {
+        let mut picker = with_counts(&[1, 2, 3], Strategy::RarestFirst);
+        let mut rng = Rng::new(3);
+        let all = Bitfield::full(3);
+        assert_eq!(picker.pick(&all, |_| true, &mut rng), Some(0));
+        picker.add_peer(&field(3, &[0]));
+        picker.add_peer(&field(3, &[0]));
+        assert!(picker.order.borrow().dirty);
+        assert_eq!(picker.pick(&all, |_| true, &mut rng), Some(1));
+        assert!(!picker.order.borrow().dirty);
+        assert_consistent(&picker);
+        picker.add_peer(&Bitfield::new(3)); // no pieces: nothing to rebuild
+        assert!(!picker.order.borrow().dirty);
+    }
+
+    #[test]
+    fn removed_pieces_are_never_picked_until_restored() {
+        for strategy in [
+            Strategy::RarestFirst,
+            Strategy::Sequential,
+            Strategy::Random,
+        ] {
+            let mut picker = with_counts(&[1, 2, 2, 3], strategy);
+            let mut rng = Rng::new(4);
+            let all = Bitfield::full(4);
+            picker.pick(&all, |_| true, &mut rng);
+            picker.remove_piece(0);
+            picker.remove_piece(2);
+            picker.remove_piece(2); // twice: no effect
+            assert_consistent(&picker);
+            for _ in 0..40 {
+                let pick = picker.pick(&all, |_| true, &mut rng).unwrap();
+                assert!(pick == 1 || pick == 3, "{strategy:?}: {pick}");
+            }
+            picker.remove_piece(1);
+            picker.remove_piece(3);
+            assert_eq!(picker.pick(&all, |_| true, &mut rng), None);
+            picker.add_piece(3); // still counted while removed
+            assert_eq!(picker.availability(3), 4);
+            picker.restore_piece(0);
+            picker.restore_piece(0); // twice: no effect
+            assert_consistent(&picker);
+            assert_eq!(picker.pick(&all, |_| true, &mut rng), Some(0));
+            picker.add_piece(0);
+            picker.restore_piece(3);
+            assert_consistent(&picker);
+        }
+    }
+
+    #[test]
+    fn sequential_takes_the_lowest_wanted_index() {
+        // ((availability, peer has, wanted excludes, removed), expected)
+        let cases: &[(Row, Option<u32>)] = &[
+            ((&[1, 1, 1, 1, 1], &[1, 3, 4], &[1], &[]), Some(3)),
+            ((&[1, 1, 1, 1, 1], &[0, 1, 2], &[], &[0]), Some(1)),
+            ((&[1, 1, 1, 1, 1], &[0, 1, 2], &[], &[0, 1]), Some(2)),
+            ((&[1, 1, 1, 1, 1], &[0, 1, 2], &[], &[0, 1, 2]), None),
+            ((&[0, 1, 1, 9, 1], &[0, 3, 4], &[], &[]), Some(3)), // not availability 0
+        ];
+        for &((counts, has, excluded, removed), expected) in cases {
+            let mut picker = with_counts(counts, Strategy::Sequential);
+            for &p in removed {
+                picker.remove_piece(p);
+            }
+            let has = field(counts.len() as u32, has);
+            let mut rng = Rng::new(1);
+            let pick = picker.pick(&has, |p| !excluded.contains(&p), &mut rng);
+            assert_eq!(pick, expected, "{counts:?} {removed:?}");
+        }
+    }
+
+    #[test]
+    fn sequential_cursor_follows_removals_and_restores() {
+        let mut picker = with_counts(&[1; 6], Strategy::Sequential);
+        let all = Bitfield::full(6);
+        let mut rng = Rng::new(1);
+        for p in [1, 0, 2, 4] {
+            picker.remove_piece(p);
+        }
+        assert_eq!(picker.first_unremoved, 3);
+        assert_eq!(picker.pick(&all, |_| true, &mut rng), Some(3));
+        picker.restore_piece(1);
+        assert_eq!(picker.first_unremoved, 1);
+        assert_eq!(picker.pick(&all, |_| true, &mut rng), Some(1));
     }
 
     #[test]
@@ -213,16 +683,116 @@ mod tests {
         }
         assert_eq!(seen[1], 0);
         assert!(seen[0] > 50 && seen[2] > 50 && seen[3] > 50, "{seen:?}");
-        assert_eq!("random".parse::<Strategy>(), Ok(Strategy::Random));
-        assert!("fastest".parse::<Strategy>().is_err());
     }
 
     #[test]
-    fn sequential_takes_the_lowest_wanted_index() {
-        let mut picker = Picker::new(5, Strategy::Sequential);
-        picker.add_peer(&field(5, &[4]));
-        let mut rng = Rng::new(1);
-        let has = field(5, &[1, 3, 4]);
-        assert_eq!(picker.pick(&has, |p| p != 1, &mut rng), Some(3));
+    fn strategies_parse_from_their_option_names() {
+        let cases = [
+            ("rarest", Ok(Strategy::RarestFirst)),
+            ("sequential", Ok(Strategy::Sequential)),
+            ("random", Ok(Strategy::Random)),
+        ];
+        for (text, expected) in cases {
+            assert_eq!(text.parse::<Strategy>(), expected);
+        }
+        assert!("fastest".parse::<Strategy>().is_err());
+    }
+
+    /// The naive model: counts, removed flags and the connected peers' sets.
+    struct Model {
+        availability: Vec<u32>,
+        removed: Vec<bool>,
+        peers: Vec<Bitfield>,
+    }
+
+    fn random_field(len: u32, rng: &mut Rng) -> Bitfield {
+        let density = rng.below(101);
+        let mut b = Bitfield::new(len);
+        for p in 0..len {
+            if rng.below(100) < density {
+                b.set(p);
+            }
+        }
+        b
+    }
+
+    /// One random operation on both the picker and the model; for a pick,
+    /// checks the choice is a candidate of minimal availability.
+    fn step(picker: &mut Picker, model: &mut Model, len: u32, rng: &mut Rng) {
+        match rng.below(10) {
+            0 if model.peers.len() < 12 => {
+                let has = random_field(len, rng);
+                has.iter_ones()
+                    .for_each(|p| model.availability[p as usize] += 1);
+                picker.add_peer(&has);
+                model.peers.push(has);
+            }
+            1 if !model.peers.is_empty() => {
+                let has = model.peers.swap_remove(rng.below(model.peers.len()));
+                has.iter_ones()
+                    .for_each(|p| model.availability[p as usize] -= 1);
+                picker.remove_peer(&has);
+            }
+            2..=4 if !model.peers.is_empty() => {
+                let i = rng.below(model.peers.len());
+                let piece = rng.below(len as usize) as u32;
+                if model.peers[i].set(piece) {
+                    model.availability[piece as usize] += 1;
+                    picker.add_piece(piece);
+                }
+            }
+            5 => {
+                let piece = rng.below(len as usize);
+                model.removed[piece] = true;
+                picker.remove_piece(piece as u32);
+            }
+            6 => {
+                let piece = rng.below(len as usize);
+                model.removed[piece] = false;
+                picker.restore_piece(piece as u32);
+            }
+            _ => check_pick(picker, model, len, rng),
+        }
+    }
+
+    fn check_pick(picker: &Picker, model: &Model, len: u32, rng: &mut Rng) {
+        let has = random_field(len, rng);
+        let excluded = random_field(len, rng);
+        let wanted = |p: u32| !excluded.has(p);
+        let candidates: Vec<u32> = (0..len)
+            .filter(|&p| has.has(p) && wanted(p))
+            .filter(|&p| !model.removed[p as usize] && model.availability[p as usize] > 0)
+            .collect();
+        let rarest = candidates
+            .iter()
+            .map(|&p| model.availability[p as usize])
+            .min();
+        match picker.pick(&has, wanted, rng) {
+            Some(p) => {
+                assert!(candidates.contains(&p), "{p} not a candidate");
+                assert_eq!(Some(model.availability[p as usize]), rarest, "{p}");
+            }
+            None => assert!(candidates.is_empty(), "missed {candidates:?}"),
+        }
+        assert_consistent(picker);
+    }
+
+    #[test]
+    fn picks_match_a_naive_model_under_random_operations() {
+        for (seed, len) in [(1, 1), (2, 7), (3, 40), (4, 200)] {
+            let mut rng = Rng::new(seed);
+            let mut picker = Picker::new(len, Strategy::RarestFirst);
+            let mut model = Model {
+                availability: vec![0; len as usize],
+                removed: vec![false; len as usize],
+                peers: Vec::new(),
+            };
+            for _ in 0..3000 {
+                step(&mut picker, &mut model, len, &mut rng);
+                for p in 0..len {
+                    assert_eq!(picker.availability(p), model.availability[p as usize]);
+                }
+            }
+        }
     }
 }
