@@ -7,6 +7,7 @@ use std::ffi::OsString;
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::path::{Path, PathBuf};
 
+use pollen::choker::ChokerKind;
 use pollen::picker::Strategy;
 use pollen::session::{Config, Outcome, Session, DEFAULT_MAX_PEERS};
 use pollen::tracker::http::TrackerCa;
@@ -48,6 +49,12 @@ fn options() -> getopts::Options {
         "URL",
     );
     opts.optflag("", "seed", "keep uploading after the download completes");
+    opts.optopt(
+        "",
+        "choker",
+        "who gets upload slots while downloading: tft (default) or propshare",
+        "NAME",
+    );
     opts.optopt(
         "",
         "endgame",
@@ -150,6 +157,12 @@ pub fn run(args: &[OsString]) -> Result<(), Error> {
                     },
                 )?),
             },
+            choker: match matches.opt_str("choker") {
+                None => ChokerKind::TitForTat,
+                Some(text) => text
+                    .parse()
+                    .map_err(|e| Error::Usage(format!("--choker: {e}")))?,
+            },
             max_down: parse_rate(&matches, "max-down")?,
             max_up: parse_rate(&matches, "max-up")?,
             ..Config::default()
@@ -239,6 +252,8 @@ mod tests {
             "90",
             "--strategy",
             "random",
+            "--choker",
+            "propshare",
             "--max-down",
             "1M",
             "--max-up",
@@ -262,6 +277,7 @@ mod tests {
             "tracker",
             "seed",
             "endgame",
+            "choker",
             "strategy",
             "max-down",
             "max-up",

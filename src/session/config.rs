@@ -38,6 +38,8 @@ pub struct Config {
     /// (`--endgame PCT`); by default it starts when every missing block
     /// has been requested.
     pub endgame_percent: Option<u8>,
+    /// Choking algorithm while downloading (`--choker tft|propshare`).
+    pub choker: crate::choker::ChokerKind,
     /// Download rate limit in bytes per second (`--max-down`).
     pub max_down: Option<u64>,
     /// Upload rate limit in bytes per second (`--max-up`).
@@ -60,6 +62,7 @@ impl Default for Config {
             max_peers: DEFAULT_MAX_PEERS,
             strategy: Strategy::RarestFirst,
             endgame_percent: None,
+            choker: crate::choker::ChokerKind::TitForTat,
             max_down: None,
             max_up: None,
             show_status: false,

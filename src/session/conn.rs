@@ -63,6 +63,8 @@ pub struct Conn {
     pub read_pending: bool,
     /// When a flush last moved bytes (for peers that stop reading).
     pub last_write_progress: Instant,
+    /// Its upload bandwidth share under proportional share choking.
+    pub upload_share: Option<crate::ratelimit::TokenBucket>,
     /// When the connection was made (or the connect started).
     pub opened_at: Instant,
     /// When bytes last arrived.
@@ -112,6 +114,7 @@ impl Conn {
             failed: false,
             read_pending: false,
             last_write_progress: now,
+            upload_share: None,
             opened_at: now,
             last_read: now,
             last_write: now,

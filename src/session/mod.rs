@@ -373,6 +373,7 @@ impl Session {
             match self.storage.verify_piece(piece, &expected) {
                 Ok(true) => {
                     self.have.set(index);
+                    self.picker.remove_piece(index);
                 }
                 Ok(false) => {}
                 Err(e) => return self.fail(Error::Storage(e)),

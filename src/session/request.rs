@@ -154,6 +154,7 @@ impl Session {
             Ok(true) => {
                 self.downloads.finish(piece);
                 self.have.set(piece.get());
+                self.picker.remove_piece(piece.get());
                 self.pending_haves.push(piece.get());
                 log::debug!("piece {piece} verified");
                 let files: Vec<usize> = self

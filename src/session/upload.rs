@@ -8,13 +8,18 @@
 use std::time::{Duration, Instant};
 
 use super::{Session, OPTIMISTIC_PERIOD};
-use crate::choker::{self, Candidate, UPLOAD_SLOTS};
+use crate::choker::{self, Candidate, ChokerKind, ShareBudget, UPLOAD_SLOTS};
 use crate::error::Error;
+use crate::ratelimit::TokenBucket;
 use crate::wire::{encode_piece_header, Message};
 
 /// A peer whose queued bytes have not moved for this long has stopped
 /// reading; it loses its upload slot to peers that read.
 const STALLED_AFTER: Duration = Duration::from_secs(10);
+
+/// Smallest upload budget proportional share divides when no limit is set
+/// and little has been uploaded yet (it grows with the measured rate).
+const PROPSHARE_MIN_BUDGET: u64 = 256 * 1024;
 
 /// Bytes queued in a peer's write buffer above which no more blocks are
 /// read from disk for it (about 16 blocks: enough to keep a fast link busy
@@ -73,7 +78,11 @@ impl Session {
             self.next_optimistic = now + OPTIMISTIC_PERIOD;
             self.optimistic = choker::pick_optimistic(&candidates, &regular, &mut self.rng);
         }
-        let unchoke = choker::rechoke(&candidates, UPLOAD_SLOTS, self.optimistic);
+        let unchoke = if self.config.choker == ChokerKind::PropShare && !seeding {
+            self.propshare(&candidates, now)
+        } else {
+            choker::rechoke(&candidates, UPLOAD_SLOTS, self.optimistic)
+        };
         for candidate in &candidates {
             let Some(conn) = self.conns.get_mut(candidate.id) else {
                 continue;
@@ -90,6 +99,26 @@ impl Session {
                 conn.send(&Message::Choke, now);
             }
         }
+    }
+
+    /// Proportional share: divide the upload budget among the peers in
+    /// proportion to what they gave us (plus the optimistic peer's fixed
+    /// part); each unchoked peer's share becomes its own token bucket.
+    fn propshare(&mut self, candidates: &[Candidate], now: Instant) -> Vec<usize> {
+        let budget = self
+            .config
+            .max_up
+            .unwrap_or_else(|| self.up_rate.rate(now).max(PROPSHARE_MIN_BUDGET));
+        let shares =
+            choker::propshare_allocation(candidates, &ShareBudget::new(budget), self.optimistic);
+        let unchoke = choker::propshare_unchoke(&shares, UPLOAD_SLOTS + 1);
+        for (key, conn) in self.conns.iter_mut() {
+            conn.upload_share = shares
+                .iter()
+                .find(|s| s.id == key && unchoke.contains(&key))
+                .map(|s| TokenBucket::new(s.bytes_per_sec));
+        }
+        unchoke
     }
 
     /// Whether some unchoked peer has queued requests and room in its write
@@ -146,6 +175,14 @@ impl Session {
         let Some(block) = conn.peer.queued.pop_front() else {
             return Some(false);
         };
+        if let Some(share) = conn.upload_share.as_mut() {
+            if !share.try_take(u64::from(block.len), now) {
+                conn.peer.queued.push_front(block);
+                let ready = share.ready_at(u64::from(block.len), now);
+                self.throttled_until = Some(self.throttled_until.map_or(ready, |t| t.min(ready)));
+                return Some(false);
+            }
+        }
         if let Some(limit) = self.up_limit.as_mut() {
             if !limit.try_take(u64::from(block.len), now) {
                 conn.peer.queued.push_front(block);
