@@ -6,7 +6,8 @@
 Prints, one line each, flushed:
     listening PORT    once the session is bound (TCP, 127.0.0.1 only)
     seeding           seed: the data checked complete (then it seeds until killed)
-    complete          leech: every piece downloaded and verified (then it exits 0)
+    complete          leech: every piece downloaded and verified (then it leaves the
+                      swarm, telling its trackers `stopped`, and exits 0)
 It exits 1 when LIMIT_SECONDS (default 300) pass first, or when a seeder finds its
 data incomplete. The peer announces to the torrent's trackers; DHT, local peer
 discovery, UPnP, NAT-PMP and uTP are off, so no packet leaves the loopback.
@@ -17,6 +18,22 @@ import sys
 import time
 
 import libtorrent as lt
+
+
+def leave(ses, handle, limit=2.0):
+    """Removes the torrent so that libtorrent announces `stopped`, and waits (at most
+    LIMIT seconds) until it has. Exiting with the torrent still added sends no
+    `stopped`, and a tracker would list this peer as a seeder for minutes."""
+    ses.remove_torrent(handle)
+    deadline = time.monotonic() + limit
+    while time.monotonic() < deadline:
+        for alert in ses.pop_alerts():
+            print("alert", alert.message(), file=sys.stderr, flush=True)
+            if isinstance(alert, lt.tracker_announce_alert) and alert.event == lt.event_t.stopped:
+                # "sending announce": give the datagram or request a moment to go out.
+                time.sleep(0.2)
+                return
+        time.sleep(0.02)
 
 
 def main():
@@ -37,7 +54,8 @@ def main():
         "enable_incoming_utp": False,
         # Every peer of a loopback test shares the address 127.0.0.1.
         "allow_multiple_connections_per_ip": True,
-        "alert_mask": lt.alert.category_t.error_notification,
+        "alert_mask": lt.alert.category_t.error_notification
+        | lt.alert.category_t.tracker_notification,
     })
     ti = lt.torrent_info(torrent)
     handle = ses.add_torrent({"ti": ti, "save_path": save})
@@ -52,6 +70,7 @@ def main():
         if status.state in done:
             if mode == "leech":
                 print("complete", flush=True)
+                leave(ses, handle)
                 return
             print("seeding", flush=True)
             break
