@@ -83,6 +83,7 @@ pub mod peer_list;
 pub mod picker;
 pub mod rate;
 pub mod ratelimit;
+pub mod resume;
 pub mod rng;
 pub mod session;
 pub mod storage;

@@ -1,0 +1,740 @@
+//! The resume state and its bencoded form, and which saved pieces may be
+//! trusted without hashing them again.
+//!
+//! Layer 0: pure (no I/O, no clock): bytes and values in, values and bytes
+//! out. The format is described in the [module doc](super).
+//!
+//! Everything [`decode`] reads comes from a file that a crash, a full disk or
+//! a user may have damaged, so it is checked like peer input: the size is
+//! capped before parsing, nesting and value counts are bounded, every
+//! integer is range-checked, and any fault is a [`ResumeError`], never a
+//! panic.
+
+use super::ResumeError;
+use crate::bencode::{self, Dict, Limits, List, Strictness, Value};
+use crate::bitfield::Bitfield;
+use crate::hash::Sha1Hash;
+use crate::metainfo::{InfoHash, Layout, Metainfo};
+
+/// The format version this build writes and reads.
+pub const FORMAT_VERSION: i64 = 1;
+
+/// Bytes allowed per `files` entry. The longest one,
+/// `d5:mtimei-9223372036854775808e4:sizei9223372036854775807ee`, is 59.
+const PER_FILE_BYTES: u64 = 64;
+
+/// Bytes allowed besides the bitfield and the file entries. The keys, the
+/// version, the info-hash and the piece count take under 100; the rest is
+/// room for keys a later version-1 writer may add.
+const FIXED_BYTES: u64 = 4096;
+
+/// Deepest nesting in a resume file: the root dictionary (1), the `files`
+/// list (2), one file's dictionary (3).
+const MAX_DEPTH: usize = 3;
+
+/// Bencode values allowed per `files` entry: its dictionary, two keys and
+/// two values make 5; 8 leaves room for one added key.
+const TOKENS_PER_FILE: usize = 8;
+
+/// Bencode values allowed besides the file entries: the root dictionary,
+/// five keys and five values make 11; the rest is room for added keys.
+const FIXED_TOKENS: usize = 64;
+
+/// What was verified, and what the files looked like on disk at the time.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ResumeState {
+    /// The torrent this state belongs to.
+    pub info_hash: InfoHash,
+    /// The pieces that had passed their hash check.
+    pub have: Bitfield,
+    /// Each torrent file on disk when saved, in torrent order.
+    pub files: Vec<FileStamp>,
+}
+
+/// One file's size and modification time on disk; `None` when the file did
+/// not exist (or the time could not be read). Padding files always have
+/// `None` for both: they are never on disk.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct FileStamp {
+    /// Its length on disk in bytes.
+    pub len_on_disk: Option<u64>,
+    /// Its modification time in nanoseconds since the Unix epoch (negative
+    /// before it). An `i64` covers the years 1677 to 2262.
+    pub mtime_ns: Option<i64>,
+}
+
+/// The most bytes a resume file for `piece_count` pieces and `file_count`
+/// files may hold: twice the bitfield, 64 bytes per file and 4 KiB (far
+/// more than the encoding needs). Larger files are refused unread.
+pub fn max_resume_bytes(piece_count: u32, file_count: usize) -> u64 {
+    let bitfield_bytes = u64::from(piece_count.div_ceil(8));
+    let files = u64::try_from(file_count).unwrap_or(u64::MAX);
+    bitfield_bytes
+        .saturating_mul(2)
+        .saturating_add(files.saturating_mul(PER_FILE_BYTES))
+        .saturating_add(FIXED_BYTES)
+}
+
+/// The bencoded resume file for `state` (canonical: keys sorted).
+pub fn encode(state: &ResumeState) -> Vec<u8> {
+    let files = state.files.iter().map(file_entry).collect();
+    let root = Dict::new(vec![
+        (b"version", Value::Int(FORMAT_VERSION)),
+        (b"info hash", Value::Bytes(&state.info_hash.0)),
+        (b"pieces", Value::Int(i64::from(state.have.len()))),
+        (b"have", Value::Bytes(state.have.as_bytes())),
+        (b"files", Value::List(List::new(files))),
+    ]);
+    bencode::encode(&Value::Dict(root))
+}
+
+/// One `files` entry; an unknown value is left out.
+fn file_entry(stamp: &FileStamp) -> Value<'static> {
+    let mut entries = Vec::new();
+    // A size past i64::MAX cannot be written; left out, it reads as missing.
+    if let Some(size) = stamp.len_on_disk.and_then(|n| i64::try_from(n).ok()) {
+        entries.push((&b"size"[..], Value::Int(size)));
+    }
+    if let Some(mtime) = stamp.mtime_ns {
+        entries.push((&b"mtime"[..], Value::Int(mtime)));
+    }
+    Value::Dict(Dict::new(entries))
+}
+
+/// Parses a resume file for the torrent with `expected_info_hash`,
+/// `piece_count` pieces and `file_count` files, checking every value.
+pub fn decode(
+    bytes: &[u8],
+    expected_info_hash: &InfoHash,
+    piece_count: u32,
+    file_count: usize,
+) -> Result<ResumeState, ResumeError> {
+    let max_bytes = max_resume_bytes(piece_count, file_count);
+    let len = u64::try_from(bytes.len()).unwrap_or(u64::MAX);
+    if len > max_bytes {
+        return Err(ResumeError::TooLarge { len, max_bytes });
+    }
+    let root = bencode::decode(bytes, limits(file_count)).map_err(ResumeError::Bencode)?;
+    let Value::Dict(root) = root else {
+        return Err(ResumeError::NotADictionary);
+    };
+    let version = int(&root, "version")?;
+    if version != FORMAT_VERSION {
+        return Err(ResumeError::UnsupportedVersion(version));
+    }
+    let info_hash = decode_info_hash(&root, expected_info_hash)?;
+    let saved_pieces = int(&root, "pieces")?;
+    if u32::try_from(saved_pieces) != Ok(piece_count) {
+        return Err(ResumeError::PieceCount {
+            saved: saved_pieces,
+            expected: piece_count,
+        });
+    }
+    let have =
+        Bitfield::from_bytes(string(&root, "have")?, piece_count).map_err(ResumeError::Bitfield)?;
+    let files = decode_files(&root, file_count)?;
+    Ok(ResumeState {
+        info_hash,
+        have,
+        files,
+    })
+}
+
+/// Decoder bounds for a resume file of `file_count` files.
+fn limits(file_count: usize) -> Limits {
+    Limits {
+        max_depth: MAX_DEPTH,
+        max_tokens: file_count
+            .saturating_mul(TOKENS_PER_FILE)
+            .saturating_add(FIXED_TOKENS),
+        strictness: Strictness::Lenient,
+    }
+}
+
+/// The integer under `key`.
+fn int(dict: &Dict<'_>, key: &'static str) -> Result<i64, ResumeError> {
+    match dict.get(key.as_bytes()) {
+        Some(Value::Int(n)) => Ok(*n),
+        Some(_) => Err(ResumeError::WrongType {
+            key,
+            expected: "an integer",
+        }),
+        None => Err(ResumeError::Missing(key)),
+    }
+}
+
+/// The byte string under `key`.
+fn string<'a>(dict: &Dict<'a>, key: &'static str) -> Result<&'a [u8], ResumeError> {
+    match dict.get(key.as_bytes()) {
+        Some(Value::Bytes(bytes)) => Ok(bytes),
+        Some(_) => Err(ResumeError::WrongType {
+            key,
+            expected: "a string",
+        }),
+        None => Err(ResumeError::Missing(key)),
+    }
+}
+
+/// The `info hash`, which must be 20 bytes and the expected one.
+fn decode_info_hash(root: &Dict<'_>, expected: &InfoHash) -> Result<InfoHash, ResumeError> {
+    let bytes = string(root, "info hash")?;
+    let found = <[u8; 20]>::try_from(bytes)
+        .map(Sha1Hash)
+        .map_err(|_| ResumeError::WrongType {
+            key: "info hash",
+            expected: "a 20-byte string",
+        })?;
+    if &found != expected {
+        return Err(ResumeError::OtherTorrent { found });
+    }
+    Ok(found)
+}
+
+/// The `files` list, one entry per torrent file.
+fn decode_files(root: &Dict<'_>, file_count: usize) -> Result<Vec<FileStamp>, ResumeError> {
+    let list = match root.get(b"files") {
+        Some(Value::List(list)) => list,
+        Some(_) => {
+            return Err(ResumeError::WrongType {
+                key: "files",
+                expected: "a list",
+            })
+        }
+        None => return Err(ResumeError::Missing("files")),
+    };
+    if list.items.len() != file_count {
+        return Err(ResumeError::FileCount {
+            saved: list.items.len(),
+            expected: file_count,
+        });
+    }
+    list.items
+        .iter()
+        .enumerate()
+        .map(|(index, item)| decode_file(index, item))
+        .collect()
+}
+
+/// One `files` entry: `size` absent or `-1` means missing; `mtime` absent
+/// means unknown.
+fn decode_file(index: usize, item: &Value<'_>) -> Result<FileStamp, ResumeError> {
+    let bad = |reason| ResumeError::BadFile { index, reason };
+    let entry = item.as_dict().ok_or(bad("not a dictionary"))?;
+    let len_on_disk = match entry.get(b"size") {
+        None | Some(Value::Int(-1)) => None,
+        Some(Value::Int(n)) => Some(u64::try_from(*n).map_err(|_| bad("`size` is negative"))?),
+        Some(_) => return Err(bad("`size` is not an integer")),
+    };
+    let mtime_ns = match entry.get(b"mtime") {
+        None => None,
+        Some(Value::Int(n)) => Some(*n),
+        Some(_) => return Err(bad("`mtime` is not an integer")),
+    };
+    Ok(FileStamp {
+        len_on_disk,
+        mtime_ns,
+    })
+}
+
+/// The pieces of `saved.have` that may be trusted without re-hashing, given
+/// the files' stamps now (`current`, in torrent order).
+///
+/// A piece is trusted only if it is in `saved.have` and every file it
+/// touches is unchanged since the save (same size and modification time,
+/// both known) and is long enough now to hold the piece's bytes. Padding
+/// files are never on disk and are ignored. A state for another torrent or
+/// piece count trusts nothing.
+pub fn trusted_pieces(saved: &ResumeState, current: &[FileStamp], meta: &Metainfo) -> Bitfield {
+    let layout = &meta.layout;
+    if saved.info_hash != meta.info_hash || saved.have.len() != layout.piece_count() {
+        return Bitfield::new(layout.piece_count());
+    }
+    let mut trusted = saved.have.clone();
+    for (index, file) in meta.files.iter().enumerate() {
+        if file.padding {
+            continue;
+        }
+        let good_len = trusted_len(saved.files.get(index), current.get(index));
+        untrust_from(&mut trusted, layout, index, good_len);
+    }
+    trusted
+}
+
+/// How many leading bytes of a file may be trusted: none if it changed since
+/// the save (or either stamp is unknown), else the bytes it holds now.
+fn trusted_len(saved: Option<&FileStamp>, now: Option<&FileStamp>) -> u64 {
+    match (saved, now) {
+        (Some(saved), Some(now)) if is_known(saved) && saved == now => now.len_on_disk.unwrap_or(0),
+        _ => 0,
+    }
+}
+
+/// Whether both the size and the time of a stamp are known.
+fn is_known(stamp: &FileStamp) -> bool {
+    stamp.len_on_disk.is_some() && stamp.mtime_ns.is_some()
+}
+
+/// Clears every piece that holds a byte of `file` at or after `from` (an
+/// offset inside the file).
+fn untrust_from(trusted: &mut Bitfield, layout: &Layout, file: usize, from: u64) {
+    let pieces = layout.pieces_of_file(file);
+    if from >= layout.file_len(file) {
+        return;
+    }
+    let first_byte = layout.file_offset(file).saturating_add(from);
+    let first = u32::try_from(first_byte / u64::from(layout.piece_len())).unwrap_or(u32::MAX);
+    for piece in first.max(pieces.start)..pieces.end {
+        trusted.clear(piece);
+    }
+}
+
+#[cfg(test)]
+pub(super) mod tests {
+    use super::*;
+    use crate::bencode::DecodeErrorKind;
+    use crate::bitfield::BitfieldError;
+
+    /// Builds a multi-file torrent with 100-byte pieces from
+    /// `(name, len, padding)` triples. Piece hashes are zero: nothing here
+    /// hashes.
+    pub(crate) fn torrent(files: &[(&str, i64, bool)]) -> Metainfo {
+        let total: i64 = files.iter().map(|f| f.1).sum();
+        let pieces = vec![0u8; 20 * usize::try_from((total + 99) / 100).unwrap()];
+        let entries = files
+            .iter()
+            .map(|(name, len, padding)| {
+                let mut entry = vec![
+                    (&b"length"[..], Value::Int(*len)),
+                    (
+                        &b"path"[..],
+                        Value::List(List::new(vec![Value::Bytes(name.as_bytes())])),
+                    ),
+                ];
+                if *padding {
+                    entry.push((&b"attr"[..], Value::Bytes(b"p")));
+                }
+                Value::Dict(Dict::new(entry))
+            })
+            .collect();
+        let info = Value::Dict(Dict::new(vec![
+            (b"files", Value::List(List::new(entries))),
+            (b"name", Value::Bytes(b"t")),
+            (b"piece length", Value::Int(100)),
+            (b"pieces", Value::Bytes(&pieces)),
+        ]));
+        let root = Value::Dict(Dict::new(vec![(b"info", info)]));
+        Metainfo::from_bytes(&bencode::encode(&root)).unwrap()
+    }
+
+    /// 730 bytes in 100-byte pieces (8 pieces):
+    ///
+    /// ```text
+    /// file   bytes      pieces
+    /// 0 a    0..250     0 1 2     piece 2 straddles a and b
+    /// 1 b    250..350   2 3       piece 3 straddles b and the padding
+    /// 2 pad  350..400   3
+    /// 3 c    400..700   4 5 6
+    /// 4 e    700..700   -         empty
+    /// 5 d    700..730   7
+    /// ```
+    pub(crate) fn straddling() -> Metainfo {
+        torrent(&[
+            ("a", 250, false),
+            ("b", 100, false),
+            ("pad", 50, true),
+            ("c", 300, false),
+            ("e", 0, false),
+            ("d", 30, false),
+        ])
+    }
+
+    /// Stamps of the right sizes for [`straddling`], file `i` with mtime `i`.
+    fn stamps(meta: &Metainfo) -> Vec<FileStamp> {
+        meta.files
+            .iter()
+            .enumerate()
+            .map(|(i, f)| match f.padding {
+                true => FileStamp::default(),
+                false => FileStamp {
+                    len_on_disk: Some(f.len),
+                    mtime_ns: Some(1_700_000_000_000_000_000 + i as i64),
+                },
+            })
+            .collect()
+    }
+
+    fn state(meta: &Metainfo) -> ResumeState {
+        ResumeState {
+            info_hash: meta.info_hash,
+            have: Bitfield::full(meta.layout.piece_count()),
+            files: stamps(meta),
+        }
+    }
+
+    fn decode_for(bytes: &[u8], meta: &Metainfo) -> Result<ResumeState, ResumeError> {
+        decode(
+            bytes,
+            &meta.info_hash,
+            meta.layout.piece_count(),
+            meta.files.len(),
+        )
+    }
+
+    /// A valid resume file with `key` replaced by `value` (or removed).
+    fn with(meta: &Metainfo, key: &'static [u8], value: Option<Value<'_>>) -> Vec<u8> {
+        let good = encode(&state(meta));
+        let Value::Dict(mut root) = bencode::decode(&good, Limits::MESSAGE).unwrap() else {
+            unreachable!()
+        };
+        root.entries.retain(|(k, _)| *k != key);
+        if let Some(value) = value {
+            root.entries.push((key, value));
+        }
+        bencode::encode(&Value::Dict(Dict::new(root.entries)))
+    }
+
+    fn ones(field: &Bitfield) -> Vec<u32> {
+        field.iter_ones().collect()
+    }
+
+    #[test]
+    fn round_trip_keeps_every_field() {
+        let meta = straddling();
+        let mut saved = state(&meta);
+        saved.have = Bitfield::from_bytes(&[0b1010_0110], 8).unwrap();
+        saved.files[3] = FileStamp {
+            len_on_disk: None,
+            mtime_ns: None,
+        };
+        saved.files[0].mtime_ns = Some(-5); // before 1970
+        let bytes = encode(&saved);
+        assert_eq!(decode_for(&bytes, &meta).unwrap(), saved);
+        assert!(bytes.len() as u64 <= max_resume_bytes(8, 6));
+    }
+
+    #[test]
+    fn encode_writes_the_documented_format() {
+        let meta = torrent(&[("x", 250, false)]);
+        let saved = ResumeState {
+            info_hash: meta.info_hash,
+            have: Bitfield::from_bytes(&[0b1010_0000], 3).unwrap(),
+            files: vec![FileStamp {
+                len_on_disk: Some(40_000),
+                mtime_ns: Some(1_700_000_000_123_456_789),
+            }],
+        };
+        let mut expected = b"d5:filesld5:mtimei1700000000123456789e4:sizei40000eee4:have1:\xa0\
+            9:info hash20:"
+            .to_vec();
+        expected.extend_from_slice(&meta.info_hash.0);
+        expected.extend_from_slice(b"6:piecesi3e7:versioni1ee");
+        assert_eq!(encode(&saved), expected);
+    }
+
+    #[test]
+    fn every_truncation_is_an_error() {
+        let meta = straddling();
+        let bytes = encode(&state(&meta));
+        for cut in 0..bytes.len() {
+            assert!(decode_for(&bytes[..cut], &meta).is_err(), "cut at {cut}");
+        }
+    }
+
+    #[test]
+    fn garbage_is_an_error_not_a_panic() {
+        let meta = straddling();
+        let cases: &[&[u8]] = &[
+            b"",
+            b"garbage",
+            b"i1e",
+            b"le",
+            b"d",
+            b"de",
+            b"d7:versioni1ee",
+        ];
+        for case in cases {
+            assert!(decode_for(case, &meta).is_err(), "{case:?}");
+        }
+        assert!(matches!(
+            decode_for(b"i1e", &meta),
+            Err(ResumeError::NotADictionary)
+        ));
+        assert!(matches!(
+            decode_for(b"de", &meta),
+            Err(ResumeError::Missing("version"))
+        ));
+        // Every byte of a valid file flipped to every value decodes or fails,
+        // never panics; a cheap stand-in for fuzzing.
+        let good = encode(&state(&meta));
+        for at in 0..good.len() {
+            for byte in [0u8, b'e', b'i', b'l', b'd', b'-', b'9', b':', 0xff] {
+                let mut bad = good.clone();
+                bad[at] = byte;
+                let _ = decode_for(&bad, &meta);
+            }
+        }
+    }
+
+    #[test]
+    fn decode_rejects_other_versions() {
+        let meta = straddling();
+        let bytes = with(&meta, b"version", Some(Value::Int(2)));
+        assert!(matches!(
+            decode_for(&bytes, &meta),
+            Err(ResumeError::UnsupportedVersion(2))
+        ));
+        let bytes = with(&meta, b"version", Some(Value::Bytes(b"1")));
+        assert!(matches!(
+            decode_for(&bytes, &meta),
+            Err(ResumeError::WrongType { key: "version", .. })
+        ));
+    }
+
+    #[test]
+    fn decode_rejects_another_torrents_file() {
+        let meta = straddling();
+        let other = torrent(&[("a", 730, false)]);
+        let bytes = encode(&state(&meta));
+        let err = decode(&bytes, &other.info_hash, 8, 6).unwrap_err();
+        assert!(
+            matches!(err, ResumeError::OtherTorrent { found } if found == meta.info_hash),
+            "{err}"
+        );
+        assert!(err.to_string().contains(&meta.info_hash.to_hex()), "{err}");
+        let bytes = with(&meta, b"info hash", Some(Value::Bytes(&[1; 19])));
+        assert!(matches!(
+            decode_for(&bytes, &meta),
+            Err(ResumeError::WrongType {
+                key: "info hash",
+                ..
+            })
+        ));
+    }
+
+    #[test]
+    fn decode_rejects_a_wrong_piece_count() {
+        let meta = straddling();
+        let bytes = encode(&state(&meta));
+        assert!(matches!(
+            decode(&bytes, &meta.info_hash, 9, 6),
+            Err(ResumeError::PieceCount {
+                saved: 8,
+                expected: 9
+            })
+        ));
+        for count in [-1, 7, i64::from(u32::MAX) + 8, i64::MIN] {
+            let bytes = with(&meta, b"pieces", Some(Value::Int(count)));
+            assert!(matches!(
+                decode_for(&bytes, &meta),
+                Err(ResumeError::PieceCount { .. })
+            ));
+        }
+    }
+
+    #[test]
+    fn decode_rejects_bad_bitfields() {
+        let meta = torrent(&[("a", 250, false)]); // 3 pieces: 5 spare bits
+        let bytes = with(&meta, b"have", Some(Value::Bytes(&[0b1110_0100])));
+        assert!(matches!(
+            decode_for(&bytes, &meta),
+            Err(ResumeError::Bitfield(BitfieldError::SpareBitsSet {
+                piece_count: 3
+            }))
+        ));
+        let bytes = with(&meta, b"have", Some(Value::Bytes(&[0, 0])));
+        assert!(matches!(
+            decode_for(&bytes, &meta),
+            Err(ResumeError::Bitfield(BitfieldError::WrongLength { .. }))
+        ));
+        let bytes = with(&meta, b"have", Some(Value::Int(7)));
+        assert!(matches!(
+            decode_for(&bytes, &meta),
+            Err(ResumeError::WrongType { key: "have", .. })
+        ));
+    }
+
+    #[test]
+    fn decode_rejects_a_file_count_mismatch() {
+        let meta = straddling();
+        let bytes = encode(&state(&meta));
+        assert!(matches!(
+            decode(&bytes, &meta.info_hash, 8, 5),
+            Err(ResumeError::FileCount {
+                saved: 6,
+                expected: 5
+            })
+        ));
+        let bytes = with(&meta, b"files", None);
+        assert!(matches!(
+            decode_for(&bytes, &meta),
+            Err(ResumeError::Missing("files"))
+        ));
+    }
+
+    #[test]
+    fn decode_checks_each_file_entry() {
+        let meta = torrent(&[("a", 250, false)]);
+        let entry = |pairs: Vec<(&'static [u8], Value<'static>)>| {
+            Value::List(List::new(vec![Value::Dict(Dict::new(pairs))]))
+        };
+        let cases = [
+            (entry(vec![(b"size", Value::Int(-2))]), "`size` is negative"),
+            (
+                entry(vec![(b"size", Value::Bytes(b"1"))]),
+                "`size` is not an integer",
+            ),
+            (
+                entry(vec![(b"mtime", Value::Bytes(b"1"))]),
+                "`mtime` is not an integer",
+            ),
+            (
+                Value::List(List::new(vec![Value::Int(3)])),
+                "not a dictionary",
+            ),
+        ];
+        for (files, why) in cases {
+            let bytes = with(&meta, b"files", Some(files));
+            match decode_for(&bytes, &meta) {
+                Err(ResumeError::BadFile { index: 0, reason }) => assert_eq!(reason, why),
+                other => panic!("{why}: {other:?}"),
+            }
+        }
+        // `size: -1` and absent keys both mean "not there".
+        let bytes = with(
+            &meta,
+            b"files",
+            Some(entry(vec![(b"size", Value::Int(-1))])),
+        );
+        let decoded = decode_for(&bytes, &meta).unwrap();
+        assert_eq!(decoded.files, vec![FileStamp::default()]);
+    }
+
+    #[test]
+    fn decode_refuses_oversized_input_before_parsing() {
+        let meta = straddling();
+        let max = max_resume_bytes(8, 6);
+        assert_eq!(max, 2 + 6 * 64 + 4096);
+        let mut bytes = encode(&state(&meta));
+        bytes.resize(usize::try_from(max).unwrap() + 1, b'x');
+        assert!(matches!(
+            decode_for(&bytes, &meta),
+            Err(ResumeError::TooLarge { len, max_bytes }) if len == max + 1 && max_bytes == max
+        ));
+    }
+
+    #[test]
+    fn decode_bounds_nesting_and_value_count() {
+        let meta = torrent(&[("a", 250, false)]);
+        let deep = Value::List(List::new(vec![Value::Dict(Dict::new(vec![(
+            &b"size"[..],
+            Value::List(List::new(vec![])),
+        )]))]));
+        let bytes = with(&meta, b"files", Some(deep));
+        assert!(matches!(
+            decode_for(&bytes, &meta),
+            Err(ResumeError::Bencode(e)) if e.kind == DecodeErrorKind::TooDeep(MAX_DEPTH)
+        ));
+        let many = Value::List(List::new(vec![Value::Int(0); 100]));
+        let bytes = with(&meta, b"junk", Some(many));
+        assert!(matches!(
+            decode_for(&bytes, &meta),
+            Err(ResumeError::Bencode(e)) if matches!(e.kind, DecodeErrorKind::TooManyTokens(_))
+        ));
+    }
+
+    #[test]
+    fn unknown_keys_are_ignored() {
+        let meta = straddling();
+        let bytes = with(&meta, b"saved", Some(Value::Int(1_700_000_000)));
+        assert_eq!(decode_for(&bytes, &meta).unwrap(), state(&meta));
+    }
+
+    #[test]
+    fn unchanged_files_trust_every_saved_piece() {
+        let meta = straddling();
+        let mut saved = state(&meta);
+        saved.have.clear(5);
+        let now = stamps(&meta);
+        assert_eq!(
+            ones(&trusted_pieces(&saved, &now, &meta)),
+            [0, 1, 2, 3, 4, 6, 7]
+        );
+    }
+
+    #[test]
+    fn a_changed_mtime_untrusts_exactly_the_pieces_touching_that_file() {
+        let meta = straddling();
+        let saved = state(&meta);
+        let mut now = stamps(&meta);
+        now[1].mtime_ns = now[1].mtime_ns.map(|t| t + 1); // b: pieces 2 and 3
+        assert_eq!(
+            ones(&trusted_pieces(&saved, &now, &meta)),
+            [0, 1, 4, 5, 6, 7]
+        );
+        let mut now = stamps(&meta);
+        now[5].mtime_ns = None; // d: unknown time is not "the same"
+        assert_eq!(
+            ones(&trusted_pieces(&saved, &now, &meta)),
+            [0, 1, 2, 3, 4, 5, 6]
+        );
+    }
+
+    #[test]
+    fn a_changed_size_untrusts_exactly_the_pieces_touching_that_file() {
+        let meta = straddling();
+        let saved = state(&meta);
+        let mut now = stamps(&meta);
+        now[0].len_on_disk = Some(251); // a: pieces 0, 1 and 2
+        assert_eq!(ones(&trusted_pieces(&saved, &now, &meta)), [3, 4, 5, 6, 7]);
+        let mut now = stamps(&meta);
+        now[3].len_on_disk = None; // c deleted: pieces 4, 5 and 6
+        assert_eq!(ones(&trusted_pieces(&saved, &now, &meta)), [0, 1, 2, 3, 7]);
+    }
+
+    #[test]
+    fn a_file_too_short_for_a_piece_does_not_vouch_for_it() {
+        let meta = straddling();
+        let mut saved = state(&meta);
+        saved.files[3].len_on_disk = Some(250); // c ends at stream byte 650
+        let mut now = stamps(&meta);
+        now[3].len_on_disk = Some(250);
+        assert_eq!(
+            ones(&trusted_pieces(&saved, &now, &meta)),
+            [0, 1, 2, 3, 4, 5, 7]
+        );
+    }
+
+    #[test]
+    fn padding_and_empty_files_do_not_matter() {
+        let meta = straddling();
+        let saved = state(&meta);
+        let mut now = stamps(&meta);
+        now[2] = FileStamp {
+            len_on_disk: Some(9),
+            mtime_ns: Some(9),
+        };
+        now[4].mtime_ns = Some(0);
+        assert!(trusted_pieces(&saved, &now, &meta).is_complete());
+    }
+
+    #[test]
+    fn a_state_that_does_not_fit_trusts_nothing_it_cannot_check() {
+        let meta = straddling();
+        let now = stamps(&meta);
+        let mut other = state(&meta);
+        other.info_hash = torrent(&[("a", 730, false)]).info_hash;
+        assert_eq!(trusted_pieces(&other, &now, &meta).count_ones(), 0);
+        let mut short = state(&meta);
+        short.have = Bitfield::full(7);
+        assert_eq!(trusted_pieces(&short, &now, &meta).count_ones(), 0);
+        // Missing stamps count as changed files.
+        let saved = state(&meta);
+        assert_eq!(
+            ones(&trusted_pieces(&saved, &now[..4], &meta)),
+            [0, 1, 2, 3, 4, 5, 6]
+        );
+        let mut truncated = state(&meta);
+        truncated.files.truncate(1);
+        assert_eq!(ones(&trusted_pieces(&truncated, &now, &meta)), [0, 1]);
+    }
+}
