@@ -225,6 +225,11 @@ impl TrackerServer {
             match request_head_complete(&conn.request) {
                 Some(end) => {
                     let head = conn.request.get(..end).unwrap_or_default();
+                    if log::log_enabled!(log::Level::Debug) {
+                        let line = head.split(|&b| b == b'\r').next().unwrap_or_default();
+                        let line = String::from_utf8_lossy(line.get(..200.min(line.len())).unwrap_or_default());
+                        log::debug!("tracker: {} {}", conn.addr, line.escape_debug());
+                    }
                     conn.response =
                         respond_http(&mut self.state, conn.addr.ip(), head, now, &mut self.rng);
                 }
@@ -258,6 +263,7 @@ impl TrackerServer {
                 Err(e) => return log::debug!("tracker: UDP receive failed: {e}"),
             };
             let datagram = buf.get(..n).unwrap_or_default();
+            log::debug!("tracker: {from} UDP datagram of {n} bytes");
             if let Some(reply) = respond_udp(
                 &mut self.state,
                 &self.ids,
