@@ -49,6 +49,16 @@ fn options() -> getopts::Options {
         "URL",
     );
     opts.optflag("", "seed", "keep uploading after the download completes");
+    opts.optflag(
+        "",
+        "check",
+        "re-check every piece on disk, ignoring saved resume state",
+    );
+    opts.optflag(
+        "",
+        "clean",
+        "delete this torrent's files and resume state first",
+    );
     opts.optopt(
         "",
         "choker",
@@ -141,6 +151,8 @@ pub fn run(args: &[OsString]) -> Result<(), Error> {
             seed: matches.opt_present("seed"),
             max_peers: parse_number(&matches, "max-peers", DEFAULT_MAX_PEERS)?.max(1),
             show_status: !matches.opt_present("quiet"),
+            force_check: matches.opt_present("check"),
+            clean: matches.opt_present("clean"),
             strategy: match matches.opt_str("strategy") {
                 None => Strategy::RarestFirst,
                 Some(text) => text
@@ -248,6 +260,8 @@ mod tests {
             "--tracker",
             "http://127.0.0.1:1/announce",
             "--seed",
+            "--check",
+            "--clean",
             "--endgame",
             "90",
             "--strategy",
@@ -276,6 +290,8 @@ mod tests {
             "tracker-ca",
             "tracker",
             "seed",
+            "check",
+            "clean",
             "endgame",
             "choker",
             "strategy",

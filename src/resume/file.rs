@@ -69,9 +69,11 @@ pub fn stamp_files(dest: &Path, meta: &Metainfo) -> Vec<FileStamp> {
         .collect()
 }
 
-/// The stamp of one file; empty when it cannot be `stat`ed.
+/// The stamp of one file (under its final name, or its `.part` name while
+/// incomplete); empty when it cannot be `stat`ed.
 fn stamp(path: &Path) -> FileStamp {
-    match fs::metadata(path) {
+    let meta = fs::metadata(path).or_else(|_| fs::metadata(crate::storage::part_name(path)));
+    match meta {
         Ok(meta) if meta.is_file() => FileStamp {
             len_on_disk: Some(meta.len()),
             mtime_ns: meta.modified().ok().and_then(unix_nanos),

@@ -44,6 +44,10 @@ pub struct Config {
     pub max_down: Option<u64>,
     /// Upload rate limit in bytes per second (`--max-up`).
     pub max_up: Option<u64>,
+    /// Re-check every piece on disk, ignoring the saved resume state (`--check`).
+    pub force_check: bool,
+    /// Delete this torrent's files and resume state before starting (`--clean`).
+    pub clean: bool,
     /// Print the status line on stderr.
     pub show_status: bool,
 }
@@ -65,6 +69,8 @@ impl Default for Config {
             choker: crate::choker::ChokerKind::TitForTat,
             max_down: None,
             max_up: None,
+            force_check: false,
+            clean: false,
             show_status: false,
         }
     }

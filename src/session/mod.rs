@@ -38,6 +38,7 @@ mod upload;
 
 use std::io;
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -56,6 +57,7 @@ use crate::peer_list::PeerList;
 use crate::picker::Picker;
 use crate::rate::RateMeter;
 use crate::ratelimit::TokenBucket;
+use crate::resume;
 use crate::rng::Rng;
 use crate::storage::Storage;
 use conn::Conn;
@@ -74,6 +76,10 @@ const RECHOKE_PERIOD: Duration = Duration::from_secs(10);
 
 /// How often the optimistic unchoke rotates (BEP 3: thirty seconds).
 const OPTIMISTIC_PERIOD: Duration = Duration::from_secs(30);
+
+/// How often the resume state is saved while pieces complete: a crash
+/// re-checks at most the files written in the last few seconds.
+const RESUME_SAVE_PERIOD: Duration = Duration::from_secs(5);
 
 /// Serve-and-flush rounds per pass: up to this many write-buffer loads per
 /// peer before the loop looks at other sockets again.
@@ -149,6 +155,12 @@ pub struct Session {
     throttled_until: Option<Instant>,
     /// Queued requests could be served right now (the next poll must not sleep).
     more_to_serve: bool,
+    /// Where the resume state is saved.
+    resume_path: PathBuf,
+    /// Pieces were verified since the resume state was last saved.
+    resume_dirty: bool,
+    /// When the resume state may next be saved.
+    next_resume_save: Instant,
 }
 
 impl Session {
@@ -162,7 +174,16 @@ impl Session {
         poll.registry()
             .register(&mut listener, LISTENER, Interest::READABLE)
             .map_err(|e| Error::Io("register the listener", e))?;
+        if config.clean {
+            clean(&config.dest, &meta);
+        }
         let storage = Storage::new(&config.dest, &meta)?;
+        let resume_path = resume::resume_path(&config.dest, &meta);
+        let trusted = if config.force_check {
+            None
+        } else {
+            trusted_from_resume(&resume_path, &config.dest, &meta)
+        };
         let mut rng = Rng::from_entropy();
         let piece_count = meta.layout.piece_count();
         let mut peers = PeerList::new();
@@ -172,7 +193,7 @@ impl Session {
         let now = Instant::now();
         let tracker = announce::TrackerState::new(&meta, &config, now, &mut rng);
         let (max_down, max_up) = (config.max_down, config.max_up);
-        Ok(Session {
+        let mut session = Session {
             peer_id: make_peer_id(&mut rng),
             have: Bitfield::new(piece_count),
             picker: Picker::new(piece_count, config.strategy),
@@ -207,7 +228,22 @@ impl Session {
             up_limit: config_limit(max_up),
             throttled_until: None,
             more_to_serve: false,
-        })
+            resume_path,
+            resume_dirty: false,
+            next_resume_save: now + RESUME_SAVE_PERIOD,
+        };
+        if let Some(trusted) = trusted {
+            log::info!(
+                "resume: {} of {} pieces trusted without re-hashing",
+                trusted.count_ones(),
+                trusted.len()
+            );
+            for piece in trusted.iter_ones() {
+                session.picker.remove_piece(piece);
+            }
+            session.have = trusted;
+        }
+        Ok(session)
     }
 
     /// The address the session listens on (with the real port when 0 was asked).
@@ -338,6 +374,9 @@ impl Session {
         }
         self.announce(now);
         self.check_finished(now);
+        if self.resume_dirty && now >= self.next_resume_save {
+            self.save_resume(now);
+        }
     }
 
     /// Work before sleeping: serve queued requests, flush every write
@@ -445,6 +484,29 @@ impl Session {
         }
     }
 
+    /// Saves the resume state: data to stable storage first (`fsync`), then
+    /// the verified-piece bitfield with the files' sizes and times, written
+    /// atomically. A failure is logged; the next start re-checks instead.
+    fn save_resume(&mut self, now: Instant) {
+        self.next_resume_save = now + RESUME_SAVE_PERIOD;
+        self.resume_dirty = false;
+        if let Err(e) = self.storage.sync_all() {
+            log::warn!("resume state not saved: {e}");
+            return;
+        }
+        let state = resume::ResumeState {
+            info_hash: self.meta.info_hash,
+            have: self.have.clone(),
+            files: resume::stamp_files(&self.config.dest, &self.meta),
+        };
+        if let Err(e) = resume::save(&self.resume_path, &state) {
+            log::warn!(
+                "{}: resume state not saved: {e}",
+                self.resume_path.display()
+            );
+        }
+    }
+
     /// Stops the loop with a fatal error.
     fn fail(&mut self, error: Error) {
         log::error!("{error}");
@@ -459,11 +521,19 @@ impl Session {
         self.flush_all(Instant::now());
         self.announce_on_exit();
         self.status.clear();
+        if self.checking.is_none() {
+            self.save_resume(Instant::now());
+        }
+        let (uploaded, downloaded, wasted) = (
+            self.stats.uploaded,
+            self.stats.downloaded,
+            self.stats.wasted,
+        );
+        log::info!(
+            "session totals: uploaded {uploaded} B, downloaded {downloaded} B, wasted {wasted} B"
+        );
         if let Some(error) = self.fatal.take() {
             return Err(error);
-        }
-        if let Err(e) = self.storage.sync_all() {
-            return Err(Error::Storage(e));
         }
         Ok(if self.have.is_complete() {
             Outcome::Complete
@@ -513,6 +583,41 @@ impl Session {
             conn.write_interest = want_write;
         }
     }
+}
+
+/// The pieces the saved resume state lets us trust without re-hashing, or
+/// `None` (missing, corrupt or stale state: everything is re-checked).
+fn trusted_from_resume(
+    path: &std::path::Path,
+    dest: &std::path::Path,
+    meta: &Metainfo,
+) -> Option<Bitfield> {
+    match resume::load(path, meta) {
+        Ok(Some(state)) => Some(resume::trusted_pieces(
+            &state,
+            &resume::stamp_files(dest, meta),
+            meta,
+        )),
+        Ok(None) => None,
+        Err(e) => {
+            log::warn!("{}: {e}; re-checking the data on disk", path.display());
+            None
+        }
+    }
+}
+
+/// `--clean`: removes this torrent's files (final and `.part` names) and its
+/// resume state. Only paths the torrent names, under `dest`.
+fn clean(dest: &std::path::Path, meta: &Metainfo) {
+    for file in meta.files.iter().filter(|f| !f.padding) {
+        let path = dest.join(&file.path);
+        for candidate in [crate::storage::part_name(&path), path] {
+            if std::fs::remove_file(&candidate).is_ok() {
+                log::info!("removed {}", candidate.display());
+            }
+        }
+    }
+    let _ = std::fs::remove_file(resume::resume_path(dest, meta));
 }
 
 /// A token bucket for a configured rate limit.

@@ -156,6 +156,7 @@ impl Session {
                 self.have.set(piece.get());
                 self.picker.remove_piece(piece.get());
                 self.pending_haves.push(piece.get());
+                self.resume_dirty = true;
                 log::debug!("piece {piece} verified");
                 let files: Vec<usize> = self
                     .meta

@@ -227,7 +227,9 @@ impl TrackerServer {
                     let head = conn.request.get(..end).unwrap_or_default();
                     if log::log_enabled!(log::Level::Debug) {
                         let line = head.split(|&b| b == b'\r').next().unwrap_or_default();
-                        let line = String::from_utf8_lossy(line.get(..200.min(line.len())).unwrap_or_default());
+                        let line = String::from_utf8_lossy(
+                            line.get(..200.min(line.len())).unwrap_or_default(),
+                        );
                         log::debug!("tracker: {} {}", conn.addr, line.escape_debug());
                     }
                     conn.response =
