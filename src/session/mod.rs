@@ -230,7 +230,7 @@ impl Session {
             more_to_serve: false,
             resume_path,
             resume_dirty: false,
-            next_resume_save: now + RESUME_SAVE_PERIOD,
+            next_resume_save: now,
         };
         if let Some(trusted) = trusted {
             log::info!(

@@ -24,7 +24,16 @@ impl Pollen {
         I: IntoIterator<Item = S>,
         S: AsRef<std::ffi::OsStr>,
     {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_pollen"))
+        Self::start_command(env!("CARGO_BIN_EXE_pollen"), args)
+    }
+
+    /// Starts `program` (e.g. a shell that sets limits, then execs pollen).
+    pub fn start_command<I, S>(program: &str, args: I) -> Pollen
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<std::ffi::OsStr>,
+    {
+        let mut child = Command::new(program)
             .args(args)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
@@ -108,6 +117,11 @@ impl Pollen {
             }
             std::thread::sleep(Duration::from_millis(20));
         }
+    }
+
+    /// Whether it has exited.
+    pub fn has_exited(&mut self) -> bool {
+        self.child.try_wait().ok().flatten().is_some()
     }
 
     /// Kills it at once (SIGKILL) and reaps it.
