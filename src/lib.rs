@@ -7,11 +7,15 @@
 //! ```text
 //! L3  main.rs, cli/     command line (getopts) -> Config -> Session; errors -> exit codes
 //! L2  session/          the only owner of mio, slab, sockets and the clock
+//! L2  tracker::server::serve   the built-in tracker's own small mio loop
 //! L1  storage, create,  blocking disk I/O: positioned reads and writes,
-//!     torrent_file      hashing files, reading .torrent files
+//!     torrent_file,     hashing files, reading .torrent files,
+//!     resume::file      atomic resume state (tmp + fsync + rename)
 //!     tracker::http     blocking HTTP: one announce under hard timeouts
-//! L0  bencode, metainfo, bitfield, wire, hash, units, peer, picker,
-//!     download, choker, peer_list, rate, rng, tracker::announce
+//! L0  bencode, metainfo, bitfield, wire, extension, hash, units, peer,
+//!     picker, download, choker, peer_list, rate, ratelimit, rng,
+//!     resume::state, tracker::{announce, udp, tiers, scrape},
+//!     tracker::server::{state, http_request, udp_request}
 //!                       pure: bytes/values in, values/bytes out; no I/O, no clock
 //! ```
 //!
@@ -58,7 +62,7 @@
 //! | 3 | HTTP tracker announce | [`tracker::announce`], [`tracker::http`] |
 //! | 6 | fast extension message ids | [`wire`] |
 //! | 7 | IPv6 tracker peers (`peers6`) | [`tracker::announce`] |
-//! | 10 | extension protocol message id, reserved bit | [`wire`] |
+//! | 10 | extension protocol handshake (`reqq`) | [`wire`], [`extension`] |
 //! | 12 | `announce-list` tiers; tier order and failover | [`metainfo`], [`create`], [`tracker::tiers`] |
 //! | 15 | UDP tracker protocol: packets, connect/announce/scrape exchange | [`tracker::udp`] |
 //! | 19 | `url-list` web seeds (parsed) | [`metainfo`] |
