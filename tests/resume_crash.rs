@@ -280,3 +280,70 @@ fn a_full_disk_stops_with_one_clear_line_and_a_restart_completes() {
     assert_same_tree(&seed.join("share"), &dest.join("share"));
     s.kill();
 }
+
+#[test]
+fn check_rehashes_what_the_resume_state_would_trust_and_clean_starts_over() {
+    let (tmp, seed, torrent, total) = setup("check-clean", &BIG[2..]);
+    let mut s = seeder(&torrent, &seed);
+    let peer = s.peer_arg();
+    let dest = tmp.path().join("leech");
+    let mut first = leecher(&torrent, &dest, &peer, &[]);
+    assert!(
+        first.wait(Duration::from_secs(60)).success(),
+        "{}",
+        first.stderr()
+    );
+    // Corrupt one byte behind pollen's back, keeping the size and mtime, so
+    // the resume state still vouches for the file.
+    let file = dest.join("share/d/e/c.bin");
+    let mtime = std::fs::metadata(&file).unwrap().modified().unwrap();
+    {
+        use std::os::unix::fs::FileExt;
+        let handle = std::fs::OpenOptions::new().write(true).open(&file).unwrap();
+        handle.write_all_at(&[0x5a ^ 0xff], 1_000_000).unwrap();
+        handle.set_modified(mtime).unwrap();
+    }
+    let mut trusting = leecher(&torrent, &dest, &peer, &[]);
+    assert!(trusting.wait(Duration::from_secs(60)).success());
+    assert!(
+        trusting
+            .stderr()
+            .contains("pieces trusted without re-hashing"),
+        "{}",
+        trusting.stderr()
+    );
+    // --check re-hashes everything, finds the bad piece and fetches it again.
+    let mut checking = leecher(&torrent, &dest, &peer, &["--check"]);
+    assert!(
+        checking.wait(Duration::from_secs(60)).success(),
+        "{}",
+        checking.stderr()
+    );
+    let log = checking.stderr();
+    let pieces = total.div_ceil(256 * 1024);
+    assert!(
+        log.contains(&format!(
+            "checked existing data: {} of {pieces} pieces verified",
+            pieces - 1
+        )),
+        "{log}"
+    );
+    assert_same_tree(&seed.join("share"), &dest.join("share"));
+    // --clean deletes the files and the resume state, then downloads it all again.
+    let mut clean = leecher(&torrent, &dest, &peer, &["--clean"]);
+    assert!(
+        clean.wait(Duration::from_secs(60)).success(),
+        "{}",
+        clean.stderr()
+    );
+    assert!(clean.stderr().contains("removed "), "{}", clean.stderr());
+    assert!(
+        clean
+            .stderr()
+            .contains(&format!("checked existing data: 0 of {pieces}")),
+        "{}",
+        clean.stderr()
+    );
+    assert_same_tree(&seed.join("share"), &dest.join("share"));
+    s.kill();
+}
