@@ -58,7 +58,7 @@
 //! | 3 | metainfo files, info-hash, pieces | [`metainfo`], [`metainfo::layout`] |
 //! | 3 | handshake and peer messages | [`wire`] |
 //! | 3 | bitfield of pieces | [`bitfield`] |
-//! | 3 | choking, interest, requests | [`peer`], [`choker`], [`download`], [`session`] |
+//! | 3 | choking, interest, requests | [`peer`], [`choker`], [`mod@download`], [`session`] |
 //! | 3 | HTTP tracker announce | [`tracker::announce`], [`tracker::http`] |
 //! | 6 | fast extension message ids | [`wire`] |
 //! | 7 | IPv6 tracker peers (`peers6`) | [`tracker::announce`] |
@@ -76,6 +76,7 @@
 pub mod bencode;
 pub mod bitfield;
 pub mod choker;
+pub mod client;
 pub mod create;
 pub mod download;
 pub mod error;
@@ -98,5 +99,7 @@ pub mod tracker;
 pub mod units;
 pub mod wire;
 
+pub use client::{download, Download, Progress, StopHandle};
 pub use error::Error;
+pub use session::Outcome;
 pub use torrent_file::load_torrent;

@@ -49,7 +49,7 @@
 //!
 //! The `wanted` filter given to [`Picker::pick`] stays the safety net: it
 //! must still reject verified pieces and pieces in progress. Pieces in
-//! progress are finished first by the caller (see [`crate::download`]);
+//! progress are finished first by the caller (see [`mod@crate::download`]);
 //! the picker only chooses new pieces.
 
 use std::cell::RefCell;

@@ -33,7 +33,7 @@ mod conn;
 mod connect;
 mod receive;
 mod request;
-mod status;
+pub mod status;
 mod upload;
 
 use std::io;
@@ -102,6 +102,9 @@ pub struct Stats {
     pub hash_failures: u32,
 }
 
+/// A progress callback: called from the loop once a second, so it must be quick.
+pub type ProgressCallback = Box<dyn FnMut(&status::StatusSnapshot) + Send>;
+
 /// How the session ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Outcome {
@@ -157,6 +160,8 @@ pub struct Session {
     more_to_serve: bool,
     /// Where the resume state is saved.
     resume_path: PathBuf,
+    /// Called once a second with the numbers of the status line (library API).
+    progress: Option<ProgressCallback>,
     /// Pieces were verified since the resume state was last saved.
     resume_dirty: bool,
     /// When the resume state may next be saved.
@@ -229,6 +234,7 @@ impl Session {
             throttled_until: None,
             more_to_serve: false,
             resume_path,
+            progress: None,
             resume_dirty: false,
             next_resume_save: now,
         };
@@ -255,6 +261,16 @@ impl Session {
     /// another thread); the loop notices within a second.
     pub fn stop_flag(&self) -> Arc<AtomicBool> {
         Arc::clone(&self.stop_flag)
+    }
+
+    /// Uses `flag` as the stop flag (a library caller's stop handle).
+    pub fn set_stop_flag(&mut self, flag: Arc<AtomicBool>) {
+        self.stop_flag = flag;
+    }
+
+    /// Calls `callback` once a second with the progress numbers.
+    pub fn on_progress(&mut self, callback: ProgressCallback) {
+        self.progress = Some(callback);
     }
 
     /// Counters so far.

@@ -1,4 +1,4 @@
-//! The status line: one line on stderr, once a second, rewritten in place
+//! The status line (and the library's progress reports): one line on stderr, once a second, rewritten in place
 //! on a terminal and printed as plain lines otherwise.
 //!
 //! Layer 2 (it writes to stderr); the formatting itself is a pure function.
@@ -129,6 +129,9 @@ impl Session {
     pub(super) fn show_status(&mut self, now: Instant) {
         let snapshot = self.status_snapshot(now);
         self.status.show(&snapshot);
+        if let Some(callback) = self.progress.as_mut() {
+            callback(&snapshot);
+        }
     }
 
     /// The numbers the status line shows.

@@ -1,0 +1,176 @@
+//! The library API: download (and seed) a torrent from Rust code.
+//!
+//! Layer 3 for programs: the same [`Session`] the command line runs,
+//! configured with a builder instead of flags.
+//!
+//! ```no_run
+//! // The simple case: everything into ./downloads, trackers as the torrent says.
+//! let outcome = pollen::download("ubuntu.torrent", "downloads")?;
+//! println!("{outcome:?}");
+//! # Ok::<(), pollen::Error>(())
+//! ```
+//!
+//! ```no_run
+//! use pollen::Download;
+//!
+//! let download = Download::new("ubuntu.torrent")
+//!     .dest("downloads")
+//!     .port(6881)
+//!     .max_up(512 * 1024)
+//!     .on_progress(|p| eprintln!("{} of {} bytes", p.done_bytes, p.total_bytes));
+//! let stop = download.stop_handle(); // e.g. hand it to a signal handler or a UI thread
+//! std::thread::spawn(move || {
+//!     std::thread::sleep(std::time::Duration::from_secs(3600));
+//!     stop.stop();
+//! });
+//! download.run()?;
+//! # Ok::<(), pollen::Error>(())
+//! ```
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use crate::choker::ChokerKind;
+use crate::error::Error;
+use crate::picker::Strategy;
+use crate::session::status::StatusSnapshot;
+use crate::session::{Config, Outcome, ProgressCallback, Session};
+
+/// Progress numbers, reported once a second to [`Download::on_progress`].
+pub type Progress = StatusSnapshot;
+
+/// Downloads `torrent` into `dest` with default settings and returns when
+/// every piece is verified on disk.
+///
+/// ```
+/// // A missing torrent file is a clear error, not a panic.
+/// let err = pollen::download("no-such.torrent", std::env::temp_dir()).unwrap_err();
+/// assert!(err.to_string().starts_with("no-such.torrent: "));
+/// assert_eq!(err.exit_code(), 2);
+/// ```
+pub fn download(torrent: impl AsRef<Path>, dest: impl AsRef<Path>) -> Result<Outcome, Error> {
+    Download::new(torrent).dest(dest).run()
+}
+
+/// A download to configure and run (builder).
+pub struct Download {
+    torrent: PathBuf,
+    config: Config,
+    progress: Option<ProgressCallback>,
+    stop: Arc<AtomicBool>,
+}
+
+/// Stops a running [`Download`] from another thread (it finishes its
+/// current pass, announces `stopped` and saves its resume state).
+#[derive(Debug, Clone)]
+pub struct StopHandle(Arc<AtomicBool>);
+
+impl StopHandle {
+    /// Asks the download to stop; [`Download::run`] then returns.
+    pub fn stop(&self) {
+        self.0.store(true, Ordering::Relaxed);
+    }
+}
+
+impl Download {
+    /// A download of the torrent file at `torrent`, into the current
+    /// directory unless [`Download::dest`] says otherwise.
+    ///
+    /// ```
+    /// let download = pollen::Download::new("x.torrent").dest("/tmp").seed(true);
+    /// # let _ = download;
+    /// ```
+    pub fn new(torrent: impl AsRef<Path>) -> Download {
+        Download {
+            torrent: torrent.as_ref().to_path_buf(),
+            config: Config::default(),
+            progress: None,
+            stop: Arc::new(AtomicBool::new(false)),
+        }
+    }
+
+    /// Directory the files are written under.
+    pub fn dest(mut self, dir: impl AsRef<Path>) -> Download {
+        self.config.dest = dir.as_ref().to_path_buf();
+        self
+    }
+
+    /// Port to listen on (0, the default, picks a free one).
+    pub fn port(mut self, port: u16) -> Download {
+        self.config.port = port;
+        self
+    }
+
+    /// A peer to connect to directly; call again for more.
+    pub fn peer(mut self, addr: SocketAddr) -> Download {
+        self.config.peers.push(addr);
+        self
+    }
+
+    /// Whether to contact the torrent's trackers (default true).
+    pub fn trackers(mut self, use_trackers: bool) -> Download {
+        self.config.use_trackers = use_trackers;
+        self
+    }
+
+    /// Keep seeding after completion, until stopped (default false).
+    pub fn seed(mut self, seed: bool) -> Download {
+        self.config.seed = seed;
+        self
+    }
+
+    /// Piece selection strategy (default rarest-first).
+    pub fn strategy(mut self, strategy: Strategy) -> Download {
+        self.config.strategy = strategy;
+        self
+    }
+
+    /// Choking algorithm while downloading (default tit-for-tat).
+    pub fn choker(mut self, choker: ChokerKind) -> Download {
+        self.config.choker = choker;
+        self
+    }
+
+    /// Download limit in bytes per second.
+    pub fn max_down(mut self, bytes_per_second: u64) -> Download {
+        self.config.max_down = Some(bytes_per_second).filter(|&n| n > 0);
+        self
+    }
+
+    /// Upload limit in bytes per second.
+    pub fn max_up(mut self, bytes_per_second: u64) -> Download {
+        self.config.max_up = Some(bytes_per_second).filter(|&n| n > 0);
+        self
+    }
+
+    /// Most connected peers.
+    pub fn max_peers(mut self, count: usize) -> Download {
+        self.config.max_peers = count.max(1);
+        self
+    }
+
+    /// Calls `callback` once a second from the download's loop.
+    pub fn on_progress(mut self, callback: impl FnMut(&Progress) + Send + 'static) -> Download {
+        self.progress = Some(Box::new(callback));
+        self
+    }
+
+    /// A handle that stops the download from another thread.
+    pub fn stop_handle(&self) -> StopHandle {
+        StopHandle(Arc::clone(&self.stop))
+    }
+
+    /// Runs the download on this thread until it completes (or, with
+    /// `seed(true)`, until stopped).
+    pub fn run(self) -> Result<Outcome, Error> {
+        let meta = crate::load_torrent(&self.torrent)?;
+        let mut session = Session::new(meta, self.config)?;
+        session.set_stop_flag(self.stop);
+        if let Some(callback) = self.progress {
+            session.on_progress(callback);
+        }
+        session.run()
+    }
+}
