@@ -96,6 +96,7 @@ pub mod storage;
 mod test_util;
 pub mod torrent_file;
 pub mod tracker;
+pub mod ui;
 pub mod units;
 pub mod wire;
 
