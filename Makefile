@@ -6,7 +6,7 @@ DEST    ?= .
 ARGS    ?=
 # Debian packages the tests drive as reference tools, as CHECK=PACKAGE pairs: CHECK is a
 # program that must be on PATH, or "libtorrent" for Debian's python3 module.
-TEST_TOOLS    = transmission-show=transmission-cli mktorrent=mktorrent libtorrent=python3-libtorrent
+TEST_TOOLS    = transmission-show=transmission-cli mktorrent=mktorrent libtorrent=python3-libtorrent tmux=tmux openssl=openssl
 # ...the real clients `make interop` runs pollen against...
 INTEROP_TOOLS = opentracker=opentracker aria2c=aria2 libtorrent=python3-libtorrent transmission-cli=transmission-cli
 # ...and what the swarm bench measures with (/usr/bin/time gives CPU time and peak memory).

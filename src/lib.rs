@@ -15,7 +15,7 @@
 //! L0  bencode, metainfo, bitfield, wire, extension, hash, units, peer,
 //!     picker, download, choker, peer_list, rate, ratelimit, rng,
 //!     resume::state, tracker::{announce, udp, tiers, scrape},
-//!     tracker::server::{state, http_request, udp_request}
+//!     tracker::server::{state, http_request, udp_request}, ui
 //!                       pure: bytes/values in, values/bytes out; no I/O, no clock
 //! ```
 //!

@@ -95,6 +95,11 @@ fn options() -> getopts::Options {
         &format!("most connected peers (default: {DEFAULT_MAX_PEERS})"),
         "N",
     );
+    opts.optflag(
+        "",
+        "tui",
+        "full-screen view: piece map and peer table (q quits)",
+    );
     opts.optflag("q", "quiet", "no status line, errors only");
     opts.optflagmulti(
         "v",
@@ -150,7 +155,8 @@ pub fn run(args: &[OsString]) -> Result<(), Error> {
             },
             seed: matches.opt_present("seed"),
             max_peers: parse_number(&matches, "max-peers", DEFAULT_MAX_PEERS)?.max(1),
-            show_status: !matches.opt_present("quiet"),
+            show_status: !matches.opt_present("quiet") && !matches.opt_present("tui"),
+            tui: matches.opt_present("tui"),
             force_check: matches.opt_present("check"),
             clean: matches.opt_present("clean"),
             strategy: match matches.opt_str("strategy") {
@@ -276,6 +282,7 @@ mod tests {
             "5",
             "-q",
             "-v",
+            "--tui",
             "t.torrent",
         ]
         .iter()
@@ -300,6 +307,7 @@ mod tests {
             "max-peers",
             "quiet",
             "verbose",
+            "tui",
         ] {
             assert!(matches.opt_present(name), "{name}");
         }

@@ -89,6 +89,8 @@ pub(super) struct TrackerState {
     connections: HashMap<SocketAddr, UdpConnection>,
     /// The last swarm size a tracker reported: (seeders, leechers).
     pub(super) swarm: Option<(u32, u32)>,
+    /// One line about the last announce, for the TUI.
+    pub(super) last_status: String,
 }
 
 impl TrackerState {
@@ -115,6 +117,7 @@ impl TrackerState {
             udp: None,
             connections: HashMap::new(),
             swarm: None,
+            last_status: String::from("no tracker contacted yet"),
         }
     }
 
@@ -290,6 +293,7 @@ impl Session {
         match result {
             Ok(reply) => {
                 let added = reply.peers.iter().filter(|a| self.peers.add(**a)).count();
+                self.tracker.last_status = format!("{url}: ok, {} peers", reply.peers.len());
                 log::info!(
                     "tracker {url}: {event:?}: {} peers ({added} new), next in {} s ({} ms)",
                     reply.peers.len(),
@@ -329,6 +333,7 @@ impl Session {
                 self.add_peers(now);
             }
             Err(e) => {
+                self.tracker.last_status = format!("{url}: {e}");
                 log::warn!("tracker {url}: {e} ({} ms)", took.as_millis());
                 self.tracker.next_at = Some(match self.tracker.tiers.on_failure() {
                     Failover::NextTracker => now,

@@ -48,6 +48,8 @@ pub struct Config {
     pub force_check: bool,
     /// Delete this torrent's files and resume state before starting (`--clean`).
     pub clean: bool,
+    /// Full-screen terminal view instead of the status line (`--tui`).
+    pub tui: bool,
     /// Print the status line on stderr.
     pub show_status: bool,
 }
@@ -71,6 +73,7 @@ impl Default for Config {
             max_up: None,
             force_check: false,
             clean: false,
+            tui: false,
             show_status: false,
         }
     }

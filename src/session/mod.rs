@@ -34,6 +34,7 @@ mod connect;
 mod receive;
 mod request;
 pub mod status;
+mod terminal;
 mod upload;
 
 use std::io;
@@ -64,6 +65,9 @@ use conn::Conn;
 
 /// The listener's token; peer connections use their slab keys.
 const LISTENER: Token = Token(usize::MAX);
+
+/// Standard input's token, registered under `--tui` for the `q` key.
+const KEYBOARD: Token = Token(usize::MAX - 2);
 
 /// Most readiness events taken from one poll.
 const EVENTS_CAPACITY: usize = 1024;
@@ -162,6 +166,8 @@ pub struct Session {
     resume_path: PathBuf,
     /// Called once a second with the numbers of the status line (library API).
     progress: Option<ProgressCallback>,
+    /// The full-screen view (`--tui`): the terminal, and a flag SIGWINCH sets.
+    terminal: Option<(terminal::Terminal, Arc<AtomicBool>)>,
     /// Pieces were verified since the resume state was last saved.
     resume_dirty: bool,
     /// When the resume state may next be saved.
@@ -235,9 +241,13 @@ impl Session {
             more_to_serve: false,
             resume_path,
             progress: None,
+            terminal: None,
             resume_dirty: false,
             next_resume_save: now,
         };
+        if session.config.tui {
+            session.start_tui()?;
+        }
         if let Some(trusted) = trusted {
             log::info!(
                 "resume: {} of {} pieces trusted without re-hashing",
@@ -347,6 +357,10 @@ impl Session {
             }
             if token == announce::UDP_TRACKER {
                 self.receive_udp_tracker(now);
+                continue;
+            }
+            if token == KEYBOARD {
+                self.read_keys();
                 continue;
             }
             let key = token.0;
@@ -537,6 +551,7 @@ impl Session {
         self.flush_all(Instant::now());
         self.announce_on_exit();
         self.status.clear();
+        self.terminal = None; // restores the terminal before anything is printed
         if self.checking.is_none() {
             self.save_resume(Instant::now());
         }

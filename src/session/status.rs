@@ -128,7 +128,11 @@ impl Session {
     /// Status phase: once a second.
     pub(super) fn show_status(&mut self, now: Instant) {
         let snapshot = self.status_snapshot(now);
-        self.status.show(&snapshot);
+        if self.terminal.is_some() {
+            self.draw_tui(now, &snapshot);
+        } else {
+            self.status.show(&snapshot);
+        }
         if let Some(callback) = self.progress.as_mut() {
             callback(&snapshot);
         }
@@ -147,6 +151,122 @@ impl Session {
             down_rate: self.down_rate.rate(now),
             up_rate: self.up_rate.rate(now),
             swarm: self.tracker.swarm,
+        }
+    }
+}
+
+impl Session {
+    /// `--tui`: switches the terminal to the full-screen view, watches the
+    /// keyboard for `q` and the window for resizes.
+    pub(super) fn start_tui(&mut self) -> Result<(), crate::error::Error> {
+        use mio::unix::SourceFd;
+        let resized = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let _ = signal_hook::flag::register(
+            signal_hook::consts::SIGWINCH,
+            std::sync::Arc::clone(&resized),
+        );
+        let stdin = 0;
+        // Not fatal when stdin is not pollable (e.g. /dev/null): `q` then just does nothing.
+        let _ = self.poll.registry().register(
+            &mut SourceFd(&stdin),
+            super::KEYBOARD,
+            mio::Interest::READABLE,
+        );
+        self.terminal = Some((super::terminal::Terminal::enter(), resized));
+        self.status = StatusLine::new(false);
+        Ok(())
+    }
+
+    /// Keys arrived: `q` (or Ctrl-C's byte in raw mode) stops the session.
+    pub(super) fn read_keys(&mut self) {
+        if let Some((terminal, _)) = self.terminal.as_mut() {
+            if terminal.quit_pressed() {
+                self.stop_flag
+                    .store(true, std::sync::atomic::Ordering::Relaxed);
+            }
+        }
+    }
+
+    /// Draws one frame of the full-screen view.
+    fn draw_tui(&mut self, now: Instant, line: &StatusSnapshot) {
+        let snapshot = self.ui_snapshot(now, line);
+        let Some((terminal, resized)) = self.terminal.as_mut() else {
+            return;
+        };
+        if resized.swap(false, std::sync::atomic::Ordering::Relaxed) {
+            terminal.size = super::terminal::Terminal::query_size();
+        }
+        let (width, height) = terminal.size;
+        terminal.draw(&crate::ui::render(&snapshot, width, height));
+    }
+
+    /// What the TUI shows: the status numbers, every piece's state and
+    /// availability, and a row per connected peer.
+    fn ui_snapshot(&mut self, now: Instant, line: &StatusSnapshot) -> crate::ui::Snapshot {
+        use crate::ui::{PeerRow, PieceState, Snapshot};
+        let count = self.meta.layout.piece_count();
+        let pieces = (0..count)
+            .map(|p| {
+                if self.have.has(p) {
+                    PieceState::Done
+                } else if self.downloads.contains(p) {
+                    PieceState::InFlight
+                } else {
+                    PieceState::Missing
+                }
+            })
+            .collect();
+        let availability = (0..count).map(|p| self.picker.availability(p)).collect();
+        let peers = self
+            .conns
+            .iter_mut()
+            .filter(|(_, c)| c.is_active())
+            .map(|(_, c)| {
+                let mut in_flight: Vec<u32> = c
+                    .peer
+                    .requested
+                    .iter()
+                    .map(|r| r.block.piece.get())
+                    .collect();
+                in_flight.sort_unstable();
+                in_flight.dedup();
+                PeerRow {
+                    peer_id: c.peer_id,
+                    am_choking: c.peer.am_choking,
+                    am_interested: c.peer.am_interested,
+                    peer_choking: c.peer.peer_choking,
+                    peer_interested: c.peer.peer_interested,
+                    snubbed: c.peer.snubbed,
+                    optimistic: c.peer.optimistic,
+                    downloaded_bytes: c.peer.down.total(),
+                    uploaded_bytes: c.peer.up.total(),
+                    down_rate: c.peer.down.rate(now),
+                    up_rate: c.peer.up.rate(now),
+                    pieces_in_flight: u32::try_from(in_flight.len()).unwrap_or(u32::MAX),
+                    requests_to_peer: u32::try_from(c.peer.requested.len()).unwrap_or(u32::MAX),
+                    requests_from_peer: u32::try_from(c.peer.queued.len()).unwrap_or(u32::MAX),
+                    ..PeerRow::new(c.addr)
+                }
+            })
+            .collect();
+        let left = line.total_bytes.saturating_sub(line.done_bytes);
+        Snapshot {
+            name: line.name.clone(),
+            elapsed: line.elapsed,
+            done_bytes: line.done_bytes,
+            total_bytes: line.total_bytes,
+            down_rate: line.down_rate,
+            up_rate: line.up_rate,
+            eta: left
+                .checked_div(line.down_rate)
+                .map(std::time::Duration::from_secs),
+            tracker_status: self.tracker.last_status.clone(),
+            swarm: line.swarm,
+            peers_known: line.peers_known,
+            peers_connected: line.peers_connected,
+            pieces,
+            availability,
+            peers,
         }
     }
 }

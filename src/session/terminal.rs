@@ -9,10 +9,7 @@
 use std::io::{self, Read, Write};
 use std::process::{Command, Stdio};
 
-/// Enter the alternate screen and hide the cursor.
-const ENTER: &str = "\x1b[?1049h\x1b[?25l";
-/// Show the cursor and leave the alternate screen.
-const LEAVE: &str = "\x1b[?25h\x1b[?1049l";
+use crate::ui::{ENTER, LEAVE};
 
 /// Size used when `stty size` cannot tell (not a terminal).
 const FALLBACK_SIZE: (u16, u16) = (80, 24);
@@ -32,7 +29,9 @@ fn stty(args: &[&str]) -> Option<String> {
         .stderr(Stdio::null())
         .output()
         .ok()?;
-    out.status.success().then(|| String::from_utf8_lossy(&out.stdout).trim().to_string())
+    out.status
+        .success()
+        .then(|| String::from_utf8_lossy(&out.stdout).trim().to_string())
 }
 
 impl Terminal {
@@ -55,7 +54,9 @@ impl Terminal {
 
     /// The window size now (columns, rows).
     pub fn query_size() -> (u16, u16) {
-        let Some(text) = stty(&["size"]) else { return FALLBACK_SIZE };
+        let Some(text) = stty(&["size"]) else {
+            return FALLBACK_SIZE;
+        };
         let mut parts = text.split_whitespace().map(|p| p.parse::<u16>().ok());
         match (parts.next().flatten(), parts.next().flatten()) {
             (Some(rows), Some(cols)) if rows > 0 && cols > 0 => (cols, rows),
@@ -75,7 +76,11 @@ impl Terminal {
     pub fn quit_pressed(&mut self) -> bool {
         let mut buf = [0u8; 64];
         match io::stdin().lock().read(&mut buf) {
-            Ok(n) => buf.get(..n).unwrap_or_default().iter().any(|&b| b == b'q' || b == b'Q' || b == 3),
+            Ok(n) => buf
+                .get(..n)
+                .unwrap_or_default()
+                .iter()
+                .any(|&b| b == b'q' || b == b'Q' || b == 3),
             Err(_) => false,
         }
     }

@@ -1,0 +1,124 @@
+//! `pollen --tui` in a real terminal: tmux runs it against a local seeder,
+//! the captured pane shows the header, the piece map and a peer row, and
+//! `q` quits and gives the terminal back. Skipped with a reason if tmux is
+//! missing (`make test` installs it).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::process::Command;
+use std::time::Duration;
+
+use common::process::{wait_for, Pollen};
+use common::{have_program, skip, write_tree, TempDir};
+use pollen::create::{create_torrent, CreateOptions};
+
+struct TmuxSession(String);
+
+impl Drop for TmuxSession {
+    fn drop(&mut self) {
+        let _ = Command::new("tmux")
+            .args(["kill-session", "-t", &self.0])
+            .status();
+    }
+}
+
+fn capture(session: &str) -> String {
+    let out = Command::new("tmux")
+        .args(["capture-pane", "-p", "-t", session])
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout).to_string()
+}
+
+fn session_alive(session: &str) -> bool {
+    Command::new("tmux")
+        .args(["has-session", "-t", session])
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+#[test]
+fn tui_shows_header_piece_map_and_peers_and_q_quits() {
+    if !have_program("tmux") {
+        return skip(
+            "tui_shows_header_piece_map_and_peers_and_q_quits",
+            "tmux not installed",
+        );
+    }
+    let tmp = TempDir::new("tui");
+    let seed = tmp.path().join("seed");
+    write_tree(&seed, &[("show/movie.bin", 3_000_000, 61)]);
+    let options = CreateOptions {
+        piece_len: Some(32 * 1024),
+        ..CreateOptions::default()
+    };
+    let torrent = tmp.path().join("t.torrent");
+    std::fs::write(
+        &torrent,
+        create_torrent(&seed.join("show"), &options).unwrap(),
+    )
+    .unwrap();
+    // A slow seeder, so the download is still going when the pane is read.
+    let mut seeder = Pollen::start([
+        torrent.as_os_str(),
+        "-d".as_ref(),
+        seed.as_os_str(),
+        "--seed".as_ref(),
+        "--no-tracker".as_ref(),
+        "-q".as_ref(),
+        "--max-up".as_ref(),
+        "400K".as_ref(),
+    ]);
+    let peer = seeder.peer_arg();
+    let dest = tmp.path().join("dest");
+    let name = format!("pollen-tui-{}", std::process::id());
+    // --seed keeps it running after the download so the view can be read.
+    let command = format!(
+        "{} {} -d {} --no-tracker --peer {peer} --seed --tui 2>/dev/null",
+        env!("CARGO_BIN_EXE_pollen"),
+        torrent.display(),
+        dest.display()
+    );
+    let status = Command::new("tmux")
+        .args([
+            "new-session",
+            "-d",
+            "-s",
+            &name,
+            "-x",
+            "120",
+            "-y",
+            "40",
+            &command,
+        ])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let _guard = TmuxSession(name.clone());
+    let mut pane = String::new();
+    let shown = wait_for(Duration::from_secs(30), || {
+        pane = capture(&name);
+        pane.contains("127.0.0.1:") && pane.contains("pollen 0.1.0") && pane.contains('#')
+    });
+    assert!(shown, "pane:\n{pane}");
+    assert!(pane.contains("show"), "header has the name:\n{pane}");
+    assert!(pane.contains("pieces 92"), "piece map legend:\n{pane}");
+    let map_row = |l: &str| l.len() >= 40 && l.chars().all(|c| "#+=.0123456789".contains(c));
+    assert!(pane.lines().any(map_row), "piece map row:\n{pane}");
+    assert!(
+        pane.contains("address") && pane.contains("pollen 0.1.0"),
+        "peer table:\n{pane}"
+    );
+    eprintln!("{pane}");
+    Command::new("tmux")
+        .args(["send-keys", "-t", &name, "q"])
+        .status()
+        .unwrap();
+    assert!(
+        wait_for(Duration::from_secs(20), || !session_alive(&name)),
+        "q did not quit:\n{}",
+        capture(&name)
+    );
+    seeder.kill();
+}
