@@ -95,6 +95,7 @@ pub mod storage;
 #[cfg(test)]
 mod test_util;
 pub mod torrent_file;
+pub mod trace;
 pub mod tracker;
 pub mod ui;
 pub mod units;
