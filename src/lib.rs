@@ -28,12 +28,16 @@
 //!
 //! | step | function (in `src/session/`) | what it does |
 //! | --- | --- | --- |
-//! | wait | `next_deadline`, `wait_for_events` | sleep in `epoll_wait` until a socket is ready or the nearest timer |
+//! | wait | `next_deadline`, `wait_for_events` | sleep in epoll_wait(2) until a socket is ready or the nearest timer |
 //! | dispatch | `accept_peers`, `receive`, `on_writable` | new connections; bytes in, frames decoded and handled; connects finished, bytes out |
 //! | tick | `add_peers`, `check_timeouts`, `send_keepalives`, `show_status` | once a second: dial known peers, drop silent ones, keepalives, status line |
 //! | tick | `cleanup`, `send_haves`, `request_blocks` | every pass: close marked peers, announce new pieces, refill pipelines |
 //! | tick | `rechoke`, `announce` | every 10 s: choose who we upload to; when due: one blocking HTTP announce |
-//! | before sleep | `serve_requests`, `flush_all`, `cleanup` | read requested blocks from disk, write every buffer |
+//! | before sleep | `serve_requests`, `flush_all`, `cleanup`, `write_trace` | read requested blocks from disk, write every buffer, write the `--trace` lines |
+//!
+//! Each tick phase runs through `run_phase`, which under `--trace` stamps
+//! the messages it queued with its name: `pollen --trace FILE` shows the
+//! loop above at work, one line per event ([`trace`]).
 //!
 //! # The life of a block
 //!

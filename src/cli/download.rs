@@ -100,6 +100,24 @@ fn options() -> getopts::Options {
         "tui",
         "full-screen view: piece map and peer table (q quits)",
     );
+    opts.optflagopt(
+        "",
+        "trace",
+        "narrate the protocol: one line per event, to FILE or stderr",
+        "FILE",
+    );
+    opts.optopt(
+        "",
+        "trace-peer",
+        "trace only events about this peer (port 0: any port)",
+        "ADDR",
+    );
+    opts.optopt(
+        "",
+        "trace-kinds",
+        "trace only these kinds: wire,choke,pick,tracker,loop",
+        "LIST",
+    );
     opts.optflag("q", "quiet", "no status line, errors only");
     opts.optflagmulti(
         "v",
@@ -157,6 +175,7 @@ pub fn run(args: &[OsString]) -> Result<(), Error> {
             max_peers: parse_number(&matches, "max-peers", DEFAULT_MAX_PEERS)?.max(1),
             show_status: !matches.opt_present("quiet") && !matches.opt_present("tui"),
             tui: matches.opt_present("tui"),
+            trace: parse_trace(&matches)?,
             force_check: matches.opt_present("check"),
             clean: matches.opt_present("clean"),
             strategy: match matches.opt_str("strategy") {
@@ -196,6 +215,37 @@ pub fn run(args: &[OsString]) -> Result<(), Error> {
             Ok(())
         }
     }
+}
+
+/// `--trace [FILE]` with its filters; `None` when tracing is off.
+fn parse_trace(
+    matches: &getopts::Matches,
+) -> Result<Option<(Option<PathBuf>, pollen::trace::Filter)>, Error> {
+    if !matches.opt_present("trace") {
+        if matches.opt_present("trace-peer") || matches.opt_present("trace-kinds") {
+            return Err(Error::Usage(
+                "--trace-peer and --trace-kinds need --trace".into(),
+            ));
+        }
+        return Ok(None);
+    }
+    let kinds = match matches.opt_str("trace-kinds") {
+        None => None,
+        Some(text) => Some(
+            pollen::trace::parse_kinds(&text)
+                .map_err(|e| Error::Usage(format!("--trace-kinds: {e}")))?,
+        ),
+    };
+    let peer = match matches.opt_str("trace-peer") {
+        None => None,
+        Some(text) => Some(text.parse::<SocketAddr>().map_err(|_| {
+            Error::Usage(format!(
+                "--trace-peer {text:?} is not an address like 127.0.0.1:6881"
+            ))
+        })?),
+    };
+    let file = matches.opt_str("trace").map(PathBuf::from);
+    Ok(Some((file, pollen::trace::Filter::new(kinds, peer))))
 }
 
 /// A rate like `500K`; `None` when the option is absent. Zero is refused.
@@ -283,6 +333,11 @@ mod tests {
             "-q",
             "-v",
             "--tui",
+            "--trace=/dev/null",
+            "--trace-peer",
+            "127.0.0.1:1",
+            "--trace-kinds",
+            "wire,pick",
             "t.torrent",
         ]
         .iter()
@@ -308,6 +363,9 @@ mod tests {
             "quiet",
             "verbose",
             "tui",
+            "trace",
+            "trace-peer",
+            "trace-kinds",
         ] {
             assert!(matches.opt_present(name), "{name}");
         }

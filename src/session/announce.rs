@@ -290,6 +290,21 @@ impl Session {
         took: Duration,
         now: Instant,
     ) {
+        if let Some((tracer, _)) = self.tracer.as_mut() {
+            let outcome = match &result {
+                Ok(reply) => Ok(reply.peers.len()),
+                Err(e) => Err(e.to_string()),
+            };
+            let event_name = event.as_param().unwrap_or("");
+            tracer.tracker(
+                now,
+                crate::trace::phase::ANNOUNCE,
+                url,
+                event_name,
+                took,
+                outcome.as_ref().map(|n| *n).map_err(String::as_str),
+            );
+        }
         match result {
             Ok(reply) => {
                 let added = reply.peers.iter().filter(|a| self.peers.add(**a)).count();

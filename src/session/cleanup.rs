@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 
 use super::conn::Stage;
 use super::Session;
+use crate::trace::phase;
 use crate::wire::Message;
 
 /// How long a nonblocking connect may take.
@@ -78,6 +79,7 @@ impl Session {
     /// peers that stopped reading.
     pub(super) fn check_timeouts(&mut self, now: Instant) {
         for (_, conn) in self.conns.iter_mut() {
+            let was_closing = conn.closing.is_some();
             let age = now.saturating_duration_since(conn.opened_at);
             let silent = now.saturating_duration_since(conn.last_read);
             match conn.stage {
@@ -99,7 +101,19 @@ impl Session {
                     conn.addr
                 );
             }
+            if let (Some((tracer, _)), Some(reason), false) =
+                (self.tracer.as_mut(), conn.closing.as_deref(), was_closing)
+            {
+                tracer.timeout(now, phase::CHECK_TIMEOUTS, conn.addr, reason);
+            }
             for block in conn.peer.take_expired(now, REQUEST_TIMEOUT) {
+                if let Some((tracer, _)) = self.tracer.as_mut() {
+                    let what = format!(
+                        "request #{} +{} unanswered for 15 s",
+                        block.piece, block.begin
+                    );
+                    tracer.timeout(now, phase::CHECK_TIMEOUTS, conn.addr, &what);
+                }
                 log::debug!(
                     "{}: request for piece {} +{} timed out",
                     conn.addr,
@@ -167,6 +181,11 @@ impl Session {
             .filter(|(_, c)| c.is_active())
             .map(|(k, _)| k)
             .collect();
+        if let Some((tracer, _)) = self.tracer.as_mut() {
+            for &piece in &haves {
+                tracer.have_broadcast(now, phase::SEND_HAVES, piece, keys.len());
+            }
+        }
         for &key in &keys {
             if let Some(conn) = self.conns.get_mut(key) {
                 for &piece in &haves {

@@ -48,6 +48,9 @@ pub struct Config {
     pub force_check: bool,
     /// Delete this torrent's files and resume state before starting (`--clean`).
     pub clean: bool,
+    /// `--trace [FILE]`: where trace lines go (`None`: no tracing;
+    /// `Some(None)`: standard error) and which events to keep.
+    pub trace: Option<(Option<PathBuf>, crate::trace::Filter)>,
     /// Full-screen terminal view instead of the status line (`--tui`).
     pub tui: bool,
     /// Print the status line on stderr.
@@ -73,6 +76,7 @@ impl Default for Config {
             max_up: None,
             force_check: false,
             clean: false,
+            trace: None,
             tui: false,
             show_status: false,
         }

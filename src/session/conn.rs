@@ -17,6 +17,10 @@ use crate::wire::Message;
 /// Bytes read from a socket per `read` call.
 const READ_CHUNK_BYTES: usize = 64 * 1024;
 
+/// Outgoing messages noted per connection between two trace collections
+/// (the tracer's own buffer bounds the rest).
+const MAX_SENT_LOG: usize = 4096;
+
 /// Where a connection is in its life.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Stage {
@@ -65,6 +69,9 @@ pub struct Conn {
     pub last_write_progress: Instant,
     /// Its upload bandwidth share under proportional share choking.
     pub upload_share: Option<crate::ratelimit::TokenBucket>,
+    /// Under `--trace`: descriptions of the messages queued since the
+    /// session last collected them (it stamps them with the phase).
+    pub sent_log: Option<Vec<String>>,
     /// When the connection was made (or the connect started).
     pub opened_at: Instant,
     /// When bytes last arrived.
@@ -115,6 +122,7 @@ impl Conn {
             read_pending: false,
             last_write_progress: now,
             upload_share: None,
+            sent_log: None,
             opened_at: now,
             last_read: now,
             last_write: now,
@@ -186,6 +194,16 @@ impl Conn {
     pub fn send(&mut self, message: &Message<'_>, now: Instant) {
         message.encode(&mut self.write_buf);
         self.last_write = now;
+        self.log_sent(|| crate::trace::describe(message));
+    }
+
+    /// Notes an outgoing message for `--trace` (nothing when tracing is off).
+    pub fn log_sent(&mut self, describe: impl FnOnce() -> String) {
+        if let Some(log) = self.sent_log.as_mut() {
+            if log.len() < MAX_SENT_LOG {
+                log.push(describe());
+            }
+        }
     }
 
     /// Whether the peer has stopped reading: bytes wait in our buffer and

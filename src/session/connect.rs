@@ -14,6 +14,7 @@ use mio::{Interest, Token};
 use super::conn::{Conn, Stage};
 use super::receive::{our_handshake, MAX_HALF_OPEN};
 use super::Session;
+use crate::trace::describe_handshake;
 
 impl Session {
     /// Add-peers phase: start nonblocking connects to known, idle addresses
@@ -48,6 +49,7 @@ impl Session {
             };
             let cap = self.read_cap();
             let piece_count = self.meta.layout.piece_count();
+            let tracing = self.tracer.is_some();
             let entry = self.conns.vacant_entry();
             let token = Token(entry.key());
             let interest = Interest::READABLE | Interest::WRITABLE;
@@ -57,7 +59,9 @@ impl Session {
                 continue;
             }
             log::debug!("{addr}: connecting");
-            entry.insert(Conn::new(socket, addr, true, cap, piece_count, now));
+            let mut conn = Conn::new(socket, addr, true, cap, piece_count, now);
+            conn.sent_log = tracing.then(Vec::new);
+            entry.insert(conn);
         }
     }
 
@@ -76,12 +80,14 @@ impl Session {
                     log::debug!("{}: connected", conn.addr);
                     conn.stage = Stage::Handshaking;
                     conn.opened_at = now;
-                    conn.write_buf
-                        .extend_from_slice(&our_handshake(info_hash, peer_id).encode());
+                    let handshake = our_handshake(info_hash, peer_id);
+                    conn.write_buf.extend_from_slice(&handshake.encode());
                     conn.sent_handshake = true;
+                    conn.log_sent(|| describe_handshake("-PO0100-", &handshake.reserved));
                 }
                 Err(e) => return conn.close(format!("connect failed: {e}"), true),
             }
+            self.trace_sent(crate::trace::phase::ON_WRITABLE, now);
         }
         self.flush(key, now);
     }

@@ -37,7 +37,7 @@ pub mod status;
 mod terminal;
 mod upload;
 
-use std::io;
+use std::io::{self, Write as _};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -61,10 +61,15 @@ use crate::ratelimit::TokenBucket;
 use crate::resume;
 use crate::rng::Rng;
 use crate::storage::Storage;
+use crate::trace::{phase, Tracer};
 use conn::Conn;
 
 /// The listener's token; peer connections use their slab keys.
 const LISTENER: Token = Token(usize::MAX);
+
+/// Most trace lines buffered within one pass (older ones are dropped and
+/// counted): bounds memory when a fast download produces thousands of events.
+const TRACE_BUFFER_LINES: usize = 65_536;
 
 /// Standard input's token, registered under `--tui` for the `q` key.
 const KEYBOARD: Token = Token(usize::MAX - 2);
@@ -166,6 +171,8 @@ pub struct Session {
     resume_path: PathBuf,
     /// Called once a second with the numbers of the status line (library API).
     progress: Option<ProgressCallback>,
+    /// `--trace`: the event formatter and where its lines go.
+    tracer: Option<(Tracer, Box<dyn std::io::Write + Send>)>,
     /// The full-screen view (`--tui`): the terminal, and a flag SIGWINCH sets.
     terminal: Option<(terminal::Terminal, Arc<AtomicBool>)>,
     /// Pieces were verified since the resume state was last saved.
@@ -242,11 +249,24 @@ impl Session {
             resume_path,
             progress: None,
             terminal: None,
+            tracer: None,
             resume_dirty: false,
             next_resume_save: now,
         };
         if session.config.tui {
             session.start_tui()?;
+        }
+        if let Some((path, filter)) = session.config.trace.clone() {
+            let sink: Box<dyn std::io::Write + Send> = match path {
+                Some(path) => Box::new(std::io::BufWriter::new(
+                    std::fs::File::create(&path).map_err(|e| Error::Output {
+                        path: path.clone(),
+                        source: e,
+                    })?,
+                )),
+                None => Box::new(std::io::stderr()),
+            };
+            session.tracer = Some((Tracer::new(now, filter, TRACE_BUFFER_LINES), sink));
         }
         if let Some(trusted) = trusted {
             log::info!(
@@ -322,7 +342,17 @@ impl Session {
     /// Sleeps in the kernel until a socket is ready or `timeout` passes. A
     /// signal interrupts the wait; the stop flag is checked right after.
     fn wait_for_events(&mut self, timeout: Duration) -> Result<(), Error> {
-        match self.poll.poll(&mut self.events, Some(timeout)) {
+        let before = Instant::now();
+        let result = self.poll.poll(&mut self.events, Some(timeout));
+        if let Some((tracer, _)) = self.tracer.as_mut() {
+            let now = Instant::now();
+            tracer.poll_wake(
+                now,
+                self.events.iter().count(),
+                now.saturating_duration_since(before),
+            );
+        }
+        match result {
             Ok(()) => Ok(()),
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {
                 self.events.clear();
@@ -338,6 +368,12 @@ impl Session {
     /// their read budget last pass are read again (`receive_pending`).
     /// Events for keys no longer in the slab are ignored.
     fn dispatch_events(&mut self, now: Instant) {
+        self.dispatch_ready(now);
+        self.trace_sent(phase::RECEIVE, now);
+    }
+
+    /// The body of `dispatch_events`.
+    fn dispatch_ready(&mut self, now: Instant) {
         self.receive_pending(now);
         let ready: Vec<(Token, bool, bool)> = self
             .events
@@ -389,20 +425,20 @@ impl Session {
         }
         if now >= self.next_housekeeping {
             self.next_housekeeping = now + HOUSEKEEPING_PERIOD;
-            self.add_peers(now);
-            self.check_timeouts(now);
-            self.send_keepalives(now);
+            self.run_phase(phase::ADD_PEERS, now, Self::add_peers);
+            self.run_phase(phase::CHECK_TIMEOUTS, now, Self::check_timeouts);
+            self.run_phase(phase::SEND_KEEPALIVES, now, Self::send_keepalives);
             self.show_status(now);
         }
-        self.cleanup(now);
-        self.send_haves(now);
-        self.request_blocks(now);
+        self.run_phase(phase::CLEANUP, now, Self::cleanup);
+        self.run_phase(phase::SEND_HAVES, now, Self::send_haves);
+        self.run_phase(phase::REQUEST_BLOCKS, now, Self::request_blocks);
         if now >= self.next_rechoke {
             self.next_rechoke = now + RECHOKE_PERIOD;
-            self.rechoke(now);
+            self.run_phase(phase::RECHOKE, now, Self::rechoke);
             self.replace_slow_peers(now);
         }
-        self.announce(now);
+        self.run_phase(phase::ANNOUNCE, now, Self::announce);
         self.check_finished(now);
         if self.resume_dirty && now >= self.next_resume_save {
             self.save_resume(now);
@@ -417,6 +453,7 @@ impl Session {
         self.more_to_serve = false;
         for _ in 0..SERVE_ROUNDS_PER_PASS {
             let served = self.serve_requests(now);
+            self.trace_sent(phase::SERVE_REQUESTS, now);
             self.flush_all(now);
             if served == 0 {
                 break;
@@ -424,6 +461,40 @@ impl Session {
         }
         self.more_to_serve = self.throttled_until.is_none() && self.has_servable_requests();
         self.cleanup(now);
+        self.write_trace();
+    }
+
+    /// Runs one phase of the tick; under `--trace`, the messages it queued
+    /// are then recorded with its name.
+    fn run_phase(&mut self, name: &'static str, now: Instant, phase: fn(&mut Session, Instant)) {
+        phase(self, now);
+        self.trace_sent(name, now);
+    }
+
+    /// Moves the messages queued since the last call into the trace,
+    /// stamped with the phase that queued them.
+    pub(super) fn trace_sent(&mut self, phase: &str, now: Instant) {
+        let Some((tracer, _)) = self.tracer.as_mut() else {
+            return;
+        };
+        for (_, conn) in self.conns.iter_mut() {
+            let addr = conn.addr;
+            let log = conn.sent_log.get_or_insert_with(Vec::new);
+            for text in log.drain(..) {
+                tracer.wire_out(now, phase, addr, &text);
+            }
+        }
+    }
+
+    /// Writes the trace lines of this pass (one buffered write per pass,
+    /// never per event, so tracing cannot stall the loop for long).
+    fn write_trace(&mut self) {
+        if let Some((tracer, sink)) = self.tracer.as_mut() {
+            for line in tracer.drain() {
+                let _ = writeln!(sink, "{line}");
+            }
+            let _ = sink.flush();
+        }
     }
 
     /// Verifies a slice of pieces already on disk (start-up check), so a
@@ -552,6 +623,7 @@ impl Session {
         self.announce_on_exit();
         self.status.clear();
         self.terminal = None; // restores the terminal before anything is printed
+        self.write_trace();
         if self.checking.is_none() {
             self.save_resume(Instant::now());
         }

@@ -16,6 +16,7 @@ use super::conn::{Conn, ReadOutcome, Stage};
 use super::Session;
 use crate::bitfield::Bitfield;
 use crate::metainfo::BLOCK_LEN;
+use crate::trace::{describe_handshake, phase};
 use crate::wire::{decode_frame, BlockRequest, FrameLimits, Handshake, Message, HANDSHAKE_LEN};
 
 /// Bytes read from one peer per loop pass before the loop moves on: 1 MiB
@@ -59,6 +60,7 @@ impl Session {
             }
             let cap = self.read_cap();
             let piece_count = self.meta.layout.piece_count();
+            let tracing = self.tracer.is_some();
             let entry = self.conns.vacant_entry();
             let token = Token(entry.key());
             if let Err(e) = self
@@ -70,7 +72,9 @@ impl Session {
                 continue;
             }
             log::debug!("{addr}: incoming connection");
-            entry.insert(Conn::new(socket, addr, false, cap, piece_count, now));
+            let mut conn = Conn::new(socket, addr, false, cap, piece_count, now);
+            conn.sent_log = tracing.then(Vec::new);
+            entry.insert(conn);
         }
     }
 
@@ -159,6 +163,11 @@ impl Session {
             match decode_frame(rest, &limits) {
                 Ok(Some((message, len))) => {
                     used += len;
+                    if let (Some((tracer, _)), Some(conn)) =
+                        (self.tracer.as_mut(), self.conns.get(key))
+                    {
+                        tracer.message_in(now, phase::RECEIVE, conn.addr, &message);
+                    }
                     self.handle_message(key, message, now);
                 }
                 Ok(None) => break,
@@ -204,10 +213,21 @@ impl Session {
         }
         conn.peer_id = Some(handshake.peer_id);
         conn.stage = Stage::Active;
+        if let Some((tracer, _)) = self.tracer.as_mut() {
+            let client = String::from_utf8_lossy(handshake.peer_id.get(..8).unwrap_or_default())
+                .into_owned();
+            tracer.wire_in(
+                now,
+                phase::RECEIVE,
+                conn.addr,
+                &describe_handshake(&client, &handshake.reserved),
+            );
+        }
         if !conn.sent_handshake {
-            conn.write_buf
-                .extend_from_slice(&our_handshake(info_hash, our_id).encode());
+            let ours = our_handshake(info_hash, our_id);
+            conn.write_buf.extend_from_slice(&ours.encode());
             conn.sent_handshake = true;
+            conn.log_sent(|| describe_handshake("-PO0100-", &ours.reserved));
         }
         if self.checking.is_none() && self.have.count_ones() > 0 {
             conn.send(&Message::Bitfield(self.have.as_bytes()), now);

@@ -13,6 +13,7 @@ use crate::download::{next_block, BlockChoice, Received};
 use crate::error::Error;
 use crate::metainfo::{PieceIndex, BLOCK_LEN};
 use crate::peer::OutRequest;
+use crate::trace::phase;
 use crate::wire::{BlockRequest, Message};
 
 impl Session {
@@ -49,10 +50,26 @@ impl Session {
                 };
                 let asked = &conn.peer.requested;
                 let already = |b: &crate::metainfo::Block| asked.iter().any(|r| r.block == *b);
+                let open_pieces = self.downloads.len();
                 let Some(block) = next_block(&mut self.downloads, &choice, already, &mut self.rng)
                 else {
                     break;
                 };
+                if self.downloads.len() > open_pieces {
+                    if let Some((tracer, _)) = self.tracer.as_mut() {
+                        let piece = block.piece.get();
+                        let strategy = match self.config.strategy {
+                            crate::picker::Strategy::RarestFirst => "rarest first",
+                            crate::picker::Strategy::Sequential => "sequential",
+                            crate::picker::Strategy::Random => "random",
+                        };
+                        let why = format!(
+                            "availability {}, {strategy}",
+                            self.picker.availability(piece)
+                        );
+                        tracer.pick(now, phase::REQUEST_BLOCKS, conn.addr, piece, &why);
+                    }
+                }
                 conn.peer.requested.push(OutRequest {
                     block,
                     sent_at: now,
@@ -150,7 +167,11 @@ impl Session {
         let Some(expected) = self.meta.piece_hash(piece).copied() else {
             return;
         };
-        match self.storage.verify_piece(piece, &expected) {
+        let result = self.storage.verify_piece(piece, &expected);
+        if let (Some((tracer, _)), Ok(ok)) = (self.tracer.as_mut(), &result) {
+            tracer.hash(now, phase::RECEIVE, piece.get(), *ok);
+        }
+        match result {
             Ok(true) => {
                 self.downloads.finish(piece);
                 self.have.set(piece.get());

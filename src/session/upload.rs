@@ -11,6 +11,7 @@ use super::{Session, OPTIMISTIC_PERIOD};
 use crate::choker::{self, Candidate, ChokerKind, ShareBudget, UPLOAD_SLOTS};
 use crate::error::Error;
 use crate::ratelimit::TokenBucket;
+use crate::trace::phase;
 use crate::wire::{encode_piece_header, Message};
 
 /// A peer whose queued bytes have not moved for this long has stopped
@@ -44,6 +45,15 @@ impl Session {
                 conn.peer.am_choking = false;
                 conn.peer.requests_while_choked = 0;
                 conn.send(&Message::Unchoke, now);
+                if let Some((tracer, _)) = self.tracer.as_mut() {
+                    tracer.choke(
+                        now,
+                        phase::RECEIVE,
+                        conn.addr,
+                        true,
+                        "newly interested, and a slot is free",
+                    );
+                }
             }
         }
     }
@@ -89,6 +99,24 @@ impl Session {
             };
             let should_unchoke = unchoke.contains(&candidate.id);
             conn.peer.optimistic = self.optimistic == Some(candidate.id);
+            let changed = should_unchoke == conn.peer.am_choking;
+            if changed {
+                if let Some((tracer, _)) = self.tracer.as_mut() {
+                    let why = if conn.peer.optimistic {
+                        "optimistic unchoke".to_string()
+                    } else if candidate.stalled {
+                        "stopped reading or snubs us".to_string()
+                    } else {
+                        let whose = if seeding { "we upload" } else { "it gives us" };
+                        format!(
+                            "{whose} {}/s, {} regular slots",
+                            crate::units::format_bytes(candidate.rate),
+                            UPLOAD_SLOTS
+                        )
+                    };
+                    tracer.choke(now, phase::RECHOKE, conn.addr, should_unchoke, &why);
+                }
+            }
             if should_unchoke && conn.peer.am_choking {
                 conn.peer.am_choking = false;
                 conn.peer.requests_while_choked = 0;
@@ -199,6 +227,7 @@ impl Session {
             return None;
         }
         encode_piece_header(block.piece.get(), block.begin, len, &mut conn.write_buf);
+        conn.log_sent(|| format!("PIECE #{} +{} ({len} B)", block.piece, block.begin));
         conn.write_buf.extend_from_slice(block_buf);
         conn.last_write = now;
         conn.peer.up.add(u64::from(block.len), now);

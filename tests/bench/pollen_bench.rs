@@ -40,6 +40,76 @@ fn main() {
     bench_wire_decode();
     bench_verify_from_disk();
     bench_startup_recheck();
+    bench_trace_overhead();
+}
+
+/// `--trace` on a 256 MiB loopback download, pollen to pollen: wall time
+/// with and without tracing (to a file), medians and the ratio.
+fn bench_trace_overhead() {
+    use std::io::BufRead;
+    use std::process::{Command, Stdio};
+    let dir = std::env::temp_dir().join(format!("pollen-bench-trace-{}", std::process::id()));
+    std::fs::create_dir_all(dir.join("seed")).unwrap();
+    let len: usize = 256 << 20;
+    let data: Vec<u8> = (0..len).map(|i| (i * 31 + (i >> 11)) as u8).collect();
+    std::fs::write(dir.join("seed/payload"), &data).unwrap();
+    drop(data);
+    let options = pollen::create::CreateOptions {
+        piece_len: Some(256 << 10),
+        ..Default::default()
+    };
+    let torrent = dir.join("t.torrent");
+    std::fs::write(
+        &torrent,
+        pollen::create::create_torrent(&dir.join("seed/payload"), &options).unwrap(),
+    )
+    .unwrap();
+    let mut seeder = Command::new(env!("CARGO_BIN_EXE_pollen"))
+        .arg(&torrent)
+        .args([
+            "-d",
+            dir.join("seed").to_str().unwrap(),
+            "--seed",
+            "--no-tracker",
+            "-q",
+        ])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut first = String::new();
+    std::io::BufReader::new(seeder.stdout.take().unwrap())
+        .read_line(&mut first)
+        .unwrap();
+    let port = first.trim().rsplit(':').next().unwrap().to_string();
+    let timed = |trace: bool| {
+        median(|| {
+            let dest = dir.join("leech");
+            let _ = std::fs::remove_dir_all(&dest);
+            let mut command = Command::new(env!("CARGO_BIN_EXE_pollen"));
+            command
+                .arg(&torrent)
+                .args(["-d", dest.to_str().unwrap(), "--no-tracker", "-q", "--peer"])
+                .arg(format!("127.0.0.1:{port}"))
+                .stdout(Stdio::null());
+            if trace {
+                command.arg(format!("--trace={}", dir.join("trace.txt").display()));
+            }
+            assert!(command.status().unwrap().success());
+        })
+    };
+    let plain = timed(false);
+    let traced = timed(true);
+    let trace_lines =
+        std::fs::read_to_string(dir.join("trace.txt")).map_or(0, |t| t.lines().count());
+    println!(
+        "256 MiB pollen to pollen: {:.2} s without --trace, {:.2} s with ({trace_lines} lines): {:+.1} %",
+        plain.as_secs_f64(),
+        traced.as_secs_f64(),
+        (traced.as_secs_f64() / plain.as_secs_f64() - 1.0) * 100.0
+    );
+    let _ = seeder.kill();
+    let _ = seeder.wait();
+    let _ = std::fs::remove_dir_all(&dir);
 }
 
 /// SHA-1 speed of this machine as OpenSSL measures it (16 KiB blocks), in MiB/s.
@@ -101,6 +171,7 @@ fn bench_startup_recheck() {
                 "--no-tracker",
                 "-q",
             ])
+            .stdout(std::process::Stdio::null())
             .status()
             .unwrap();
         assert!(status.success());
