@@ -212,20 +212,20 @@ fn upper_hex_digit(nibble: u8) -> char {
     char::from(DIGITS[usize::from(nibble & 0x0f)])
 }
 
-/// Parses a tracker's reply body.
-///
-/// A `failure reason` is returned as [`TrackerError::Failure`]; anything that
-/// is not a bencoded dictionary with usable `peers` or `peers6` is
-/// [`TrackerError::Malformed`].
-pub fn parse_response(body: &[u8]) -> Result<AnnounceResponse, TrackerError> {
+/// Decodes a tracker reply (announce or scrape) into its top-level
+/// dictionary; a `failure reason` becomes [`TrackerError::Failure`].
+pub(crate) fn decode_reply<'a>(
+    body: &'a [u8],
+    what: &str,
+) -> Result<bencode::Dict<'a>, TrackerError> {
     let value = bencode::decode(body, Limits::MESSAGE)
         .map_err(|error| TrackerError::Malformed(error.to_string()))?;
-    let dict = value.as_dict().ok_or_else(|| {
-        TrackerError::Malformed(format!(
-            "reply is a {}, not a dictionary",
+    let bencode::Value::Dict(dict) = value else {
+        return Err(TrackerError::Malformed(format!(
+            "{what} is a {}, not a dictionary",
             value.kind_name()
-        ))
-    })?;
+        )));
+    };
     if let Some(reason) = dict.get(b"failure reason") {
         let text = reason.as_bytes().map_or_else(
             || format!("(a non-text {})", reason.kind_name()),
@@ -233,6 +233,17 @@ pub fn parse_response(body: &[u8]) -> Result<AnnounceResponse, TrackerError> {
         );
         return Err(TrackerError::Failure(text));
     }
+    Ok(dict)
+}
+
+/// Parses a tracker's reply body.
+///
+/// A `failure reason` is returned as [`TrackerError::Failure`]; anything that
+/// is not a bencoded dictionary with usable `peers` or `peers6` is
+/// [`TrackerError::Malformed`].
+pub fn parse_response(body: &[u8]) -> Result<AnnounceResponse, TrackerError> {
+    let dict = decode_reply(body, "reply")?;
+    let dict = &dict;
     Ok(AnnounceResponse {
         interval: dict
             .get_int(b"interval")

@@ -18,9 +18,9 @@
 //! limits, the counts must fit a `u32`, and a `failure reason` is cut to
 //! [`MAX_TRACKER_TEXT_CHARS`](super::MAX_TRACKER_TEXT_CHARS) characters.
 
-use super::announce::{percent_encode, tracker_text};
+use super::announce::percent_encode;
 use super::TrackerError;
-use crate::bencode::{self, Dict, Limits};
+use crate::bencode::Dict;
 
 /// The word an announce URL's last path segment must start with (BEP 48).
 const ANNOUNCE_WORD: &str = "announce";
@@ -87,21 +87,7 @@ pub fn parse_scrape_response(
     body: &[u8],
     info_hash: &[u8; 20],
 ) -> Result<ScrapeStats, TrackerError> {
-    let value = bencode::decode(body, Limits::MESSAGE)
-        .map_err(|error| TrackerError::Malformed(error.to_string()))?;
-    let dict = value.as_dict().ok_or_else(|| {
-        TrackerError::Malformed(format!(
-            "scrape reply is a {}, not a dictionary",
-            value.kind_name()
-        ))
-    })?;
-    if let Some(reason) = dict.get(b"failure reason") {
-        let text = reason.as_bytes().map_or_else(
-            || format!("(a non-text {})", reason.kind_name()),
-            tracker_text,
-        );
-        return Err(TrackerError::Failure(text));
-    }
+    let dict = crate::tracker::announce::decode_reply(body, "scrape reply")?;
     let files = dict.get_dict(b"files").ok_or_else(|| {
         TrackerError::Malformed("no `files` dictionary in the scrape reply".into())
     })?;
