@@ -8,7 +8,7 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use common::process::Pollen;
+use common::process::{wait_for, Pollen};
 use common::{write_tree, TempDir};
 use pollen::create::{create_torrent, CreateOptions};
 
@@ -29,15 +29,23 @@ fn setup(tag: &str) -> (TempDir, PathBuf, PathBuf) {
     (tmp, seed, torrent)
 }
 
+/// A seeder that has finished checking its data, so it greets a peer with
+/// BITFIELD (a peer that connects during the check gets HAVEs afterwards).
 fn seeder(torrent: &Path, seed: &Path) -> Pollen {
-    Pollen::start([
+    let mut seeder = Pollen::start([
         torrent.as_os_str(),
         "-d".as_ref(),
         seed.as_os_str(),
         "--seed".as_ref(),
         "--no-tracker".as_ref(),
-        "-q".as_ref(),
-    ])
+        "-v".as_ref(),
+    ]);
+    seeder.port();
+    let checked = wait_for(Duration::from_secs(30), || {
+        seeder.stderr().contains("pieces verified on disk")
+    });
+    assert!(checked, "{}", seeder.stderr());
+    seeder
 }
 
 /// Runs a traced leecher to completion and returns the trace lines.

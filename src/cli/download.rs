@@ -149,7 +149,12 @@ pub fn run(args: &[OsString]) -> Result<(), Error> {
             "give exactly one .torrent file (see `pollen --help`)".into(),
         ));
     };
-    init_logging(matches.opt_count("verbose"), matches.opt_present("quiet"));
+    // Under --tui, warnings would draw over the screen: errors only, unless -v asks.
+    let tui_quiet = matches.opt_present("tui") && matches.opt_count("verbose") == 0;
+    init_logging(
+        matches.opt_count("verbose"),
+        matches.opt_present("quiet") || tui_quiet,
+    );
     let meta = pollen::load_torrent(Path::new(torrent))?;
     let config =
         Config {
