@@ -11,22 +11,12 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use common::process::{assert_same_tree, Pollen};
-use common::{run_with_deadline, write_tree, TempDir};
-use pollen::create::{create_torrent, CreateOptions};
+use common::{run_with_deadline, seeded_torrent, TempDir};
 
 fn setup(tag: &str) -> (TempDir, std::path::PathBuf, std::path::PathBuf) {
     let tmp = TempDir::new(tag);
-    let seed = tmp.path().join("seed");
-    write_tree(
-        &seed,
-        &[("lib/a.bin", 2_000_000, 41), ("lib/b.bin", 123, 42)],
-    );
-    let torrent = tmp.path().join("t.torrent");
-    std::fs::write(
-        &torrent,
-        create_torrent(&seed.join("lib"), &CreateOptions::default()).unwrap(),
-    )
-    .unwrap();
+    let files = [("lib/a.bin", 2_000_000, 41), ("lib/b.bin", 123, 42)];
+    let (seed, torrent) = seeded_torrent(tmp.path(), &files, None);
     (tmp, seed, torrent)
 }
 

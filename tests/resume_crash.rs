@@ -11,8 +11,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use common::process::{assert_same_tree, wait_for, Pollen};
-use common::{write_tree, TempDir};
-use pollen::create::{create_torrent, CreateOptions};
+use common::{seeded_torrent, TempDir};
 use pollen::rng::Rng;
 
 /// A 64 MiB multi-file tree (pieces straddle files).
@@ -24,18 +23,7 @@ const BIG: &[(&str, usize, u64)] = &[
 
 fn setup(tag: &str, files: &[(&str, usize, u64)]) -> (TempDir, PathBuf, PathBuf, u64) {
     let tmp = TempDir::new(tag);
-    let seed = tmp.path().join("seed");
-    write_tree(&seed, files);
-    let options = CreateOptions {
-        piece_len: Some(256 * 1024),
-        ..CreateOptions::default()
-    };
-    let torrent = tmp.path().join("t.torrent");
-    std::fs::write(
-        &torrent,
-        create_torrent(&seed.join("share"), &options).unwrap(),
-    )
-    .unwrap();
+    let (seed, torrent) = seeded_torrent(tmp.path(), files, Some(256 * 1024));
     let total = files.iter().map(|f| f.1 as u64).sum();
     (tmp, seed, torrent, total)
 }

@@ -14,8 +14,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use common::process::{assert_same_tree, Pollen};
-use common::{payload, write_tree, TempDir};
-use pollen::create::{create_torrent, CreateOptions};
+use common::{payload, seeded_torrent, TempDir};
 
 const PIECE: usize = 64 * 1024;
 const BLOCK: usize = 16 * 1024;
@@ -24,18 +23,8 @@ const SEED: u64 = 77;
 
 fn setup(tag: &str) -> (TempDir, PathBuf, PathBuf) {
     let tmp = TempDir::new(tag);
-    let seed = tmp.path().join("seed");
-    write_tree(&seed, &[("data.bin", LEN, SEED)]);
-    let options = CreateOptions {
-        piece_len: Some(PIECE as u32),
-        ..CreateOptions::default()
-    };
-    let torrent = tmp.path().join("t.torrent");
-    std::fs::write(
-        &torrent,
-        create_torrent(&seed.join("data.bin"), &options).unwrap(),
-    )
-    .unwrap();
+    let (seed, torrent) =
+        seeded_torrent(tmp.path(), &[("data.bin", LEN, SEED)], Some(PIECE as u32));
     (tmp, seed, torrent)
 }
 

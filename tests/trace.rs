@@ -9,23 +9,11 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use common::process::{wait_for, Pollen};
-use common::{write_tree, TempDir};
-use pollen::create::{create_torrent, CreateOptions};
+use common::{seeded_torrent, TempDir};
 
 fn setup(tag: &str) -> (TempDir, PathBuf, PathBuf) {
     let tmp = TempDir::new(tag);
-    let seed = tmp.path().join("seed");
-    write_tree(&seed, &[("tr/a.bin", 600_000, 71)]);
-    let options = CreateOptions {
-        piece_len: Some(64 * 1024),
-        ..CreateOptions::default()
-    };
-    let torrent = tmp.path().join("t.torrent");
-    std::fs::write(
-        &torrent,
-        create_torrent(&seed.join("tr"), &options).unwrap(),
-    )
-    .unwrap();
+    let (seed, torrent) = seeded_torrent(tmp.path(), &[("tr/a.bin", 600_000, 71)], Some(64 * 1024));
     (tmp, seed, torrent)
 }
 

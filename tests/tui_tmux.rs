@@ -10,8 +10,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use common::process::{wait_for, Pollen};
-use common::{have_program, skip, write_tree, TempDir};
-use pollen::create::{create_torrent, CreateOptions};
+use common::{have_program, seeded_torrent, skip, TempDir};
 
 struct TmuxSession(String);
 
@@ -47,18 +46,11 @@ fn tui_shows_header_piece_map_and_peers_and_q_quits() {
         );
     }
     let tmp = TempDir::new("tui");
-    let seed = tmp.path().join("seed");
-    write_tree(&seed, &[("show/movie.bin", 3_000_000, 61)]);
-    let options = CreateOptions {
-        piece_len: Some(32 * 1024),
-        ..CreateOptions::default()
-    };
-    let torrent = tmp.path().join("t.torrent");
-    std::fs::write(
-        &torrent,
-        create_torrent(&seed.join("show"), &options).unwrap(),
-    )
-    .unwrap();
+    let (seed, torrent) = seeded_torrent(
+        tmp.path(),
+        &[("show/movie.bin", 3_000_000, 61)],
+        Some(32 * 1024),
+    );
     // A slow seeder, so the download is still going when the pane is read.
     let mut seeder = Pollen::start([
         torrent.as_os_str(),

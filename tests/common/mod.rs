@@ -135,3 +135,30 @@ pub fn info_field<'a>(stdout: &'a str, label: &str) -> Option<&'a str> {
 }
 pub mod http_tracker;
 pub mod process;
+
+/// Writes `files` under `root/seed` and a torrent of their top entry (the
+/// first path element of the first file) with `piece_len` to `root/t.torrent`.
+/// Returns (seed directory, torrent path).
+pub fn seeded_torrent(
+    root: &Path,
+    files: &[(&str, usize, u64)],
+    piece_len: Option<u32>,
+) -> (PathBuf, PathBuf) {
+    let seed = root.join("seed");
+    write_tree(&seed, files);
+    let top = files
+        .first()
+        .and_then(|f| f.0.split('/').next())
+        .expect("at least one file");
+    let options = pollen::create::CreateOptions {
+        piece_len,
+        ..Default::default()
+    };
+    let torrent = root.join("t.torrent");
+    fs::write(
+        &torrent,
+        pollen::create::create_torrent(&seed.join(top), &options).unwrap(),
+    )
+    .unwrap();
+    (seed, torrent)
+}
