@@ -83,7 +83,9 @@ impl Session {
                     let handshake = our_handshake(info_hash, peer_id);
                     conn.write_buf.extend_from_slice(&handshake.encode());
                     conn.sent_handshake = true;
-                    conn.log_sent(|| describe_handshake("-PO0100-", &handshake.reserved));
+                    conn.log_sent(|| {
+                        describe_handshake(&super::client_tag(&peer_id), &handshake.reserved)
+                    });
                 }
                 Err(e) => return conn.close(format!("connect failed: {e}"), true),
             }

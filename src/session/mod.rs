@@ -728,6 +728,12 @@ fn config_limit(bytes_per_second: Option<u64>) -> Option<TokenBucket> {
     bytes_per_second.map(TokenBucket::new)
 }
 
+/// The first 8 bytes of a peer id: the client tag in Azureus style
+/// (`-PO0100-` for pollen 0.1.0), as text for logs and the trace.
+pub(super) fn client_tag(peer_id: &[u8; 20]) -> String {
+    String::from_utf8_lossy(peer_id.get(..8).unwrap_or_default()).into_owned()
+}
+
 /// Our peer id: Azureus style, `-PO0100-` then 12 random printable bytes.
 fn make_peer_id(rng: &mut Rng) -> [u8; 20] {
     const ALPHABET: &[u8] = b"0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ";

@@ -214,8 +214,7 @@ impl Session {
         conn.peer_id = Some(handshake.peer_id);
         conn.stage = Stage::Active;
         if let Some((tracer, _)) = self.tracer.as_mut() {
-            let client = String::from_utf8_lossy(handshake.peer_id.get(..8).unwrap_or_default())
-                .into_owned();
+            let client = super::client_tag(&handshake.peer_id);
             tracer.wire_in(
                 now,
                 phase::RECEIVE,
@@ -227,7 +226,7 @@ impl Session {
             let ours = our_handshake(info_hash, our_id);
             conn.write_buf.extend_from_slice(&ours.encode());
             conn.sent_handshake = true;
-            conn.log_sent(|| describe_handshake("-PO0100-", &ours.reserved));
+            conn.log_sent(|| describe_handshake(&super::client_tag(&our_id), &ours.reserved));
         }
         if self.checking.is_none() && self.have.count_ones() > 0 {
             conn.send(&Message::Bitfield(self.have.as_bytes()), now);
@@ -244,7 +243,7 @@ impl Session {
         log::debug!(
             "{}: handshake ok, client {}",
             conn.addr,
-            String::from_utf8_lossy(handshake.peer_id.get(..8).unwrap_or_default())
+            super::client_tag(&handshake.peer_id)
         );
     }
 
