@@ -9,7 +9,14 @@
 //! arrives unrequested, twice, or for a piece not in progress is reported,
 //! never silently counted. A piece is complete when every block is
 //! received; the session then verifies it from disk and calls
-//! [`Downloads::finish`] or [`Downloads::reset`].
+//! [`Downloads::finish`] or [`Downloads::fail`].
+//!
+//! Each received block remembers which peer sent it, so a piece that fails
+//! its hash check can be blamed block by block (see [`crate::smart_ban`]).
+//! A failed piece with several senders is fetched again *single-source*:
+//! the first peer to ask claims it, and others leave it alone until that
+//! peer chokes us, times out or goes, so the second attempt either passes
+//! (and the smart ban compares blocks) or fails with one sender to blame.
 //!
 //! Keeping these states disjoint is what prevents the classic "stuck at
 //! 99.9 %" bug: a block can always be found in exactly one state, so a
@@ -33,7 +40,8 @@ enum BlockState {
     Wanted,
     /// Requested from this many peers.
     Requested(u8),
-    Received,
+    /// Written to disk; sent by `Partial::contributors[n]`.
+    Received(u16),
 }
 
 /// One piece being downloaded.
@@ -41,8 +49,39 @@ enum BlockState {
 struct Partial {
     blocks: Vec<BlockState>,
     received: usize,
-    /// Peers that sent at least one block of it (for strikes on a hash failure).
+    /// Peers that sent at least one block of it, in order of their first
+    /// block (a `Received` block names its sender by index here).
     contributors: Vec<SocketAddr>,
+    /// Fetch it from one peer only (it failed before with several senders).
+    single_source: bool,
+    /// The peer that claimed a single-source piece.
+    owner: Option<SocketAddr>,
+}
+
+impl Partial {
+    fn new(count: usize) -> Partial {
+        Partial {
+            blocks: vec![BlockState::Wanted; count],
+            received: 0,
+            contributors: Vec::new(),
+            single_source: false,
+            owner: None,
+        }
+    }
+
+    /// Whether `peer` may ask for this piece's wanted blocks now.
+    fn open_to(&self, peer: SocketAddr) -> bool {
+        !self.single_source || self.owner.is_none_or(|owner| owner == peer)
+    }
+}
+
+/// Who sent what of a piece that failed its hash check: see [`Downloads::fail`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FailedPiece {
+    /// Every peer that sent at least one block.
+    pub contributors: Vec<SocketAddr>,
+    /// The sender of each block, by block index.
+    pub senders: Vec<(u32, SocketAddr)>,
 }
 
 /// What [`Downloads::receive`] made of an arriving block.
@@ -82,6 +121,13 @@ impl Downloads {
         self.pieces.is_empty()
     }
 
+    /// How many peers sent blocks of `piece` so far.
+    pub fn contributor_count(&self, piece: PieceIndex) -> usize {
+        self.pieces
+            .get(&piece.get())
+            .map_or(0, |p| p.contributors.len())
+    }
+
     /// Whether `piece` is in progress.
     pub fn contains(&self, piece: u32) -> bool {
         self.pieces.contains_key(&piece)
@@ -95,23 +141,34 @@ impl Downloads {
     /// Starts `piece` with every block wanted. Does nothing if already started.
     pub fn start(&mut self, layout: &Layout, piece: PieceIndex) {
         let count = usize::try_from(layout.block_count(piece)).unwrap_or(0);
-        self.pieces.entry(piece.get()).or_insert_with(|| Partial {
-            blocks: vec![BlockState::Wanted; count],
-            received: 0,
-            contributors: Vec::new(),
-        });
+        self.pieces
+            .entry(piece.get())
+            .or_insert_with(|| Partial::new(count));
     }
 
-    /// The first wanted block of `piece`, marked requested. `None` when every
-    /// block is requested or received.
-    pub fn request_wanted(&mut self, layout: &Layout, piece: PieceIndex) -> Option<Block> {
+    /// The first wanted block of `piece`, marked requested for `peer`.
+    /// `None` when every block is requested or received, or when the piece
+    /// is single-source and claimed by another peer. `peer` claims an
+    /// unclaimed single-source piece.
+    pub fn request_wanted(
+        &mut self,
+        layout: &Layout,
+        piece: PieceIndex,
+        peer: SocketAddr,
+    ) -> Option<Block> {
         let partial = self.pieces.get_mut(&piece.get())?;
+        if !partial.open_to(peer) {
+            return None;
+        }
         let n = partial
             .blocks
             .iter()
             .position(|s| *s == BlockState::Wanted)?;
         let state = partial.blocks.get_mut(n)?;
         *state = BlockState::Requested(1);
+        if partial.single_source {
+            partial.owner = Some(peer);
+        }
         layout.block(piece, u32::try_from(n).ok()?)
     }
 
@@ -144,16 +201,35 @@ impl Downloads {
         None
     }
 
-    /// The first wanted block of any piece in progress that the peer has
-    /// (lowest piece first), marked requested: finishing started pieces
-    /// before starting new ones keeps few pieces open.
-    pub fn request_any_wanted(&mut self, layout: &Layout, peer_has: &Bitfield) -> Option<Block> {
+    /// The first wanted block of any piece in progress that `peer` has and
+    /// may fetch (lowest piece first), marked requested: finishing started
+    /// pieces before starting new ones keeps few pieces open.
+    pub fn request_any_wanted(
+        &mut self,
+        layout: &Layout,
+        peer_has: &Bitfield,
+        peer: SocketAddr,
+    ) -> Option<Block> {
         let piece = self
             .pieces
             .iter()
-            .find(|(&p, partial)| peer_has.has(p) && partial.blocks.contains(&BlockState::Wanted))
+            .find(|(&p, partial)| {
+                peer_has.has(p)
+                    && partial.open_to(peer)
+                    && partial.blocks.contains(&BlockState::Wanted)
+            })
             .map(|(&p, _)| p)?;
-        self.request_wanted(layout, layout.piece(piece)?)
+        self.request_wanted(layout, layout.piece(piece)?, peer)
+    }
+
+    /// `peer` will not finish the single-source pieces it claimed (it
+    /// choked us, timed out or went away): another peer may claim them.
+    pub fn disown(&mut self, peer: SocketAddr) {
+        for partial in self.pieces.values_mut() {
+            if partial.owner == Some(peer) {
+                partial.owner = None;
+            }
+        }
     }
 
     /// Endgame: a block some other peer is already fetching, from a piece
@@ -206,14 +282,20 @@ impl Downloads {
             return Received::Unrequested;
         };
         match *state {
-            BlockState::Received => Received::Duplicate,
+            BlockState::Received(_) => Received::Duplicate,
             BlockState::Wanted => Received::Unrequested,
             BlockState::Requested(_) => {
-                *state = BlockState::Received;
+                let sender = match partial.contributors.iter().position(|a| *a == from) {
+                    Some(n) => n,
+                    None => {
+                        partial.contributors.push(from);
+                        partial.contributors.len() - 1
+                    }
+                };
+                // More than 65,535 senders of one piece cannot happen (one
+                // block each would need a 1 GiB piece); saturate regardless.
+                *state = BlockState::Received(u16::try_from(sender).unwrap_or(u16::MAX));
                 partial.received += 1;
-                if !partial.contributors.contains(&from) {
-                    partial.contributors.push(from);
-                }
                 Received::New {
                     piece_complete: partial.received == partial.blocks.len(),
                 }
@@ -226,13 +308,34 @@ impl Downloads {
         self.pieces.remove(&piece.get());
     }
 
-    /// The piece failed its hash check: forget it so it is picked afresh,
-    /// and return the peers that sent its blocks (each gets a strike).
-    pub fn reset(&mut self, piece: PieceIndex) -> Vec<SocketAddr> {
-        self.pieces
-            .remove(&piece.get())
-            .map(|p| p.contributors)
-            .unwrap_or_default()
+    /// The piece failed its hash check: every block is wanted again, and
+    /// with `single_source` the piece is fetched from one peer next time.
+    /// Returns who sent which block (for the smart ban).
+    pub fn fail(&mut self, piece: PieceIndex, single_source: bool) -> FailedPiece {
+        let Some(partial) = self.pieces.get_mut(&piece.get()) else {
+            return FailedPiece {
+                contributors: Vec::new(),
+                senders: Vec::new(),
+            };
+        };
+        let mut senders = Vec::new();
+        for (n, state) in partial.blocks.iter_mut().enumerate() {
+            if let BlockState::Received(sender) = *state {
+                let who = partial.contributors.get(usize::from(sender));
+                if let (Some(who), Ok(n)) = (who, u32::try_from(n)) {
+                    senders.push((n, *who));
+                }
+            }
+            *state = BlockState::Wanted;
+        }
+        let contributors = std::mem::take(&mut partial.contributors);
+        partial.received = 0;
+        partial.single_source = single_source;
+        partial.owner = None;
+        FailedPiece {
+            contributors,
+            senders,
+        }
     }
 
     /// Bytes received so far of pieces in progress (for progress display).
@@ -255,6 +358,8 @@ pub struct BlockChoice<'a> {
     pub picker: &'a Picker,
     /// Our verified pieces.
     pub have: &'a Bitfield,
+    /// The peer asking.
+    pub peer: SocketAddr,
     /// The pieces the peer has.
     pub peer_has: &'a Bitfield,
     /// Endgame forced early (`--endgame PCT` reached): duplicate requests
@@ -272,7 +377,7 @@ pub fn next_block(
     already_asked: impl Fn(&Block) -> bool,
     rng: &mut Rng,
 ) -> Option<Block> {
-    if let Some(block) = downloads.request_any_wanted(choice.layout, choice.peer_has) {
+    if let Some(block) = downloads.request_any_wanted(choice.layout, choice.peer_has, choice.peer) {
         return Some(block);
     }
     let wanted = |p: u32| !choice.have.has(p) && !downloads.contains(p);
@@ -282,7 +387,7 @@ pub fn next_block(
         .and_then(|p| choice.layout.piece(p))
     {
         downloads.start(choice.layout, piece);
-        return downloads.request_wanted(choice.layout, piece);
+        return downloads.request_wanted(choice.layout, piece, choice.peer);
     }
     if downloads.has_wanted_blocks() && !choice.endgame {
         return None; // wanted blocks remain, just not ones this peer has
@@ -310,7 +415,7 @@ mod tests {
     #[test]
     fn blocks_are_requested_in_order_then_run_out() {
         let (layout, piece, mut d) = setup();
-        let begins: Vec<u32> = std::iter::from_fn(|| d.request_wanted(&layout, piece))
+        let begins: Vec<u32> = std::iter::from_fn(|| d.request_wanted(&layout, piece, addr(1)))
             .map(|b| b.begin)
             .collect();
         assert_eq!(begins, vec![0, 16384, 32768]);
@@ -320,15 +425,16 @@ mod tests {
     #[test]
     fn released_requests_become_wanted_again() {
         let (layout, piece, mut d) = setup();
-        let first = d.request_wanted(&layout, piece).unwrap();
+        let first = d.request_wanted(&layout, piece, addr(1)).unwrap();
         d.release(&first);
-        assert_eq!(d.request_wanted(&layout, piece), Some(first));
+        assert_eq!(d.request_wanted(&layout, piece, addr(1)), Some(first));
     }
 
     #[test]
     fn completion_is_reported_on_the_last_new_block() {
         let (layout, piece, mut d) = setup();
-        let blocks: Vec<Block> = std::iter::from_fn(|| d.request_wanted(&layout, piece)).collect();
+        let blocks: Vec<Block> =
+            std::iter::from_fn(|| d.request_wanted(&layout, piece, addr(1))).collect();
         assert_eq!(
             d.receive(&blocks[0], addr(1)),
             Received::New {
@@ -348,8 +454,17 @@ mod tests {
                 piece_complete: true
             }
         );
-        assert_eq!(d.reset(piece), vec![addr(1), addr(2)]);
-        assert!(!d.contains(0));
+        let failed = d.fail(piece, true);
+        assert_eq!(failed.contributors, vec![addr(1), addr(2)]);
+        assert_eq!(
+            failed.senders,
+            vec![(0, addr(1)), (1, addr(1)), (2, addr(2))]
+        );
+        assert!(
+            d.contains(0),
+            "a failed piece stays in progress, every block wanted"
+        );
+        assert_eq!(d.received_blocks(), 0);
     }
 
     #[test]
@@ -376,6 +491,7 @@ mod tests {
             layout: &layout,
             picker: &picker,
             have: &have,
+            peer: addr(1),
             peer_has: &all,
             endgame: false,
         };
@@ -401,7 +517,8 @@ mod tests {
     #[test]
     fn endgame_duplicates_are_capped_and_skip_the_asking_peer() {
         let (layout, piece, mut d) = setup();
-        let blocks: Vec<Block> = std::iter::from_fn(|| d.request_wanted(&layout, piece)).collect();
+        let blocks: Vec<Block> =
+            std::iter::from_fn(|| d.request_wanted(&layout, piece, addr(1))).collect();
         // Another peer already asked for block 0; it may not get it twice.
         let dup = d
             .request_duplicate(&layout, piece, |b| b.begin == 0)
@@ -417,5 +534,47 @@ mod tests {
         assert!(!d.has_wanted_blocks());
         d.release(&blocks[0]);
         assert!(d.has_wanted_blocks());
+    }
+
+    #[test]
+    fn a_failed_single_source_piece_is_fetched_from_the_peer_that_claims_it() {
+        let (layout, piece, mut d) = setup();
+        let all = Bitfield::full(1);
+        for block in
+            std::iter::from_fn(|| d.request_wanted(&layout, piece, addr(1))).collect::<Vec<_>>()
+        {
+            d.receive(&block, addr(1));
+        }
+        d.fail(piece, true);
+        let first = d.request_any_wanted(&layout, &all, addr(2)).unwrap();
+        assert_eq!(first.begin, 0);
+        assert_eq!(
+            d.request_any_wanted(&layout, &all, addr(3)),
+            None,
+            "claimed by peer 2"
+        );
+        assert_eq!(
+            d.request_any_wanted(&layout, &all, addr(2)).unwrap().begin,
+            16384
+        );
+        // Peer 2 chokes us: its request is released and the claim dropped.
+        d.release(&first);
+        d.disown(addr(2));
+        assert_eq!(
+            d.request_any_wanted(&layout, &all, addr(3)).unwrap().begin,
+            0
+        );
+    }
+
+    #[test]
+    fn a_failed_piece_without_single_source_is_open_to_every_peer() {
+        let (layout, piece, mut d) = setup();
+        let all = Bitfield::full(1);
+        let block = d.request_wanted(&layout, piece, addr(1)).unwrap();
+        d.receive(&block, addr(1));
+        let failed = d.fail(piece, false);
+        assert_eq!(failed.contributors, vec![addr(1)]);
+        assert!(d.request_any_wanted(&layout, &all, addr(2)).is_some());
+        assert!(d.request_any_wanted(&layout, &all, addr(3)).is_some());
     }
 }

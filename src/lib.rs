@@ -13,7 +13,7 @@
 //!     resume::file      atomic resume state (tmp + fsync + rename)
 //!     tracker::http     blocking HTTP: one announce under hard timeouts
 //! L0  bencode, metainfo, bitfield, wire, extension, hash, units, peer,
-//!     picker, download, choker, peer_list, rate, ratelimit, rng,
+//!     picker, download, smart_ban, choker, peer_list, rate, ratelimit, rng,
 //!     resume::state, tracker::{announce, udp, tiers, scrape},
 //!     tracker::server::{state, http_request, udp_request}, ui
 //!                       pure: bytes/values in, values/bytes out; no I/O, no clock
@@ -52,7 +52,12 @@
 //! [`download::Downloads::receive`]) and writes it
 //! ([`storage::Storage::write`]); the last block of a piece triggers
 //! `verify_piece` ([`storage::Storage::verify_piece`]), and `send_haves`
-//! tells every peer with HAVE.
+//! tells every peer with HAVE. A PIECE that answers no request of ours never
+//! reaches the disk. A piece that fails its hash check is blamed on its
+//! sender only when it had one; with several, [`smart_ban`] compares each
+//! sender's blocks with the good ones once the piece, fetched again from a
+//! single peer, passes, and only a peer proven to have sent bad blocks gets
+//! a strike ([`peer_list::MAX_STRIKES`] strikes ban it).
 //!
 //! # Where each BEP lives
 //!
@@ -95,6 +100,7 @@ pub mod ratelimit;
 pub mod resume;
 pub mod rng;
 pub mod session;
+pub mod smart_ban;
 pub mod storage;
 #[cfg(test)]
 mod test_util;

@@ -32,6 +32,16 @@ pub const SNUB_TIMEOUT: Duration = Duration::from_secs(60);
 /// bytes a request the queue costs at most 24 KB per peer).
 pub const MAX_QUEUED_REQUESTS: usize = 2000;
 
+/// Most PIECEs answering no request of ours (and no request we recently
+/// gave up on) a peer may send before it is closed: one can be a race or a
+/// client quirk; a stream of them is waste at best and an attack at worst.
+pub const MAX_UNREQUESTED_BLOCKS: u32 = 8;
+
+/// Requests we gave up on (cancelled, timed out, or dropped by a CHOKE)
+/// that are remembered so a late answer is not taken for an unrequested
+/// block: one full pipeline's worth.
+pub const MAX_RELEASED_REMEMBERED: usize = MAX_PIPELINE;
+
 /// One of our requests in flight to this peer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct OutRequest {
@@ -77,6 +87,11 @@ pub struct PeerState {
     /// It unchoked us, holds our requests, and has sent nothing for
     /// [`SNUB_TIMEOUT`]: one request at a time, and no upload slot for it.
     pub snubbed: bool,
+    /// Our requests we gave up on, newest last (at most
+    /// [`MAX_RELEASED_REMEMBERED`]): a late PIECE for one is no offence.
+    released: VecDeque<Block>,
+    /// PIECEs it sent that answered nothing we asked for.
+    pub unrequested_blocks: u32,
 }
 
 impl PeerState {
@@ -99,6 +114,8 @@ impl PeerState {
             max_requests: None,
             unchoked_at: None,
             snubbed: false,
+            released: VecDeque::new(),
+            unrequested_blocks: 0,
         }
     }
 
@@ -133,7 +150,8 @@ impl PeerState {
         }
     }
 
-    /// Removes and returns our requests older than `timeout`.
+    /// Removes and returns our requests older than `timeout` (remembered
+    /// as released: the answer may still come).
     pub fn take_expired(&mut self, now: Instant, timeout: Duration) -> Vec<Block> {
         let mut expired = Vec::new();
         self.requested.retain(|r| {
@@ -143,7 +161,49 @@ impl PeerState {
             }
             !late
         });
+        for block in &expired {
+            self.remember_released(*block);
+        }
         expired
+    }
+
+    /// Removes every request in flight (it choked us: BEP 3 says they are
+    /// dropped), remembering them as released.
+    pub fn take_all_requests(&mut self) -> Vec<Block> {
+        let blocks: Vec<Block> = self.requested.drain(..).map(|r| r.block).collect();
+        for block in &blocks {
+            self.remember_released(*block);
+        }
+        blocks
+    }
+
+    /// Removes our request for `block` because we sent a CANCEL; true if
+    /// there was one. The block may still arrive (it crossed the CANCEL).
+    pub fn cancel_request(&mut self, block: &Block) -> bool {
+        let had = self.take_request(block);
+        if had {
+            self.remember_released(*block);
+        }
+        had
+    }
+
+    /// A PIECE for `block` arrived that answers no request in flight:
+    /// true when it answers one we gave up on (no offence; forgotten now).
+    pub fn take_released(&mut self, block: &Block) -> bool {
+        match self.released.iter().position(|b| b == block) {
+            Some(i) => {
+                self.released.remove(i);
+                true
+            }
+            None => false,
+        }
+    }
+
+    fn remember_released(&mut self, block: Block) {
+        if self.released.len() >= MAX_RELEASED_REMEMBERED {
+            self.released.pop_front();
+        }
+        self.released.push_back(block);
     }
 
     /// Whether it has a piece we lack (`ours` is our have-bitfield).
@@ -236,5 +296,52 @@ mod tests {
         let kept = peer.requested[0].block;
         assert!(peer.take_request(&kept));
         assert!(!peer.take_request(&kept));
+    }
+
+    #[test]
+    fn late_answers_to_released_requests_are_recognised_once() {
+        let layout = Layout::new(16384, &[65536]).unwrap();
+        let t0 = Instant::now();
+        let mut peer = PeerState::new(4);
+        let blocks: Vec<Block> = layout
+            .pieces()
+            .map(|p| layout.block(p, 0).unwrap())
+            .collect();
+        for block in &blocks {
+            peer.requested.push(OutRequest {
+                block: *block,
+                sent_at: t0,
+            });
+        }
+        assert!(peer.cancel_request(&blocks[0]));
+        assert!(!peer.cancel_request(&blocks[0]));
+        let dropped = peer.take_all_requests();
+        assert_eq!(dropped.len(), 3);
+        assert!(peer.requested.is_empty());
+        for block in &blocks {
+            assert!(peer.take_released(block));
+            assert!(
+                !peer.take_released(block),
+                "each late answer is forgiven once"
+            );
+        }
+    }
+
+    #[test]
+    fn released_requests_are_remembered_within_a_bound() {
+        let layout = Layout::new(16384, &[16384 * 600]).unwrap();
+        let mut peer = PeerState::new(600);
+        let t0 = Instant::now();
+        for piece in layout.pieces() {
+            peer.requested.push(OutRequest {
+                block: layout.block(piece, 0).unwrap(),
+                sent_at: t0,
+            });
+        }
+        assert_eq!(peer.take_all_requests().len(), 600);
+        let first = layout.block(layout.piece(0).unwrap(), 0).unwrap();
+        let last = layout.block(layout.piece(599).unwrap(), 0).unwrap();
+        assert!(!peer.take_released(&first), "the oldest were forgotten");
+        assert!(peer.take_released(&last));
     }
 }

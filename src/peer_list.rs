@@ -151,6 +151,11 @@ impl PeerList {
         }
     }
 
+    /// Strikes `addr` has (0 when unknown).
+    pub fn strikes(&self, addr: SocketAddr) -> u32 {
+        self.entries.get(&addr).map_or(0, |e| e.strikes)
+    }
+
     /// A piece with `addr`'s data failed its hash: one strike. Returns true
     /// when this strike bans it.
     pub fn strike(&mut self, addr: SocketAddr) -> bool {

@@ -56,6 +56,7 @@ impl Session {
             for request in conn.peer.requested.drain(..) {
                 self.downloads.release(&request.block);
             }
+            self.downloads.disown(conn.addr);
             self.picker.remove_peer(&conn.peer.has);
             self.peers.disconnected(conn.addr, conn.failed, now);
             if self.optimistic == Some(key) {
@@ -106,7 +107,11 @@ impl Session {
             {
                 tracer.timeout(now, phase::CHECK_TIMEOUTS, conn.addr, reason);
             }
-            for block in conn.peer.take_expired(now, REQUEST_TIMEOUT) {
+            let expired = conn.peer.take_expired(now, REQUEST_TIMEOUT);
+            if !expired.is_empty() {
+                self.downloads.disown(conn.addr);
+            }
+            for block in expired {
                 if let Some((tracer, _)) = self.tracer.as_mut() {
                     let what = format!(
                         "request #{} +{} unanswered for 15 s",

@@ -60,6 +60,7 @@ use crate::rate::RateMeter;
 use crate::ratelimit::TokenBucket;
 use crate::resume;
 use crate::rng::Rng;
+use crate::smart_ban::SmartBan;
 use crate::storage::Storage;
 use crate::trace::{phase, Tracer};
 use conn::Conn;
@@ -137,6 +138,9 @@ pub struct Session {
     /// Verified pieces.
     have: Bitfield,
     downloads: Downloads,
+    /// Digests of blocks from failed pieces with several senders, to find
+    /// who sent the bad ones once the piece passes.
+    smart_ban: SmartBan,
     picker: Picker,
     peers: PeerList,
     rng: Rng,
@@ -163,6 +167,8 @@ pub struct Session {
     down_limit: Option<TokenBucket>,
     /// `--max-up`: tokens are taken per block served.
     up_limit: Option<TokenBucket>,
+    /// The peer that went first in the last request phase (peers take turns).
+    request_turn: usize,
     /// When a rate limit that stopped a phase will have tokens again.
     throttled_until: Option<Instant>,
     /// Queued requests could be served right now (the next poll must not sleep).
@@ -225,6 +231,7 @@ impl Session {
             conns: Slab::new(),
             storage,
             downloads: Downloads::new(),
+            smart_ban: SmartBan::new(),
             peers,
             rng,
             pending_haves: Vec::new(),
@@ -244,6 +251,7 @@ impl Session {
             completed_at: None,
             down_limit: config_limit(max_down),
             up_limit: config_limit(max_up),
+            request_turn: 0,
             throttled_until: None,
             more_to_serve: false,
             resume_path,

@@ -283,10 +283,10 @@ impl Session {
             }
             Message::Choke => {
                 conn.peer.peer_choking = true;
-                let released: Vec<_> = conn.peer.requested.drain(..).map(|r| r.block).collect();
-                for block in released {
+                for block in conn.peer.take_all_requests() {
                     self.downloads.release(&block);
                 }
+                self.downloads.disown(conn.addr);
             }
             Message::Unchoke => {
                 conn.peer.peer_choking = false;

@@ -11,14 +11,30 @@ use std::time::Instant;
 use super::Session;
 use crate::download::{next_block, BlockChoice, Received};
 use crate::error::Error;
-use crate::metainfo::{PieceIndex, BLOCK_LEN};
-use crate::peer::OutRequest;
+use crate::hash::Sha1Hash;
+use crate::metainfo::{Block, PieceIndex, BLOCK_LEN};
+use crate::peer::{OutRequest, MAX_UNREQUESTED_BLOCKS};
+use crate::smart_ban::BlockRecord;
+use crate::storage::StorageError;
 use crate::trace::phase;
 use crate::wire::{BlockRequest, Message};
 
+/// What [`Session::request_one`] did.
+enum Requested {
+    /// Sent one REQUEST; the peer may take more.
+    One,
+    /// The peer's pipeline is full or nothing more is wanted from it.
+    Enough,
+    /// The download limit is used up for now.
+    Throttled,
+}
+
 impl Session {
     /// Request phase: for every peer that unchokes us and has what we want,
-    /// queue REQUESTs until its pipeline target is reached.
+    /// queue REQUESTs until its pipeline target is reached. Peers take
+    /// turns, one block each per round, starting after the peer that went
+    /// first last time: under `--max-down` the tokens are shared fairly
+    /// instead of going to whichever peer sits first in the slab.
     pub(super) fn request_blocks(&mut self, now: Instant) {
         if self.checking.is_some() || self.have.is_complete() {
             return;
@@ -27,61 +43,102 @@ impl Session {
             let done = u64::from(self.have.count_ones()) * 100;
             done >= u64::from(pct) * u64::from(self.meta.layout.piece_count())
         });
-        for (_, conn) in self.conns.iter_mut() {
-            if !conn.is_active() || conn.peer.peer_choking || !conn.peer.am_interested {
-                continue;
-            }
-            let target = conn.peer.pipeline_target(now);
-            while conn.peer.requested.len() < target {
-                if let Some(limit) = self.down_limit.as_mut() {
-                    if !limit.try_take(u64::from(BLOCK_LEN), now) {
-                        let ready = limit.ready_at(u64::from(BLOCK_LEN), now);
-                        self.throttled_until =
-                            Some(self.throttled_until.map_or(ready, |t| t.min(ready)));
-                        return;
+        let mut turns: Vec<usize> = self
+            .conns
+            .iter()
+            .filter(|(_, c)| c.is_active() && !c.peer.peer_choking && c.peer.am_interested)
+            .map(|(k, _)| k)
+            .collect();
+        let first = turns
+            .iter()
+            .position(|&k| k > self.request_turn)
+            .unwrap_or(0);
+        turns.rotate_left(first);
+        if let Some(&key) = turns.first() {
+            self.request_turn = key;
+        }
+        while !turns.is_empty() {
+            let mut throttled = false;
+            turns.retain(|&key| {
+                if throttled {
+                    return false;
+                }
+                match self.request_one(key, endgame, now) {
+                    Requested::One => true,
+                    Requested::Enough => false,
+                    Requested::Throttled => {
+                        throttled = true;
+                        false
                     }
                 }
-                let choice = BlockChoice {
-                    layout: &self.meta.layout,
-                    picker: &self.picker,
-                    have: &self.have,
-                    peer_has: &conn.peer.has,
-                    endgame,
-                };
-                let asked = &conn.peer.requested;
-                let already = |b: &crate::metainfo::Block| asked.iter().any(|r| r.block == *b);
-                let open_pieces = self.downloads.len();
-                let Some(block) = next_block(&mut self.downloads, &choice, already, &mut self.rng)
-                else {
-                    break;
-                };
-                if self.downloads.len() > open_pieces {
-                    if let Some((tracer, _)) = self.tracer.as_mut() {
-                        let piece = block.piece.get();
-                        let strategy = match self.config.strategy {
-                            crate::picker::Strategy::RarestFirst => "rarest first",
-                            crate::picker::Strategy::Sequential => "sequential",
-                            crate::picker::Strategy::Random => "random",
-                        };
-                        let why = format!(
-                            "availability {}, {strategy}",
-                            self.picker.availability(piece)
-                        );
-                        tracer.pick(now, phase::REQUEST_BLOCKS, conn.addr, piece, &why);
-                    }
-                }
-                conn.peer.requested.push(OutRequest {
-                    block,
-                    sent_at: now,
-                });
-                let request = BlockRequest {
-                    piece: block.piece.get(),
-                    begin: block.begin,
-                    len: block.len,
-                };
-                conn.send(&Message::Request(request), now);
+            });
+            if throttled {
+                return;
             }
         }
+    }
+
+    /// One REQUEST to the peer at `key` if its pipeline has room, a block
+    /// is wanted from it and the download limit allows.
+    fn request_one(&mut self, key: usize, endgame: bool, now: Instant) -> Requested {
+        let Some(conn) = self.conns.get_mut(key) else {
+            return Requested::Enough;
+        };
+        if conn.peer.requested.len() >= conn.peer.pipeline_target(now) {
+            return Requested::Enough;
+        }
+        // Tokens are looked at before the pick but only taken for a block
+        // actually requested: a peer with nothing for us costs none.
+        if let Some(limit) = self.down_limit.as_mut() {
+            let ready = limit.ready_at(u64::from(BLOCK_LEN), now);
+            if ready > now {
+                self.throttled_until = Some(self.throttled_until.map_or(ready, |t| t.min(ready)));
+                return Requested::Throttled;
+            }
+        }
+        let choice = BlockChoice {
+            layout: &self.meta.layout,
+            picker: &self.picker,
+            have: &self.have,
+            peer: conn.addr,
+            peer_has: &conn.peer.has,
+            endgame,
+        };
+        let asked = &conn.peer.requested;
+        let already = |b: &Block| asked.iter().any(|r| r.block == *b);
+        let open_pieces = self.downloads.len();
+        let Some(block) = next_block(&mut self.downloads, &choice, already, &mut self.rng) else {
+            return Requested::Enough;
+        };
+        if self.downloads.len() > open_pieces {
+            if let Some((tracer, _)) = self.tracer.as_mut() {
+                let piece = block.piece.get();
+                let strategy = match self.config.strategy {
+                    crate::picker::Strategy::RarestFirst => "rarest first",
+                    crate::picker::Strategy::Sequential => "sequential",
+                    crate::picker::Strategy::Random => "random",
+                };
+                let why = format!(
+                    "availability {}, {strategy}",
+                    self.picker.availability(piece)
+                );
+                tracer.pick(now, phase::REQUEST_BLOCKS, conn.addr, piece, &why);
+            }
+        }
+        if let Some(limit) = self.down_limit.as_mut() {
+            limit.try_take(u64::from(BLOCK_LEN), now);
+        }
+        conn.peer.requested.push(OutRequest {
+            block,
+            sent_at: now,
+        });
+        let request = BlockRequest {
+            piece: block.piece.get(),
+            begin: block.begin,
+            len: block.len,
+        };
+        conn.send(&Message::Request(request), now);
+        Requested::One
     }
 
     /// A PIECE arrived: keep it if we asked for it, write it, and verify
@@ -111,9 +168,9 @@ impl Session {
         let from = conn.addr;
         self.down_rate.add(u64::from(len), now);
         if !asked {
-            // Late answer to a cancelled request, or never asked for: drop the data.
+            // Never written: only data we asked this peer for reaches the disk.
             self.stats.wasted += u64::from(len);
-            return;
+            return self.on_unrequested_block(key, &block);
         }
         match self.downloads.receive(&block, from) {
             Received::Duplicate | Received::Unrequested => self.stats.wasted += u64::from(len),
@@ -130,10 +187,34 @@ impl Session {
         }
     }
 
+    /// A PIECE that answers no request in flight to this peer. A late
+    /// answer to one we gave up on (cancelled in endgame, timed out, dropped
+    /// by a CHOKE) is no offence; anything else counts against the peer,
+    /// and more than [`MAX_UNREQUESTED_BLOCKS`] closes it.
+    fn on_unrequested_block(&mut self, key: usize, block: &Block) {
+        let Some(conn) = self.conns.get_mut(key) else {
+            return;
+        };
+        if conn.peer.take_released(block) {
+            return;
+        }
+        conn.peer.unrequested_blocks += 1;
+        let count = conn.peer.unrequested_blocks;
+        log::debug!(
+            "{}: unrequested PIECE {} +{} dropped ({count} so far)",
+            conn.addr,
+            block.piece,
+            block.begin
+        );
+        if count > MAX_UNREQUESTED_BLOCKS {
+            conn.close(format!("sent {count} blocks we never asked for"), true);
+        }
+    }
+
     /// Endgame: other peers asked for the same block get a CANCEL.
-    fn cancel_duplicates(&mut self, except: usize, block: &crate::metainfo::Block, now: Instant) {
+    fn cancel_duplicates(&mut self, except: usize, block: &Block, now: Instant) {
         for (key, conn) in self.conns.iter_mut() {
-            if key != except && conn.peer.take_request(block) {
+            if key != except && conn.peer.cancel_request(block) {
                 let request = BlockRequest {
                     piece: block.piece.get(),
                     begin: block.begin,
@@ -162,7 +243,9 @@ impl Session {
     }
 
     /// Every block of `piece` is on disk: hash it from disk. Pass: it is
-    /// ours and announced. Fail: download it again, strike its senders.
+    /// ours and announced (and if it had failed before, the smart ban
+    /// finds who sent the bad blocks then). Fail: fetch it again and blame
+    /// whoever can be proven to have sent bad data.
     fn verify_piece(&mut self, piece: PieceIndex, now: Instant) {
         let Some(expected) = self.meta.piece_hash(piece).copied() else {
             return;
@@ -172,44 +255,150 @@ impl Session {
             tracer.hash(now, phase::RECEIVE, piece.get(), *ok);
         }
         match result {
-            Ok(true) => {
-                self.downloads.finish(piece);
-                self.have.set(piece.get());
-                self.picker.remove_piece(piece.get());
-                self.pending_haves.push(piece.get());
-                self.resume_dirty = true;
-                log::debug!("piece {piece} verified");
-                let files: Vec<usize> = self
-                    .meta
-                    .layout
-                    .piece_spans(piece)
-                    .iter()
-                    .map(|s| s.file)
-                    .collect();
-                self.finish_files(&files);
+            Ok(true) => self.on_piece_passed(piece),
+            Ok(false) => self.on_piece_failed(piece),
+            Err(e) => self.fail(Error::Storage(e)),
+        }
+    }
+
+    /// A downloaded piece passed its hash check.
+    fn on_piece_passed(&mut self, piece: PieceIndex) {
+        if self.smart_ban.is_suspect(piece.get()) {
+            self.judge_suspect_piece(piece);
+        }
+        self.downloads.finish(piece);
+        self.have.set(piece.get());
+        self.picker.remove_piece(piece.get());
+        self.pending_haves.push(piece.get());
+        self.resume_dirty = true;
+        log::debug!("piece {piece} verified");
+        let files: Vec<usize> = self
+            .meta
+            .layout
+            .piece_spans(piece)
+            .iter()
+            .map(|s| s.file)
+            .collect();
+        self.finish_files(&files);
+    }
+
+    /// A downloaded piece failed its hash check. One sender: it is to
+    /// blame. Several: nobody yet; their blocks are recorded for the smart
+    /// ban and the piece is fetched again from a single peer.
+    fn on_piece_failed(&mut self, piece: PieceIndex) {
+        self.stats.hash_failures += 1;
+        let size = u64::from(self.meta.layout.piece_size(piece));
+        self.stats.wasted += size;
+        self.stats.downloaded = self.stats.downloaded.saturating_sub(size);
+        let several = self.downloads.contributor_count(piece) > 1;
+        let failed = self
+            .downloads
+            .fail(piece, several || self.smart_ban.is_suspect(piece.get()));
+        match failed.contributors.as_slice() {
+            [] => log::warn!("piece {piece} failed its hash check"),
+            [sender] => {
+                let sender = *sender;
+                log::warn!("piece {piece} failed its hash check; every block came from {sender}");
+                self.strike(
+                    sender,
+                    &format!("sent piece {piece}, which failed its hash check"),
+                );
             }
-            Ok(false) => {
-                self.stats.hash_failures += 1;
-                let size = u64::from(self.meta.layout.piece_size(piece));
-                self.stats.wasted += size;
-                self.stats.downloaded = self.stats.downloaded.saturating_sub(size);
-                let senders = self.downloads.reset(piece);
+            senders => {
                 log::warn!(
-                    "piece {piece} failed its hash check (sent by {} peer(s))",
+                    "piece {piece} failed its hash check with blocks from {} peers; \
+                     blaming nobody yet, fetching it again from one peer",
                     senders.len()
                 );
-                for addr in senders {
-                    if self.peers.strike(addr) {
-                        log::warn!("{addr}: banned after repeated hash failures");
-                        for (_, conn) in self.conns.iter_mut().filter(|(_, c)| c.addr == addr) {
-                            self.peers.ban_identity(addr, conn.peer_id);
-                            conn.close("banned: sent data that failed hash checks", true);
-                        }
+                match self.block_digests(piece, failed.senders.iter().map(|(n, _)| *n)) {
+                    Ok(digests) => {
+                        let records = failed
+                            .senders
+                            .iter()
+                            .zip(digests)
+                            .map(|(&(block, sender), (_, digest))| BlockRecord {
+                                block,
+                                sender,
+                                digest,
+                            })
+                            .collect();
+                        self.smart_ban.handle_failed(piece.get(), records);
+                    }
+                    Err(e) => self.fail(Error::Storage(e)),
+                }
+            }
+        }
+    }
+
+    /// A piece that failed before with several senders has passed: compare
+    /// the recorded blocks with the good ones and strike exactly the peers
+    /// whose blocks differ.
+    fn judge_suspect_piece(&mut self, piece: PieceIndex) {
+        let wanted = self.smart_ban.recorded_blocks(piece.get());
+        let count = usize::try_from(self.meta.layout.block_count(piece)).unwrap_or(0);
+        let mut good = vec![Sha1Hash([0; 20]); count];
+        match self.block_digests(piece, wanted.into_iter()) {
+            Ok(digests) => {
+                for (block, digest) in digests {
+                    if let Some(slot) = usize::try_from(block).ok().and_then(|n| good.get_mut(n)) {
+                        *slot = digest;
                     }
                 }
-                let _ = now;
             }
-            Err(e) => self.fail(Error::Storage(e)),
+            Err(e) => return self.fail(Error::Storage(e)),
+        }
+        let verdict = self.smart_ban.handle_passed(piece.get(), &good);
+        for addr in &verdict.cleared {
+            log::info!("{addr}: its blocks of piece {piece} were good (smart ban)");
+        }
+        for addr in verdict.culprits {
+            self.strike(
+                addr,
+                &format!("sent bad blocks of piece {piece} (smart ban)"),
+            );
+        }
+    }
+
+    /// SHA-1 of each of `blocks` of `piece` as it is on disk.
+    fn block_digests(
+        &mut self,
+        piece: PieceIndex,
+        blocks: impl Iterator<Item = u32>,
+    ) -> Result<Vec<(u32, Sha1Hash)>, StorageError> {
+        let mut buf = vec![0u8; crate::metainfo::BLOCK_LEN as usize];
+        let mut digests = Vec::new();
+        for index in blocks {
+            let Some(block) = self.meta.layout.block(piece, index) else {
+                continue;
+            };
+            let Some(bytes) = usize::try_from(block.len)
+                .ok()
+                .and_then(|n| buf.get_mut(..n))
+            else {
+                continue;
+            };
+            self.storage.read(piece, block.begin, bytes)?;
+            digests.push((index, Sha1Hash::of(bytes)));
+        }
+        Ok(digests)
+    }
+
+    /// One strike for `addr`, which is proven to have sent bad data; at
+    /// [`crate::peer_list::MAX_STRIKES`] it is banned and disconnected.
+    fn strike(&mut self, addr: std::net::SocketAddr, why: &str) {
+        let banned = self.peers.strike(addr);
+        let strikes = self.peers.strikes(addr);
+        log::warn!(
+            "{addr}: strike {strikes} of {}: {why}",
+            crate::peer_list::MAX_STRIKES
+        );
+        if !banned {
+            return;
+        }
+        log::warn!("{addr}: banned after repeated bad data");
+        for (_, conn) in self.conns.iter_mut().filter(|(_, c)| c.addr == addr) {
+            self.peers.ban_identity(addr, conn.peer_id);
+            conn.close("banned: sent data that failed hash checks", true);
         }
     }
 }

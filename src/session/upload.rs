@@ -185,30 +185,35 @@ impl Session {
                     !c.peer.queued.is_empty() && c.write_buf.len() < WRITE_HIGH_WATER_BYTES
                 })
             });
+            let mut waiting = Vec::new();
             for &key in &keys {
                 match self.serve_one(key, now, &mut block_buf) {
-                    Some(true) => served += 1,
-                    Some(false) => {}
-                    None => return served, // out of tokens, or a disk fault
+                    Serve::Served => served += 1,
+                    Serve::PeerWaits => waiting.push(key),
+                    Serve::Stop => return served,
                 }
             }
+            // A peer whose share is spent sits out the rest of this pass
+            // (it used to stay in the round and spin the loop forever).
+            keys.retain(|key| !waiting.contains(key));
         }
         served
     }
 
-    /// Serves the next queued request of one peer. `None` stops the round:
-    /// the upload limit has no tokens left, or the disk failed.
-    fn serve_one(&mut self, key: usize, now: Instant, block_buf: &mut Vec<u8>) -> Option<bool> {
-        let conn = self.conns.get_mut(key)?;
+    /// Serves the next queued request of one peer.
+    fn serve_one(&mut self, key: usize, now: Instant, block_buf: &mut Vec<u8>) -> Serve {
+        let Some(conn) = self.conns.get_mut(key) else {
+            return Serve::PeerWaits;
+        };
         let Some(block) = conn.peer.queued.pop_front() else {
-            return Some(false);
+            return Serve::PeerWaits;
         };
         if let Some(share) = conn.upload_share.as_mut() {
             if !share.try_take(u64::from(block.len), now) {
                 conn.peer.queued.push_front(block);
                 let ready = share.ready_at(u64::from(block.len), now);
                 self.throttled_until = Some(self.throttled_until.map_or(ready, |t| t.min(ready)));
-                return Some(false);
+                return Serve::PeerWaits;
             }
         }
         if let Some(limit) = self.up_limit.as_mut() {
@@ -216,7 +221,7 @@ impl Session {
                 conn.peer.queued.push_front(block);
                 let ready = limit.ready_at(u64::from(block.len), now);
                 self.throttled_until = Some(self.throttled_until.map_or(ready, |t| t.min(ready)));
-                return None;
+                return Serve::Stop;
             }
         }
         let len = usize::try_from(block.len).unwrap_or(0);
@@ -224,7 +229,7 @@ impl Session {
         if let Err(e) = self.storage.read(block.piece, block.begin, block_buf) {
             self.fatal.get_or_insert(Error::Storage(e));
             self.stopping = true;
-            return None;
+            return Serve::Stop;
         }
         encode_piece_header(block.piece.get(), block.begin, len, &mut conn.write_buf);
         conn.log_sent(|| format!("PIECE #{} +{} ({len} B)", block.piece, block.begin));
@@ -233,6 +238,17 @@ impl Session {
         conn.peer.up.add(u64::from(block.len), now);
         self.up_rate.add(u64::from(block.len), now);
         self.stats.uploaded += u64::from(block.len);
-        Some(true)
+        Serve::Served
     }
+}
+
+/// What [`Session::serve_one`] did.
+enum Serve {
+    /// One block went into the peer's write buffer.
+    Served,
+    /// Nothing for this peer now (queue empty, or its share of the upload
+    /// spent under `--choker propshare`); others may still be served.
+    PeerWaits,
+    /// Stop serving this pass: the upload limit is spent, or the disk failed.
+    Stop,
 }

@@ -353,6 +353,15 @@ pub enum SeederBehavior {
     UnrequestedPiece,
     /// Serves this many blocks on a connection, then closes it at the next request.
     DisconnectAfterBlocks(u32),
+    /// Answers every request on time with the right length but random
+    /// bytes (a poisoner: every block it sends is bad).
+    RandomBytes,
+    /// Serves requests honestly, but after each one also sends a PIECE of
+    /// random bytes for a block of a piece the remote already announced
+    /// with HAVE (so it can never have been requested: if the remote wrote
+    /// it, its verified data would be spoiled). Start it with only some
+    /// pieces, or the remote has no reason to send it HAVEs.
+    UnrequestedFlood,
 }
 
 /// What the seeder saw, shared by its threads.
@@ -635,6 +644,11 @@ struct SeederConn<'a> {
     choked_for_good: bool,
     /// Blocks served on this connection.
     served: u32,
+    /// The pieces the remote announced with HAVE (for
+    /// [`SeederBehavior::UnrequestedFlood`], which spoils those).
+    remote_has: Vec<u32>,
+    /// State of the random bytes of the hostile behaviours.
+    noise: u64,
 }
 
 impl<'a> SeederConn<'a> {
@@ -648,6 +662,8 @@ impl<'a> SeederConn<'a> {
             choking: true,
             choked_for_good: false,
             served: 0,
+            remote_has: Vec::new(),
+            noise: 0x9E37_79B9_7F4A_7C15 ^ u64::from(shared.peer_id[19]),
         })
     }
 
@@ -719,6 +735,12 @@ impl<'a> SeederConn<'a> {
                 Ok(Flow::Continue)
             }
             OwnedMessage::Request(request) => self.on_request(request),
+            OwnedMessage::Have(piece) => {
+                if self.remote_has.len() < MAX_LOGGED_REQUESTS {
+                    self.remote_has.push(piece);
+                }
+                Ok(Flow::Continue)
+            }
             // HAVE, CANCEL, keep-alives...: nothing to do for a seeder.
             _ => Ok(Flow::Continue),
         }
@@ -767,12 +789,57 @@ impl<'a> SeederConn<'a> {
             _ => {}
         }
         self.send_block(block)?;
+        if self.shared.behavior == SeederBehavior::UnrequestedFlood {
+            self.send_unrequested_noise()?;
+        }
         if self.shared.behavior == SeederBehavior::ChokeAfterFirstBlock {
             self.conn.send(&Message::Choke)?;
             self.choking = true;
             self.choked_for_good = true;
         }
         Ok(Flow::Continue)
+    }
+
+    /// Sends a PIECE of random bytes for the first block of a piece the
+    /// remote announced it has (nothing before its first HAVE).
+    fn send_unrequested_noise(&mut self) -> Result<(), PeerError> {
+        let count = u64::try_from(self.remote_has.len()).unwrap_or(0);
+        if count == 0 {
+            return Ok(());
+        }
+        let pick = usize::try_from(self.next_noise() % count).unwrap_or(0);
+        let layout = &self.shared.meta.layout;
+        if let Some((piece, block)) = self.remote_has.get(pick).and_then(|&piece| {
+            let block = layout.piece(piece).and_then(|p| layout.block(p, 0))?;
+            Some((piece, block))
+        }) {
+            let mut data = vec![0u8; usize::try_from(block.len).unwrap_or(0)];
+            self.fill_noise(&mut data);
+            bump(&self.shared.stats.blocks_served);
+            return self.conn.send(&Message::Piece {
+                piece,
+                begin: 0,
+                data: &data,
+            });
+        }
+        Ok(())
+    }
+
+    /// The next number of a xorshift sequence (test noise, not cryptography).
+    fn next_noise(&mut self) -> u64 {
+        self.noise ^= self.noise << 13;
+        self.noise ^= self.noise >> 7;
+        self.noise ^= self.noise << 17;
+        self.noise
+    }
+
+    fn fill_noise(&mut self, data: &mut [u8]) {
+        for chunk in data.chunks_mut(8) {
+            let bytes = self.next_noise().to_le_bytes();
+            for (out, byte) in chunk.iter_mut().zip(bytes) {
+                *out = byte;
+            }
+        }
     }
 
     /// Reads `block` from disk and sends it as a PIECE (spoiled if the behaviour says so).
@@ -786,6 +853,9 @@ impl<'a> SeederConn<'a> {
             if let Some(first) = data.first_mut() {
                 *first = !*first;
             }
+        }
+        if self.shared.behavior == SeederBehavior::RandomBytes {
+            self.fill_noise(&mut data);
         }
         // Counted before sending, so the remote can never hold a block the
         // count does not include yet (a failed send over-counts by one).
