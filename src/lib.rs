@@ -53,11 +53,12 @@
 //! ([`storage::Storage::write`]); the last block of a piece triggers
 //! `verify_piece` ([`storage::Storage::verify_piece`]), and `send_haves`
 //! tells every peer with HAVE. A PIECE that answers no request of ours never
-//! reaches the disk. A piece that fails its hash check is blamed on its
-//! sender only when it had one; with several, [`smart_ban`] compares each
-//! sender's blocks with the good ones once the piece, fetched again from a
-//! single peer, passes, and only a peer proven to have sent bad blocks gets
-//! a strike ([`peer_list::MAX_STRIKES`] strikes ban it).
+//! reaches the disk. A piece that fails its hash check (`on_piece_failed`)
+//! is blamed on its sender only when it had one; with several, each
+//! sender's blocks are recorded ([`mod@smart_ban`]), the piece is fetched
+//! again from a single peer, and once it passes `judge_suspect_piece`
+//! compares the records with the good blocks: only a peer proven to have
+//! sent bad blocks gets a strike ([`peer_list::MAX_STRIKES`] strikes ban it).
 //!
 //! # Where each BEP lives
 //!
