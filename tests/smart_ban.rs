@@ -34,7 +34,8 @@ const RUNS: usize = 8;
 /// two seconds; the slack covers a loaded CI machine).
 const RUN_LIMIT: Duration = Duration::from_secs(90);
 
-/// 3 MiB in 64 KiB pieces: 48 pieces of four blocks each.
+/// 3 MiB: in 256 KiB pieces (16 blocks each, so nearly every piece gets
+/// blocks from both seeders), or in 16 KiB pieces (one block each).
 const FILES: &[(&str, usize, u64)] = &[("poisoned/data.bin", 3 * 1024 * 1024, 11)];
 
 fn leecher_args(torrent: &Path, dest: &Path, peers: &[SocketAddr]) -> Vec<OsString> {
@@ -62,7 +63,7 @@ fn leecher_args(torrent: &Path, dest: &Path, peers: &[SocketAddr]) -> Vec<OsStri
 #[test]
 fn honest_seeder_is_never_struck_and_the_poisoner_is_banned() {
     let tmp = TempDir::new("smart-ban");
-    let (seed, torrent) = seeded_torrent(tmp.path(), FILES, Some(64 * 1024));
+    let (seed, torrent) = seeded_torrent(tmp.path(), FILES, Some(256 * 1024));
     let meta = Metainfo::from_bytes(&std::fs::read(&torrent).unwrap()).unwrap();
     let mut smart_strikes = 0;
     for run in 0..RUNS {
