@@ -25,6 +25,12 @@
 //! Closing is deferred: any phase marks `conn.closing`, and `cleanup`
 //! deregisters and removes it, so a slab key is never reused within one
 //! batch of events.
+//!
+//! # Start-up
+//!
+//! [`Session::new`] first takes the single-instance lock ([`crate::lock`]):
+//! a second pollen on the same torrent and destination stops there, before
+//! `--clean`, the resume state or the files are touched.
 
 mod announce;
 mod cleanup;
@@ -53,6 +59,7 @@ pub use config::{Config, DEFAULT_MAX_PEERS};
 use crate::bitfield::Bitfield;
 use crate::download::Downloads;
 use crate::error::Error;
+use crate::lock::{InstanceLock, LockError};
 use crate::metainfo::Metainfo;
 use crate::peer_list::PeerList;
 use crate::picker::Picker;
@@ -125,6 +132,8 @@ pub enum Outcome {
 
 /// One torrent's download/seed session.
 pub struct Session {
+    /// One pollen per download: held until the session is dropped.
+    _lock: InstanceLock,
     meta: Metainfo,
     config: Config,
     peer_id: [u8; 20],
@@ -185,6 +194,9 @@ impl Session {
     /// Prepares a session: binds the listening socket, opens storage. No
     /// connection is made until [`Session::run`].
     pub fn new(meta: Metainfo, config: Config) -> Result<Session, Error> {
+        // First of all: nothing may touch the files (`--clean`, the resume
+        // state, storage) while another pollen owns them.
+        let lock = take_lock(&config.dest, &meta)?;
         let poll = Poll::new().map_err(|e| Error::Io("create the event poll", e))?;
         let bind = SocketAddr::new(config.listen_ip, config.port);
         let mut listener = TcpListener::bind(bind).map_err(|e| Error::Bind(bind, e))?;
@@ -212,6 +224,7 @@ impl Session {
         let tracker = announce::TrackerState::new(&meta, &config, now, &mut rng);
         let (max_down, max_up) = (config.max_down, config.max_up);
         let mut session = Session {
+            _lock: lock,
             peer_id: make_peer_id(&mut rng),
             have: Bitfield::new(piece_count),
             picker: Picker::new(piece_count, config.strategy),
@@ -707,6 +720,19 @@ fn trusted_from_resume(
             None
         }
     }
+}
+
+/// The single-instance lock of `meta` in `dest`, or why not: another
+/// pollen's ([`Error::AlreadyRunning`]) or a file system fault.
+fn take_lock(dest: &std::path::Path, meta: &Metainfo) -> Result<InstanceLock, Error> {
+    InstanceLock::acquire(dest, &meta.info_hash).map_err(|e| match e {
+        LockError::Held { pid } => Error::AlreadyRunning {
+            name: meta.name.clone(),
+            dest: dest.to_path_buf(),
+            pid,
+        },
+        other => Error::Lock(other),
+    })
 }
 
 /// `--clean`: removes this torrent's files (final and `.part` names) and its
