@@ -2,8 +2,9 @@
 //! and destination is refused with one line and exit status 1 before it
 //! touches anything (even with `--clean`), and the first completes
 //! byte-identical; the same torrent into another directory is not refused;
-//! the lock of a SIGKILLed pollen does not block; and two sessions in one
-//! process exclude each other too (the library API).
+//! `pollen info` and `create` take no lock; the lock of a SIGKILLed pollen
+//! does not block; and two sessions in one process exclude each other too
+//! (the library API).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
@@ -102,6 +103,17 @@ fn a_second_pollen_on_the_same_download_is_refused_and_the_first_completes() {
     // So is a second --check.
     let again = pollen(leecher_args(&torrent, &dest, &peer, &["--check"]));
     assert_eq!(again.status.code(), Some(1));
+    // `pollen info` and `pollen create` take no lock.
+    let info = pollen(["info".as_ref(), torrent.as_os_str()]);
+    assert!(info.status.success(), "{info:?}");
+    let made = tmp.path().join("again.torrent");
+    let create = pollen([
+        "create".as_ref(),
+        seed.join("pair").as_os_str(),
+        "-o".as_ref(),
+        made.as_os_str(),
+    ]);
+    assert!(create.status.success(), "{create:?}");
 
     // The same torrent into another directory is another download.
     let other = tmp.path().join("elsewhere");
