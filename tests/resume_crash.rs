@@ -2,7 +2,8 @@
 //! ten times still ends byte-identical, without re-downloading much; a
 //! deleted or corrupted resume file costs a re-check, not the data; a full
 //! disk stops pollen with one clear line and exit status 1, and a restart
-//! with room completes.
+//! with room completes; bit rot that no stamp sees is trusted by a restart
+//! and found by `--check`.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;

@@ -199,8 +199,13 @@ pub struct Session {
 }
 
 impl Session {
-    /// Prepares a session: binds the listening socket, opens storage. No
-    /// connection is made until [`Session::run`].
+    /// Prepares a session: takes the download's single-instance lock
+    /// (held until the session is dropped), binds the listening socket,
+    /// opens storage and reads the resume state. No connection is made
+    /// until [`Session::run`].
+    ///
+    /// Fails with [`Error::AlreadyRunning`] when another pollen (or another
+    /// session in this process) has the same torrent and destination.
     pub fn new(meta: Metainfo, config: Config) -> Result<Session, Error> {
         // First of all: nothing may touch the files (`--clean`, the resume
         // state, storage) while another pollen owns them.
