@@ -163,7 +163,12 @@ impl Download {
     }
 
     /// Runs the download on this thread until it completes (or, with
-    /// `seed(true)`, until stopped).
+    /// `seed(true)`, until stopped). A restart finds what an earlier run
+    /// verified through its resume state without hashing it again.
+    ///
+    /// Fails with [`Error::AlreadyRunning`] when another pollen (a process,
+    /// or another `Download` in this one) is downloading the same torrent
+    /// into the same directory.
     pub fn run(self) -> Result<Outcome, Error> {
         let meta = crate::load_torrent(&self.torrent)?;
         let mut session = Session::new(meta, self.config)?;

@@ -9,6 +9,7 @@ use std::io;
 use std::path::PathBuf;
 
 use crate::create::CreateError;
+use crate::lock::LockError;
 use crate::metainfo::MetainfoError;
 use crate::storage::StorageError;
 
@@ -53,6 +54,19 @@ pub enum Error {
     Bind(std::net::SocketAddr, io::Error),
     /// A system call the event loop needs failed.
     Io(&'static str, io::Error),
+    /// Another pollen is downloading (or seeding) the same torrent into the
+    /// same directory ([`crate::lock`]).
+    AlreadyRunning {
+        /// The torrent's name.
+        name: String,
+        /// The destination directory, as given.
+        dest: PathBuf,
+        /// The other pollen's process id, when its lock file says.
+        pid: Option<u32>,
+    },
+    /// The single-instance lock could not be taken for another reason
+    /// (the destination is not writable, the file system refuses locks).
+    Lock(LockError),
 }
 
 impl Error {
@@ -69,9 +83,12 @@ impl Error {
             }
             Error::Create(CreateError::Changed(_)) => EXIT_FAILURE,
             Error::Create(_) => EXIT_BAD_INPUT,
-            Error::Output { .. } | Error::Storage(_) | Error::Bind(..) | Error::Io(..) => {
-                EXIT_FAILURE
-            }
+            Error::Output { .. }
+            | Error::Storage(_)
+            | Error::Bind(..)
+            | Error::Io(..)
+            | Error::AlreadyRunning { .. }
+            | Error::Lock(_) => EXIT_FAILURE,
         }
     }
 }
@@ -92,6 +109,18 @@ impl fmt::Display for Error {
                 "cannot listen on {addr}: {e} (choose another port with --port, or 0 for any)"
             ),
             Error::Io(what, e) => write!(f, "cannot {what}: {e}"),
+            Error::AlreadyRunning { name, dest, pid } => {
+                write!(
+                    f,
+                    "{name} is already being downloaded into {} by another pollen",
+                    dest.display()
+                )?;
+                match pid {
+                    Some(pid) => write!(f, " (pid {pid})"),
+                    None => Ok(()),
+                }
+            }
+            Error::Lock(e) => write!(f, "{e}"),
         }
     }
 }
@@ -107,5 +136,33 @@ impl From<CreateError> for Error {
 impl From<StorageError> for Error {
     fn from(error: StorageError) -> Self {
         Error::Storage(error)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn already_running_names_the_torrent_the_directory_and_the_pid_when_known() {
+        let error = Error::AlreadyRunning {
+            name: "ubuntu.iso".into(),
+            dest: PathBuf::from("/srv/dl"),
+            pid: Some(4242),
+        };
+        assert_eq!(
+            error.to_string(),
+            "ubuntu.iso is already being downloaded into /srv/dl by another pollen (pid 4242)"
+        );
+        assert_eq!(error.exit_code(), EXIT_FAILURE);
+        let error = Error::AlreadyRunning {
+            name: "ubuntu.iso".into(),
+            dest: PathBuf::from("."),
+            pid: None,
+        };
+        assert_eq!(
+            error.to_string(),
+            "ubuntu.iso is already being downloaded into . by another pollen"
+        );
     }
 }

@@ -10,7 +10,8 @@
 //! L2  tracker::server::serve   the built-in tracker's own small mio loop
 //! L1  storage, create,  blocking disk I/O: positioned reads and writes,
 //!     torrent_file,     hashing files, reading .torrent files,
-//!     resume::file      atomic resume state (tmp + fsync + rename)
+//!     resume::file,     atomic resume state (tmp + fsync + rename)
+//!     lock              one pollen per download (flock on DEST/.pollen/<hash>.lock)
 //!     tracker::http     blocking HTTP: one announce under hard timeouts
 //! L0  bencode, metainfo, bitfield, wire, extension, hash, units, peer,
 //!     picker, download, smart_ban, choker, peer_list, rate, ratelimit, rng,
@@ -92,6 +93,7 @@ pub mod download;
 pub mod error;
 pub mod extension;
 pub mod hash;
+pub mod lock;
 pub mod metainfo;
 pub mod peer;
 pub mod peer_list;

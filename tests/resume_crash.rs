@@ -2,7 +2,8 @@
 //! ten times still ends byte-identical, without re-downloading much; a
 //! deleted or corrupted resume file costs a re-check, not the data; a full
 //! disk stops pollen with one clear line and exit status 1, and a restart
-//! with room completes.
+//! with room completes; bit rot that no stamp sees is trusted by a restart
+//! and found by `--check`.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
@@ -281,22 +282,28 @@ fn check_rehashes_what_the_resume_state_would_trust_and_clean_starts_over() {
         "{}",
         first.stderr()
     );
-    // Corrupt one byte behind pollen's back, keeping the size and mtime, so
-    // the resume state still vouches for the file.
+    // Bit rot: one byte changes on disk and no stamp moves. Simulated by
+    // corrupting it, then saving the resume state again with the file's new
+    // stamps (an edit alone moves the ctime, which the resume check sees).
     let file = dest.join("share/d/e/c.bin");
-    let mtime = std::fs::metadata(&file).unwrap().modified().unwrap();
     {
         use std::os::unix::fs::FileExt;
         let handle = std::fs::OpenOptions::new().write(true).open(&file).unwrap();
         handle.write_all_at(&[0x5a ^ 0xff], 1_000_000).unwrap();
-        handle.set_modified(mtime).unwrap();
     }
+    let meta = pollen::load_torrent(&torrent).unwrap();
+    let path = pollen::resume::resume_path(&dest, &meta);
+    let mut state = pollen::resume::load(&path, &meta).unwrap().unwrap();
+    state.files = pollen::resume::stamp_files(&dest, &meta);
+    pollen::resume::save(&path, &state).unwrap();
+    // Trusted pieces are not hashed: this restart cannot see the bad byte.
     let mut trusting = leecher(&torrent, &dest, &peer, &[]);
     assert!(trusting.wait(Duration::from_secs(60)).success());
+    let pieces = total.div_ceil(256 * 1024);
     assert!(
-        trusting
-            .stderr()
-            .contains("pieces trusted without re-hashing"),
+        trusting.stderr().contains(&format!(
+            "checked existing data: {pieces} of {pieces} pieces verified (0 hashed, {pieces} trusted"
+        )),
         "{}",
         trusting.stderr()
     );
@@ -308,10 +315,9 @@ fn check_rehashes_what_the_resume_state_would_trust_and_clean_starts_over() {
         checking.stderr()
     );
     let log = checking.stderr();
-    let pieces = total.div_ceil(256 * 1024);
     assert!(
         log.contains(&format!(
-            "checked existing data: {} of {pieces} pieces verified",
+            "checked existing data: {} of {pieces} pieces verified ({pieces} hashed, 0 trusted",
             pieces - 1
         )),
         "{log}"

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use common::process::{wait_for, Pollen};
-use common::{seeded_torrent, TempDir};
+use common::{seeded_torrent, write_tree, TempDir};
 
 fn setup(tag: &str) -> (TempDir, PathBuf, PathBuf) {
     let tmp = TempDir::new(tag);
@@ -120,8 +120,11 @@ fn trace_shows_the_life_of_a_block_in_order() {
 #[test]
 fn trace_filters_keep_only_what_they_name() {
     let (tmp, seed, torrent) = setup("trace-filter");
+    // One pollen per download directory: the second seeder gets its own copy.
+    let seed_two = tmp.path().join("seed2");
+    write_tree(&seed_two, &[("tr/a.bin", 600_000, 71)]);
     let mut one = seeder(&torrent, &seed);
-    let mut two = seeder(&torrent, &seed);
+    let mut two = seeder(&torrent, &seed_two);
     let (peer_one, peer_two) = (one.peer_arg(), two.peer_arg());
     let peers = [peer_one.clone(), peer_two.clone()];
     // Only pick events: picks, hash results and HAVE broadcasts.

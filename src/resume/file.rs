@@ -55,8 +55,8 @@ pub fn resume_path(dest: &Path, meta: &Metainfo) -> PathBuf {
         .join(format!("{}.{RESUME_EXTENSION}", meta.info_hash.to_hex()))
 }
 
-/// The size and modification time of each of the torrent's files under
-/// `dest`, in torrent order. A missing file (or anything that is not a
+/// The size, modification time and status-change time of each of the
+/// torrent's files under `dest`, in torrent order. A missing file (or anything that is not a
 /// regular file) and every padding file get an empty stamp. Blocks (one
 /// `stat` per file).
 pub fn stamp_files(dest: &Path, meta: &Metainfo) -> Vec<FileStamp> {
@@ -77,6 +77,7 @@ fn stamp(path: &Path) -> FileStamp {
         Ok(meta) if meta.is_file() => FileStamp {
             len_on_disk: Some(meta.len()),
             mtime_ns: meta.modified().ok().and_then(unix_nanos),
+            ctime_ns: ctime_nanos(&meta),
         },
         _ => FileStamp::default(),
     }
@@ -91,6 +92,18 @@ fn unix_nanos(time: SystemTime) -> Option<i64> {
             .ok()
             .and_then(i64::checked_neg),
     }
+}
+
+/// The status-change time (`st_ctime`) in nanoseconds since the Unix
+/// epoch; `None` outside what an `i64` holds or when the nanoseconds are
+/// not a valid fraction.
+fn ctime_nanos(meta: &fs::Metadata) -> Option<i64> {
+    use std::os::unix::fs::MetadataExt;
+    let nanos = meta.ctime_nsec();
+    if !(0..1_000_000_000).contains(&nanos) {
+        return None;
+    }
+    meta.ctime().checked_mul(1_000_000_000)?.checked_add(nanos)
 }
 
 /// Writes `state` to `path` atomically: a temporary file next to it,
@@ -236,9 +249,15 @@ mod tests {
             stamps[0],
             FileStamp {
                 len_on_disk: Some(250),
-                mtime_ns: Some(1_000_000_000_005)
+                mtime_ns: Some(1_000_000_000_005),
+                ctime_ns: stamps[0].ctime_ns,
             }
         );
+        // Setting the mtime back is itself a status change, seen now.
+        let ctime = stamps[0].ctime_ns.unwrap();
+        let since_epoch = SystemTime::now().duration_since(UNIX_EPOCH).unwrap();
+        assert!(ctime > 1_000_000_000_005);
+        assert!(u128::try_from(ctime).unwrap() <= since_epoch.as_nanos() + 1_000_000_000);
         assert_eq!(stamps[1].len_on_disk, Some(100));
         assert!(stamps[1].mtime_ns.is_some());
         assert_eq!(stamps[2], FileStamp::default(), "padding");

@@ -20,8 +20,9 @@ use crate::metainfo::{InfoHash, Layout, Metainfo};
 pub const FORMAT_VERSION: i64 = 1;
 
 /// Bytes allowed per `files` entry. The longest one,
-/// `d5:mtimei-9223372036854775808e4:sizei9223372036854775807ee`, is 59.
-const PER_FILE_BYTES: u64 = 64;
+/// `d5:ctimei-9223372036854775808e5:mtimei-9223372036854775808e4:sizei9223372036854775807ee`,
+/// is 88; the rest is room for one key a later version-1 writer may add.
+const PER_FILE_BYTES: u64 = 128;
 
 /// Bytes allowed besides the bitfield and the file entries. The keys, the
 /// version, the info-hash and the piece count take under 100; the rest is
@@ -32,9 +33,9 @@ const FIXED_BYTES: u64 = 4096;
 /// list (2), one file's dictionary (3).
 const MAX_DEPTH: usize = 3;
 
-/// Bencode values allowed per `files` entry: its dictionary, two keys and
-/// two values make 5; 8 leaves room for one added key.
-const TOKENS_PER_FILE: usize = 8;
+/// Bencode values allowed per `files` entry: its dictionary, three keys and
+/// three values make 7; 10 leaves room for one added key.
+const TOKENS_PER_FILE: usize = 10;
 
 /// Bencode values allowed besides the file entries: the root dictionary,
 /// five keys and five values make 11; the rest is room for added keys.
@@ -51,9 +52,9 @@ pub struct ResumeState {
     pub files: Vec<FileStamp>,
 }
 
-/// One file's size and modification time on disk; `None` when the file did
-/// not exist (or the time could not be read). Padding files always have
-/// `None` for both: they are never on disk.
+/// One file's size, modification time and status-change time on disk;
+/// `None` when the file did not exist (or the value could not be read).
+/// Padding files always have `None` for all three: they are never on disk.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct FileStamp {
     /// Its length on disk in bytes.
@@ -61,10 +62,15 @@ pub struct FileStamp {
     /// Its modification time in nanoseconds since the Unix epoch (negative
     /// before it). An `i64` covers the years 1677 to 2262.
     pub mtime_ns: Option<i64>,
+    /// Its status-change time (`st_ctime`), in the same unit. Unlike the
+    /// mtime, no ordinary program can set it back: restoring an edited
+    /// file's mtime (`touch -d`, `utimensat`) moves it. `None` in resume
+    /// files written before it was recorded.
+    pub ctime_ns: Option<i64>,
 }
 
 /// The most bytes a resume file for `piece_count` pieces and `file_count`
-/// files may hold: twice the bitfield, 64 bytes per file and 4 KiB (far
+/// files may hold: twice the bitfield, 128 bytes per file and 4 KiB (far
 /// more than the encoding needs). Larger files are refused unread.
 pub fn max_resume_bytes(piece_count: u32, file_count: usize) -> u64 {
     let bitfield_bytes = u64::from(piece_count.div_ceil(8));
@@ -97,6 +103,9 @@ fn file_entry(stamp: &FileStamp) -> Value<'static> {
     }
     if let Some(mtime) = stamp.mtime_ns {
         entries.push((&b"mtime"[..], Value::Int(mtime)));
+    }
+    if let Some(ctime) = stamp.ctime_ns {
+        entries.push((&b"ctime"[..], Value::Int(ctime)));
     }
     Value::Dict(Dict::new(entries))
 }
@@ -215,8 +224,8 @@ fn decode_files(root: &Dict<'_>, file_count: usize) -> Result<Vec<FileStamp>, Re
         .collect()
 }
 
-/// One `files` entry: `size` absent or `-1` means missing; `mtime` absent
-/// means unknown.
+/// One `files` entry: `size` absent or `-1` means missing; `mtime` or
+/// `ctime` absent means unknown.
 fn decode_file(index: usize, item: &Value<'_>) -> Result<FileStamp, ResumeError> {
     let bad = |reason| ResumeError::BadFile { index, reason };
     let entry = item.as_dict().ok_or(bad("not a dictionary"))?;
@@ -225,14 +234,15 @@ fn decode_file(index: usize, item: &Value<'_>) -> Result<FileStamp, ResumeError>
         Some(Value::Int(n)) => Some(u64::try_from(*n).map_err(|_| bad("`size` is negative"))?),
         Some(_) => return Err(bad("`size` is not an integer")),
     };
-    let mtime_ns = match entry.get(b"mtime") {
-        None => None,
-        Some(Value::Int(n)) => Some(*n),
-        Some(_) => return Err(bad("`mtime` is not an integer")),
+    let time = |key: &[u8], wrong| match entry.get(key) {
+        None => Ok(None),
+        Some(Value::Int(n)) => Ok(Some(*n)),
+        Some(_) => Err(bad(wrong)),
     };
     Ok(FileStamp {
         len_on_disk,
-        mtime_ns,
+        mtime_ns: time(b"mtime", "`mtime` is not an integer")?,
+        ctime_ns: time(b"ctime", "`ctime` is not an integer")?,
     })
 }
 
@@ -241,7 +251,12 @@ fn decode_file(index: usize, item: &Value<'_>) -> Result<FileStamp, ResumeError>
 ///
 /// A piece is trusted only if it is in `saved.have` and every file it
 /// touches is unchanged since the save (same size and modification time,
-/// both known) and is long enough now to hold the piece's bytes. Padding
+/// both known, and the same status-change time) and is long enough now to
+/// hold the piece's bytes. A ctime is compared like the others: one known
+/// on one side only counts as a change, so a resume file written before
+/// ctimes were recorded costs one re-check of the files it lists (and
+/// saves them with ctimes); where neither side knows one, size and mtime
+/// decide alone. Padding
 /// files are never on disk and are ignored. A state for another torrent or
 /// piece count trusts nothing.
 pub fn trusted_pieces(saved: &ResumeState, current: &[FileStamp], meta: &Metainfo) -> Bitfield {
@@ -358,6 +373,7 @@ pub(super) mod tests {
                 false => FileStamp {
                     len_on_disk: Some(f.len),
                     mtime_ns: Some(1_700_000_000_000_000_000 + i as i64),
+                    ctime_ns: Some(1_700_000_100_000_000_000 + i as i64),
                 },
             })
             .collect()
@@ -402,10 +418,8 @@ pub(super) mod tests {
         let meta = straddling();
         let mut saved = state(&meta);
         saved.have = Bitfield::from_bytes(&[0b1010_0110], 8).unwrap();
-        saved.files[3] = FileStamp {
-            len_on_disk: None,
-            mtime_ns: None,
-        };
+        saved.files[3] = FileStamp::default();
+        saved.files[1].ctime_ns = None;
         saved.files[0].mtime_ns = Some(-5); // before 1970
         let bytes = encode(&saved);
         assert_eq!(decode_for(&bytes, &meta).unwrap(), saved);
@@ -421,9 +435,11 @@ pub(super) mod tests {
             files: vec![FileStamp {
                 len_on_disk: Some(40_000),
                 mtime_ns: Some(1_700_000_000_123_456_789),
+                ctime_ns: Some(1_700_000_001_987_654_321),
             }],
         };
-        let mut expected = b"d5:filesld5:mtimei1700000000123456789e4:sizei40000eee4:have1:\xa0\
+        let mut expected = b"d5:filesld5:ctimei1700000001987654321e\
+            5:mtimei1700000000123456789e4:sizei40000eee4:have1:\xa0\
             9:info hash20:"
             .to_vec();
         expected.extend_from_slice(&meta.info_hash.0);
@@ -588,6 +604,10 @@ pub(super) mod tests {
                 "`mtime` is not an integer",
             ),
             (
+                entry(vec![(b"ctime", Value::Bytes(b"1"))]),
+                "`ctime` is not an integer",
+            ),
+            (
                 Value::List(List::new(vec![Value::Int(3)])),
                 "not a dictionary",
             ),
@@ -613,7 +633,7 @@ pub(super) mod tests {
     fn decode_refuses_oversized_input_before_parsing() {
         let meta = straddling();
         let max = max_resume_bytes(8, 6);
-        assert_eq!(max, 2 + 6 * 64 + 4096);
+        assert_eq!(max, 2 + 6 * 128 + 4096);
         let mut bytes = encode(&state(&meta));
         bytes.resize(usize::try_from(max).unwrap() + 1, b'x');
         assert!(matches!(
@@ -692,6 +712,42 @@ pub(super) mod tests {
     }
 
     #[test]
+    fn a_changed_ctime_untrusts_the_file_even_with_size_and_mtime_restored() {
+        let meta = straddling();
+        let saved = state(&meta);
+        let mut now = stamps(&meta);
+        now[3].ctime_ns = now[3].ctime_ns.map(|t| t + 1); // c: pieces 4, 5 and 6
+        assert_eq!(ones(&trusted_pieces(&saved, &now, &meta)), [0, 1, 2, 3, 7]);
+    }
+
+    #[test]
+    fn a_resume_file_without_ctimes_is_rechecked_once_where_ctimes_exist() {
+        let meta = straddling();
+        // Written before ctimes were recorded: the key is absent.
+        let mut old = state(&meta);
+        for stamp in &mut old.files {
+            stamp.ctime_ns = None;
+        }
+        let bytes = encode(&old);
+        assert!(!bytes.windows(5).any(|w| w == b"ctime"));
+        let loaded = decode_for(&bytes, &meta).unwrap();
+        assert_eq!(loaded, old);
+        // Files that have a ctime now are re-checked ...
+        assert_eq!(
+            trusted_pieces(&loaded, &stamps(&meta), &meta).count_ones(),
+            0
+        );
+        // ... where none is known on either side, size and mtime decide.
+        let mut now = stamps(&meta);
+        for stamp in &mut now {
+            stamp.ctime_ns = None;
+        }
+        assert!(trusted_pieces(&loaded, &now, &meta).is_complete());
+        // A ctime known only in the file counts as a change too.
+        assert_eq!(trusted_pieces(&state(&meta), &now, &meta).count_ones(), 0);
+    }
+
+    #[test]
     fn a_file_too_short_for_a_piece_does_not_vouch_for_it() {
         let meta = straddling();
         let mut saved = state(&meta);
@@ -712,6 +768,7 @@ pub(super) mod tests {
         now[2] = FileStamp {
             len_on_disk: Some(9),
             mtime_ns: Some(9),
+            ctime_ns: Some(9),
         };
         now[4].mtime_ns = Some(0);
         assert!(trusted_pieces(&saved, &now, &meta).is_complete());

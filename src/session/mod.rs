@@ -25,6 +25,16 @@
 //! Closing is deferred: any phase marks `conn.closing`, and `cleanup`
 //! deregisters and removes it, so a slab key is never reused within one
 //! batch of events.
+//!
+//! # Start-up
+//!
+//! [`Session::new`] first takes the single-instance lock ([`crate::lock`]):
+//! a second pollen on the same torrent and destination stops there, before
+//! `--clean`, the resume state or the files are touched. Then the pieces
+//! the resume state vouches for ([`crate::resume::trusted_pieces`]) go
+//! straight into `have`; `check_existing_data` hashes every other piece, a
+//! slice per pass (all of them under `--check`). Only then are blocks
+//! requested.
 
 mod announce;
 mod cleanup;
@@ -53,6 +63,7 @@ pub use config::{Config, DEFAULT_MAX_PEERS};
 use crate::bitfield::Bitfield;
 use crate::download::Downloads;
 use crate::error::Error;
+use crate::lock::{InstanceLock, LockError};
 use crate::metainfo::Metainfo;
 use crate::peer_list::PeerList;
 use crate::picker::Picker;
@@ -95,8 +106,9 @@ const RESUME_SAVE_PERIOD: Duration = Duration::from_secs(5);
 /// peer before the loop looks at other sockets again.
 const SERVE_ROUNDS_PER_PASS: usize = 8;
 
-/// Pieces verified per loop pass while checking existing data at start-up,
-/// so peers keep being served during a long check.
+/// Pieces hashed per loop pass while checking existing data at start-up,
+/// so peers keep being served during a long check (pieces the resume state
+/// vouches for are skipped and do not count).
 const CHECK_PIECES_PER_PASS: u32 = 8;
 
 /// Counters for the whole session.
@@ -110,6 +122,9 @@ pub struct Stats {
     pub wasted: u64,
     /// Pieces that failed their hash check.
     pub hash_failures: u32,
+    /// Pieces hashed by the start-up check: every piece with `--check` or
+    /// without a usable resume state, else only those it does not vouch for.
+    pub pieces_checked: u32,
 }
 
 /// A progress callback: called from the loop once a second, so it must be quick.
@@ -126,6 +141,8 @@ pub enum Outcome {
 
 /// One torrent's download/seed session.
 pub struct Session {
+    /// One pollen per download: held until the session is dropped.
+    _lock: InstanceLock,
     meta: Metainfo,
     config: Config,
     peer_id: [u8; 20],
@@ -188,9 +205,17 @@ pub struct Session {
 }
 
 impl Session {
-    /// Prepares a session: binds the listening socket, opens storage. No
-    /// connection is made until [`Session::run`].
+    /// Prepares a session: takes the download's single-instance lock
+    /// (held until the session is dropped), binds the listening socket,
+    /// opens storage and reads the resume state. No connection is made
+    /// until [`Session::run`].
+    ///
+    /// Fails with [`Error::AlreadyRunning`] when another pollen (or another
+    /// session in this process) has the same torrent and destination.
     pub fn new(meta: Metainfo, config: Config) -> Result<Session, Error> {
+        // First of all: nothing may touch the files (`--clean`, the resume
+        // state, storage) while another pollen owns them.
+        let lock = take_lock(&config.dest, &meta)?;
         let poll = Poll::new().map_err(|e| Error::Io("create the event poll", e))?;
         let bind = SocketAddr::new(config.listen_ip, config.port);
         let mut listener = TcpListener::bind(bind).map_err(|e| Error::Bind(bind, e))?;
@@ -218,6 +243,7 @@ impl Session {
         let tracker = announce::TrackerState::new(&meta, &config, now, &mut rng);
         let (max_down, max_up) = (config.max_down, config.max_up);
         let mut session = Session {
+            _lock: lock,
             peer_id: make_peer_id(&mut rng),
             have: Bitfield::new(piece_count),
             picker: Picker::new(piece_count, config.strategy),
@@ -507,40 +533,69 @@ impl Session {
 
     /// Verifies a slice of pieces already on disk (start-up check), so a
     /// restarted or complete download does not fetch what it has.
+    ///
+    /// Pieces already in `have` when the check starts are the ones the
+    /// resume state vouches for (see [`trusted_from_resume`]): they are
+    /// skipped, not hashed. Every other piece is hashed, at most
+    /// [`CHECK_PIECES_PER_PASS`] per pass; one that fails is not ours,
+    /// whatever was believed before (`unverify`). Nothing else changes
+    /// `have` meanwhile: no block is requested until the check is done.
     fn check_existing_data(&mut self, now: Instant) {
-        let Some(next) = self.checking else { return };
+        let Some(mut index) = self.checking else {
+            return;
+        };
         let count = self.meta.layout.piece_count();
-        let end = next.saturating_add(CHECK_PIECES_PER_PASS).min(count);
-        for index in next..end {
-            let Some(piece) = self.meta.layout.piece(index) else {
+        let mut hashed = 0;
+        while index < count && hashed < CHECK_PIECES_PER_PASS {
+            let piece = self.meta.layout.piece(index);
+            index += 1;
+            let Some(piece) = piece.filter(|p| !self.have.has(p.get())) else {
                 continue;
             };
             let Some(expected) = self.meta.piece_hash(piece).copied() else {
                 continue;
             };
+            hashed += 1;
+            self.stats.pieces_checked += 1;
             match self.storage.verify_piece(piece, &expected) {
                 Ok(true) => {
-                    self.have.set(index);
-                    self.picker.remove_piece(index);
+                    self.have.set(piece.get());
+                    self.picker.remove_piece(piece.get());
                 }
-                Ok(false) => {}
+                Ok(false) => self.unverify(piece.get()),
                 Err(e) => return self.fail(Error::Storage(e)),
             }
         }
-        if end >= count {
-            self.checking = None;
-            let have = self.have.count_ones();
-            log::info!("checked existing data: {have} of {count} pieces verified");
-            self.stats.downloaded = 0;
-            if let Err(e) = self.storage.create_empty_files() {
-                self.fail(Error::Storage(e));
-            }
-            let files: Vec<usize> = (0..self.meta.files.len()).collect();
-            self.finish_files(&files);
-            self.after_check(now);
-        } else {
-            self.checking = Some(end);
+        if index < count {
+            self.checking = Some(index);
+            return;
         }
+        self.checking = None;
+        let (have, hashed) = (self.have.count_ones(), self.stats.pieces_checked);
+        log::info!(
+            "checked existing data: {have} of {count} pieces verified ({hashed} hashed, {} trusted from the resume state)",
+            count.saturating_sub(hashed)
+        );
+        // What the hashing found is saved soon, so a crash does not cost it again.
+        self.resume_dirty |= hashed > 0;
+        self.stats.downloaded = 0;
+        if let Err(e) = self.storage.create_empty_files() {
+            self.fail(Error::Storage(e));
+        }
+        let files: Vec<usize> = (0..self.meta.files.len()).collect();
+        self.finish_files(&files);
+        self.after_check(now);
+    }
+
+    /// `piece` failed a hash check: it is not ours, whatever the resume
+    /// state or an earlier check said. Cleared from `have` and wanted again
+    /// by the picker; the resume state is saved without it.
+    pub(super) fn unverify(&mut self, piece: u32) {
+        if self.have.clear(piece) {
+            log::warn!("piece {piece} was believed verified but fails its hash check");
+            self.resume_dirty = true;
+        }
+        self.picker.restore_piece(piece);
     }
 
     /// Once the check is done: tell connected peers what we have.
@@ -632,9 +687,10 @@ impl Session {
         self.status.clear();
         self.terminal = None; // restores the terminal before anything is printed
         self.write_trace();
-        if self.checking.is_none() {
-            self.save_resume(Instant::now());
-        }
+        // Also when stopped mid-check: `have` then holds the trusted pieces
+        // and those hashed so far, nothing unverified, and the pieces not
+        // reached yet are hashed at the next start.
+        self.save_resume(Instant::now());
         let (uploaded, downloaded, wasted) = (
             self.stats.uploaded,
             self.stats.downloaded,
@@ -715,6 +771,19 @@ fn trusted_from_resume(
             None
         }
     }
+}
+
+/// The single-instance lock of `meta` in `dest`, or why not: another
+/// pollen's ([`Error::AlreadyRunning`]) or a file system fault.
+fn take_lock(dest: &std::path::Path, meta: &Metainfo) -> Result<InstanceLock, Error> {
+    InstanceLock::acquire(dest, &meta.info_hash).map_err(|e| match e {
+        LockError::Held { pid } => Error::AlreadyRunning {
+            name: meta.name.clone(),
+            dest: dest.to_path_buf(),
+            pid,
+        },
+        other => Error::Lock(other),
+    })
 }
 
 /// `--clean`: removes this torrent's files (final and `.part` names) and its

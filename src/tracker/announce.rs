@@ -330,7 +330,7 @@ where
     IpAddr: From<[u8; IP_LEN]>,
 {
     let entry_len = IP_LEN + COMPACT_PORT_LEN;
-    if bytes.len() % entry_len != 0 {
+    if !bytes.len().is_multiple_of(entry_len) {
         return Err(TrackerError::Malformed(format!(
             "`{key}` is {} bytes, not a multiple of {entry_len}",
             bytes.len()

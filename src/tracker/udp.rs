@@ -1264,7 +1264,7 @@ mod tests {
                 // An announce reply cut at a peer boundary is a shorter valid reply.
                 let at_peer_boundary = peer_len.is_some_and(|peer_len| {
                     cut >= ANNOUNCE_REPLY_HEADER_LEN
-                        && (cut - ANNOUNCE_REPLY_HEADER_LEN) % peer_len == 0
+                        && (cut - ANNOUNCE_REPLY_HEADER_LEN).is_multiple_of(peer_len)
                 });
                 let result = decode(&datagram[..cut]);
                 if at_peer_boundary {

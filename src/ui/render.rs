@@ -351,7 +351,7 @@ mod tests {
         let mut p = PeerRow::new(SocketAddr::from((ip, 6881)));
         p.peer_id = Some(*b"-TR3000-abcdefghijkl");
         p.am_interested = true;
-        p.peer_choking = i % 3 == 0;
+        p.peer_choking = i.is_multiple_of(3);
         p.down_rate = u64::from(i) * 1000;
         p.up_rate = u64::from(i % 7) * 500;
         p.downloaded_bytes = u64::from(i) << 20;

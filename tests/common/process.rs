@@ -119,6 +119,11 @@ impl Pollen {
         }
     }
 
+    /// Its process id.
+    pub fn id(&self) -> u32 {
+        self.child.id()
+    }
+
     /// Whether it has exited.
     pub fn has_exited(&mut self) -> bool {
         self.child.try_wait().ok().flatten().is_some()
@@ -185,9 +190,13 @@ pub fn wait_for(limit: Duration, mut cond: impl FnMut() -> bool) -> bool {
 }
 
 /// Asserts that every file under `expected` exists with the same bytes under `actual`.
+/// pollen's own state (`.pollen/`: resume and lock files) is not payload and is skipped.
 pub fn assert_same_tree(expected: &Path, actual: &Path) {
     for entry in std::fs::read_dir(expected).unwrap() {
         let entry = entry.unwrap();
+        if entry.file_name() == ".pollen" {
+            continue;
+        }
         let path = entry.path();
         let other = actual.join(entry.file_name());
         if path.is_dir() {

@@ -270,7 +270,7 @@ fn count(name: &'static str, n: i64) -> Result<u64, UdpRequestError> {
 
 /// The info-hashes after a scrape header.
 fn parse_scrape(body: &[u8]) -> Result<Vec<[u8; 20]>, UdpRequestError> {
-    if body.len() % 20 != 0 {
+    if !body.len().is_multiple_of(20) {
         return Err(UdpRequestError::BadScrapeLength {
             len: HEADER_LEN + body.len(),
         });
