@@ -18,6 +18,7 @@
 //! - A file that is not complete carries a `.part` suffix; the session
 //!   calls [`Storage::finish_file`] once every piece touching it is verified.
 
+use std::collections::BTreeSet;
 use std::fmt;
 use std::fs::{self, File, OpenOptions};
 use std::io;
@@ -93,6 +94,13 @@ pub struct Storage {
     files: Vec<DiskFile>,
     /// Most recently used last.
     open: Vec<OpenFile>,
+    /// Files written since the last [`Storage::sync_all`], whether or not
+    /// their handle is still cached (an evicted handle's data must reach
+    /// the disk before the resume state vouches for it).
+    unsynced_files: BTreeSet<usize>,
+    /// Directories in which a file was created or renamed since the last
+    /// [`Storage::sync_all`]: the name itself must be made durable too.
+    unsynced_dirs: BTreeSet<PathBuf>,
 }
 
 impl Storage {
@@ -130,6 +138,8 @@ impl Storage {
             layout: meta.layout.clone(),
             files,
             open: Vec::new(),
+            unsynced_files: BTreeSet::new(),
+            unsynced_dirs: BTreeSet::new(),
         })
     }
 
@@ -161,6 +171,9 @@ impl Storage {
             action: "rename",
             source,
         })?;
+        if let Some(parent) = to.parent() {
+            self.unsynced_dirs.insert(parent.to_path_buf());
+        }
         if let Some(file) = self.files.get_mut(index) {
             file.path = to;
         }
@@ -187,6 +200,7 @@ impl Storage {
             if let Err(source) = file.write_all_at(bytes, span.file_offset) {
                 return Err(self.error(span.file, "write", source));
             }
+            self.unsynced_files.insert(span.file);
         }
         Ok(())
     }
@@ -261,17 +275,28 @@ impl Storage {
         Ok(())
     }
 
-    /// Flushes every written file to stable storage (`fsync`). Blocks.
+    /// Flushes every file written since the last call to stable storage
+    /// (`fsync`), reopening those whose handle was closed meanwhile (an
+    /// fsync covers the file, not the descriptor), then the directories
+    /// where names were created or renamed. Blocks.
     pub fn sync_all(&mut self) -> Result<(), StorageError> {
-        for index in 0..self.open.len() {
-            let Some(open) = self.open.get(index) else {
-                continue;
-            };
-            if open.writable {
-                if let Err(source) = open.handle.sync_all() {
-                    return Err(self.error(open.file_index, "sync", source));
-                }
+        while let Some(&file) = self.unsynced_files.first() {
+            let handle = self.handle(file, false)?;
+            if let Err(source) = handle.sync_all() {
+                return Err(self.error(file, "sync", source));
             }
+            self.unsynced_files.remove(&file);
+        }
+        while let Some(dir) = self.unsynced_dirs.first().cloned() {
+            let synced = File::open(&dir).and_then(|d| d.sync_all());
+            if let Err(source) = synced {
+                return Err(StorageError {
+                    path: dir,
+                    action: "sync",
+                    source,
+                });
+            }
+            self.unsynced_dirs.remove(&dir);
         }
         Ok(())
     }
@@ -331,11 +356,12 @@ impl Storage {
         }
     }
 
-    fn open_file(&self, file: usize, write: bool) -> Result<OpenFile, StorageError> {
+    fn open_file(&mut self, file: usize, write: bool) -> Result<OpenFile, StorageError> {
         let path = match self.files.get(file) {
-            Some(f) => &f.path,
+            Some(f) => f.path.clone(),
             None => return Err(self.error(file, "open", io::ErrorKind::NotFound.into())),
         };
+        let mut created_in = None;
         if write {
             if let Some(parent) = path.parent() {
                 fs::create_dir_all(parent).map_err(|source| StorageError {
@@ -343,6 +369,9 @@ impl Storage {
                     action: "create directory",
                     source,
                 })?;
+                if !path.exists() {
+                    created_in = Some(parent.to_path_buf());
+                }
             }
         }
         let handle = OpenOptions::new()
@@ -350,8 +379,11 @@ impl Storage {
             .write(write)
             .create(write)
             .truncate(false)
-            .open(path)
+            .open(&path)
             .map_err(|source| self.error(file, "open", source))?;
+        if let Some(dir) = created_in {
+            self.unsynced_dirs.insert(dir);
+        }
         Ok(OpenFile {
             file_index: file,
             handle,
@@ -508,6 +540,27 @@ mod tests {
             !dir.0.join("t/.pad").exists(),
             "padding files are never written"
         );
+    }
+
+    #[test]
+    fn sync_all_covers_files_whose_handles_were_closed_and_renamed_names() {
+        let dir = TempDir::new("sync");
+        let meta = torrent();
+        let mut storage = Storage::new(&dir.0, &meta).unwrap();
+        for piece in meta.layout.pieces() {
+            storage.write(piece, 0, &piece_bytes(&meta, piece)).unwrap();
+        }
+        // Every handle closed (as past MAX_OPEN_FILES, or by finish_file):
+        // the written files must still be synced.
+        storage.close_all();
+        assert_eq!(storage.unsynced_files.len(), 4, "a, two, tiny, three");
+        assert!(storage.unsynced_dirs.contains(&dir.0.join("t/c")));
+        storage.sync_all().unwrap();
+        assert!(storage.unsynced_files.is_empty() && storage.unsynced_dirs.is_empty());
+        storage.finish_file(0).unwrap();
+        assert!(storage.unsynced_dirs.contains(&dir.0.join("t/a")));
+        storage.sync_all().unwrap();
+        assert!(storage.unsynced_dirs.is_empty());
     }
 
     #[test]
