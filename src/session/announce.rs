@@ -127,6 +127,7 @@ enum Flight {
         transport: Transport,
         host: String,
         port: u16,
+        since: Instant,
     },
     /// An HTTP announce ready to go, waiting for its turn to block the loop.
     HttpQueued {
@@ -288,7 +289,9 @@ impl Session {
     /// Announce phase: runs every pass once the start-up check is done.
     /// Takes in finished name lookups, drives UDP timers, starts an announce
     /// for every due tier (UDP ones go out at once), and makes at most one
-    /// blocking HTTP announce. Peers it learns join the known-peer list.
+    /// blocking HTTP announce, when its turn has come. Changes the tiers'
+    /// schedules and adds the peers it learns to the known-peer list. May
+    /// block for one HTTP announce: 5 s at most.
     pub(super) fn announce(&mut self, now: Instant) {
         if self.checking.is_some() || self.tracker.tiers.is_empty() {
             return;
@@ -336,6 +339,7 @@ impl Session {
                 transport,
                 host,
                 port,
+                since: now,
             },
         );
         self.continue_lookup(tier, now);
@@ -350,6 +354,7 @@ impl Session {
             transport,
             host,
             port,
+            ..
         }) = self.tracker.slots.get(tier).and_then(|s| s.flight.as_ref())
         else {
             return;
@@ -763,19 +768,26 @@ impl Session {
     }
 
     /// Drops every announce still in flight (the session is ending); under
-    /// `--trace`, each is recorded as abandoned with how long it ran.
+    /// `--trace`, each is recorded as abandoned with how long it waited
+    /// (for a name, for its HTTP turn, or for a UDP answer).
     fn abandon_flights(&mut self, now: Instant) {
         for tier in 0..self.tracker.slots.len() {
-            let (url, event, started) = match self.take_flight(tier) {
+            let (url, event, since) = match self.take_flight(tier) {
                 Some(Flight::Udp(mut flight)) => {
                     let _ = self.poll.registry().deregister(&mut flight.socket);
-                    (flight.url, flight.event, Some(flight.started))
+                    (flight.url, flight.event, flight.started)
                 }
-                Some(Flight::Resolving { url, event, .. }) => (url, event, None),
-                Some(Flight::HttpQueued { url, event, .. }) => (url, event, None),
+                Some(Flight::Resolving {
+                    url, event, since, ..
+                }) => (url, event, since),
+                Some(Flight::HttpQueued {
+                    url,
+                    event,
+                    queued_at,
+                }) => (url, event, queued_at),
                 None => continue,
             };
-            let took = started.map_or(Duration::ZERO, |at| now.saturating_duration_since(at));
+            let took = now.saturating_duration_since(since);
             if let Some((tracer, _)) = self.tracer.as_mut() {
                 let event_name = event.as_param().unwrap_or("");
                 let why = "abandoned at exit, no answer yet";
