@@ -222,6 +222,16 @@ impl TrackerState {
         })
     }
 
+    /// The tiers whose announce in flight is `wanted`.
+    fn in_flight(&self, wanted: fn(&Flight) -> bool) -> Vec<usize> {
+        self.slots
+            .iter()
+            .enumerate()
+            .filter(|(_, slot)| slot.flight.as_ref().is_some_and(wanted))
+            .map(|(tier, _)| tier)
+            .collect()
+    }
+
     /// The HTTP announces waiting for their turn.
     fn http_queued(&self) -> impl Iterator<Item = (usize, Instant)> + '_ {
         self.slots
@@ -297,21 +307,17 @@ impl Session {
             return;
         }
         self.tracker.resolver.poll(now);
-        for tier in 0..self.tracker.slots.len() {
-            if matches!(self.tracker.slots[tier].flight, Some(Flight::Udp(_))) {
-                self.drive_udp(tier, now);
-            }
+        for tier in self.tracker.in_flight(|f| matches!(f, Flight::Udp(_))) {
+            self.drive_udp(tier, now);
         }
         for tier in self.tracker.tiers.due(now) {
             self.begin_announce(tier, now);
         }
-        for tier in 0..self.tracker.slots.len() {
-            if matches!(
-                self.tracker.slots[tier].flight,
-                Some(Flight::Resolving { .. })
-            ) {
-                self.continue_lookup(tier, now);
-            }
+        for tier in self
+            .tracker
+            .in_flight(|f| matches!(f, Flight::Resolving { .. }))
+        {
+            self.continue_lookup(tier, now);
         }
         self.http_turn(now);
     }
@@ -364,7 +370,7 @@ impl Session {
         match lookup {
             Lookup::Pending => {}
             Lookup::Failed(why) => {
-                self.set_flight_none(tier);
+                self.take_flight(tier);
                 self.announce_done(
                     tier,
                     &url,
@@ -376,7 +382,7 @@ impl Session {
             }
             Lookup::Ready(target) => match transport {
                 Transport::Udp => {
-                    self.set_flight_none(tier);
+                    self.take_flight(tier);
                     if let Err(e) = self.start_udp(tier, &url, target, event, now) {
                         self.announce_done(tier, &url, event, Err(e), Duration::ZERO, now);
                     }
@@ -839,11 +845,6 @@ impl Session {
         if let Some(slot) = self.tracker.slots.get_mut(tier) {
             slot.flight = Some(flight);
         }
-    }
-
-    /// Empties tier `tier`'s slot.
-    fn set_flight_none(&mut self, tier: usize) {
-        self.take_flight(tier);
     }
 
     /// Bytes of the torrent not yet verified.
