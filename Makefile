@@ -69,9 +69,10 @@ doc:
 	RUSTDOCFLAGS=-Dwarnings $(CARGO) doc --no-deps
 
 ## bench: speed and memory figures (printed, never asserted); the swarm part compares
-## pollen with aria2c downloading 256 MiB from one libtorrent seeder on 127.0.0.1
+## pollen with aria2c downloading 256 MiB from one libtorrent seeder on 127.0.0.1, the
+## failover part pollen with libtorrent behind a silent tier-1 UDP tracker
 bench: bench-deps build
-	$(CARGO) bench --bench pollen_bench --bench pick_bench --bench swarm_bench
+	$(CARGO) bench --bench pollen_bench --bench pick_bench --bench swarm_bench --bench failover_bench
 
 bench-deps:
 	$(call install-missing,$(BENCH_TOOLS))

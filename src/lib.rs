@@ -13,6 +13,7 @@
 //!     resume::file,     atomic resume state (tmp + fsync + rename)
 //!     lock              one pollen per download (flock on DEST/.pollen/<hash>.lock)
 //!     tracker::http     blocking HTTP: one announce under hard timeouts
+//!     tracker::resolve  tracker name lookups on helper threads, off the loop
 //! L0  bencode, metainfo, bitfield, wire, extension, hash, units, peer,
 //!     picker, download, smart_ban, choker, peer_list, rate, ratelimit, rng,
 //!     resume::state, tracker::{announce, udp, tiers, scrape},
@@ -33,7 +34,7 @@
 //! | dispatch | `accept_peers`, `receive`, `on_writable` | new connections; bytes in, frames decoded and handled; connects finished, bytes out |
 //! | tick | `add_peers`, `check_timeouts`, `send_keepalives`, `show_status` | once a second: dial known peers, drop silent ones, keepalives, status line |
 //! | tick | `cleanup`, `send_haves`, `request_blocks` | every pass: close marked peers, announce new pieces, refill pipelines |
-//! | tick | `rechoke`, `announce` | every 10 s: choose who we upload to; when due: one blocking HTTP announce |
+//! | tick | `rechoke`, `announce` | every 10 s: choose who we upload to; every pass: start each due tier's announce (UDP in the loop), at most one blocking HTTP announce |
 //! | before sleep | `serve_requests`, `flush_all`, `cleanup`, `write_trace` | read requested blocks from disk, write every buffer, write the `--trace` lines |
 //!
 //! Each tick phase runs through `run_phase`, which under `--trace` stamps

@@ -1,45 +1,70 @@
 //! The announce phase: telling trackers about us and learning peers
 //! (BEP 3 HTTP announce, BEP 15 UDP announce, BEP 12 tiers).
 //!
-//! Layer 2 driving layers 0 and 1.
-//! - **HTTP(S)**: one blocking ureq call under hard timeouts (connect 3 s,
-//!   total 5 s), made from the loop as the design says. While it runs no
-//!   socket is served, so at most one is made per pass, and a dead tracker
-//!   costs a few seconds before the next URL is tried on a later pass.
-//! - **UDP**: never blocks (except the DNS lookup of a tracker name; IP
-//!   literals need none). The pure [`UdpExchange`] state machine decides
-//!   what to send and when to retransmit (15 s × 2^n); the session owns its
-//!   socket, one per exchange, connected to the tracker so that a dead port
-//!   on this machine fails at once with "connection refused".
-//! - **Tiers**: [`Tiers`] walks the URLs in BEP 12 order, promotes the one
-//!   that answers, and says when a whole round failed so we back off.
+//! Layer 2 driving layers 0 and 1. Trackers never hold each other up:
+//!
+//! - **Every tier at once.** [`Tiers`] (pure) schedules each tier on its own:
+//!   its current URL in BEP 12 order, next announce time, interval, back-off
+//!   and events (`started` first, `completed` when owed, `stopped` on exit).
+//!   This file only does the network part for whichever tiers are due, and
+//!   every tier may have one announce in flight at the same time. Peers from
+//!   any tier join the peer list.
+//! - **UDP** never blocks. Each tier's exchange has its own socket, connected
+//!   to the tracker (a dead port on this machine fails at once with
+//!   "connection refused"), and its own mio token, tier `i` using
+//!   `UDP_TOKEN_TOP - i` (just below the listener's and the other fixed
+//!   tokens at the top of the range, far above any connection's slab key).
+//!   The pure [`UdpExchange`] decides what to send and when, with
+//!   [`ANNOUNCE_TIMEOUTS`]: a tracker that never answers is given up after
+//!   28 s, and its tier moves on.
+//! - **HTTP(S)** is one blocking ureq call under hard timeouts (connect 3 s,
+//!   total 5 s, the name lookup inside it at most 2 s of that), made from
+//!   the loop as the design allows. At most one per pass, so peers are
+//!   served between two of them; and while peers are connected, the next
+//!   one waits [`HTTP_SPACING_FACTOR`] times as long as the last one
+//!   blocked, so five hung trackers cost a quarter of the loop's time, not
+//!   25 s of frozen peers. A dead tracker's tier backs off (15 s doubling to
+//!   30 min) and is not asked again every pass.
+//! - **Name lookups** never run on the loop: [`Resolver`] looks names up on
+//!   helper threads and wakes the loop through a mio `Waker` when one ends;
+//!   the tier waits meanwhile, at most
+//!   [`RESOLVE_TIMEOUT`](crate::tracker::resolve::RESOLVE_TIMEOUT). IP literals need
+//!   no lookup. So no loop pass blocks on tracker work for longer than one
+//!   HTTP announce's total timeout, 5 s.
+//! - **On exit** `completed` (where owed), then `stopped`, go to every tier
+//!   that saw `started`, the most recently answering first: HTTP with short
+//!   timeouts and all of them within [`EXIT_BUDGET`], UDP as one
+//!   fire-and-forget datagram when a fresh connection id is at hand.
 
 use std::collections::HashMap;
 use std::io;
-use std::net::{SocketAddr, ToSocketAddrs};
+use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use mio::net::UdpSocket;
-use mio::{Interest, Token};
+use mio::{Interest, Registry, Token, Waker};
 
 use super::{Config, Session};
 use crate::metainfo::Metainfo;
 use crate::rng::Rng;
+use crate::trace::phase;
 use crate::tracker::http::{self, HttpTimeouts};
-use crate::tracker::tiers::{Failover, Tiers};
+use crate::tracker::resolve::{Lookup, Resolver};
+use crate::tracker::tiers::{Failover, Tiers, MAX_TIERS};
 use crate::tracker::udp::{
-    self, AnnounceQuery, UdpAnnounce, UdpConnection, UdpExchange, UdpTimeouts,
+    self, AnnounceQuery, UdpAnnounce, UdpConnection, UdpExchange, ANNOUNCE_TIMEOUTS,
 };
 use crate::tracker::{AnnounceRequest, AnnounceResponse, Event, TrackerError};
 
-/// The UDP tracker socket's token.
-pub(super) const UDP_TRACKER: Token = Token(usize::MAX - 1);
+/// The token of the waker that lookup threads use to wake the loop.
+pub(super) const RESOLVER_WAKE: Token = Token(usize::MAX - 1);
 
-/// First delay after a whole round of trackers failed; doubles up to [`MAX_BACKOFF`].
-const FIRST_BACKOFF: Duration = Duration::from_secs(15);
-
-/// Longest delay between rounds when trackers keep failing.
-const MAX_BACKOFF: Duration = Duration::from_secs(30 * 60);
+/// The highest token of the UDP tracker sockets: tier `i` uses
+/// `UDP_TOKEN_TOP - i`, for `i` below [`MAX_TIERS`]. Above it are the fixed
+/// tokens (listener, resolver waker, keyboard); connections use their slab
+/// keys, which count up from 0 and stay below the connection limit.
+const UDP_TOKEN_TOP: usize = usize::MAX - 3;
 
 /// Re-announce delay when a tracker returned no peers and we have none:
 /// the swarm may just be forming (seeders often start seconds after us).
@@ -49,16 +74,70 @@ const EMPTY_SWARM_RETRY: Duration = Duration::from_secs(30);
 /// fill its slots without asking again).
 const NUMWANT: u32 = 80;
 
-/// Timeouts for the final announces on exit: short, since the user is
+/// While peers are connected, the next blocking HTTP announce waits this
+/// many times as long as the last one blocked the loop: at most a quarter
+/// of the loop's time goes to HTTP announces, however many trackers hang.
+/// Without peers there is nobody to starve, and it does not wait.
+const HTTP_SPACING_FACTOR: u32 = 3;
+
+/// Timeouts for each final announce on exit: short, since the user is
 /// waiting and the tracker forgets us after a while anyway.
 const EXIT_TIMEOUTS: HttpTimeouts = HttpTimeouts {
     connect: Duration::from_secs(2),
     total: Duration::from_secs(3),
 };
 
+/// Longest all exit announces together may take: with several dead tiers
+/// the later ones get what is left, or nothing, instead of each costing
+/// [`EXIT_TIMEOUTS`] in turn.
+const EXIT_BUDGET: Duration = Duration::from_secs(4);
+
 /// Largest UDP datagram read: one more than the largest valid reply, so an
 /// over-long one is seen whole and refused.
 const UDP_RECV_BYTES: usize = udp::MAX_DATAGRAM_LEN + 1;
+
+/// The tier whose UDP socket has `token`, if it is one of theirs.
+pub(super) fn udp_tier(token: Token) -> Option<usize> {
+    UDP_TOKEN_TOP
+        .checked_sub(token.0)
+        .filter(|tier| *tier < MAX_TIERS)
+}
+
+/// The token of tier `tier`'s UDP socket (`tier` is below [`MAX_TIERS`]).
+fn udp_token(tier: usize) -> Token {
+    Token(UDP_TOKEN_TOP.saturating_sub(tier))
+}
+
+/// How a tracker is reached.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Transport {
+    /// BEP 15 over UDP, inside the loop.
+    Udp,
+    /// BEP 3 over HTTP(S), one blocking call.
+    Http,
+}
+
+/// What one tier's announce in flight is waiting for.
+#[derive(Debug)]
+enum Flight {
+    /// The tracker's host name is being looked up off the loop.
+    Resolving {
+        url: String,
+        event: Event,
+        transport: Transport,
+        host: String,
+        port: u16,
+        since: Instant,
+    },
+    /// An HTTP announce ready to go, waiting for its turn to block the loop.
+    HttpQueued {
+        url: String,
+        event: Event,
+        queued_at: Instant,
+    },
+    /// A UDP exchange on its own socket (boxed: it is much the largest).
+    Udp(Box<UdpInFlight>),
+}
 
 /// A UDP announce in flight.
 #[derive(Debug)]
@@ -71,88 +150,280 @@ struct UdpInFlight {
     started: Instant,
 }
 
+/// The last outcome of one tier's announces, for the status line.
+#[derive(Debug, Clone)]
+struct Report {
+    url: String,
+    at: Instant,
+    /// Peers received, or the error.
+    result: Result<usize, String>,
+    /// Seeders and leechers, when the tracker said.
+    swarm: Option<(u32, u32)>,
+}
+
+/// The session's side of one tier: what is in flight and what it last said.
+#[derive(Debug, Default)]
+struct TierSlot {
+    flight: Option<Flight>,
+    last: Option<Report>,
+    /// When this tier last answered (exit announces go to such tiers first).
+    answered_at: Option<Instant>,
+    /// The UDP tracker's address last used, for the farewell datagram.
+    udp_target: Option<SocketAddr>,
+}
+
 /// Where the session is with its trackers.
 #[derive(Debug)]
 pub(super) struct TrackerState {
     tiers: Tiers,
-    /// When to announce next; `None` when there are no trackers.
-    next_at: Option<Instant>,
-    /// Rounds in a row in which every tracker failed.
-    failed_rounds: u32,
-    /// A `started` announce succeeded.
-    started: bool,
-    /// A `completed` announce is owed.
-    completed_due: bool,
-    tracker_id: Option<String>,
-    udp: Option<UdpInFlight>,
+    /// One per tier, same order.
+    slots: Vec<TierSlot>,
+    resolver: Resolver,
+    /// While peers are connected, no blocking HTTP announce starts before this.
+    http_not_before: Option<Instant>,
     /// UDP connection ids by tracker address (BEP 15: reusable for a minute).
     connections: HashMap<SocketAddr, UdpConnection>,
-    /// The last swarm size a tracker reported: (seeders, leechers).
+    /// The swarm size as the best-informed tracker reports it: (seeders, leechers).
     pub(super) swarm: Option<(u32, u32)>,
-    /// One line about the last announce, for the TUI.
+    /// One line about the trackers, for the TUI.
     pub(super) last_status: String,
 }
 
 impl TrackerState {
-    /// The torrent's tiers plus the URLs given by hand, unless trackers are off.
+    /// The torrent's tiers plus the URLs given by hand, unless trackers are
+    /// off, all due at `now`. Lookup threads wake the loop through a waker
+    /// registered in `registry`.
     pub(super) fn new(
         meta: &Metainfo,
         config: &Config,
         now: Instant,
         rng: &mut Rng,
-    ) -> TrackerState {
+        registry: &Registry,
+    ) -> io::Result<TrackerState> {
         let (tiers, by_hand) = if config.use_trackers {
             (meta.trackers.clone(), config.trackers.clone())
         } else {
             (Vec::new(), Vec::new())
         };
-        let tiers = Tiers::new(tiers, by_hand, rng);
-        TrackerState {
-            next_at: (!tiers.is_empty()).then_some(now),
+        let tiers = Tiers::new(tiers, by_hand, rng, now);
+        let waker = Arc::new(Waker::new(registry, RESOLVER_WAKE)?);
+        let resolver = Resolver::new(Arc::new(move || {
+            // A failed wake only delays the answer to the next timer.
+            let _ = waker.wake();
+        }));
+        Ok(TrackerState {
+            slots: (0..tiers.len()).map(|_| TierSlot::default()).collect(),
             tiers,
-            failed_rounds: 0,
-            started: false,
-            completed_due: false,
-            tracker_id: None,
-            udp: None,
+            resolver,
+            http_not_before: None,
             connections: HashMap::new(),
             swarm: None,
             last_status: String::from("no tracker contacted yet"),
-        }
+        })
     }
 
-    /// When the tracker phase next needs the loop: the next announce, or the
-    /// in-flight UDP exchange's retransmit deadline.
-    pub(super) fn next_deadline(&self) -> Option<Instant> {
-        match &self.udp {
-            Some(flight) => flight.exchange.next_deadline(),
-            None => self.next_at,
+    /// The tiers whose announce in flight is `wanted`.
+    fn in_flight(&self, wanted: fn(&Flight) -> bool) -> Vec<usize> {
+        self.slots
+            .iter()
+            .enumerate()
+            .filter(|(_, slot)| slot.flight.as_ref().is_some_and(wanted))
+            .map(|(tier, _)| tier)
+            .collect()
+    }
+
+    /// The HTTP announces waiting for their turn.
+    fn http_queued(&self) -> impl Iterator<Item = (usize, Instant)> + '_ {
+        self.slots
+            .iter()
+            .enumerate()
+            .filter_map(|(tier, slot)| match slot.flight {
+                Some(Flight::HttpQueued { queued_at, .. }) => Some((tier, queued_at)),
+                _ => None,
+            })
+    }
+
+    /// Recomputes the status line's tracker text and swarm size from every
+    /// tier's last report: the most recent success (or, with none, the most
+    /// recent failure), and the largest swarm any tracker reports.
+    fn refresh_status(&mut self) {
+        let reports: Vec<&Report> = self.slots.iter().filter_map(|s| s.last.as_ref()).collect();
+        let ok = reports.iter().filter(|r| r.result.is_ok()).count();
+        let latest_ok = reports
+            .iter()
+            .filter(|r| r.result.is_ok())
+            .max_by_key(|r| r.at);
+        let shown = latest_ok.or_else(|| reports.iter().max_by_key(|r| r.at));
+        if let Some(report) = shown {
+            let what = match &report.result {
+                Ok(peers) => format!("ok, {peers} peers"),
+                Err(e) => e.clone(),
+            };
+            self.last_status = format!("{}: {what}", report.url);
+            if self.slots.len() > 1 {
+                let tiers = self.slots.len();
+                self.last_status += &format!(" ({ok} of {tiers} tiers ok)");
+            }
         }
+        self.swarm = reports
+            .iter()
+            .filter_map(|r| r.swarm)
+            .max_by_key(|(seeders, leechers)| u64::from(*seeders) + u64::from(*leechers));
     }
 }
 
 impl Session {
-    /// Announce phase: when due, announce to the current tracker; HTTP
-    /// blocks for at most a few seconds, UDP starts an exchange that the loop
-    /// carries on. Peers it returns join the known-peer list.
+    /// When the tracker phase next needs the loop: an idle tier's next
+    /// announce, a UDP retransmit or give-up, a name lookup's timeout, or
+    /// the turn of a queued HTTP announce.
+    pub(super) fn tracker_deadline(&self) -> Option<Instant> {
+        let tracker = &self.tracker;
+        let udp = tracker.slots.iter().filter_map(|slot| match &slot.flight {
+            Some(Flight::Udp(flight)) => flight.exchange.next_deadline(),
+            _ => None,
+        });
+        let http = tracker
+            .http_queued()
+            .map(|(_, queued_at)| self.http_turn_at().unwrap_or(queued_at));
+        [
+            tracker.tiers.next_deadline(),
+            tracker.resolver.next_deadline(),
+        ]
+        .into_iter()
+        .flatten()
+        .chain(udp)
+        .chain(http)
+        .min()
+    }
+
+    /// Announce phase: runs every pass once the start-up check is done.
+    /// Takes in finished name lookups, drives UDP timers, starts an announce
+    /// for every due tier (UDP ones go out at once), and makes at most one
+    /// blocking HTTP announce, when its turn has come. Changes the tiers'
+    /// schedules and adds the peers it learns to the known-peer list. May
+    /// block for one HTTP announce: 5 s at most.
     pub(super) fn announce(&mut self, now: Instant) {
-        if self.tracker.udp.is_some() {
-            return self.drive_udp(now);
-        }
-        if self.checking.is_some() || self.tracker.next_at.is_none_or(|at| at > now) {
+        if self.checking.is_some() || self.tracker.tiers.is_empty() {
             return;
         }
-        let Some(url) = self.tracker.tiers.current().map(str::to_string) else {
+        self.tracker.resolver.poll(now);
+        for tier in self.tracker.in_flight(|f| matches!(f, Flight::Udp(_))) {
+            self.drive_udp(tier, now);
+        }
+        for tier in self.tracker.tiers.due(now) {
+            self.begin_announce(tier, now);
+        }
+        for tier in self
+            .tracker
+            .in_flight(|f| matches!(f, Flight::Resolving { .. }))
+        {
+            self.continue_lookup(tier, now);
+        }
+        self.http_turn(now);
+    }
+
+    /// Starts tier `tier`'s announce: its URL and event from the tier, then
+    /// a name lookup (instant for an IP literal).
+    fn begin_announce(&mut self, tier: usize, now: Instant) {
+        let Some((url, event)) = self.tracker.tiers.get_mut(tier).and_then(|t| t.begin(now)) else {
             return;
         };
-        let event = self.due_event();
-        let request = self.announce_request(event);
-        if url.to_ascii_lowercase().starts_with("udp://") {
-            if let Err(e) = self.start_udp(&url, request, event, now) {
-                self.announce_done(&url, event, Err(e), Duration::ZERO, now);
+        let parsed = if url.to_ascii_lowercase().starts_with("udp://") {
+            udp::parse_udp_url(&url).map(|(host, port)| (Transport::Udp, host, port))
+        } else {
+            http::host_and_port(&url).map(|(host, port)| (Transport::Http, host, port))
+        };
+        let Some((transport, host, port)) = parsed else {
+            let error = TrackerError::BadUrl("no host and port in the URL".into());
+            return self.announce_done(tier, &url, event, Err(error), Duration::ZERO, now);
+        };
+        self.set_flight(
+            tier,
+            Flight::Resolving {
+                url,
+                event,
+                transport,
+                host,
+                port,
+                since: now,
+            },
+        );
+        self.continue_lookup(tier, now);
+    }
+
+    /// Tier `tier` is resolving its tracker's name: once the address is
+    /// known, a UDP exchange starts or the HTTP announce joins the queue.
+    fn continue_lookup(&mut self, tier: usize, now: Instant) {
+        let Some(Flight::Resolving {
+            url,
+            event,
+            transport,
+            host,
+            port,
+            ..
+        }) = self.tracker.slots.get(tier).and_then(|s| s.flight.as_ref())
+        else {
+            return;
+        };
+        let (url, event, transport) = (url.clone(), *event, *transport);
+        let lookup = self.tracker.resolver.lookup(host, *port, now);
+        match lookup {
+            Lookup::Pending => {}
+            Lookup::Failed(why) => {
+                self.take_flight(tier);
+                self.announce_done(
+                    tier,
+                    &url,
+                    event,
+                    Err(TrackerError::Transport(why)),
+                    Duration::ZERO,
+                    now,
+                );
             }
+            Lookup::Ready(target) => match transport {
+                Transport::Udp => {
+                    self.take_flight(tier);
+                    if let Err(e) = self.start_udp(tier, &url, target, event, now) {
+                        self.announce_done(tier, &url, event, Err(e), Duration::ZERO, now);
+                    }
+                }
+                Transport::Http => self.set_flight(
+                    tier,
+                    Flight::HttpQueued {
+                        url,
+                        event,
+                        queued_at: now,
+                    },
+                ),
+            },
+        }
+    }
+
+    /// When the next blocking HTTP announce may start, if it must wait:
+    /// only while peers are connected (nobody else to starve).
+    fn http_turn_at(&self) -> Option<Instant> {
+        if self.conns.is_empty() {
+            None
+        } else {
+            self.tracker.http_not_before
+        }
+    }
+
+    /// Makes at most one blocking HTTP announce: the one queued longest,
+    /// once its turn has come. Blocks for at most the HTTP total timeout.
+    fn http_turn(&mut self, now: Instant) {
+        if self.http_turn_at().is_some_and(|at| at > now) {
             return;
         }
+        let Some((tier, _)) = self.tracker.http_queued().min_by_key(|(_, at)| *at) else {
+            return;
+        };
+        let Some(Flight::HttpQueued { url, event, .. }) = self.take_flight(tier) else {
+            return;
+        };
+        let request = self.announce_request(tier, event);
+        // The one blocking call of the loop's tracker work, bounded by
+        // HttpTimeouts::default().total (5 s), name lookup included.
         let started = Instant::now();
         let result = http::announce_with(
             &url,
@@ -160,36 +431,22 @@ impl Session {
             &HttpTimeouts::default(),
             self.config.tracker_ca.as_ref(),
         );
-        self.announce_done(&url, event, result, started.elapsed(), Instant::now());
+        let took = started.elapsed();
+        let end = Instant::now();
+        self.tracker.http_not_before = Some(end + took.saturating_mul(HTTP_SPACING_FACTOR));
+        self.announce_done(tier, &url, event, result, took, end);
     }
 
-    /// The event this announce carries.
-    fn due_event(&self) -> Event {
-        if !self.tracker.started {
-            Event::Started
-        } else if self.tracker.completed_due {
-            Event::Completed
-        } else {
-            Event::Empty
-        }
-    }
-
-    /// Opens a socket connected to the UDP tracker and starts the exchange.
+    /// Opens a socket connected to the UDP tracker at `target` and starts
+    /// tier `tier`'s exchange on it.
     fn start_udp(
         &mut self,
+        tier: usize,
         url: &str,
-        request: AnnounceRequest,
+        target: SocketAddr,
         event: Event,
         now: Instant,
     ) -> Result<(), TrackerError> {
-        let (host, port) = udp::parse_udp_url(url)
-            .ok_or_else(|| TrackerError::BadUrl("not a udp://host:port URL".into()))?;
-        // The one blocking step: a name lookup (none for an IP literal).
-        let target = (host.as_str(), port)
-            .to_socket_addrs()
-            .map_err(|e| TrackerError::Transport(format!("cannot resolve {host}: {e}")))?
-            .next()
-            .ok_or_else(|| TrackerError::Transport(format!("{host} has no address")))?;
         let bind: SocketAddr = if target.is_ipv4() {
             ([0, 0, 0, 0], 0).into()
         } else {
@@ -200,7 +457,7 @@ impl Session {
         socket.connect(target).map_err(transport)?;
         self.poll
             .registry()
-            .register(&mut socket, UDP_TRACKER, Interest::READABLE)
+            .register(&mut socket, udp_token(tier), Interest::READABLE)
             .map_err(transport)?;
         let cached = self
             .tracker
@@ -209,28 +466,35 @@ impl Session {
             .copied()
             .filter(|c| c.is_fresh(now));
         let query = AnnounceQuery {
-            request,
+            request: self.announce_request(tier, event),
             ipv6: target.is_ipv6(),
         };
-        let exchange = UdpExchange::new(query, now, cached, UdpTimeouts::default(), &mut self.rng);
+        let exchange = UdpExchange::new(query, now, cached, ANNOUNCE_TIMEOUTS, &mut self.rng);
         log::debug!("tracker {url}: UDP announce to {target}");
-        self.tracker.udp = Some(UdpInFlight {
-            url: url.to_string(),
-            target,
-            socket,
-            exchange,
-            event,
-            started: now,
-        });
-        self.drive_udp(now);
+        if let Some(slot) = self.tracker.slots.get_mut(tier) {
+            slot.udp_target = Some(target);
+        }
+        self.set_flight(
+            tier,
+            Flight::Udp(Box::new(UdpInFlight {
+                url: url.to_string(),
+                target,
+                socket,
+                exchange,
+                event,
+                started: now,
+            })),
+        );
+        self.drive_udp(tier, now);
         Ok(())
     }
 
-    /// The UDP socket is readable: hand every datagram to the exchange.
-    pub(super) fn receive_udp_tracker(&mut self, now: Instant) {
+    /// Tier `tier`'s UDP socket is readable: hand every datagram to its
+    /// exchange.
+    pub(super) fn receive_udp_tracker(&mut self, tier: usize, now: Instant) {
         let mut buf = vec![0u8; UDP_RECV_BYTES];
         loop {
-            let Some(flight) = self.tracker.udp.as_mut() else {
+            let Some(Flight::Udp(flight)) = self.flight_mut(tier) else {
                 return;
             };
             match flight.socket.recv(&mut buf) {
@@ -241,16 +505,18 @@ impl Session {
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) => {
                     // e.g. connection refused: nothing listens on that port.
-                    return self.finish_udp(Err(TrackerError::Transport(e.to_string())), now);
+                    let error = TrackerError::Transport(e.to_string());
+                    return self.finish_udp(tier, Err(error), now);
                 }
             }
         }
-        self.drive_udp(now);
+        self.drive_udp(tier, now);
     }
 
-    /// Moves the exchange along: timeouts, datagrams to send, a result.
-    fn drive_udp(&mut self, now: Instant) {
-        let Some(flight) = self.tracker.udp.as_mut() else {
+    /// Moves tier `tier`'s exchange along: timeouts, datagrams to send, a
+    /// result.
+    fn drive_udp(&mut self, tier: usize, now: Instant) {
+        let Some(Flight::Udp(flight)) = self.flight_mut(tier) else {
             return;
         };
         if flight.exchange.next_deadline().is_some_and(|at| at <= now) {
@@ -259,161 +525,228 @@ impl Session {
         while let Some(datagram) = flight.exchange.poll_transmit(now) {
             if let Err(e) = flight.socket.send(&datagram) {
                 if e.kind() != io::ErrorKind::WouldBlock {
-                    return self.finish_udp(Err(TrackerError::Transport(e.to_string())), now);
+                    let error = TrackerError::Transport(e.to_string());
+                    return self.finish_udp(tier, Err(error), now);
                 }
             }
         }
-        if let Some(connection) = flight.exchange.connection() {
-            self.tracker.connections.insert(flight.target, connection);
+        let connection = flight.exchange.connection().map(|c| (flight.target, c));
+        let result = flight.exchange.poll_result();
+        if let Some((target, connection)) = connection {
+            self.tracker.connections.insert(target, connection);
         }
-        if let Some(result) = flight.exchange.poll_result() {
-            self.finish_udp(result, now);
+        if let Some(result) = result {
+            self.finish_udp(tier, result, now);
         }
     }
 
-    /// Ends the UDP exchange with `result`.
-    fn finish_udp(&mut self, result: Result<AnnounceResponse, TrackerError>, now: Instant) {
-        let Some(mut flight) = self.tracker.udp.take() else {
+    /// Ends tier `tier`'s UDP exchange with `result`.
+    fn finish_udp(
+        &mut self,
+        tier: usize,
+        result: Result<AnnounceResponse, TrackerError>,
+        now: Instant,
+    ) {
+        let Some(Flight::Udp(mut flight)) = self.take_flight(tier) else {
             return;
         };
         let _ = self.poll.registry().deregister(&mut flight.socket);
         let took = now.saturating_duration_since(flight.started);
-        self.announce_done(&flight.url, flight.event, result, took, now);
+        self.announce_done(tier, &flight.url, flight.event, result, took, now);
     }
 
-    /// The outcome of one announce, from either transport.
+    /// The outcome of one announce of tier `tier`, from either transport.
+    /// `took` is how long it ran: for HTTP, how long it blocked the loop.
     fn announce_done(
         &mut self,
+        tier: usize,
         url: &str,
         event: Event,
         result: Result<AnnounceResponse, TrackerError>,
         took: Duration,
         now: Instant,
     ) {
-        if let Some((tracer, _)) = self.tracer.as_mut() {
-            let outcome = match &result {
-                Ok(reply) => Ok(reply.peers.len()),
-                Err(e) => Err(e.to_string()),
-            };
-            let event_name = event.as_param().unwrap_or("");
-            tracer.tracker(
-                now,
-                crate::trace::phase::ANNOUNCE,
-                url,
-                event_name,
-                took,
-                outcome.as_ref().map(|n| *n).map_err(String::as_str),
-            );
-        }
+        self.trace_announce(url, event, &result, took, now);
+        let report = Report {
+            url: url.to_string(),
+            at: now,
+            result: result
+                .as_ref()
+                .map(|reply| reply.peers.len())
+                .map_err(ToString::to_string),
+            swarm: result
+                .as_ref()
+                .ok()
+                .and_then(|r| r.complete.zip(r.incomplete)),
+        };
         match result {
-            Ok(reply) => {
-                let added = reply.peers.iter().filter(|a| self.peers.add(**a)).count();
-                self.tracker.last_status = format!("{url}: ok, {} peers", reply.peers.len());
-                log::info!(
-                    "tracker {url}: {event:?}: {} peers ({added} new), next in {} s ({} ms)",
-                    reply.peers.len(),
-                    reply.interval.as_secs(),
-                    took.as_millis()
-                );
-                if let Some(warning) = &reply.warning {
-                    log::warn!("tracker {url} warns: {}", warning.escape_debug());
-                }
-                match event {
-                    Event::Started => self.tracker.started = true,
-                    Event::Completed => self.tracker.completed_due = false,
-                    _ => {}
-                }
-                if reply.tracker_id.is_some() {
-                    self.tracker.tracker_id = reply.tracker_id;
-                }
-                if let (Some(seeders), Some(leechers)) = (reply.complete, reply.incomplete) {
-                    self.tracker.swarm = Some((seeders, leechers));
-                }
-                self.tracker.tiers.on_success();
-                self.tracker.failed_rounds = 0;
-                let mut interval = reply
-                    .min_interval
-                    .map_or(reply.interval, |min| reply.interval.max(min));
-                let lonely =
-                    reply.peers.is_empty() && self.conns.is_empty() && !self.have.is_complete();
-                if lonely {
-                    // Nobody to download from: ask again soon, not in half an hour.
-                    let soon = reply
-                        .min_interval
-                        .unwrap_or(EMPTY_SWARM_RETRY)
-                        .max(EMPTY_SWARM_RETRY);
-                    interval = interval.min(soon);
-                }
-                self.tracker.next_at = Some(now + interval);
-                self.add_peers(now);
-            }
-            Err(e) => {
-                self.tracker.last_status = format!("{url}: {e}");
-                log::warn!("tracker {url}: {e} ({} ms)", took.as_millis());
-                self.tracker.next_at = Some(match self.tracker.tiers.on_failure() {
-                    Failover::NextTracker => now,
-                    Failover::RoundFailed => {
-                        self.tracker.failed_rounds += 1;
-                        let shift = self.tracker.failed_rounds.min(10) - 1;
-                        now + FIRST_BACKOFF.saturating_mul(1 << shift).min(MAX_BACKOFF)
-                    }
-                });
-            }
+            Ok(reply) => self.announce_succeeded(tier, url, event, reply, took, now),
+            Err(e) => self.announce_failed(tier, url, &e, took, now),
         }
+        if let Some(slot) = self.tracker.slots.get_mut(tier) {
+            slot.last = Some(report);
+        }
+        self.tracker.refresh_status();
     }
 
-    /// The download completed: owe the tracker a `completed` event (only if
-    /// it saw us start incomplete) and send it soon.
+    /// A tracker answered: its peers join the list and its tier schedules
+    /// the next announce.
+    fn announce_succeeded(
+        &mut self,
+        tier: usize,
+        url: &str,
+        event: Event,
+        reply: AnnounceResponse,
+        took: Duration,
+        now: Instant,
+    ) {
+        let added = reply.peers.iter().filter(|a| self.peers.add(**a)).count();
+        log::info!(
+            "tracker {url}: {event:?}: {} peers ({added} new), next in {} s ({} ms)",
+            reply.peers.len(),
+            reply.interval.as_secs(),
+            took.as_millis()
+        );
+        if let Some(warning) = &reply.warning {
+            log::warn!("tracker {url} warns: {}", warning.escape_debug());
+        }
+        let mut interval = reply
+            .min_interval
+            .map_or(reply.interval, |min| reply.interval.max(min));
+        let lonely = reply.peers.is_empty() && self.conns.is_empty() && !self.have.is_complete();
+        if lonely {
+            // Nobody to download from: ask again soon, not in half an hour.
+            let soon = reply
+                .min_interval
+                .unwrap_or(EMPTY_SWARM_RETRY)
+                .max(EMPTY_SWARM_RETRY);
+            interval = interval.min(soon);
+        }
+        if let Some(t) = self.tracker.tiers.get_mut(tier) {
+            t.succeeded(now, interval, reply.tracker_id);
+        }
+        if let Some(slot) = self.tracker.slots.get_mut(tier) {
+            slot.answered_at = Some(now);
+        }
+        self.add_peers(now);
+    }
+
+    /// A tracker failed: its tier moves to its next URL or backs off.
+    fn announce_failed(
+        &mut self,
+        tier: usize,
+        url: &str,
+        error: &TrackerError,
+        took: Duration,
+        now: Instant,
+    ) {
+        let Some(t) = self.tracker.tiers.get_mut(tier) else {
+            return;
+        };
+        let then = match t.failed(now) {
+            Failover::NextTracker => format!("trying {} next", t.current()),
+            Failover::RoundFailed => format!("tier {} waits {} s", tier + 1, t.backoff().as_secs()),
+        };
+        log::warn!("tracker {url}: {error} ({} ms); {then}", took.as_millis());
+    }
+
+    /// Under `--trace`, one `tracker` line for an announce that ended.
+    fn trace_announce(
+        &mut self,
+        url: &str,
+        event: Event,
+        result: &Result<AnnounceResponse, TrackerError>,
+        took: Duration,
+        now: Instant,
+    ) {
+        let Some((tracer, _)) = self.tracer.as_mut() else {
+            return;
+        };
+        let error = result.as_ref().err().map(ToString::to_string);
+        let outcome = match (result, &error) {
+            (Ok(reply), _) => Ok(reply.peers.len()),
+            (Err(_), Some(text)) => Err(text.as_str()),
+            (Err(_), None) => Err(""),
+        };
+        let event_name = event.as_param().unwrap_or("");
+        tracer.tracker(now, phase::ANNOUNCE, url, event_name, took, outcome);
+    }
+
+    /// The download completed: every tier that saw us start incomplete is
+    /// owed `completed`, sent soon.
     pub(super) fn on_complete(&mut self, now: Instant) {
-        if self.tracker.started {
-            self.tracker.completed_due = true;
-            if self.tracker.udp.is_none() && self.tracker.next_at.is_some() {
-                self.tracker.next_at = Some(now);
-            }
-        }
+        self.tracker.tiers.download_completed(now);
     }
 
-    /// On exit: the `completed` event if it is still owed (a download that
-    /// finished and exits at once), then `stopped` so the tracker forgets us.
-    /// HTTP with short timeouts; UDP as one fire-and-forget datagram when a
-    /// fresh connection id is at hand.
+    /// On exit: abandons announces still in flight (traced as such), then
+    /// sends `completed` to every tier still owed one, then `stopped` to
+    /// every tier that saw `started` (skipping an HTTP tier whose
+    /// `completed` just failed), most recently answering tier first, all
+    /// within [`EXIT_BUDGET`].
     pub(super) fn announce_on_exit(&mut self) {
-        if !self.tracker.started {
-            return;
-        }
-        let Some(url) = self.tracker.tiers.current().map(str::to_string) else {
-            return;
-        };
-        let mut events = vec![Event::Stopped];
-        if self.tracker.completed_due {
-            events.insert(0, Event::Completed);
-        }
-        for event in events {
-            let request = self.announce_request(event);
-            if url.to_ascii_lowercase().starts_with("udp://") {
-                self.udp_farewell(&url, &request);
-            } else if let Err(e) = http::announce_with(
-                &url,
-                &request,
-                &EXIT_TIMEOUTS,
-                self.config.tracker_ca.as_ref(),
-            ) {
-                log::debug!("tracker {url}: {event:?} announce failed: {e}");
-                return;
+        self.abandon_flights(Instant::now());
+        let deadline = Instant::now() + EXIT_BUDGET;
+        let mut order: Vec<usize> = (0..self.tracker.tiers.len()).collect();
+        order.sort_by_key(|tier| {
+            std::cmp::Reverse(self.tracker.slots.get(*tier).and_then(|s| s.answered_at))
+        });
+        // Every `completed` before any `stopped`: two tiers may be one
+        // tracker (its HTTP and UDP addresses), which would count a
+        // `completed` arriving after our `stopped` as a second download.
+        let mut gave_up = vec![false; order.len()];
+        for round in [Event::Completed, Event::Stopped] {
+            for &tier in &order {
+                let Some(t) = self.tracker.tiers.get(tier) else {
+                    continue;
+                };
+                if !t.exit_events().contains(&round) || gave_up.get(tier) == Some(&true) {
+                    continue;
+                }
+                let url = t.current().to_string();
+                let request = self.announce_request(tier, round);
+                if url.to_ascii_lowercase().starts_with("udp://") {
+                    self.udp_farewell(tier, &request);
+                } else if !self.http_farewell(&url, round, &request, deadline) {
+                    if let Some(flag) = gave_up.get_mut(tier) {
+                        *flag = true;
+                    }
+                }
             }
         }
     }
 
-    /// Sends one UDP announce without waiting for the reply.
-    fn udp_farewell(&mut self, url: &str, request: &AnnounceRequest) {
-        let Some((host, port)) = udp::parse_udp_url(url) else {
-            return;
+    /// Sends one exit announce over HTTP with what is left of the exit
+    /// budget; whether it got through.
+    fn http_farewell(
+        &mut self,
+        url: &str,
+        event: Event,
+        request: &AnnounceRequest,
+        deadline: Instant,
+    ) -> bool {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            log::debug!("tracker {url}: no time left for the {event:?} announce");
+            return false;
+        }
+        let timeouts = HttpTimeouts {
+            connect: EXIT_TIMEOUTS.connect.min(left),
+            total: EXIT_TIMEOUTS.total.min(left),
         };
-        let Some(target) = (host.as_str(), port)
-            .to_socket_addrs()
-            .ok()
-            .and_then(|mut a| a.next())
-        else {
+        let started = Instant::now();
+        let result = http::announce_with(url, request, &timeouts, self.config.tracker_ca.as_ref());
+        let now = Instant::now();
+        self.trace_announce(url, event, &result, now - started, now);
+        if let Err(e) = &result {
+            log::debug!("tracker {url}: {event:?} announce failed: {e}");
+        }
+        result.is_ok()
+    }
+
+    /// Sends one UDP announce to tier `tier`'s tracker without waiting for
+    /// the reply, if its address and a fresh connection id are at hand.
+    fn udp_farewell(&mut self, tier: usize, request: &AnnounceRequest) {
+        let Some(target) = self.tracker.slots.get(tier).and_then(|s| s.udp_target) else {
             return;
         };
         let now = Instant::now();
@@ -430,12 +763,53 @@ impl Session {
             u32::try_from(self.rng.next_u64() >> 32).unwrap_or(0),
             request,
         );
-        if let Ok(socket) = std::net::UdpSocket::bind(("0.0.0.0", 0)) {
+        let bind: SocketAddr = if target.is_ipv4() {
+            ([0, 0, 0, 0], 0).into()
+        } else {
+            ([0u16; 8], 0).into()
+        };
+        if let Ok(socket) = std::net::UdpSocket::bind(bind) {
             let _ = socket.send_to(&datagram, target);
         }
     }
 
-    fn announce_request(&self, event: Event) -> AnnounceRequest {
+    /// Drops every announce still in flight (the session is ending); under
+    /// `--trace`, each is recorded as abandoned with how long it waited
+    /// (for a name, for its HTTP turn, or for a UDP answer).
+    fn abandon_flights(&mut self, now: Instant) {
+        for tier in 0..self.tracker.slots.len() {
+            let (url, event, since) = match self.take_flight(tier) {
+                Some(Flight::Udp(mut flight)) => {
+                    let _ = self.poll.registry().deregister(&mut flight.socket);
+                    (flight.url, flight.event, flight.started)
+                }
+                Some(Flight::Resolving {
+                    url, event, since, ..
+                }) => (url, event, since),
+                Some(Flight::HttpQueued {
+                    url,
+                    event,
+                    queued_at,
+                }) => (url, event, queued_at),
+                None => continue,
+            };
+            let took = now.saturating_duration_since(since);
+            if let Some((tracer, _)) = self.tracer.as_mut() {
+                let event_name = event.as_param().unwrap_or("");
+                let why = "abandoned at exit, no answer yet";
+                tracer.tracker(now, phase::ANNOUNCE, &url, event_name, took, Err(why));
+            }
+        }
+    }
+
+    /// What we tell tier `tier`'s tracker in an announce with `event`.
+    fn announce_request(&self, tier: usize, event: Event) -> AnnounceRequest {
+        let tracker_id = self
+            .tracker
+            .tiers
+            .get(tier)
+            .and_then(|t| t.tracker_id())
+            .map(str::to_string);
         AnnounceRequest {
             info_hash: self.meta.info_hash.0,
             peer_id: self.peer_id,
@@ -446,7 +820,30 @@ impl Session {
             event,
             numwant: Some(NUMWANT),
             key: None,
-            tracker_id: self.tracker.tracker_id.clone(),
+            tracker_id,
+        }
+    }
+
+    /// Tier `tier`'s announce in flight, to drive it.
+    fn flight_mut(&mut self, tier: usize) -> Option<&mut Flight> {
+        self.tracker
+            .slots
+            .get_mut(tier)
+            .and_then(|s| s.flight.as_mut())
+    }
+
+    /// Takes tier `tier`'s announce in flight out of its slot.
+    fn take_flight(&mut self, tier: usize) -> Option<Flight> {
+        self.tracker
+            .slots
+            .get_mut(tier)
+            .and_then(|s| s.flight.take())
+    }
+
+    /// Puts `flight` in tier `tier`'s slot.
+    fn set_flight(&mut self, tier: usize, flight: Flight) {
+        if let Some(slot) = self.tracker.slots.get_mut(tier) {
+            slot.flight = Some(flight);
         }
     }
 
@@ -460,5 +857,24 @@ impl Session {
             .map(|p| u64::from(layout.piece_size(p)))
             .sum();
         layout.total_len().saturating_sub(have)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn udp_tokens_stay_in_their_reserved_range() {
+        let fixed = [usize::MAX, RESOLVER_WAKE.0, usize::MAX - 2];
+        for tier in 0..MAX_TIERS {
+            let token = udp_token(tier);
+            assert_eq!(udp_tier(token), Some(tier));
+            assert!(!fixed.contains(&token.0), "tier {tier} hits a fixed token");
+        }
+        for other in [0, 1, 1 << 20, usize::MAX, usize::MAX - 1, usize::MAX - 2] {
+            assert_eq!(udp_tier(Token(other)), None, "token {other}");
+        }
+        assert_eq!(udp_tier(Token(UDP_TOKEN_TOP - MAX_TIERS)), None);
     }
 }

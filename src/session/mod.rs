@@ -76,7 +76,9 @@ use crate::storage::Storage;
 use crate::trace::{phase, Tracer};
 use conn::Conn;
 
-/// The listener's token; peer connections use their slab keys.
+/// The listener's token. Peer connections use their slab keys, counting up
+/// from 0; the fixed tokens and the tracker sockets' range
+/// (`announce::udp_tier`) sit at the top, far from any slab key.
 const LISTENER: Token = Token(usize::MAX);
 
 /// Most trace lines buffered within one pass (older ones are dropped and
@@ -240,7 +242,8 @@ impl Session {
             peers.add(*addr);
         }
         let now = Instant::now();
-        let tracker = announce::TrackerState::new(&meta, &config, now, &mut rng);
+        let tracker = announce::TrackerState::new(&meta, &config, now, &mut rng, poll.registry())
+            .map_err(|e| Error::Io("create the name-lookup waker", e))?;
         let (max_down, max_up) = (config.max_down, config.max_up);
         let mut session = Session {
             _lock: lock,
@@ -364,7 +367,7 @@ impl Session {
             return Duration::ZERO;
         }
         let mut nearest = self.next_housekeeping.min(self.next_rechoke);
-        if let Some(at) = self.tracker.next_deadline() {
+        if let Some(at) = self.tracker_deadline() {
             nearest = nearest.min(at);
         }
         if let Some(at) = self.throttled_until {
@@ -397,7 +400,7 @@ impl Session {
     }
 
     /// Hands each readiness event to its phase: the listener to
-    /// `accept_peers`, a peer socket to `on_writable` or `receive`, the UDP
+    /// `accept_peers`, a peer socket to `on_writable` or `receive`, a UDP
     /// tracker socket to `receive_udp_tracker`. First, peers that used up
     /// their read budget last pass are read again (`receive_pending`).
     /// Events for keys no longer in the slab are ignored.
@@ -425,8 +428,11 @@ impl Session {
                 self.accept_peers(now);
                 continue;
             }
-            if token == announce::UDP_TRACKER {
-                self.receive_udp_tracker(now);
+            if token == announce::RESOLVER_WAKE {
+                continue; // a name lookup ended: the announce phase takes it in
+            }
+            if let Some(tier) = announce::udp_tier(token) {
+                self.receive_udp_tracker(tier, now);
                 continue;
             }
             if token == KEYBOARD {

@@ -4,7 +4,8 @@
 //! Layer 1: blocking network I/O through `ureq`, no mio. The caller is the
 //! session's single-threaded event loop, so while this runs no peer is served:
 //! every announce is bounded by [`HttpTimeouts`] (connect and total, name
-//! resolution included) and by [`MAX_REPLY_BYTES`] of body. A dead or hostile
+//! resolution included, itself at most [`RESOLVE_TIMEOUT`]) and by
+//! [`MAX_REPLY_BYTES`] of body. A dead or hostile
 //! tracker costs a few seconds, then a [`TrackerError`] the session logs
 //! before backing off.
 //!
@@ -30,6 +31,14 @@ pub const MAX_REPLY_BYTES: usize = 1024 * 1024;
 /// host); a longer chain is a loop or a trap, and costs time from the same
 /// [`HttpTimeouts::total`] budget anyway.
 const MAX_REDIRECTS: u32 = 3;
+
+/// Longest ureq may spend looking up the tracker's host name, within
+/// [`HttpTimeouts::total`]. ureq 3 runs `getaddrinfo` on a helper thread of
+/// its own whenever a timeout is set, and stops waiting for it after this
+/// (or what is left of the total, if less). The session resolves the name
+/// off the loop first ([`super::resolve`]), so this lookup normally finds
+/// the answer fresh in the system's cache; the cap is for when it does not.
+pub const RESOLVE_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// What we call ourselves in the `User-Agent` header.
 const USER_AGENT: &str = concat!("pollen/", env!("CARGO_PKG_VERSION"));
@@ -147,6 +156,24 @@ pub fn scrape(
     parse_scrape_response(&body, info_hash)
 }
 
+/// The host (as written; an IPv6 literal without its brackets) and port of an
+/// `http://` or `https://` URL (80 and 443 when none is written), so the
+/// caller can look the name up before announcing; `None` for anything else.
+pub fn host_and_port(url: &str) -> Option<(String, u16)> {
+    let uri: ureq::http::Uri = url.parse().ok()?;
+    let default_port = match uri.scheme_str()?.to_ascii_lowercase().as_str() {
+        "http" => 80,
+        "https" => 443,
+        _ => return None,
+    };
+    let host = uri.host().filter(|host| !host.is_empty())?;
+    let host = host
+        .strip_prefix('[')
+        .and_then(|inner| inner.strip_suffix(']'))
+        .unwrap_or(host);
+    Some((host.to_owned(), uri.port_u16().unwrap_or(default_port)))
+}
+
 /// Refuses URLs this module cannot fetch. The error never repeats the URL:
 /// a private tracker's URL holds the user's passkey, and errors get logged.
 fn check_scheme(url: &str) -> Result<(), TrackerError> {
@@ -201,6 +228,7 @@ fn agent(timeouts: &HttpTimeouts, ca: Option<&TrackerCa>) -> ureq::Agent {
     #[cfg(not(feature = "https"))]
     let _ = ca;
     let config = builder
+        .timeout_resolve(Some(RESOLVE_TIMEOUT))
         .timeout_connect(Some(timeouts.connect))
         .timeout_global(Some(timeouts.total))
         // A 404 is a reply to report, not a transport failure.
@@ -374,6 +402,30 @@ mod tests {
                 "127.0.0.2:6882".parse().unwrap()
             ]
         );
+    }
+
+    #[test]
+    fn host_and_port_reads_the_authority() {
+        let cases = [
+            (
+                "http://tracker.example/announce",
+                Some(("tracker.example", 80)),
+            ),
+            (
+                "HTTPS://Tracker.Example/a?x=1",
+                Some(("Tracker.Example", 443)),
+            ),
+            ("http://127.0.0.1:6969/announce", Some(("127.0.0.1", 6969))),
+            ("http://[::1]:6969/announce", Some(("::1", 6969))),
+            ("http://user:pw@host:81/announce", Some(("host", 81))),
+            ("udp://host:6969", None),
+            ("http:///announce", None),
+            ("not a url", None),
+        ];
+        for (url, expected) in cases {
+            let expected = expected.map(|(host, port)| (host.to_owned(), port));
+            assert_eq!(host_and_port(url), expected, "{url}");
+        }
     }
 
     #[test]

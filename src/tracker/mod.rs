@@ -19,6 +19,7 @@
 
 pub mod announce;
 pub mod http;
+pub mod resolve;
 pub mod scrape;
 pub mod server;
 pub mod tiers;

@@ -23,6 +23,14 @@
 //! gives up after the last wait. The connect is redone when the connection
 //! id has expired by the time the request is (re)sent.
 //!
+//! BEP 15's full schedule lasts 2 h 8 min: it is how long to keep retrying
+//! one tracker, not how long anything should wait for it. The session's
+//! announces use [`ANNOUNCE_TIMEOUTS`] instead: the same doubling from 4 s
+//! and [`ANNOUNCE_RETRIES`] resends, so a silent tracker is given up after
+//! 28 s and its tier moves on (next URL, or its back-off) as after any
+//! failure. libtorrent sends one datagram and gives up after 10 to 30 s of
+//! silence (`tracker_receive_timeout`, `tracker_completion_timeout`).
+//!
 //! Packets, all integers big-endian (offsets in bytes):
 //!
 //! ```text
@@ -424,7 +432,31 @@ impl UdpTimeouts {
     pub fn wait(&self, retry: u32) -> Duration {
         self.base.saturating_mul(2u32.saturating_pow(retry))
     }
+
+    /// How long an exchange with a tracker that never answers lasts, from
+    /// the first send to giving up: the sum of every wait.
+    pub fn give_up_after(&self) -> Duration {
+        (0..=self.max_retries).fold(Duration::ZERO, |sum, retry| {
+            sum.saturating_add(self.wait(retry))
+        })
+    }
 }
+
+/// Resends of an announce before the session gives up on a silent UDP
+/// tracker: two, so three datagrams in all (one lost datagram, or two, is
+/// survived), and with [`ANNOUNCE_TIMEOUTS`]'s 4 s base the exchange gives up
+/// after 4 + 8 + 16 = 28 s. BEP 15's eight resends would hold the tier for
+/// over two hours; libtorrent waits 10 to 30 s and never resends.
+pub const ANNOUNCE_RETRIES: u32 = 2;
+
+/// Timing of the session's UDP announces: BEP 15's doubling from 4 s rather
+/// than 15 s (a tracker that answers at all does so in well under a second;
+/// three tries over 28 s are still gentle on an overloaded one), stopping
+/// after [`ANNOUNCE_RETRIES`] resends.
+pub const ANNOUNCE_TIMEOUTS: UdpTimeouts = UdpTimeouts {
+    base: Duration::from_secs(4),
+    max_retries: ANNOUNCE_RETRIES,
+};
 
 /// A connection id and when its connect reply arrived; the session caches
 /// one per tracker and passes it to the next [`UdpExchange::new`].
@@ -1722,6 +1754,52 @@ mod tests {
         let mut a = UdpExchange::new(query(), t0, None, UdpTimeouts::default(), &mut rng);
         let mut b = UdpExchange::new(query(), t0, None, UdpTimeouts::default(), &mut rng);
         assert_ne!(sent(&mut a, t0).2, sent(&mut b, t0).2);
+    }
+
+    #[test]
+    fn a_silent_tracker_is_given_up_after_three_sends_in_28_s() {
+        let t0 = Instant::now();
+        let mut exchange = announce_at(t0, None, ANNOUNCE_TIMEOUTS);
+        let mut sends = Vec::new();
+        let mut now = t0;
+        while !exchange.is_done() {
+            if exchange.poll_transmit(now).is_some() {
+                sends.push(now.duration_since(t0).as_secs());
+            }
+            let Some(deadline) = exchange.next_deadline() else {
+                break;
+            };
+            now = deadline;
+            exchange.handle_timeout(now);
+        }
+        assert_eq!(sends, [0, 4, 12]);
+        assert_eq!(now, t0 + secs(28));
+        assert_eq!(ANNOUNCE_TIMEOUTS.give_up_after(), secs(28));
+        assert!(
+            (secs(15)..=secs(30)).contains(&ANNOUNCE_TIMEOUTS.give_up_after()),
+            "a silent tracker is dropped within 15-30 s"
+        );
+        assert_eq!(
+            exchange.poll_result(),
+            Some(Err(TrackerError::Transport(
+                "no reply from the UDP tracker after 3 attempts".into()
+            )))
+        );
+    }
+
+    #[test]
+    fn give_up_after_sums_every_wait() {
+        assert_eq!(UdpTimeouts::default().give_up_after(), secs(7665));
+        let one = UdpTimeouts {
+            base: secs(3),
+            max_retries: 0,
+        };
+        assert_eq!(one.give_up_after(), secs(3));
+        let huge = UdpTimeouts {
+            base: Duration::MAX,
+            max_retries: 8,
+        };
+        assert_eq!(huge.give_up_after(), Duration::MAX);
     }
 
     #[test]
