@@ -97,14 +97,11 @@ fn leecher_finds_the_seeder_through_the_tracker() {
 #[test]
 fn dead_and_garbage_trackers_do_not_stop_the_download() {
     let garbage = TestTracker::start(Reply::Garbage);
-    // A port with nothing listening: connection refused.
-    let dead = {
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        format!(
-            "http://127.0.0.1:{}/announce",
-            listener.local_addr().unwrap().port()
-        )
-    };
+    // Port 1 (tcpmux) on loopback: no service listens there, and a port-0
+    // bind never picks it (it is below the ephemeral range), so the
+    // connection is refused. A port bound and released could be taken by a
+    // parallel test and time out instead.
+    let dead = "http://127.0.0.1:1/announce".to_string();
     let tmp = TempDir::new("tracker-bad");
     let (torrent, seed_dir) = make_torrent(&tmp, vec![dead, garbage.url()]);
     let mut seeder = Pollen::start([
