@@ -23,14 +23,7 @@ fn setup(tag: &str) -> (TempDir, std::path::PathBuf, std::path::PathBuf) {
 #[test]
 fn download_builder_with_progress_and_stop_handle() {
     let (tmp, seed, torrent) = setup("api");
-    let mut seeder = Pollen::start([
-        torrent.as_os_str(),
-        "-d".as_ref(),
-        seed.as_os_str(),
-        "--seed".as_ref(),
-        "--no-tracker".as_ref(),
-        "-q".as_ref(),
-    ]);
+    let mut seeder = Pollen::seeder(&torrent, &seed, &[]);
     let peer: SocketAddr = seeder.peer_arg().parse().unwrap();
     let dest = tmp.path().join("dest");
     let reports = Arc::new(Mutex::new(Vec::new()));
@@ -78,14 +71,7 @@ fn the_download_example_downloads_from_a_local_seeder() {
         std::path::PathBuf::from,
     );
     let example = target.join("debug/examples/download");
-    let mut seeder = Pollen::start([
-        torrent.as_os_str(),
-        "-d".as_ref(),
-        seed.as_os_str(),
-        "--seed".as_ref(),
-        "--no-tracker".as_ref(),
-        "-q".as_ref(),
-    ]);
+    let mut seeder = Pollen::seeder(&torrent, &seed, &[]);
     let peer = seeder.peer_arg();
     let dest = tmp.path().join("dest");
     let mut run = Command::new(example);

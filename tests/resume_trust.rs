@@ -89,16 +89,7 @@ fn run(torrent: &Path, dest: &Path, peer: Option<&str>, extra: &[&str]) -> Strin
 }
 
 fn seeder(torrent: &Path, seed: &Path) -> Pollen {
-    let mut seeder = Pollen::start([
-        torrent.as_os_str(),
-        "-d".as_ref(),
-        seed.as_os_str(),
-        "--seed".as_ref(),
-        "--no-tracker".as_ref(),
-        "-q".as_ref(),
-    ]);
-    seeder.port();
-    seeder
+    Pollen::seeder(torrent, seed, &[])
 }
 
 /// The torrent file whose path ends with `name`, and the pieces touching it.

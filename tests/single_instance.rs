@@ -31,16 +31,7 @@ fn setup(tag: &str) -> (TempDir, PathBuf, PathBuf) {
 }
 
 fn seeder(torrent: &Path, seed: &Path) -> Pollen {
-    let mut seeder = Pollen::start([
-        torrent.as_os_str(),
-        "-d".as_ref(),
-        seed.as_os_str(),
-        "--seed".as_ref(),
-        "--no-tracker".as_ref(),
-        "-q".as_ref(),
-    ]);
-    seeder.port();
-    seeder
+    Pollen::seeder(torrent, seed, &[])
 }
 
 fn leecher_args(

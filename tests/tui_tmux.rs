@@ -52,16 +52,7 @@ fn tui_shows_header_piece_map_and_peers_and_q_quits() {
         Some(32 * 1024),
     );
     // A slow seeder, so the download is still going when the pane is read.
-    let mut seeder = Pollen::start([
-        torrent.as_os_str(),
-        "-d".as_ref(),
-        seed.as_os_str(),
-        "--seed".as_ref(),
-        "--no-tracker".as_ref(),
-        "-q".as_ref(),
-        "--max-up".as_ref(),
-        "400K".as_ref(),
-    ]);
+    let mut seeder = Pollen::seeder(&torrent, &seed, &["--max-up", "400K"]);
     let peer = seeder.peer_arg();
     let dest = tmp.path().join("dest");
     let name = format!("pollen-tui-{}", std::process::id());

@@ -71,6 +71,23 @@ impl Pollen {
         }
     }
 
+    /// A quiet seeder of `torrent` from `dir` (`--seed --no-tracker -q`,
+    /// plus `extra`), started and listening (its port read).
+    pub fn seeder(torrent: &Path, dir: &Path, extra: &[&str]) -> Pollen {
+        let mut args: Vec<&std::ffi::OsStr> = vec![
+            torrent.as_os_str(),
+            "-d".as_ref(),
+            dir.as_os_str(),
+            "--seed".as_ref(),
+            "--no-tracker".as_ref(),
+            "-q".as_ref(),
+        ];
+        args.extend(extra.iter().map(|a| std::ffi::OsStr::new(*a)));
+        let mut seeder = Pollen::start(args);
+        seeder.port();
+        seeder
+    }
+
     /// The port it listens on (from `listening on ADDR:PORT`), waiting up to 30 s.
     pub fn port(&mut self) -> u16 {
         if let Some(port) = self.port {
