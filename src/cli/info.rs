@@ -4,6 +4,7 @@
 //! Layer 3. Prints to stdout; refusals go through the caller to stderr.
 
 use std::ffi::OsString;
+use std::fmt::Write;
 use std::path::Path;
 
 use pollen::metainfo::Metainfo;
@@ -17,7 +18,8 @@ pub fn usage() -> String {
     getopts::Options::new().usage(
         "Usage: pollen info FILE.torrent\n\n\
          Prints the name, info-hash (hex), total size, piece size and count, trackers,\n\
-         and every file with the path it will be written to under --dest.",
+         and every file with the path it will be written to under --dest (BEP 47\n\
+         padding files are left out; symlinks are listed but never created).",
     )
 }
 
@@ -87,14 +89,16 @@ fn describe(meta: &Metainfo) -> String {
         .max()
         .unwrap_or(1);
     for file in shown {
-        out.push_str(&format!(
-            "  {:>width$}  {}\n",
-            file.len,
-            printable(&file.path.display().to_string())
-        ));
+        let note = if file.symlink {
+            "  (symlink, not created)"
+        } else {
+            ""
+        };
+        let path = file.path.to_string_lossy();
+        let _ = writeln!(out, "  {:>width$}  {}{note}", file.len, printable(&path));
     }
     for warning in &meta.warnings {
-        out.push_str(&format!("warning: {}\n", printable(warning)));
+        let _ = writeln!(out, "warning: {}", printable(warning));
     }
     out
 }

@@ -52,8 +52,8 @@ pub struct ResumeState {
 }
 
 /// One file's size and modification time on disk; `None` when the file did
-/// not exist (or the time could not be read). Padding files always have
-/// `None` for both: they are never on disk.
+/// not exist (or the time could not be read). Padding files and symlinks
+/// always have `None` for both: they are never on disk.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct FileStamp {
     /// Its length on disk in bytes.
@@ -242,7 +242,7 @@ fn decode_file(index: usize, item: &Value<'_>) -> Result<FileStamp, ResumeError>
 /// A piece is trusted only if it is in `saved.have` and every file it
 /// touches is unchanged since the save (same size and modification time,
 /// both known) and is long enough now to hold the piece's bytes. Padding
-/// files are never on disk and are ignored. A state for another torrent or
+/// files and symlinks are never on disk and are ignored. A state for another torrent or
 /// piece count trusts nothing.
 pub fn trusted_pieces(saved: &ResumeState, current: &[FileStamp], meta: &Metainfo) -> Bitfield {
     let layout = &meta.layout;
@@ -251,7 +251,7 @@ pub fn trusted_pieces(saved: &ResumeState, current: &[FileStamp], meta: &Metainf
     }
     let mut trusted = saved.have.clone();
     for (index, file) in meta.files.iter().enumerate() {
-        if file.padding {
+        if !file.on_disk() {
             continue;
         }
         let good_len = trusted_len(saved.files.get(index), current.get(index));
