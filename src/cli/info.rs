@@ -11,7 +11,7 @@ use pollen::metainfo::Metainfo;
 use pollen::units::format_bytes;
 use pollen::Error;
 
-use super::{parse, printable};
+use super::{parse, printable, say};
 
 /// Help text for `pollen help info`.
 pub fn usage() -> String {
@@ -32,8 +32,7 @@ pub fn run(args: &[OsString]) -> Result<(), Error> {
         ));
     };
     let meta = pollen::load_torrent(Path::new(file))?;
-    print!("{}", describe(&meta));
-    Ok(())
+    say(&describe(&meta))
 }
 
 /// The report, as text.
