@@ -18,9 +18,11 @@
 //! normal components, so `dest.join(path)` stays under `dest`.
 //!
 //! Cost: sanitizing borrows every element that needs no change, and
-//! [`PathDeduper`] spends time linear in the bytes of the paths it is given
-//! (each prefix is hashed by extending its parent's hash, never rebuilt),
-//! and memory of a few words per file and per distinct directory.
+//! [`make_unique`] spends time linear in the bytes of the paths (each
+//! prefix is hashed by extending its parent's hash, never rebuilt). When
+//! nothing collides, which [`already_unique`] checks first, it needs a word
+//! per file; otherwise [`PathDeduper`] needs a few words per file and per
+//! distinct directory.
 
 use std::borrow::Cow;
 use std::collections::{HashMap, HashSet};
