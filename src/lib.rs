@@ -80,8 +80,9 @@
 //! | 19 | `url-list` web seeds (parsed) | [`metainfo`] |
 //! | 23 | compact tracker peer lists | [`tracker::announce`] |
 //! | 27 | `private` flag | [`metainfo`], [`create`] |
-//! | 47 | padding files | [`metainfo`], [`storage`] |
+//! | 47 | padding files (with or without `path`, BitComet names); symlinks hold no data and are never created | [`metainfo`], [`storage`] |
 //! | 48 | HTTP scrape | [`tracker::scrape`], [`tracker::http`] |
+//! | 52 | hybrid torrents: the v2 `file tree` must agree with the v1 files (v2-only torrents are refused) | [`metainfo`] |
 
 #![forbid(unsafe_code)]
 

@@ -14,6 +14,7 @@
 //! - Zero-length files hold no piece, so [`Storage::create_empty_files`]
 //!   makes them explicitly.
 //! - BEP 47 padding files are never written; reading them gives zeros.
+//!   BEP 47 symlinks hold no bytes and are never created either.
 //! - Open file handles are cached, at most [`MAX_OPEN_FILES`] at once.
 //! - A file that is not complete carries a `.part` suffix; the session
 //!   calls [`Storage::finish_file`] once every piece touching it is verified.
@@ -76,7 +77,9 @@ struct DiskFile {
     /// Its final name.
     final_path: PathBuf,
     len: u64,
-    padding: bool,
+    /// Never on disk: a BEP 47 padding file (reads as zeros) or symlink
+    /// (holds no bytes).
+    absent: bool,
 }
 
 /// A cached open handle.
@@ -131,7 +134,7 @@ impl Storage {
                 path,
                 final_path,
                 len: file.len,
-                padding: file.padding,
+                absent: !file.on_disk(),
             });
         }
         Ok(Storage {
@@ -161,7 +164,7 @@ impl Storage {
         let Some(file) = self.files.get(index) else {
             return Ok(());
         };
-        if file.path == file.final_path || file.padding || !file.path.exists() {
+        if file.path == file.final_path || file.absent || !file.path.exists() {
             return Ok(());
         }
         let (from, to) = (file.path.clone(), file.final_path.clone());
@@ -193,7 +196,7 @@ impl Storage {
             let Some(bytes) = data.get(span.buf_offset..span.buf_offset + span.len) else {
                 continue;
             };
-            if self.is_padding(span.file) {
+            if self.is_absent(span.file) {
                 continue;
             }
             let file = self.handle(span.file, true)?;
@@ -261,13 +264,13 @@ impl Storage {
     }
 
     /// Creates every zero-length file (they belong to no piece, so no write
-    /// ever creates them). Blocks (disk I/O).
+    /// ever creates them), but no symlink. Blocks (disk I/O).
     pub fn create_empty_files(&mut self) -> Result<(), StorageError> {
         for index in 0..self.files.len() {
             let empty = self
                 .files
                 .get(index)
-                .is_some_and(|f| f.len == 0 && !f.padding);
+                .is_some_and(|f| f.len == 0 && !f.absent);
             if empty {
                 self.handle(index, true)?;
             }
@@ -306,12 +309,12 @@ impl Storage {
         self.open.clear();
     }
 
-    fn is_padding(&self, file: usize) -> bool {
-        self.files.get(file).is_some_and(|f| f.padding)
+    fn is_absent(&self, file: usize) -> bool {
+        self.files.get(file).is_some_and(|f| f.absent)
     }
 
     fn read_span(&mut self, span: &FileSpan, out: &mut [u8]) -> Result<(), StorageError> {
-        if self.is_padding(span.file) {
+        if self.is_absent(span.file) {
             out.fill(0);
             return Ok(());
         }
@@ -647,5 +650,64 @@ mod tests {
             "{err}"
         );
         assert!(err.to_string().contains("t/a"), "{err}");
+    }
+
+    #[test]
+    fn symlinks_are_never_created_and_hold_no_bytes() {
+        let dir = TempDir::new("symlink");
+        let data: Vec<u8> = (0..20_000u64).map(byte_at).collect();
+        let pieces: Vec<u8> = data.chunks(16384).flat_map(|p| Sha1Hash::of(p).0).collect();
+        let path = |elements: &[&'static [u8]]| {
+            Value::List(List::new(
+                elements.iter().map(|e| Value::Bytes(e)).collect(),
+            ))
+        };
+        let files = vec![
+            Value::Dict(Dict::new(vec![
+                (&b"length"[..], Value::Int(10_000)),
+                (b"path", path(&[b"a"])),
+            ])),
+            Value::Dict(Dict::new(vec![
+                (&b"attr"[..], Value::Bytes(b"l")),
+                (b"length", Value::Int(12_345)),
+                (b"path", path(&[b"link"])),
+                (b"symlink path", path(&[b"..", b"a"])),
+            ])),
+            Value::Dict(Dict::new(vec![
+                (&b"length"[..], Value::Int(0)),
+                (b"path", path(&[b"empty"])),
+            ])),
+            Value::Dict(Dict::new(vec![
+                (&b"length"[..], Value::Int(10_000)),
+                (b"path", path(&[b"b"])),
+            ])),
+        ];
+        let info = Value::Dict(Dict::new(vec![
+            (b"files", Value::List(List::new(files))),
+            (b"name", Value::Bytes(b"t")),
+            (b"piece length", Value::Int(16384)),
+            (b"pieces", Value::Bytes(&pieces)),
+        ]));
+        let meta =
+            Metainfo::from_bytes(&encode(&Value::Dict(Dict::new(vec![(b"info", info)])))).unwrap();
+        let mut storage = Storage::new(&dir.0, &meta).unwrap();
+        for piece in meta.layout.pieces() {
+            let start = meta.layout.piece_offset(piece) as usize;
+            let len = meta.layout.piece_size(piece) as usize;
+            storage.write(piece, 0, &data[start..start + len]).unwrap();
+        }
+        storage.create_empty_files().unwrap();
+        for piece in meta.layout.pieces() {
+            assert!(storage
+                .verify_piece(piece, meta.piece_hash(piece).unwrap())
+                .unwrap());
+        }
+        for file in 0..meta.files.len() {
+            storage.finish_file(file).unwrap();
+        }
+        assert!(dir.0.join("t/empty").exists());
+        assert!(!dir.0.join("t/link").exists());
+        assert!(!dir.0.join("t/link.part").exists());
+        assert_eq!(fs::read(dir.0.join("t/b")).unwrap(), data[10_000..]);
     }
 }

@@ -23,6 +23,10 @@ const EXPECTED: &[(&str, &str)] = &[
         "huge-integer.torrent",
         "not a torrent file: bencode error at byte 59: integer does not fit in 64 bits",
     ),
+    (
+        "hybrid-mismatch.torrent",
+        "hybrid torrent's v1 and v2 file lists disagree: v2 has \"other.bin\" where v1 has \"bad.bin\"",
+    ),
     ("info-not-dict.torrent", "'info' is not a dictionary"),
     (
         "leading-zero.torrent",

@@ -1,7 +1,8 @@
 //! `pollen info` against torrents made by reference tools (mktorrent,
-//! transmission-create, hand-written bencode): the info-hash and shape
-//! pollen reports must equal what transmission-show and libtorrent report
-//! (fixtures/expected.tsv, fixtures/README.md).
+//! transmission-create, libtorrent, hand-written bencode): the info-hash and
+//! shape pollen reports must equal what libtorrent (and, where it can read
+//! them, transmission-show) reports (fixtures/expected.tsv,
+//! fixtures/README.md).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
@@ -44,7 +45,7 @@ fn info_matches_the_reference_tools_for_every_good_fixture() {
         );
         checked += 1;
     }
-    assert_eq!(checked, 5);
+    assert_eq!(checked, 11);
 }
 
 #[test]
@@ -127,5 +128,76 @@ fn unsorted_keys_hash_the_raw_bytes_like_libtorrent() {
     assert_eq!(
         info_field(&stdout, "info-hash:"),
         Some("ecbeda73a1b5247166499610e005b7805f161464")
+    );
+}
+
+/// The file lines of `pollen info` output: (length, path, rest).
+fn file_lines(stdout: &str) -> Vec<(u64, String, String)> {
+    stdout
+        .lines()
+        .skip_while(|l| !l.starts_with("files ("))
+        .skip(1)
+        .take_while(|l| l.starts_with("  "))
+        .map(|l| {
+            let mut parts = l.trim_start().splitn(3, "  ");
+            let len = parts.next().unwrap().trim().parse().unwrap();
+            let path = parts.next().unwrap().to_string();
+            (len, path, parts.next().unwrap_or("").to_string())
+        })
+        .collect()
+}
+
+fn info_of(file: &str) -> String {
+    let out = pollen(["info".as_ref(), fixtures().join(file).as_os_str()]);
+    assert!(out.status.success(), "{file}");
+    String::from_utf8(out.stdout).unwrap()
+}
+
+#[test]
+fn symlinks_are_listed_as_not_created_and_hold_no_bytes() {
+    let stdout = info_of("symlink-no-length.torrent");
+    let files = file_lines(&stdout);
+    let expected = [
+        (20_000, "links/data.bin", ""),
+        (0, "links/up", "(symlink, not created)"),
+        (0, "links/sub/to-data", "(symlink, not created)"),
+        (5_000, "links/tail.bin", ""),
+    ];
+    let files: Vec<(u64, &str, &str)> = files
+        .iter()
+        .map(|(l, p, r)| (*l, p.as_str(), r.as_str()))
+        .collect();
+    assert_eq!(files, expected);
+    assert!(stdout.contains("warning: symlink \"up\" is not created"));
+}
+
+#[test]
+fn padding_files_are_not_listed_however_they_are_marked() {
+    for (file, paths) in [
+        ("pad-no-path.torrent", ["padded/a.bin", "padded/b.bin"]),
+        (
+            "bitcomet-padding.torrent",
+            ["bitcomet/a.bin", "bitcomet/b.bin"],
+        ),
+        ("hybrid.torrent", ["hybrid/a.bin", "hybrid/sub/b.bin"]),
+    ] {
+        let stdout = info_of(file);
+        let listed: Vec<String> = file_lines(&stdout).into_iter().map(|f| f.1).collect();
+        assert_eq!(listed, paths, "{file}");
+        assert!(!stdout.contains("warning"), "{file}: {stdout}");
+    }
+}
+
+#[test]
+fn a_trailing_newline_and_a_256_mib_piece_are_accepted() {
+    let stdout = info_of("trailing-newline.torrent");
+    assert_eq!(
+        info_field(&stdout, "info-hash:"),
+        Some("6affc0582ccb12e98e97e514d8e9809d91cef9d0")
+    );
+    let stdout = info_of("piece-256mib.torrent");
+    assert_eq!(
+        info_field(&stdout, "piece size:"),
+        Some("268435456 bytes (256.0 MiB)")
     );
 }

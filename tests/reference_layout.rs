@@ -62,3 +62,62 @@ fn a_missing_file_fails_only_its_pieces() {
     // one.bin sits at offsets 40,005..50,005: inside piece 1 only.
     assert_eq!(verified, vec![true, false, true, true]);
 }
+
+/// The payloads of the BEP 47, piece-size, trailing-newline and hybrid
+/// fixtures (fixtures/make-handmade.py and make-hybrid.py): only the files
+/// that hold data; padding is zeros that are never on disk, symlinks hold
+/// nothing.
+/// A payload tree: (relative path, length, seed) per file.
+type Tree = &'static [(&'static str, usize, u64)];
+
+const EDGE_TREES: &[(&str, Tree)] = &[
+    ("trailing-newline.torrent", &[("trailing.bin", 30_000, 40)]),
+    (
+        "symlink-no-length.torrent",
+        &[
+            ("links/data.bin", 20_000, 41),
+            ("links/tail.bin", 5_000, 42),
+        ],
+    ),
+    (
+        "pad-no-path.torrent",
+        &[("padded/a.bin", 10_000, 43), ("padded/b.bin", 20_000, 44)],
+    ),
+    (
+        "bitcomet-padding.torrent",
+        &[
+            ("bitcomet/a.bin", 10_000, 45),
+            ("bitcomet/b.bin", 3_000, 46),
+        ],
+    ),
+    ("piece-256mib.torrent", &[("big-piece.bin", 1_000, 47)]),
+    (
+        "hybrid.torrent",
+        &[
+            ("hybrid/a.bin", 20_000, 48),
+            ("hybrid/sub/b.bin", 5_000, 49),
+        ],
+    ),
+];
+
+#[test]
+fn padding_symlinks_and_big_pieces_verify_from_the_data_files_alone() {
+    for (file, tree) in EDGE_TREES {
+        let tmp = TempDir::new("layout-edge");
+        write_tree(tmp.path(), tree);
+        let meta = pollen::load_torrent(&fixtures().join(file)).unwrap();
+        let on_disk: Vec<_> = meta.files.iter().filter(|f| f.on_disk()).collect();
+        assert_eq!(on_disk.len(), tree.len(), "{file}");
+        for (torrent_file, (path, len, _)) in on_disk.iter().zip(tree.iter()) {
+            assert_eq!(torrent_file.path, std::path::Path::new(path), "{file}");
+            assert_eq!(torrent_file.len, *len as u64, "{file}");
+        }
+        let mut storage = Storage::new(tmp.path(), &meta).unwrap();
+        for piece in meta.layout.pieces() {
+            let ok = storage
+                .verify_piece(piece, meta.piece_hash(piece).unwrap())
+                .unwrap();
+            assert!(ok, "{file}: piece {piece} does not verify");
+        }
+    }
+}

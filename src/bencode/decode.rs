@@ -1,11 +1,14 @@
 //! The bencode decoder: strict about syntax, bounded in depth and size.
 //!
-//! Layer 0: pure. A recursive-descent parser over a byte slice. Recursion is
-//! bounded by [`Limits::max_depth`], so a file of 100,000 nested lists is an
-//! error at depth 101, not a stack overflow.
+//! Layer 0: pure. The syntax is checked by the recursive-descent parser in
+//! [`super::doc`]; this file builds the [`Value`] tree from its tokens and
+//! holds the limits and errors both share. Recursion is bounded by
+//! [`Limits::max_depth`], so a file of 100,000 nested lists is an error at
+//! depth 101, not a stack overflow.
 
 use std::fmt;
 
+use super::doc::{self, Kind, Node};
 use super::value::{Dict, List, Value};
 
 /// How strictly dictionary key order is checked.
@@ -89,6 +92,8 @@ pub enum DecodeErrorKind {
     TooManyTokens(usize),
     /// Bytes left over after a complete value.
     TrailingData,
+    /// An input too long to index with 32-bit offsets (4 GiB or more).
+    InputTooLarge(usize),
 }
 
 /// A decode failure: what and at which byte offset.
@@ -122,6 +127,7 @@ impl fmt::Display for DecodeErrorKind {
             DecodeErrorKind::TooDeep(max) => write!(f, "nesting deeper than {max} levels"),
             DecodeErrorKind::TooManyTokens(max) => write!(f, "more than {max} values"),
             DecodeErrorKind::TrailingData => write!(f, "trailing data after the value"),
+            DecodeErrorKind::InputTooLarge(len) => write!(f, "input of {len} bytes is too large"),
         }
     }
 }
@@ -136,243 +142,39 @@ impl std::error::Error for DecodeError {}
 
 /// Decodes exactly one value that must fill `input` completely.
 pub fn decode(input: &[u8], limits: Limits) -> Result<Value<'_>, DecodeError> {
-    let (value, used) = decode_prefix(input, limits)?;
-    if used != input.len() {
-        return Err(DecodeError {
-            kind: DecodeErrorKind::TrailingData,
-            offset: used,
-        });
-    }
-    Ok(value)
+    let doc = doc::parse(input, limits)?;
+    Ok(build(doc.root()))
 }
 
 /// Decodes one value from the start of `input` and returns it with the number
 /// of bytes it used; what follows is left to the caller (BEP 9 metadata
 /// messages put raw bytes after a dictionary).
 pub fn decode_prefix(input: &[u8], limits: Limits) -> Result<(Value<'_>, usize), DecodeError> {
-    let mut parser = Parser {
-        input,
-        pos: 0,
-        tokens: 0,
-        limits,
-    };
-    let value = parser.value(0)?;
-    Ok((value, parser.pos))
+    let (doc, used) = doc::parse_prefix(input, limits)?;
+    Ok((build(doc.root()), used))
 }
 
-/// The parser's cursor over the input.
-struct Parser<'a> {
-    input: &'a [u8],
-    pos: usize,
-    tokens: usize,
-    limits: Limits,
-}
-
-impl<'a> Parser<'a> {
-    fn error<T>(&self, kind: DecodeErrorKind) -> Result<T, DecodeError> {
-        Err(DecodeError {
-            kind,
-            offset: self.pos,
-        })
+/// The value tree of a checked document. Recursion is bounded by the
+/// document's depth, which the parser capped at [`Limits::max_depth`].
+fn build<'a>(node: Node<'_, 'a>) -> Value<'a> {
+    match node.kind() {
+        Kind::Int => Value::Int(node.as_int().unwrap_or_default()),
+        Kind::Bytes => Value::Bytes(node.raw()),
+        Kind::List => Value::List(List {
+            items: node.items().into_iter().flatten().map(build).collect(),
+            span: node.span(),
+        }),
+        Kind::Dict => Value::Dict(Dict {
+            entries: node
+                .entries()
+                .into_iter()
+                .flatten()
+                .map(|(key, value)| (key, build(value)))
+                .collect(),
+            span: node.span(),
+            raw: node.raw(),
+        }),
     }
-
-    fn peek(&self) -> Result<u8, DecodeError> {
-        match self.input.get(self.pos) {
-            Some(&b) => Ok(b),
-            None => self.error(DecodeErrorKind::UnexpectedEnd),
-        }
-    }
-
-    fn value(&mut self, depth: usize) -> Result<Value<'a>, DecodeError> {
-        self.tokens += 1;
-        if self.tokens > self.limits.max_tokens {
-            return self.error(DecodeErrorKind::TooManyTokens(self.limits.max_tokens));
-        }
-        match self.peek()? {
-            b'i' => self.integer().map(Value::Int),
-            b'0'..=b'9' => self.bytes().map(Value::Bytes),
-            b'l' => self.list(depth + 1).map(Value::List),
-            b'd' => self.dict(depth + 1).map(Value::Dict),
-            other => self.error(DecodeErrorKind::UnexpectedByte(other)),
-        }
-    }
-
-    fn check_depth(&self, depth: usize) -> Result<(), DecodeError> {
-        if depth > self.limits.max_depth {
-            return self.error(DecodeErrorKind::TooDeep(self.limits.max_depth));
-        }
-        Ok(())
-    }
-
-    /// `i<digits>e`: no leading zeros, no `-0`, checked against `i64`.
-    fn integer(&mut self) -> Result<i64, DecodeError> {
-        let start = self.pos;
-        self.pos += 1; // 'i'
-        let negative = self.peek()? == b'-';
-        if negative {
-            self.pos += 1;
-        }
-        let digits_start = self.pos;
-        let mut value: i64 = 0;
-        loop {
-            let b = self.peek()?;
-            if b == b'e' {
-                break;
-            }
-            let Some(digit) = ascii_digit(b).map(i64::from) else {
-                return self.error(DecodeErrorKind::UnexpectedByte(b));
-            };
-            if self.pos > digits_start && value == 0 {
-                return Err(DecodeError {
-                    kind: DecodeErrorKind::LeadingZero,
-                    offset: digits_start,
-                });
-            }
-            let scaled = value.checked_mul(10);
-            value = match scaled.and_then(|v| {
-                if negative {
-                    v.checked_sub(digit)
-                } else {
-                    v.checked_add(digit)
-                }
-            }) {
-                Some(v) => v,
-                None => {
-                    return Err(DecodeError {
-                        kind: DecodeErrorKind::IntegerOverflow,
-                        offset: start,
-                    })
-                }
-            };
-            self.pos += 1;
-        }
-        if self.pos == digits_start {
-            return self.error(DecodeErrorKind::EmptyInteger);
-        }
-        if negative && value == 0 {
-            return Err(DecodeError {
-                kind: DecodeErrorKind::NegativeZero,
-                offset: digits_start,
-            });
-        }
-        self.pos += 1; // 'e'
-        Ok(value)
-    }
-
-    /// `<len>:<bytes>`: the length is checked against what is left before slicing.
-    fn bytes(&mut self) -> Result<&'a [u8], DecodeError> {
-        let len_start = self.pos;
-        let mut len: usize = 0;
-        loop {
-            let b = self.peek()?;
-            if b == b':' {
-                break;
-            }
-            let Some(digit) = ascii_digit(b).map(usize::from) else {
-                return self.error(DecodeErrorKind::UnexpectedByte(b));
-            };
-            if self.pos > len_start && len == 0 {
-                return Err(DecodeError {
-                    kind: DecodeErrorKind::LeadingZero,
-                    offset: len_start,
-                });
-            }
-            // A length that overflows usize cannot fit in the input either.
-            len = len
-                .checked_mul(10)
-                .and_then(|v| v.checked_add(digit))
-                .unwrap_or(usize::MAX);
-            self.pos += 1;
-        }
-        self.pos += 1; // ':'
-        let available = self.input.len() - self.pos;
-        if len > available {
-            return Err(DecodeError {
-                kind: DecodeErrorKind::StringTooLong {
-                    declared: len,
-                    available,
-                },
-                offset: len_start,
-            });
-        }
-        let start = self.pos;
-        self.pos += len;
-        Ok(&self.input[start..self.pos])
-    }
-
-    fn list(&mut self, depth: usize) -> Result<List<'a>, DecodeError> {
-        self.check_depth(depth)?;
-        let start = self.pos;
-        self.pos += 1; // 'l'
-        let mut items = Vec::new();
-        while self.peek()? != b'e' {
-            items.push(self.value(depth)?);
-        }
-        self.pos += 1; // 'e'
-        Ok(List {
-            items,
-            span: start..self.pos,
-        })
-    }
-
-    fn dict(&mut self, depth: usize) -> Result<Dict<'a>, DecodeError> {
-        self.check_depth(depth)?;
-        let start = self.pos;
-        self.pos += 1; // 'd'
-        let mut entries: Vec<(&'a [u8], Value<'a>)> = Vec::new();
-        let mut sorted = true;
-        while self.peek()? != b'e' {
-            let key_offset = self.pos;
-            if !self.peek()?.is_ascii_digit() {
-                return self.error(DecodeErrorKind::NonStringKey);
-            }
-            self.tokens += 1;
-            let key = self.bytes()?;
-            if let Some((previous, _)) = entries.last() {
-                if key == *previous {
-                    return Err(DecodeError {
-                        kind: DecodeErrorKind::DuplicateKey,
-                        offset: key_offset,
-                    });
-                }
-                if key < *previous {
-                    if self.limits.strictness == Strictness::Canonical {
-                        return Err(DecodeError {
-                            kind: DecodeErrorKind::UnsortedKeys,
-                            offset: key_offset,
-                        });
-                    }
-                    sorted = false;
-                }
-            }
-            let value = self.value(depth)?;
-            entries.push((key, value));
-        }
-        if !sorted && has_duplicate_key(&entries) {
-            return Err(DecodeError {
-                kind: DecodeErrorKind::DuplicateKey,
-                offset: start,
-            });
-        }
-        self.pos += 1; // 'e'
-        Ok(Dict {
-            entries,
-            span: start..self.pos,
-            raw: &self.input[start..self.pos],
-        })
-    }
-}
-
-/// The value of an ASCII digit.
-fn ascii_digit(b: u8) -> Option<u8> {
-    b.is_ascii_digit().then(|| b - b'0')
-}
-
-/// Whether an unsorted dictionary repeats a key (sorted ones are checked pairwise while parsing).
-fn has_duplicate_key(entries: &[(&[u8], Value<'_>)]) -> bool {
-    let mut keys: Vec<&[u8]> = entries.iter().map(|(k, _)| *k).collect();
-    keys.sort_unstable();
-    keys.windows(2).any(|pair| pair[0] == pair[1])
 }
 
 #[cfg(test)]

@@ -15,7 +15,7 @@ use pollen::metainfo::Metainfo;
 use pollen::units::{format_bytes, parse_size};
 use pollen::Error;
 
-use super::parse;
+use super::{parse, say};
 
 fn options() -> getopts::Options {
     let mut opts = getopts::Options::new();
@@ -105,15 +105,14 @@ pub fn run(args: &[OsString]) -> Result<(), Error> {
         path: output.clone(),
         source,
     })?;
-    println!(
-        "created {}: info-hash {}, {} in {} pieces of {}",
+    say(&format!(
+        "created {}: info-hash {}, {} in {} pieces of {}\n",
         output.display(),
         meta.info_hash,
         format_bytes(meta.total_len()),
         meta.layout.piece_count(),
         format_bytes(meta.layout.piece_len().into())
-    );
-    Ok(())
+    ))
 }
 
 /// Writes `bytes` to `path` through a temporary file and a rename, so a

@@ -13,7 +13,7 @@ use pollen::session::{Config, Outcome, Session, DEFAULT_MAX_PEERS};
 use pollen::tracker::http::TrackerCa;
 use pollen::Error;
 
-use super::{init_logging, parse, parse_number, stop_on_signals};
+use super::{init_logging, parse, parse_number, say, stop_on_signals};
 
 fn options() -> getopts::Options {
     let mut opts = getopts::Options::new();
@@ -141,8 +141,7 @@ pub fn usage() -> String {
 pub fn run(args: &[OsString]) -> Result<(), Error> {
     let matches = parse(&options(), args, "download")?;
     if matches.opt_present("help") {
-        println!("{}", usage());
-        return Ok(());
+        return say(&format!("{}\n", usage()));
     }
     let [torrent] = matches.free.as_slice() else {
         return Err(Error::Usage(
@@ -212,7 +211,7 @@ pub fn run(args: &[OsString]) -> Result<(), Error> {
     check_dest(&config.dest)?;
     let mut session = Session::new(meta, config)?;
     stop_on_signals(&session.stop_flag());
-    println!("listening on {}", session.listen_addr());
+    say(&format!("listening on {}\n", session.listen_addr()))?;
     match session.run()? {
         Outcome::Complete => Ok(()),
         Outcome::Stopped => {

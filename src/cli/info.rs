@@ -4,20 +4,22 @@
 //! Layer 3. Prints to stdout; refusals go through the caller to stderr.
 
 use std::ffi::OsString;
+use std::fmt::Write;
 use std::path::Path;
 
 use pollen::metainfo::Metainfo;
 use pollen::units::format_bytes;
 use pollen::Error;
 
-use super::{parse, printable};
+use super::{parse, printable, say};
 
 /// Help text for `pollen help info`.
 pub fn usage() -> String {
     getopts::Options::new().usage(
         "Usage: pollen info FILE.torrent\n\n\
          Prints the name, info-hash (hex), total size, piece size and count, trackers,\n\
-         and every file with the path it will be written to under --dest.",
+         and every file with the path it will be written to under --dest (BEP 47\n\
+         padding files are left out; symlinks are listed but never created).",
     )
 }
 
@@ -30,8 +32,7 @@ pub fn run(args: &[OsString]) -> Result<(), Error> {
         ));
     };
     let meta = pollen::load_torrent(Path::new(file))?;
-    print!("{}", describe(&meta));
-    Ok(())
+    say(&describe(&meta))
 }
 
 /// The report, as text.
@@ -87,14 +88,16 @@ fn describe(meta: &Metainfo) -> String {
         .max()
         .unwrap_or(1);
     for file in shown {
-        out.push_str(&format!(
-            "  {:>width$}  {}\n",
-            file.len,
-            printable(&file.path.display().to_string())
-        ));
+        let note = if file.symlink {
+            "  (symlink, not created)"
+        } else {
+            ""
+        };
+        let path = file.path.to_string_lossy();
+        let _ = writeln!(out, "  {:>width$}  {}{note}", file.len, printable(&path));
     }
     for warning in &meta.warnings {
-        out.push_str(&format!("warning: {}\n", printable(warning)));
+        let _ = writeln!(out, "warning: {}", printable(warning));
     }
     out
 }

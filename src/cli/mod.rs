@@ -10,6 +10,7 @@ mod scrape;
 mod tracker;
 
 use std::ffi::OsString;
+use std::io::{self, Write};
 
 use pollen::Error;
 
@@ -40,25 +41,36 @@ pub fn run(args: &[OsString]) -> Result<(), Error> {
         Some("tracker") => tracker::run(rest),
         Some("help") => help(rest.first().and_then(|a| a.to_str())),
         Some("-h" | "--help") => help(None),
-        Some("-V" | "--version") => {
-            println!("pollen {}", env!("CARGO_PKG_VERSION"));
-            Ok(())
-        }
+        Some("-V" | "--version") => say(&format!("pollen {}\n", env!("CARGO_PKG_VERSION"))),
         _ => download::run(args),
     }
 }
 
 fn help(command: Option<&str>) -> Result<(), Error> {
-    match command {
-        Some("info") => println!("{}", info::usage()),
-        Some("create") => println!("{}", create::usage()),
-        Some("download") => println!("{}", download::usage()),
-        Some("scrape") => println!("{}", scrape::usage()),
-        Some("tracker") => println!("{}", tracker::usage()),
-        None => println!("{USAGE}"),
+    let text = match command {
+        Some("info") => info::usage(),
+        Some("create") => create::usage(),
+        Some("download") => download::usage(),
+        Some("scrape") => scrape::usage(),
+        Some("tracker") => tracker::usage(),
+        None => USAGE.to_string(),
         Some(other) => return Err(Error::Usage(format!("no command named {other:?}"))),
+    };
+    say(&format!("{text}\n"))
+}
+
+/// Writes `text` to standard output, for the user. A closed stdout (the
+/// reader went away, as in `pollen info x.torrent | head -1`) is not an
+/// error: the reader has what it wanted, so the rest is dropped quietly
+/// (`println!` would panic there). Other write failures (a full disk behind
+/// `>`) are errors.
+pub fn say(text: &str) -> Result<(), Error> {
+    let mut out = io::stdout().lock();
+    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+        Err(e) if e.kind() == io::ErrorKind::BrokenPipe => Ok(()),
+        Err(e) => Err(Error::Io("write to standard output", e)),
+        Ok(()) => Ok(()),
     }
-    Ok(())
 }
 
 /// Parses the value of `--name`, or gives `default` when absent.

@@ -17,7 +17,7 @@ use pollen::tracker::udp::{self, ScrapeQuery, UdpExchange, UdpScrape, UdpTimeout
 use pollen::tracker::TrackerError;
 use pollen::Error;
 
-use super::{parse, printable};
+use super::{parse, printable, say};
 
 /// UDP scrape timing for an impatient user: 3 s, then 6 s, then give up.
 const UDP_SCRAPE_TIMEOUTS: UdpTimeouts = UdpTimeouts {
@@ -53,15 +53,19 @@ pub fn run(args: &[OsString]) -> Result<(), Error> {
         match result {
             Ok(stats) => {
                 answered += 1;
-                println!(
-                    "{}: seeders {}, leechers {}, completed {}",
+                say(&format!(
+                    "{}: seeders {}, leechers {}, completed {}\n",
                     printable(url),
                     stats.seeders,
                     stats.leechers,
                     stats.completed
-                );
+                ))?;
             }
-            Err(e) => println!("{}: error: {}", printable(url), printable(&e.to_string())),
+            Err(e) => say(&format!(
+                "{}: error: {}\n",
+                printable(url),
+                printable(&e.to_string())
+            ))?,
         }
     }
     if answered == 0 {

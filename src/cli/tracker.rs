@@ -12,7 +12,7 @@ use pollen::tracker::server::serve::{ServerConfig, TrackerServer};
 use pollen::tracker::server::state::TrackerConfig;
 use pollen::Error;
 
-use super::{parse, parse_number};
+use super::{parse, parse_number, say};
 
 fn options() -> getopts::Options {
     let mut opts = getopts::Options::new();
@@ -96,9 +96,9 @@ pub fn run(args: &[OsString]) -> Result<(), Error> {
     let http = server
         .http_addr()
         .map_err(|e| Error::Io("read the bound address", e))?;
-    println!("tracker listening on http://{http}/announce");
+    say(&format!("tracker listening on http://{http}/announce\n"))?;
     if let Some(udp) = server.udp_addr() {
-        println!("tracker listening on udp://{udp}");
+        say(&format!("tracker listening on udp://{udp}\n"))?;
     }
     server.run()
 }

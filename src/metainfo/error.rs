@@ -63,6 +63,16 @@ pub enum MetainfoError {
     TooManyDuplicates(String),
     /// A BitTorrent v2-only torrent (BEP 52), which pollen does not speak.
     V2Only,
+    /// `meta version` is above 2 (BEP 52 defines 1 and 2).
+    UnknownMetaVersion(i64),
+    /// A hybrid torrent's piece length is not a power of two of at least
+    /// 16 KiB, as BEP 52 requires.
+    V2PieceLength(u32),
+    /// A hybrid torrent's v2 `file tree` is malformed or missing; says why.
+    FileTree(String),
+    /// A hybrid torrent's v2 `file tree` lists other files than its v1
+    /// `files`; says where they first differ.
+    HybridMismatch(String),
 }
 
 impl From<DecodeError> for MetainfoError {
@@ -127,6 +137,16 @@ impl fmt::Display for MetainfoError {
                 f,
                 "BitTorrent v2-only torrent (no 'pieces'); pollen supports v1 and hybrid torrents"
             ),
+            E::UnknownMetaVersion(n) => write!(f, "unknown 'meta version' {n}"),
+            E::V2PieceLength(n) => write!(
+                f,
+                "piece length {n} is not a power of two of at least 16 KiB, \
+                 as a hybrid (v1+v2) torrent needs"
+            ),
+            E::FileTree(why) => write!(f, "bad v2 'file tree': {why}"),
+            E::HybridMismatch(why) => {
+                write!(f, "hybrid torrent's v1 and v2 file lists disagree: {why}")
+            }
         }
     }
 }

@@ -1,7 +1,7 @@
 //! Tests of torrent parsing, built from bencode written in the test.
 
 use super::*;
-use crate::bencode::{encode, List};
+use crate::bencode::{encode, Dict, List, Value};
 
 /// Piece hashes for `count` pieces (the content does not matter here).
 fn hashes(count: usize) -> Vec<u8> {
@@ -222,7 +222,7 @@ fn refusals_say_what_is_wrong() {
         ),
         (
             single(1 << 40, 100_000, &hashes(1)),
-            "piece length 1099511627776 is larger than the 134217728 allowed",
+            "piece length 1099511627776 is larger than the 536870912 allowed",
         ),
         (single(16384, -5, &hashes(1)), "file length -5 is negative"),
         (single(16384, 0, &[]), "total length is zero"),
@@ -303,5 +303,405 @@ fn every_prefix_of_a_valid_torrent_is_refused_without_panic() {
     let bytes = single(16384, 100_000, &hashes(7));
     for cut in 0..bytes.len() {
         assert!(Metainfo::from_bytes(&bytes[..cut]).is_err());
+    }
+}
+
+#[test]
+fn trailing_whitespace_is_accepted_and_the_hash_unchanged() {
+    let bytes = single(16384, 100_000, &hashes(7));
+    let plain = Metainfo::from_bytes(&bytes).unwrap();
+    for tail in [&b"\n"[..], b"\r\n", b" \t \n\n"] {
+        let mut with_tail = bytes.clone();
+        with_tail.extend_from_slice(tail);
+        let meta = Metainfo::from_bytes(&with_tail).unwrap();
+        assert_eq!(meta.info_hash, plain.info_hash);
+        assert_eq!(meta.info_bytes, plain.info_bytes);
+    }
+    let mut junk = bytes.clone();
+    junk.extend_from_slice(b"\n\nx");
+    assert_eq!(
+        refuse(&junk),
+        format!(
+            "not a torrent file: bencode error at byte {}: trailing data after the value",
+            bytes.len() + 2
+        )
+    );
+    let mut nul = bytes.clone();
+    nul.push(0);
+    assert!(refuse(&nul).contains("trailing data"));
+}
+
+/// A `files` entry with extra keys.
+fn entry<'a>(pairs: Vec<(&'a [u8], Value<'a>)>) -> Value<'a> {
+    Value::Dict(Dict::new(pairs))
+}
+
+fn path_value<'a>(elements: &[&'a [u8]]) -> Value<'a> {
+    Value::List(List::new(
+        elements.iter().map(|p| Value::Bytes(p)).collect(),
+    ))
+}
+
+#[test]
+fn symlinks_hold_no_data_whatever_their_length_says() {
+    let files = vec![
+        file_entry(20_000, &[b"data.bin"]),
+        entry(vec![
+            (b"attr", Value::Bytes(b"l")),
+            (b"path", path_value(&[b"up"])),
+            (
+                b"symlink path",
+                path_value(&[b"..", b"..", b"etc", b"passwd"]),
+            ),
+        ]),
+        entry(vec![
+            (b"attr", Value::Bytes(b"l")),
+            (b"length", Value::Int(12_345)),
+            (b"path", path_value(&[b"data.bin"])),
+            (b"symlink path", path_value(&[b"data.bin"])),
+        ]),
+        file_entry(5_000, &[b"tail.bin"]),
+    ];
+    // 25,000 bytes: two pieces; counting the symlink's 12,345 would need three.
+    let meta = Metainfo::from_bytes(&multi(files, &hashes(2))).unwrap();
+    assert_eq!(meta.total_len(), 25_000);
+    let symlinks: Vec<bool> = meta.files.iter().map(|f| f.symlink).collect();
+    assert_eq!(symlinks, vec![false, true, true, false]);
+    assert_eq!(meta.files[1].len, 0);
+    assert_eq!(meta.files[2].len, 0);
+    assert_eq!(meta.files[3].offset, 20_000);
+    assert!(!meta.files[1].on_disk() && meta.files[0].on_disk());
+    // Not claimed: a symlink named like a file does not rename it.
+    assert_eq!(meta.files[0].path, PathBuf::from("dir/data.bin"));
+    assert_eq!(meta.files[2].path, PathBuf::from("dir/data.bin"));
+    assert_eq!(meta.files[1].path, PathBuf::from("dir/up"));
+    assert_eq!(
+        meta.warnings,
+        vec![
+            "symlink \"up\" is not created".to_string(),
+            "symlink \"data.bin\" is not created".to_string()
+        ]
+    );
+}
+
+#[test]
+fn padding_files_need_no_path_and_bitcomet_names_count() {
+    let files = vec![
+        file_entry(10_000, &[b"a.bin"]),
+        entry(vec![(b"attr", Value::Bytes(b"p")), (b"length", Value::Int(6_384))]),
+        file_entry(20_000, &[b"b.bin"]),
+        file_entry(
+            12_768,
+            &[b"_____padding_file_1_if you see this file, please update to BitComet 0.85 or above____"],
+        ),
+        file_entry(100, &[b"c.bin"]),
+    ];
+    let meta = Metainfo::from_bytes(&multi(files, &hashes(4))).unwrap();
+    let padding: Vec<bool> = meta.files.iter().map(|f| f.padding).collect();
+    assert_eq!(padding, vec![false, true, false, true, false]);
+    assert_eq!(meta.files[1].path, PathBuf::from("dir/.pad/1"));
+    assert_eq!(meta.files[4].offset, 49_152);
+    assert!(meta.warnings.is_empty(), "{:?}", meta.warnings);
+    // A file that is not padding still needs its path.
+    let no_path = entry(vec![(b"length", Value::Int(5))]);
+    assert_eq!(refuse(&multi(vec![no_path], &hashes(1))), "missing 'path'");
+}
+
+#[test]
+fn piece_lengths_up_to_512_mib_are_accepted() {
+    for piece_len in [256 << 20, 512 << 20] {
+        let meta = Metainfo::from_bytes(&single(piece_len, 1_000, &hashes(1))).unwrap();
+        assert_eq!(i64::from(meta.layout.piece_len()), piece_len);
+        assert_eq!(meta.layout.piece_count(), 1);
+    }
+    assert_eq!(
+        refuse(&single((512 << 20) + 1, 1_000, &hashes(1))),
+        "piece length 536870913 is larger than the 536870912 allowed"
+    );
+}
+
+/// A v2 leaf: `{"": {length, pieces root}}`.
+fn v2_file(len: i64) -> Value<'static> {
+    let mut fields = vec![(&b"length"[..], Value::Int(len))];
+    if len > 0 {
+        fields.push((b"pieces root", Value::Bytes(&[9u8; 32])));
+    }
+    Value::Dict(Dict::new(vec![(b"", Value::Dict(Dict::new(fields)))]))
+}
+
+fn pad(len: i64) -> Value<'static> {
+    entry(vec![
+        (b"attr", Value::Bytes(b"p")),
+        (b"length", Value::Int(len)),
+        (b"path", path_value(&[b".pad", b"x"])),
+    ])
+}
+
+/// A multi-file hybrid: v1 `files` and a v2 `file tree`, 16 KiB pieces.
+fn hybrid(files: Vec<Value<'_>>, tree: Value<'_>, pieces: usize) -> Vec<u8> {
+    let hashes = hashes(pieces);
+    let info = Value::Dict(Dict::new(vec![
+        (b"file tree", tree),
+        (b"files", Value::List(List::new(files))),
+        (b"meta version", Value::Int(2)),
+        (b"name", Value::Bytes(b"dir")),
+        (b"piece length", Value::Int(16384)),
+        (b"pieces", Value::Bytes(&hashes)),
+    ]));
+    encode(&Value::Dict(Dict::new(vec![(b"info", info)])))
+}
+
+/// The tree of `a.bin` (20,000 bytes) and `sub/b.bin` (5,000 bytes).
+fn good_tree() -> Value<'static> {
+    Value::Dict(Dict::new(vec![
+        (b"a.bin", v2_file(20_000)),
+        (
+            b"sub",
+            Value::Dict(Dict::new(vec![(b"b.bin", v2_file(5_000))])),
+        ),
+    ]))
+}
+
+fn good_v1() -> Vec<Value<'static>> {
+    vec![
+        file_entry(20_000, &[b"a.bin"]),
+        pad(12_768),
+        file_entry(5_000, &[b"sub", b"b.bin"]),
+    ]
+}
+
+#[test]
+fn a_hybrid_whose_halves_agree_is_accepted() {
+    let meta = Metainfo::from_bytes(&hybrid(good_v1(), good_tree(), 3)).unwrap();
+    assert_eq!(meta.files.len(), 3);
+    // With libtorrent's tail padding too, and an empty file on one side only.
+    let mut v1 = good_v1();
+    v1.push(file_entry(0, &[b"sub", b"empty"]));
+    v1.push(pad(11_384));
+    assert!(Metainfo::from_bytes(&hybrid(v1, good_tree(), 3)).is_ok());
+    // Single-file: the tree's one file is named like the torrent.
+    let hashes = hashes(1);
+    let info = Value::Dict(Dict::new(vec![
+        (
+            b"file tree",
+            Value::Dict(Dict::new(vec![(b"file.bin", v2_file(5))])),
+        ),
+        (b"length", Value::Int(5)),
+        (b"meta version", Value::Int(2)),
+        (b"name", Value::Bytes(b"file.bin")),
+        (b"piece length", Value::Int(16384)),
+        (b"pieces", Value::Bytes(&hashes)),
+    ]));
+    let bytes = encode(&Value::Dict(Dict::new(vec![(b"info", info)])));
+    assert!(Metainfo::from_bytes(&bytes).is_ok());
+}
+
+#[test]
+fn a_hybrid_whose_halves_disagree_is_refused() {
+    let says = "hybrid torrent's v1 and v2 file lists disagree: ";
+    let renamed = Value::Dict(Dict::new(vec![
+        (b"a.bin", v2_file(20_000)),
+        (
+            b"sub",
+            Value::Dict(Dict::new(vec![(b"c.bin", v2_file(5_000))])),
+        ),
+    ]));
+    assert_eq!(
+        refuse(&hybrid(good_v1(), renamed, 3)),
+        format!("{says}v2 has \"sub/c.bin\" where v1 has \"sub/b.bin\"")
+    );
+    let longer = Value::Dict(Dict::new(vec![
+        (b"a.bin", v2_file(20_001)),
+        (
+            b"sub",
+            Value::Dict(Dict::new(vec![(b"b.bin", v2_file(5_000))])),
+        ),
+    ]));
+    assert_eq!(
+        refuse(&hybrid(good_v1(), longer, 3)),
+        format!("{says}\"a.bin\" is 20001 bytes in v2 and 20000 in v1")
+    );
+    let unpadded = vec![
+        file_entry(20_000, &[b"a.bin"]),
+        file_entry(5_000, &[b"sub", b"b.bin"]),
+    ];
+    assert_eq!(
+        refuse(&hybrid(unpadded, good_tree(), 2)),
+        format!("{says}\"sub/b.bin\" starts at byte 32768 in v2 and 20000 in v1")
+    );
+    let mut extra = good_v1();
+    extra.push(pad(11_384));
+    extra.push(file_entry(1, &[b"z"]));
+    assert_eq!(
+        refuse(&hybrid(extra, good_tree(), 4)),
+        format!("{says}v1 file \"z\" is not in the v2 tree")
+    );
+    let only_a = Value::Dict(Dict::new(vec![(b"a.bin", v2_file(20_000))]));
+    let just_a = vec![file_entry(20_000, &[b"a.bin"])];
+    assert!(Metainfo::from_bytes(&hybrid(just_a.clone(), only_a, 2)).is_ok());
+    assert_eq!(
+        refuse(&hybrid(just_a, good_tree(), 2)),
+        format!("{says}v2 file \"sub/b.bin\" is not in the v1 file list")
+    );
+}
+
+#[test]
+fn a_malformed_v2_tree_is_refused() {
+    let bad = "bad v2 'file tree': ";
+    let tree = |entries: Vec<(&'static [u8], Value<'static>)>| Value::Dict(Dict::new(entries));
+    let leaf = |fields: Vec<(&'static [u8], Value<'static>)>| {
+        tree(vec![(b"", Value::Dict(Dict::new(fields)))])
+    };
+    let v1 = || vec![file_entry(20_000, &[b"a.bin"])];
+    let cases: Vec<(Value<'static>, String)> = vec![
+        (
+            tree(vec![(
+                b"a.bin",
+                leaf(vec![(b"length", Value::Int(20_000))]),
+            )]),
+            format!("{bad}\"a.bin\" has no valid 'pieces root'"),
+        ),
+        (
+            tree(vec![(
+                b"a.bin",
+                leaf(vec![
+                    (b"length", Value::Int(20_000)),
+                    (b"pieces root", Value::Bytes(&[0u8; 32])),
+                ]),
+            )]),
+            format!("{bad}\"a.bin\" has no valid 'pieces root'"),
+        ),
+        (
+            tree(vec![(
+                b"a.bin",
+                leaf(vec![(b"pieces root", Value::Bytes(&[1u8; 32]))]),
+            )]),
+            format!("{bad}\"a.bin\" has no valid 'length'"),
+        ),
+        (
+            tree(vec![(b"a.bin", Value::Int(1))]),
+            format!("{bad}\"a.bin\" is not a dictionary"),
+        ),
+        (
+            tree(vec![(
+                b"a.bin",
+                tree(vec![(b"", v2_file(20_000)), (b"x", v2_file(1))]),
+            )]),
+            format!("{bad}\"a.bin\" is both a file and a directory"),
+        ),
+        (
+            tree(vec![(
+                b"a.bin",
+                leaf(vec![
+                    (b"attr", Value::Bytes(b"p")),
+                    (b"length", Value::Int(20_000)),
+                ]),
+            )]),
+            format!("{bad}\"a.bin\" is a padding file"),
+        ),
+        (
+            tree(vec![(b"", v2_file(20_000))]),
+            format!("{bad}an entry in \"\" has an empty name"),
+        ),
+        (Value::Int(3), format!("{bad}it is not a dictionary")),
+    ];
+    for (tree, expected) in cases {
+        assert_eq!(refuse(&hybrid(v1(), tree, 2)), expected);
+    }
+    let mut deep = v2_file(20_000);
+    for _ in 0..MAX_PATH_DEPTH {
+        deep = Value::Dict(Dict::new(vec![(b"d", deep)]));
+    }
+    let err = Metainfo::from_bytes(&hybrid(v1(), deep, 2)).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            MetainfoError::PathTooDeep(_) | MetainfoError::Bencode(_)
+        ),
+        "{err}"
+    );
+}
+
+#[test]
+fn meta_version_and_file_tree_must_come_together() {
+    let hashes = hashes(2);
+    let with = |version: Option<i64>, tree: bool, piece_len: i64| {
+        let mut fields = vec![
+            (&b"files"[..], Value::List(List::new(good_v1()))),
+            (b"name", Value::Bytes(b"dir")),
+            (b"piece length", Value::Int(piece_len)),
+            (b"pieces", Value::Bytes(&hashes)),
+        ];
+        if let Some(v) = version {
+            fields.push((b"meta version", Value::Int(v)));
+        }
+        if tree {
+            fields.push((b"file tree", good_tree()));
+        }
+        let info = Value::Dict(Dict::new(fields));
+        encode(&Value::Dict(Dict::new(vec![(b"info", info)])))
+    };
+    // 25,000 bytes of files plus 12,768 of padding at 32 KiB: 2 pieces.
+    assert!(Metainfo::from_bytes(&with(None, false, 32768)).is_ok());
+    assert!(Metainfo::from_bytes(&with(Some(1), false, 32768)).is_ok());
+    assert_eq!(
+        refuse(&with(Some(2), false, 32768)),
+        "bad v2 'file tree': 'meta version' is 2 but there is no tree"
+    );
+    assert_eq!(
+        refuse(&with(None, true, 32768)),
+        "bad v2 'file tree': it needs 'meta version' 2"
+    );
+    assert_eq!(
+        refuse(&with(Some(3), true, 32768)),
+        "unknown 'meta version' 3"
+    );
+    assert_eq!(
+        refuse(&with(Some(2), true, 24576)),
+        "piece length 24576 is not a power of two of at least 16 KiB, as a hybrid (v1+v2) torrent needs"
+    );
+}
+
+/// Smaller versions of the shapes `make bench` times at full size (one
+/// name duplicated up to the limit many times over; many 100-deep paths):
+/// the paths must come out unique and named by the `.N` rule.
+#[test]
+fn worst_case_shapes_parse_to_unique_paths() {
+    let names: Vec<Vec<u8>> = (0..20).map(|i| format!("n{i:02}").into_bytes()).collect();
+    let mut files = Vec::new();
+    for name in &names {
+        for _ in 0..=sanitize::MAX_DUPLICATES {
+            files.push(file_entry(1, &[name.as_slice()]));
+        }
+    }
+    let count = files.len();
+    let meta = Metainfo::from_bytes(&multi(files, &hashes(count.div_ceil(16384)))).unwrap();
+    assert_eq!(meta.files[0].path, PathBuf::from("dir/n00"));
+    assert_eq!(meta.files[1].path, PathBuf::from("dir/n00.1"));
+    assert_eq!(meta.files[500].path, PathBuf::from("dir/n00.500"));
+    assert_eq!(meta.files[501].path, PathBuf::from("dir/n01"));
+    let unique: std::collections::HashSet<_> = meta.files.iter().map(|f| &f.path).collect();
+    assert_eq!(unique.len(), count);
+    assert_eq!(meta.warnings.len(), MAX_WARNINGS + 1);
+    assert_eq!(
+        meta.warnings.last().unwrap(),
+        &format!("... and {} more like these", 20 * 500 - MAX_WARNINGS)
+    );
+
+    let tops: Vec<Vec<u8>> = (0..300).map(|i| format!("{i:03}").into_bytes()).collect();
+    let files: Vec<Value<'_>> = tops
+        .iter()
+        .map(|top| {
+            let mut path: Vec<&[u8]> = vec![top.as_slice()];
+            path.extend(std::iter::repeat_n(&b"a"[..], 98));
+            path.push(b"f");
+            file_entry(1, &path)
+        })
+        .collect();
+    let meta = Metainfo::from_bytes(&multi(files, &hashes(1))).unwrap();
+    assert!(meta.warnings.is_empty());
+    for (file, top) in meta.files.iter().zip(&tops) {
+        let expected = format!("dir/{}/{}f", String::from_utf8_lossy(top), "a/".repeat(98));
+        assert_eq!(file.path, PathBuf::from(expected));
     }
 }

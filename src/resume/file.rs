@@ -56,15 +56,16 @@ pub fn resume_path(dest: &Path, meta: &Metainfo) -> PathBuf {
 }
 
 /// The size, modification time and status-change time of each of the
-/// torrent's files under `dest`, in torrent order. A missing file (or anything that is not a
-/// regular file) and every padding file get an empty stamp. Blocks (one
+/// torrent's files under `dest`, in torrent order. A missing file (or
+/// anything that is not a regular file) and every padding file or symlink
+/// get an empty stamp. Blocks (one
 /// `stat` per file).
 pub fn stamp_files(dest: &Path, meta: &Metainfo) -> Vec<FileStamp> {
     meta.files
         .iter()
-        .map(|file| match file.padding {
-            true => FileStamp::default(),
-            false => stamp(&dest.join(&file.path)),
+        .map(|file| match file.on_disk() {
+            false => FileStamp::default(),
+            true => stamp(&dest.join(&file.path)),
         })
         .collect()
 }

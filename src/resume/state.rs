@@ -54,7 +54,8 @@ pub struct ResumeState {
 
 /// One file's size, modification time and status-change time on disk;
 /// `None` when the file did not exist (or the value could not be read).
-/// Padding files always have `None` for all three: they are never on disk.
+/// Padding files and symlinks always have `None` for all three: they are
+/// never on disk.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct FileStamp {
     /// Its length on disk in bytes.
@@ -256,8 +257,8 @@ fn decode_file(index: usize, item: &Value<'_>) -> Result<FileStamp, ResumeError>
 /// on one side only counts as a change, so a resume file written before
 /// ctimes were recorded costs one re-check of the files it lists (and
 /// saves them with ctimes); where neither side knows one, size and mtime
-/// decide alone. Padding
-/// files are never on disk and are ignored. A state for another torrent or
+/// decide alone. Padding files and symlinks are never on disk and are
+/// ignored. A state for another torrent or
 /// piece count trusts nothing.
 pub fn trusted_pieces(saved: &ResumeState, current: &[FileStamp], meta: &Metainfo) -> Bitfield {
     let layout = &meta.layout;
@@ -266,7 +267,7 @@ pub fn trusted_pieces(saved: &ResumeState, current: &[FileStamp], meta: &Metainf
     }
     let mut trusted = saved.have.clone();
     for (index, file) in meta.files.iter().enumerate() {
-        if file.padding {
+        if !file.on_disk() {
             continue;
         }
         let good_len = trusted_len(saved.files.get(index), current.get(index));

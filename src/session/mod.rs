@@ -795,7 +795,7 @@ fn take_lock(dest: &std::path::Path, meta: &Metainfo) -> Result<InstanceLock, Er
 /// `--clean`: removes this torrent's files (final and `.part` names) and its
 /// resume state. Only paths the torrent names, under `dest`.
 fn clean(dest: &std::path::Path, meta: &Metainfo) {
-    for file in meta.files.iter().filter(|f| !f.padding) {
+    for file in meta.files.iter().filter(|f| f.on_disk()) {
         let path = dest.join(&file.path);
         for candidate in [crate::storage::part_name(&path), path] {
             if std::fs::remove_file(&candidate).is_ok() {

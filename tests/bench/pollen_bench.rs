@@ -39,13 +39,123 @@ fn rate_mib(bytes: usize, time: Duration) -> f64 {
 }
 
 fn main() {
+    // `cargo bench --bench pollen_bench -- NAME` runs the figures whose
+    // name contains NAME (cargo itself passes `--bench`).
+    let filter: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| !a.starts_with('-'))
+        .collect();
+    let benches: [(&str, fn()); 7] = [
+        ("sha1", bench_sha1),
+        ("torrent_decode", bench_torrent_decode),
+        ("worst_case_parse", bench_worst_case_parse),
+        ("wire_decode", bench_wire_decode),
+        ("verify_from_disk", bench_verify_from_disk),
+        ("startup_recheck", bench_startup_recheck),
+        ("trace_overhead", bench_trace_overhead),
+    ];
     println!("pollen bench (median of {RUNS} runs)");
-    bench_sha1();
-    bench_torrent_decode();
-    bench_wire_decode();
-    bench_verify_from_disk();
-    bench_startup_recheck();
-    bench_trace_overhead();
+    for (name, bench) in benches {
+        if filter.is_empty() || filter.iter().any(|f| name.contains(f.as_str())) {
+            bench();
+        }
+    }
+}
+
+/// The two torrent shapes that once cost seconds and hundreds of MB to
+/// parse (issue 11), generated here: ~10 MiB of 393k files with 786 names
+/// each used 501 times (so 500 of them need a `.N` suffix), and 27k files
+/// whose paths are 100 elements deep. Prints the median time of
+/// `Metainfo::from_bytes` and the peak memory of a whole `pollen info`
+/// (via /usr/bin/time, which `make bench` installs).
+fn bench_worst_case_parse() {
+    let dir = std::env::temp_dir().join(format!("pollen-bench-parse-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    for (label, bytes) in [
+        ("393k duplicate names", duplicate_names_torrent()),
+        ("27k files, 100-deep paths", deep_paths_torrent()),
+    ] {
+        let time = median(|| {
+            black_box(Metainfo::from_bytes(black_box(&bytes)).unwrap());
+        });
+        let file = dir.join("worst.torrent");
+        std::fs::write(&file, &bytes).unwrap();
+        let out = std::process::Command::new("/usr/bin/time")
+            .args(["-f", "%e %M"])
+            .arg(env!("CARGO_BIN_EXE_pollen"))
+            .arg("info")
+            .arg(&file)
+            .stdout(std::process::Stdio::null())
+            .output();
+        let peak = match out {
+            Ok(out) if out.status.success() => {
+                let text = String::from_utf8_lossy(&out.stderr);
+                let mut last = text.lines().last().unwrap_or("").split_whitespace();
+                let secs = last.next().unwrap_or("?").to_string();
+                let kb: f64 = last.next().and_then(|k| k.parse().ok()).unwrap_or(0.0);
+                format!("`pollen info` {secs} s, peak {:.0} MB", kb / 1000.0)
+            }
+            _ => "peak memory needs /usr/bin/time (package time)".to_string(),
+        };
+        println!(
+            "metainfo parse, {label} ({:.1} MiB): {:.0} ms; {peak}",
+            bytes.len() as f64 / 1048576.0,
+            time.as_secs_f64() * 1000.0,
+        );
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// A bencoded string.
+fn bstr(out: &mut Vec<u8>, bytes: &[u8]) {
+    out.extend_from_slice(format!("{}:", bytes.len()).as_bytes());
+    out.extend_from_slice(bytes);
+}
+
+/// A torrent of one-byte files at `paths`, one 1 MiB piece per MiB.
+fn torrent_of(name: &[u8], paths: impl Iterator<Item = Vec<Vec<u8>>>) -> Vec<u8> {
+    let mut files = Vec::new();
+    let mut count = 0u64;
+    for path in paths {
+        files.extend_from_slice(b"d6:lengthi1e4:pathl");
+        for element in path {
+            bstr(&mut files, &element);
+        }
+        files.extend_from_slice(b"ee");
+        count += 1;
+    }
+    let piece_len = 1u64 << 20;
+    let pieces = count.div_ceil(piece_len) as usize;
+    let mut out = b"d4:infod5:filesl".to_vec();
+    out.extend_from_slice(&files);
+    out.extend_from_slice(b"e4:name");
+    bstr(&mut out, name);
+    out.extend_from_slice(format!("12:piece lengthi{piece_len}e6:pieces").as_bytes());
+    bstr(&mut out, &vec![7u8; pieces * 20]);
+    out.extend_from_slice(b"ee");
+    out
+}
+
+/// 786 two-letter names, each 501 times: 393,786 files in about 10 MiB.
+fn duplicate_names_torrent() -> Vec<u8> {
+    let alphabet = b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
+    let names = (0..786).flat_map(move |i| {
+        let name = vec![alphabet[i / 62], alphabet[i % 62]];
+        std::iter::repeat_n(vec![name], 501)
+    });
+    torrent_of(b"dup", names)
+}
+
+/// 27,000 files whose paths are 100 elements deep, each in its own top
+/// directory (so no directory is shared).
+fn deep_paths_torrent() -> Vec<u8> {
+    let paths = (0..27_000).map(|i| {
+        let mut path = vec![format!("{i:05}").into_bytes()];
+        path.extend(std::iter::repeat_n(b"a".to_vec(), 98));
+        path.push(b"f".to_vec());
+        path
+    });
+    torrent_of(b"deep", paths)
 }
 
 /// `--trace` on a 256 MiB loopback download, pollen to pollen: wall time
