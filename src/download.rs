@@ -49,6 +49,12 @@ enum BlockState {
 struct Partial {
     blocks: Vec<BlockState>,
     received: usize,
+    /// How many blocks are `Wanted` (kept so that "any wanted?" costs O(1),
+    /// not a scan: a 512 MiB piece has 32,768 blocks).
+    wanted: usize,
+    /// No block below this index is `Wanted`: the next request scans from
+    /// here, so requesting a whole piece costs O(blocks), not O(blocks^2).
+    first_wanted: usize,
     /// Peers that sent at least one block of it, in order of their first
     /// block (a `Received` block names its sender by index here).
     contributors: Vec<SocketAddr>,
@@ -63,6 +69,8 @@ impl Partial {
         Partial {
             blocks: vec![BlockState::Wanted; count],
             received: 0,
+            wanted: count,
+            first_wanted: 0,
             contributors: Vec::new(),
             single_source: false,
             owner: None,
@@ -157,15 +165,19 @@ impl Downloads {
         peer: SocketAddr,
     ) -> Option<Block> {
         let partial = self.pieces.get_mut(&piece.get())?;
-        if !partial.open_to(peer) {
+        if !partial.open_to(peer) || partial.wanted == 0 {
             return None;
         }
-        let n = partial
-            .blocks
-            .iter()
-            .position(|s| *s == BlockState::Wanted)?;
+        let n = partial.first_wanted
+            + partial
+                .blocks
+                .get(partial.first_wanted..)?
+                .iter()
+                .position(|s| *s == BlockState::Wanted)?;
         let state = partial.blocks.get_mut(n)?;
         *state = BlockState::Requested(1);
+        partial.wanted -= 1;
+        partial.first_wanted = n + 1;
         if partial.single_source {
             partial.owner = Some(peer);
         }
@@ -213,11 +225,7 @@ impl Downloads {
         let piece = self
             .pieces
             .iter()
-            .find(|(&p, partial)| {
-                peer_has.has(p)
-                    && partial.open_to(peer)
-                    && partial.blocks.contains(&BlockState::Wanted)
-            })
+            .find(|(&p, partial)| peer_has.has(p) && partial.open_to(peer) && partial.wanted > 0)
             .map(|(&p, _)| p)?;
         self.request_wanted(layout, layout.piece(piece)?, peer)
     }
@@ -254,22 +262,31 @@ impl Downloads {
 
     /// Whether any block of any piece in progress is still wanted (unrequested).
     pub fn has_wanted_blocks(&self) -> bool {
-        self.pieces
-            .values()
-            .any(|p| p.blocks.contains(&BlockState::Wanted))
+        self.pieces.values().any(|p| p.wanted > 0)
     }
 
     /// A request for `block` will not be answered (choked, timed out, peer
     /// gone, cancelled): one fewer peer is fetching it, and with none left it
     /// is wanted again.
     pub fn release(&mut self, block: &Block) {
-        if let Some(state) = self.state_mut(block) {
-            *state = match *state {
-                BlockState::Requested(n) if n > 1 => BlockState::Requested(n - 1),
-                BlockState::Requested(_) => BlockState::Wanted,
-                other => other,
-            };
-        }
+        let Some(partial) = self.pieces.get_mut(&block.piece.get()) else {
+            return;
+        };
+        let Ok(index) = usize::try_from(block.begin / crate::metainfo::BLOCK_LEN) else {
+            return;
+        };
+        let Some(state) = partial.blocks.get_mut(index) else {
+            return;
+        };
+        *state = match *state {
+            BlockState::Requested(n) if n > 1 => BlockState::Requested(n - 1),
+            BlockState::Requested(_) => {
+                partial.wanted += 1;
+                partial.first_wanted = partial.first_wanted.min(index);
+                BlockState::Wanted
+            }
+            other => other,
+        };
     }
 
     /// A block arrived from `from`.
@@ -330,6 +347,8 @@ impl Downloads {
         }
         let contributors = std::mem::take(&mut partial.contributors);
         partial.received = 0;
+        partial.wanted = partial.blocks.len();
+        partial.first_wanted = 0;
         partial.single_source = single_source;
         partial.owner = None;
         FailedPiece {
@@ -341,12 +360,6 @@ impl Downloads {
     /// Bytes received so far of pieces in progress (for progress display).
     pub fn received_blocks(&self) -> usize {
         self.pieces.values().map(|p| p.received).sum()
-    }
-
-    fn state_mut(&mut self, block: &Block) -> Option<&mut BlockState> {
-        let partial = self.pieces.get_mut(&block.piece.get())?;
-        let index = usize::try_from(block.begin / crate::metainfo::BLOCK_LEN).ok()?;
-        partial.blocks.get_mut(index)
     }
 }
 
@@ -576,5 +589,43 @@ mod tests {
         assert_eq!(failed.contributors, vec![addr(1)]);
         assert!(d.request_any_wanted(&layout, &all, addr(2)).is_some());
         assert!(d.request_any_wanted(&layout, &all, addr(3)).is_some());
+    }
+
+    #[test]
+    fn the_wanted_count_and_cursor_agree_with_the_blocks_through_any_history() {
+        // 64 blocks; random requests, releases, receipts and failures.
+        let layout = Layout::new(64 * 16384, &[64 * 16384]).unwrap();
+        let piece = layout.piece(0).unwrap();
+        let mut d = Downloads::new();
+        d.start(&layout, piece);
+        let mut rng = Rng::new(7);
+        let mut asked: Vec<Block> = Vec::new();
+        for _ in 0..5_000 {
+            match rng.below(10) {
+                0..=3 => asked.extend(d.request_wanted(&layout, piece, addr(1))),
+                4..=6 if !asked.is_empty() => {
+                    let block = asked.swap_remove(rng.below(asked.len()));
+                    d.release(&block);
+                }
+                7..=8 if !asked.is_empty() => {
+                    let block = asked.swap_remove(rng.below(asked.len()));
+                    d.receive(&block, addr(1));
+                }
+                9 if rng.below(20) == 0 => {
+                    d.fail(piece, false);
+                    asked.clear();
+                }
+                _ => {}
+            }
+            let partial = &d.pieces[&0];
+            let scan = partial
+                .blocks
+                .iter()
+                .filter(|b| **b == BlockState::Wanted)
+                .count();
+            assert_eq!(partial.wanted, scan);
+            let first = partial.blocks.iter().position(|b| *b == BlockState::Wanted);
+            assert!(first.is_none_or(|f| f >= partial.first_wanted));
+        }
     }
 }
