@@ -82,6 +82,31 @@ struct DiskFile {
     absent: bool,
 }
 
+/// A piece being hashed from disk a slice at a time ([`Storage::hash_step`]).
+#[derive(Clone)]
+pub struct PieceHashing {
+    piece: PieceIndex,
+    hasher: Sha1Hasher,
+    /// Bytes of the piece hashed so far.
+    done: u32,
+}
+
+impl PieceHashing {
+    /// Nothing of `piece` hashed yet.
+    pub fn new(piece: PieceIndex) -> PieceHashing {
+        PieceHashing {
+            piece,
+            hasher: Sha1Hasher::new(),
+            done: 0,
+        }
+    }
+
+    /// The piece being hashed.
+    pub fn piece(&self) -> PieceIndex {
+        self.piece
+    }
+}
+
 /// A cached open handle.
 #[derive(Debug)]
 struct OpenFile {
@@ -243,9 +268,28 @@ impl Storage {
 
     /// The SHA-1 of the piece as it is on disk.
     pub fn hash_piece(&mut self, piece: PieceIndex) -> Result<Sha1Hash, StorageError> {
-        let mut hasher = Sha1Hasher::new();
-        let mut chunk = vec![0u8; VERIFY_CHUNK_BYTES];
-        for span in self.layout.piece_spans(piece) {
+        let mut job = PieceHashing::new(piece);
+        let size = self.layout.piece_size(piece);
+        loop {
+            if let Some(hash) = self.hash_step(&mut job, size)? {
+                return Ok(hash);
+            }
+        }
+    }
+
+    /// Hashes up to `budget` more bytes of `job`'s piece from disk (at
+    /// least one byte, so every call makes progress): the piece's SHA-1
+    /// once its last byte is in, `None` before. Lets the session hash a
+    /// huge piece (up to 512 MiB) a slice per loop pass. Blocks (disk I/O).
+    pub fn hash_step(
+        &mut self,
+        job: &mut PieceHashing,
+        budget: u32,
+    ) -> Result<Option<Sha1Hash>, StorageError> {
+        let size = self.layout.piece_size(job.piece);
+        let len = budget.max(1).min(size.saturating_sub(job.done));
+        let mut chunk = vec![0u8; VERIFY_CHUNK_BYTES.min(usize::try_from(len).unwrap_or(0))];
+        for span in self.layout.spans(job.piece, job.done, len) {
             let mut done = 0;
             while done < span.len {
                 let n = (span.len - done).min(VERIFY_CHUNK_BYTES);
@@ -256,11 +300,28 @@ impl Storage {
                 };
                 let Some(buf) = chunk.get_mut(..n) else { break };
                 self.read_span(&part, buf)?;
-                hasher.update(buf);
+                job.hasher.update(buf);
                 done += n;
             }
         }
-        Ok(hasher.finish())
+        job.done += len;
+        Ok((job.done >= size).then(|| std::mem::take(&mut job.hasher).finish()))
+    }
+
+    /// [`Storage::hash_step`] against `expected`: `Some(true)` or
+    /// `Some(false)` once the piece is hashed, `None` before. Missing or
+    /// short files mean `Some(false)`; other read failures are errors.
+    pub fn verify_step(
+        &mut self,
+        job: &mut PieceHashing,
+        budget: u32,
+        expected: &Sha1Hash,
+    ) -> Result<Option<bool>, StorageError> {
+        match self.hash_step(job, budget) {
+            Ok(hash) => Ok(hash.map(|h| &h == expected)),
+            Err(e) if is_absent(&e.source) => Ok(Some(false)),
+            Err(e) => Err(e),
+        }
     }
 
     /// Creates every zero-length file (they belong to no piece, so no write
@@ -564,6 +625,42 @@ mod tests {
         assert!(storage.unsynced_dirs.contains(&dir.0.join("t/a")));
         storage.sync_all().unwrap();
         assert!(storage.unsynced_dirs.is_empty());
+    }
+
+    #[test]
+    fn hashing_a_piece_in_slices_gives_the_same_digest_as_at_once() {
+        let dir = TempDir::new("slices");
+        let meta = torrent();
+        let mut storage = Storage::new(&dir.0, &meta).unwrap();
+        for piece in meta.layout.pieces() {
+            storage.write(piece, 0, &piece_bytes(&meta, piece)).unwrap();
+        }
+        for piece in meta.layout.pieces() {
+            let whole = storage.hash_piece(piece).unwrap();
+            for slice in [1, 999, 5_000, 16_384, 1 << 20] {
+                let mut job = PieceHashing::new(piece);
+                let mut steps = 0;
+                let hash = loop {
+                    steps += 1;
+                    if let Some(hash) = storage.hash_step(&mut job, slice).unwrap() {
+                        break hash;
+                    }
+                };
+                assert_eq!(hash, whole, "piece {piece}, slices of {slice}");
+                let size = meta.layout.piece_size(piece);
+                assert_eq!(
+                    steps,
+                    size.div_ceil(slice),
+                    "piece {piece}, slices of {slice}"
+                );
+            }
+            let expected = meta.piece_hash(piece).unwrap();
+            let mut job = PieceHashing::new(piece);
+            assert_eq!(
+                storage.verify_step(&mut job, 1 << 20, expected).unwrap(),
+                Some(true)
+            );
+        }
     }
 
     #[test]

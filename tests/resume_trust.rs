@@ -227,6 +227,7 @@ fn a_session_stopped_during_its_check_saves_what_it_verified_and_nothing_else() 
         dest: seed.clone(),
         listen_ip: IpAddr::V4(Ipv4Addr::LOCALHOST),
         use_trackers: false,
+        check_bytes_per_pass: 8 * PIECE_LEN,
         ..Config::default()
     };
     let mut session = Session::new(meta.clone(), config).unwrap();
@@ -279,4 +280,21 @@ fn a_session_stopped_during_its_check_saves_what_it_verified_and_nothing_else() 
     let saved = pollen::resume::load(&path, &meta).unwrap().unwrap();
     assert!(!saved.have.has(bad_piece));
     assert_eq!(saved.have.count_ones(), pieces - 1);
+}
+
+#[test]
+fn a_check_in_slices_smaller_than_a_piece_verifies_every_piece() {
+    // 100,000-byte slices of 256 KiB pieces: each piece takes three passes.
+    let (_tmp, seed, _torrent, meta) = setup("trust-slices");
+    let config = Config {
+        dest: seed.clone(),
+        listen_ip: IpAddr::V4(Ipv4Addr::LOCALHOST),
+        use_trackers: false,
+        force_check: true,
+        check_bytes_per_pass: 100_000,
+        ..Config::default()
+    };
+    let mut session = Session::new(meta.clone(), config).unwrap();
+    assert_eq!(session.run().unwrap(), pollen::Outcome::Complete);
+    assert_eq!(session.stats().pieces_checked, meta.layout.piece_count());
 }

@@ -58,7 +58,7 @@ use mio::net::TcpListener;
 use mio::{Events, Interest, Poll, Token};
 use slab::Slab;
 
-pub use config::{Config, DEFAULT_MAX_PEERS};
+pub use config::{Config, DEFAULT_CHECK_BYTES_PER_PASS, DEFAULT_MAX_PEERS};
 
 use crate::bitfield::Bitfield;
 use crate::download::Downloads;
@@ -72,7 +72,7 @@ use crate::ratelimit::TokenBucket;
 use crate::resume;
 use crate::rng::Rng;
 use crate::smart_ban::SmartBan;
-use crate::storage::Storage;
+use crate::storage::{PieceHashing, Storage};
 use crate::trace::{phase, Tracer};
 use conn::Conn;
 
@@ -107,11 +107,6 @@ const RESUME_SAVE_PERIOD: Duration = Duration::from_secs(5);
 /// Serve-and-flush rounds per pass: up to this many write-buffer loads per
 /// peer before the loop looks at other sockets again.
 const SERVE_ROUNDS_PER_PASS: usize = 8;
-
-/// Pieces hashed per loop pass while checking existing data at start-up,
-/// so peers keep being served during a long check (pieces the resume state
-/// vouches for are skipped and do not count).
-const CHECK_PIECES_PER_PASS: u32 = 8;
 
 /// Counters for the whole session.
 #[derive(Debug, Clone, Default)]
@@ -167,6 +162,9 @@ pub struct Session {
     pending_haves: Vec<u32>,
     /// Next piece to verify at start-up; `None` once the check is done.
     checking: Option<u32>,
+    /// The piece the start-up check is part-way through (a piece larger
+    /// than one pass's `Config::check_bytes_per_pass`).
+    check_job: Option<PieceHashing>,
     optimistic: Option<usize>,
     next_housekeeping: Instant,
     next_rechoke: Instant,
@@ -265,6 +263,7 @@ impl Session {
             rng,
             pending_haves: Vec::new(),
             checking: Some(0),
+            check_job: None,
             optimistic: None,
             next_housekeeping: now,
             next_rechoke: now + RECHOKE_PERIOD,
@@ -543,7 +542,8 @@ impl Session {
     /// Pieces already in `have` when the check starts are the ones the
     /// resume state vouches for (see [`trusted_from_resume`]): they are
     /// skipped, not hashed. Every other piece is hashed, at most
-    /// [`CHECK_PIECES_PER_PASS`] per pass; one that fails is not ours,
+    /// `Config::check_bytes_per_pass` bytes per pass (a huge piece across
+    /// several passes); one that fails is not ours,
     /// whatever was believed before (`unverify`). Nothing else changes
     /// `have` meanwhile: no block is requested until the check is done.
     fn check_existing_data(&mut self, now: Instant) {
@@ -551,26 +551,41 @@ impl Session {
             return;
         };
         let count = self.meta.layout.piece_count();
-        let mut hashed = 0;
-        while index < count && hashed < CHECK_PIECES_PER_PASS {
-            let piece = self.meta.layout.piece(index);
-            index += 1;
-            let Some(piece) = piece.filter(|p| !self.have.has(p.get())) else {
-                continue;
+        let mut budget = self.config.check_bytes_per_pass.max(1);
+        while index < count && budget > 0 {
+            let job = match self.check_job.take() {
+                Some(job) => job,
+                None => {
+                    let piece = self.meta.layout.piece(index);
+                    let Some(piece) = piece.filter(|p| !self.have.has(p.get())) else {
+                        index += 1;
+                        continue;
+                    };
+                    self.stats.pieces_checked += 1;
+                    PieceHashing::new(piece)
+                }
             };
+            let mut job = job;
+            let piece = job.piece();
             let Some(expected) = self.meta.piece_hash(piece).copied() else {
+                index += 1;
                 continue;
             };
-            hashed += 1;
-            self.stats.pieces_checked += 1;
-            match self.storage.verify_piece(piece, &expected) {
-                Ok(true) => {
+            let step = budget.min(self.meta.layout.piece_size(piece));
+            match self.storage.verify_step(&mut job, step, &expected) {
+                Ok(None) => self.check_job = Some(job),
+                Ok(Some(true)) => {
                     self.have.set(piece.get());
                     self.picker.remove_piece(piece.get());
+                    index += 1;
                 }
-                Ok(false) => self.unverify(piece.get()),
+                Ok(Some(false)) => {
+                    self.unverify(piece.get());
+                    index += 1;
+                }
                 Err(e) => return self.fail(Error::Storage(e)),
             }
+            budget = budget.saturating_sub(step);
         }
         if index < count {
             self.checking = Some(index);
