@@ -15,9 +15,9 @@
 //!     tracker::http     blocking HTTP: one announce under hard timeouts
 //!     tracker::resolve  tracker name lookups on helper threads, off the loop
 //! L0  bencode, metainfo, bitfield, wire, extension, hash, units, peer,
-//!     picker, download, smart_ban, choker, peer_list, close_reason, rate, ratelimit, rng,
+//!     picker, download, smart_ban, choker, peer_list, rate, ratelimit, rng,
 //!     resume::state, tracker::{announce, udp, tiers, scrape},
-//!     tracker::server::{state, http_request, udp_request}, ui
+//!     tracker::server::{state, http_request, udp_request}, ui, close_reason
 //!                       pure: bytes/values in, values/bytes out; no I/O, no clock
 //! ```
 //!
