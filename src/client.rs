@@ -48,7 +48,7 @@ pub type Progress = StatusSnapshot;
 /// // A missing torrent file is a clear error, not a panic.
 /// let err = pollen::download("no-such.torrent", std::env::temp_dir()).unwrap_err();
 /// assert!(err.to_string().starts_with("no-such.torrent: "));
-/// assert_eq!(err.exit_code(), 2);
+/// assert!(err.is_bad_input());
 /// ```
 pub fn download(torrent: impl AsRef<Path>, dest: impl AsRef<Path>) -> Result<Outcome, Error> {
     Download::new(torrent).dest(dest).run()

@@ -95,7 +95,14 @@ impl fmt::Display for CreateError {
     }
 }
 
-impl std::error::Error for CreateError {}
+impl std::error::Error for CreateError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            CreateError::Io { source, .. } => Some(source),
+            _ => None,
+        }
+    }
+}
 
 /// A file to include: where it is and its path inside the torrent.
 struct InputFile {

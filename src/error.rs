@@ -1,8 +1,14 @@
-//! The top-level error: what ends a whole command, and its exit status.
+//! The top-level library error: what ends a whole download, tracker or
+//! torrent creation.
 //!
-//! Layer 0 type, raised by layers 1 to 3. Per-peer and per-tracker errors
+//! Layer 0 type, raised by layers 1 and 2. Per-peer and per-tracker errors
 //! have their own types and never convert into this one, so a hostile peer
-//! can never end the session through `?`.
+//! can never end the session through `?` (a peer's
+//! [`crate::close_reason::CloseReason`] closes that peer only).
+//!
+//! Command-line concerns are not here: usage errors and exit statuses belong
+//! to the `pollen` binary's `cli` module, which maps
+//! [`Error::is_bad_input`] to its exit status.
 
 use std::fmt;
 use std::io;
@@ -13,18 +19,10 @@ use crate::lock::LockError;
 use crate::metainfo::MetainfoError;
 use crate::storage::StorageError;
 
-/// Exit status for success.
-pub const EXIT_OK: i32 = 0;
-/// Exit status for a failure while running (disk, network).
-pub const EXIT_FAILURE: i32 = 1;
-/// Exit status for bad input (arguments, torrent file).
-pub const EXIT_BAD_INPUT: i32 = 2;
-
-/// A failure that ends the command.
+/// A failure that ends the download (or the tracker, or the torrent creation).
 #[derive(Debug)]
+#[non_exhaustive]
 pub enum Error {
-    /// The command line is wrong; the message says how.
-    Usage(String),
     /// The torrent file could not be read (missing, a directory, unreadable).
     TorrentUnreadable {
         /// The path given.
@@ -70,25 +68,24 @@ pub enum Error {
 }
 
 impl Error {
-    /// The process exit status for this error: 2 for bad input, 1 otherwise.
-    pub fn exit_code(&self) -> i32 {
+    /// Whether the caller's input is at fault (the torrent file, the files
+    /// to make a torrent of), rather than something that failed while
+    /// running (disk, network, another pollen). The command line exits 2
+    /// for bad input, 1 otherwise.
+    pub fn is_bad_input(&self) -> bool {
         match self {
-            Error::Usage(_) | Error::TorrentUnreadable { .. } | Error::Torrent { .. } => {
-                EXIT_BAD_INPUT
+            Error::TorrentUnreadable { .. } | Error::Torrent { .. } => true,
+            Error::Create(CreateError::Io { source, .. }) => {
+                source.kind() == io::ErrorKind::NotFound
             }
-            Error::Create(CreateError::Io { source, .. })
-                if source.kind() != io::ErrorKind::NotFound =>
-            {
-                EXIT_FAILURE
-            }
-            Error::Create(CreateError::Changed(_)) => EXIT_FAILURE,
-            Error::Create(_) => EXIT_BAD_INPUT,
+            Error::Create(CreateError::Changed(_)) => false,
+            Error::Create(_) => true,
             Error::Output { .. }
             | Error::Storage(_)
             | Error::Bind(..)
             | Error::Io(..)
             | Error::AlreadyRunning { .. }
-            | Error::Lock(_) => EXIT_FAILURE,
+            | Error::Lock(_) => false,
         }
     }
 }
@@ -96,7 +93,6 @@ impl Error {
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Error::Usage(message) => write!(f, "{message}"),
             Error::TorrentUnreadable { path, source } => {
                 write!(f, "{}: {source}", path.display())
             }
@@ -125,7 +121,23 @@ impl fmt::Display for Error {
     }
 }
 
-impl std::error::Error for Error {}
+/// The cause under each variant. Variants whose message is the wrapped
+/// error's own (`Create`, `Storage`, `Lock`) are transparent: their source
+/// is the wrapped error's source, so a report that walks the chain does not
+/// print the same text twice.
+impl std::error::Error for Error {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Error::TorrentUnreadable { source, .. } | Error::Output { source, .. } => Some(source),
+            Error::Torrent { source, .. } => Some(source),
+            Error::Bind(_, source) | Error::Io(_, source) => Some(source),
+            Error::Create(e) => e.source(),
+            Error::Storage(e) => e.source(),
+            Error::Lock(e) => e.source(),
+            Error::AlreadyRunning { .. } => None,
+        }
+    }
+}
 
 impl From<CreateError> for Error {
     fn from(error: CreateError) -> Self {
@@ -142,6 +154,7 @@ impl From<StorageError> for Error {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::error::Error as _;
 
     #[test]
     fn already_running_names_the_torrent_the_directory_and_the_pid_when_known() {
@@ -154,7 +167,8 @@ mod tests {
             error.to_string(),
             "ubuntu.iso is already being downloaded into /srv/dl by another pollen (pid 4242)"
         );
-        assert_eq!(error.exit_code(), EXIT_FAILURE);
+        assert!(!error.is_bad_input());
+        assert!(error.source().is_none());
         let error = Error::AlreadyRunning {
             name: "ubuntu.iso".into(),
             dest: PathBuf::from("."),
@@ -163,6 +177,63 @@ mod tests {
         assert_eq!(
             error.to_string(),
             "ubuntu.iso is already being downloaded into . by another pollen"
+        );
+    }
+
+    #[test]
+    fn torrent_problems_and_bad_create_input_are_bad_input() {
+        let path = PathBuf::from("x.torrent");
+        let missing = io::Error::from(io::ErrorKind::NotFound);
+        let denied = io::Error::from(io::ErrorKind::PermissionDenied);
+        let unreadable = Error::TorrentUnreadable {
+            path: path.clone(),
+            source: io::Error::from(io::ErrorKind::PermissionDenied),
+        };
+        assert!(unreadable.is_bad_input());
+        let create_missing = Error::Create(CreateError::Io {
+            path: path.clone(),
+            source: missing,
+        });
+        assert!(create_missing.is_bad_input());
+        let create_denied = Error::Create(CreateError::Io {
+            path: path.clone(),
+            source: denied,
+        });
+        assert!(!create_denied.is_bad_input());
+        assert!(Error::Create(CreateError::Empty(path.clone())).is_bad_input());
+        assert!(!Error::Create(CreateError::Changed(path)).is_bad_input());
+        let bind = Error::Bind(
+            std::net::SocketAddr::from(([127, 0, 0, 1], 1)),
+            io::Error::from(io::ErrorKind::AddrInUse),
+        );
+        assert!(!bind.is_bad_input());
+    }
+
+    #[test]
+    fn source_is_the_wrapped_cause() {
+        let unreadable = Error::TorrentUnreadable {
+            path: PathBuf::from("x.torrent"),
+            source: io::Error::new(io::ErrorKind::NotFound, "gone"),
+        };
+        let source = unreadable
+            .source()
+            .and_then(|s| s.downcast_ref::<io::Error>());
+        assert_eq!(source.map(io::Error::kind), Some(io::ErrorKind::NotFound));
+        let io = Error::Io("wait for events", io::Error::other("boom"));
+        assert_eq!(io.source().map(ToString::to_string), Some("boom".into()));
+    }
+
+    #[test]
+    fn wrappers_that_show_the_inner_message_pass_its_source_through() {
+        let inner = CreateError::Io {
+            path: PathBuf::from("dir"),
+            source: io::Error::other("disk on fire"),
+        };
+        let error = Error::Create(inner);
+        assert_eq!(error.to_string(), "dir: disk on fire");
+        assert_eq!(
+            error.source().map(ToString::to_string),
+            Some("disk on fire".into())
         );
     }
 }

@@ -17,7 +17,7 @@
 //! L0  bencode, metainfo, bitfield, wire, extension, hash, units, peer,
 //!     picker, download, smart_ban, choker, peer_list, rate, ratelimit, rng,
 //!     resume::state, tracker::{announce, udp, tiers, scrape},
-//!     tracker::server::{state, http_request, udp_request}, ui
+//!     tracker::server::{state, http_request, udp_request}, ui, close_reason
 //!                       pure: bytes/values in, values/bytes out; no I/O, no clock
 //! ```
 //!
@@ -90,6 +90,7 @@ pub mod bencode;
 pub mod bitfield;
 pub mod choker;
 pub mod client;
+pub mod close_reason;
 pub mod create;
 pub mod download;
 pub mod error;

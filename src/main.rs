@@ -12,7 +12,7 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             eprintln!("error: {error}");
-            ExitCode::from(u8::try_from(error.exit_code()).unwrap_or(1))
+            ExitCode::from(error.exit_code())
         }
     }
 }

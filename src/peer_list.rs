@@ -8,6 +8,8 @@ use std::collections::{HashMap, HashSet};
 use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
 
+use crate::close_reason::CloseReason;
+
 /// Most addresses remembered: bounds memory whatever trackers send.
 pub const MAX_KNOWN_PEERS: usize = 2_000;
 
@@ -117,10 +119,11 @@ impl PeerList {
         }
     }
 
-    /// The connection to `addr` ended. `failed` means it never got through
-    /// the handshake (or was dropped for misbehaving): back off, and forget
-    /// it after repeated failures.
-    pub fn disconnected(&mut self, addr: SocketAddr, failed: bool, now: Instant) {
+    /// The connection to `addr` ended for `reason`. A failure
+    /// ([`CloseReason::is_failure`]: it never got through the handshake, or
+    /// was dropped for misbehaving) backs off longer each time, and the
+    /// address is forgotten after repeated failures.
+    pub fn disconnected(&mut self, addr: SocketAddr, reason: &CloseReason, now: Instant) {
         let Some(entry) = self.entries.get_mut(&addr) else {
             return;
         };
@@ -128,7 +131,7 @@ impl PeerList {
             return;
         }
         entry.status = Status::Idle;
-        if failed {
+        if reason.is_failure() {
             entry.failures += 1;
             if entry.failures >= MAX_FAILURES {
                 self.entries.remove(&addr);
@@ -235,7 +238,7 @@ mod tests {
         list.add(addr(1));
         assert_eq!(list.next_to_connect(t0), Some(addr(1)));
         assert_eq!(list.next_to_connect(t0), None);
-        list.disconnected(addr(1), true, t0);
+        list.disconnected(addr(1), &CloseReason::ConnectTimeout, t0);
         assert_eq!(list.next_to_connect(t0 + Duration::from_secs(5)), None);
         assert_eq!(list.next_retry(), Some(t0 + Duration::from_secs(10)));
         assert_eq!(
@@ -245,12 +248,25 @@ mod tests {
     }
 
     #[test]
+    fn a_close_that_is_no_failure_clears_the_back_off() {
+        let t0 = Instant::now();
+        let mut list = PeerList::new();
+        list.add(addr(1));
+        list.next_to_connect(t0);
+        list.disconnected(addr(1), &CloseReason::HandshakeTimeout, t0);
+        let t1 = t0 + Duration::from_secs(10);
+        assert_eq!(list.next_to_connect(t1), Some(addr(1)));
+        list.disconnected(addr(1), &CloseReason::BothComplete, t1);
+        assert_eq!(list.next_retry(), Some(t1 + FIRST_RETRY_DELAY));
+    }
+
+    #[test]
     fn repeated_failures_forget_the_address() {
         let t0 = Instant::now();
         let mut list = PeerList::new();
         list.add(addr(1));
         for _ in 0..MAX_FAILURES {
-            list.disconnected(addr(1), true, t0);
+            list.disconnected(addr(1), &CloseReason::ConnectTimeout, t0);
         }
         assert!(list.is_empty());
     }

@@ -421,9 +421,16 @@ impl Tracer {
         }
     }
 
-    /// Something about `peer` timed out (kind `wire`):
+    /// Something about `peer` timed out (kind `wire`), `what` says what (a
+    /// [`crate::close_reason::CloseReason`], or a request that expired):
     /// `timeout 127.0.0.1:6881: no message for 120 s`.
-    pub fn timeout(&mut self, now: Instant, phase: &str, peer: SocketAddr, what: &str) {
+    pub fn timeout(
+        &mut self,
+        now: Instant,
+        phase: &str,
+        peer: SocketAddr,
+        what: impl fmt::Display,
+    ) {
         let text = format_args!("timeout {peer}: {what}");
         self.record(now, Kind::Wire, phase, Some(peer), text);
     }

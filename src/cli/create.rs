@@ -13,9 +13,8 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use pollen::create::{create_torrent, CreateOptions};
 use pollen::metainfo::Metainfo;
 use pollen::units::{format_bytes, parse_size};
-use pollen::Error;
 
-use super::{parse, say};
+use super::{parse, say, CliError};
 
 fn options() -> getopts::Options {
     let mut opts = getopts::Options::new();
@@ -62,26 +61,26 @@ pub fn usage() -> String {
 }
 
 /// Runs `pollen create`.
-pub fn run(args: &[OsString]) -> Result<(), Error> {
+pub fn run(args: &[OsString]) -> Result<(), CliError> {
     let matches = parse(&options(), args, "create")?;
     let [input] = matches.free.as_slice() else {
-        return Err(Error::Usage(
+        return Err(CliError::Usage(
             "create: give exactly one file or directory to share (see `pollen help create`)".into(),
         ));
     };
     let Some(output) = matches.opt_str("output").map(PathBuf::from) else {
-        return Err(Error::Usage("create: -o OUT.torrent is required".into()));
+        return Err(CliError::Usage("create: -o OUT.torrent is required".into()));
     };
     let piece_len = match matches.opt_str("piece-size") {
         None => None,
         Some(text) => Some(
             parse_size(&text)
                 .and_then(|n| u32::try_from(n).ok())
-                .ok_or_else(|| Error::Usage(format!("create: bad --piece-size {text:?}")))?,
+                .ok_or_else(|| CliError::Usage(format!("create: bad --piece-size {text:?}")))?,
         ),
     };
     if output.exists() && !matches.opt_present("force") {
-        return Err(Error::Usage(format!(
+        return Err(CliError::Usage(format!(
             "create: {} exists (use --force to replace it)",
             output.display()
         )));
@@ -101,7 +100,7 @@ pub fn run(args: &[OsString]) -> Result<(), Error> {
     };
     let bytes = create_torrent(Path::new(input), &options)?;
     write_atomically(&output, &bytes)?;
-    let meta = Metainfo::from_bytes(&bytes).map_err(|source| Error::Torrent {
+    let meta = Metainfo::from_bytes(&bytes).map_err(|source| pollen::Error::Torrent {
         path: output.clone(),
         source,
     })?;
@@ -117,8 +116,8 @@ pub fn run(args: &[OsString]) -> Result<(), Error> {
 
 /// Writes `bytes` to `path` through a temporary file and a rename, so a
 /// crash never leaves a half-written torrent under the final name.
-fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), Error> {
-    let output_error = |source| Error::Output {
+fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), pollen::Error> {
+    let output_error = |source| pollen::Error::Output {
         path: path.to_path_buf(),
         source,
     };

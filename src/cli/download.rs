@@ -11,9 +11,8 @@ use pollen::choker::ChokerKind;
 use pollen::picker::Strategy;
 use pollen::session::{Config, Outcome, Session, DEFAULT_MAX_PEERS};
 use pollen::tracker::http::TrackerCa;
-use pollen::Error;
 
-use super::{init_logging, parse, parse_number, say, stop_on_signals};
+use super::{init_logging, parse, parse_number, say, stop_on_signals, CliError};
 
 fn options() -> getopts::Options {
     let mut opts = getopts::Options::new();
@@ -138,13 +137,13 @@ pub fn usage() -> String {
 }
 
 /// Runs a download.
-pub fn run(args: &[OsString]) -> Result<(), Error> {
+pub fn run(args: &[OsString]) -> Result<(), CliError> {
     let matches = parse(&options(), args, "download")?;
     if matches.opt_present("help") {
         return say(&format!("{}\n", usage()));
     }
     let [torrent] = matches.free.as_slice() else {
-        return Err(Error::Usage(
+        return Err(CliError::Usage(
             "give exactly one .torrent file (see `pollen --help`)".into(),
         ));
     };
@@ -168,10 +167,10 @@ pub fn run(args: &[OsString]) -> Result<(), Error> {
                 None => None,
                 Some(file) => {
                     let pem = std::fs::read(&file)
-                        .map_err(|e| Error::Usage(format!("--tracker-ca {file}: {e}")))?;
+                        .map_err(|e| CliError::Usage(format!("--tracker-ca {file}: {e}")))?;
                     Some(
                         TrackerCa::from_pem(&pem)
-                            .map_err(|e| Error::Usage(format!("--tracker-ca {file}: {e}")))?,
+                            .map_err(|e| CliError::Usage(format!("--tracker-ca {file}: {e}")))?,
                     )
                 }
             },
@@ -186,13 +185,13 @@ pub fn run(args: &[OsString]) -> Result<(), Error> {
                 None => Strategy::RarestFirst,
                 Some(text) => text
                     .parse()
-                    .map_err(|e| Error::Usage(format!("--strategy: {e}")))?,
+                    .map_err(|e| CliError::Usage(format!("--strategy: {e}")))?,
             },
             endgame_percent: match matches.opt_str("endgame") {
                 None => None,
                 Some(text) => Some(text.parse::<u8>().ok().filter(|p| *p <= 100).ok_or_else(
                     || {
-                        Error::Usage(format!(
+                        CliError::Usage(format!(
                             "--endgame {text:?} is not a percentage from 0 to 100"
                         ))
                     },
@@ -202,7 +201,7 @@ pub fn run(args: &[OsString]) -> Result<(), Error> {
                 None => ChokerKind::TitForTat,
                 Some(text) => text
                     .parse()
-                    .map_err(|e| Error::Usage(format!("--choker: {e}")))?,
+                    .map_err(|e| CliError::Usage(format!("--choker: {e}")))?,
             },
             max_down: parse_rate(&matches, "max-down")?,
             max_up: parse_rate(&matches, "max-up")?,
@@ -224,10 +223,10 @@ pub fn run(args: &[OsString]) -> Result<(), Error> {
 /// `--trace [FILE]` with its filters; `None` when tracing is off.
 fn parse_trace(
     matches: &getopts::Matches,
-) -> Result<Option<(Option<PathBuf>, pollen::trace::Filter)>, Error> {
+) -> Result<Option<(Option<PathBuf>, pollen::trace::Filter)>, CliError> {
     if !matches.opt_present("trace") {
         if matches.opt_present("trace-peer") || matches.opt_present("trace-kinds") {
-            return Err(Error::Usage(
+            return Err(CliError::Usage(
                 "--trace-peer and --trace-kinds need --trace".into(),
             ));
         }
@@ -237,13 +236,13 @@ fn parse_trace(
         None => None,
         Some(text) => Some(
             pollen::trace::parse_kinds(&text)
-                .map_err(|e| Error::Usage(format!("--trace-kinds: {e}")))?,
+                .map_err(|e| CliError::Usage(format!("--trace-kinds: {e}")))?,
         ),
     };
     let peer = match matches.opt_str("trace-peer") {
         None => None,
         Some(text) => Some(text.parse::<SocketAddr>().map_err(|_| {
-            Error::Usage(format!(
+            CliError::Usage(format!(
                 "--trace-peer {text:?} is not an address like 127.0.0.1:6881"
             ))
         })?),
@@ -253,23 +252,23 @@ fn parse_trace(
 }
 
 /// A rate like `500K`; `None` when the option is absent. Zero is refused.
-fn parse_rate(matches: &getopts::Matches, name: &str) -> Result<Option<u64>, Error> {
+fn parse_rate(matches: &getopts::Matches, name: &str) -> Result<Option<u64>, CliError> {
     match matches.opt_str(name) {
         None => Ok(None),
         Some(text) => pollen::units::parse_size(&text)
             .filter(|&n| n > 0)
             .map(Some)
             .ok_or_else(|| {
-                Error::Usage(format!("--{name} {text:?} is not a rate like 500K or 2M"))
+                CliError::Usage(format!("--{name} {text:?} is not a rate like 500K or 2M"))
             }),
     }
 }
 
 /// `--tracker` URLs must be http, https or udp.
-fn parse_trackers(urls: &[String]) -> Result<Vec<String>, Error> {
+fn parse_trackers(urls: &[String]) -> Result<Vec<String>, CliError> {
     for url in urls {
         if !pollen::metainfo::is_tracker_url(url) {
-            return Err(Error::Usage(format!(
+            return Err(CliError::Usage(format!(
                 "--tracker {url:?} is not an http, https or udp URL"
             )));
         }
@@ -278,24 +277,24 @@ fn parse_trackers(urls: &[String]) -> Result<Vec<String>, Error> {
 }
 
 /// `HOST:PORT` strings to addresses (a host name is looked up once, here).
-fn parse_peers(texts: &[String]) -> Result<Vec<SocketAddr>, Error> {
+fn parse_peers(texts: &[String]) -> Result<Vec<SocketAddr>, CliError> {
     let mut peers = Vec::new();
     for text in texts {
         let addrs = text
             .to_socket_addrs()
-            .map_err(|e| Error::Usage(format!("--peer {text:?}: {e} (expected HOST:PORT)")))?;
+            .map_err(|e| CliError::Usage(format!("--peer {text:?}: {e} (expected HOST:PORT)")))?;
         peers.extend(addrs.take(1));
     }
     Ok(peers)
 }
 
 /// The destination must be a directory we can create and write into.
-fn check_dest(dest: &Path) -> Result<(), Error> {
-    let unusable = |e: std::io::Error| Error::Usage(format!("--dest {}: {e}", dest.display()));
+fn check_dest(dest: &Path) -> Result<(), CliError> {
+    let unusable = |e: std::io::Error| CliError::Usage(format!("--dest {}: {e}", dest.display()));
     std::fs::create_dir_all(dest).map_err(unusable)?;
     let probe = dest.join(format!(".pollen-write-test-{}", std::process::id()));
     std::fs::write(&probe, b"")
-        .map_err(|e| Error::Usage(format!("--dest {} is not writable: {e}", dest.display())))?;
+        .map_err(|e| CliError::Usage(format!("--dest {} is not writable: {e}", dest.display())))?;
     let _ = std::fs::remove_file(&probe);
     Ok(())
 }

@@ -9,9 +9,8 @@ use std::path::Path;
 
 use pollen::metainfo::Metainfo;
 use pollen::units::format_bytes;
-use pollen::Error;
 
-use super::{parse, printable, say};
+use super::{parse, printable, say, CliError};
 
 /// Help text for `pollen help info`.
 pub fn usage() -> String {
@@ -24,10 +23,10 @@ pub fn usage() -> String {
 }
 
 /// Runs `pollen info`.
-pub fn run(args: &[OsString]) -> Result<(), Error> {
+pub fn run(args: &[OsString]) -> Result<(), CliError> {
     let matches = parse(&getopts::Options::new(), args, "info")?;
     let [file] = matches.free.as_slice() else {
-        return Err(Error::Usage(
+        return Err(CliError::Usage(
             "info: give exactly one .torrent file (see `pollen help info`)".into(),
         ));
     };

@@ -5,6 +5,7 @@
 
 mod create;
 mod download;
+mod error;
 mod info;
 mod scrape;
 mod tracker;
@@ -12,7 +13,7 @@ mod tracker;
 use std::ffi::OsString;
 use std::io::{self, Write};
 
-use pollen::Error;
+pub use error::CliError;
 
 /// The overview printed by `pollen --help`.
 const USAGE: &str = "\
@@ -29,9 +30,9 @@ Usage:
 Exit status: 0 done, 1 failure while running, 2 bad input.";
 
 /// Runs the command named by `args` (without the program name).
-pub fn run(args: &[OsString]) -> Result<(), Error> {
+pub fn run(args: &[OsString]) -> Result<(), CliError> {
     let Some(first) = args.first() else {
-        return Err(Error::Usage(format!("no command given\n{USAGE}")));
+        return Err(CliError::Usage(format!("no command given\n{USAGE}")));
     };
     let rest = args.get(1..).unwrap_or_default();
     match first.to_str() {
@@ -46,7 +47,7 @@ pub fn run(args: &[OsString]) -> Result<(), Error> {
     }
 }
 
-fn help(command: Option<&str>) -> Result<(), Error> {
+fn help(command: Option<&str>) -> Result<(), CliError> {
     let text = match command {
         Some("info") => info::usage(),
         Some("create") => create::usage(),
@@ -54,7 +55,7 @@ fn help(command: Option<&str>) -> Result<(), Error> {
         Some("scrape") => scrape::usage(),
         Some("tracker") => tracker::usage(),
         None => USAGE.to_string(),
-        Some(other) => return Err(Error::Usage(format!("no command named {other:?}"))),
+        Some(other) => return Err(CliError::Usage(format!("no command named {other:?}"))),
     };
     say(&format!("{text}\n"))
 }
@@ -64,11 +65,11 @@ fn help(command: Option<&str>) -> Result<(), Error> {
 /// error: the reader has what it wanted, so the rest is dropped quietly
 /// (`println!` would panic there). Other write failures (a full disk behind
 /// `>`) are errors.
-pub fn say(text: &str) -> Result<(), Error> {
+pub fn say(text: &str) -> Result<(), CliError> {
     let mut out = io::stdout().lock();
     match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
         Err(e) if e.kind() == io::ErrorKind::BrokenPipe => Ok(()),
-        Err(e) => Err(Error::Io("write to standard output", e)),
+        Err(e) => Err(pollen::Error::Io("write to standard output", e).into()),
         Ok(()) => Ok(()),
     }
 }
@@ -78,12 +79,12 @@ fn parse_number<T: std::str::FromStr>(
     matches: &getopts::Matches,
     name: &str,
     default: T,
-) -> Result<T, Error> {
+) -> Result<T, CliError> {
     match matches.opt_str(name) {
         None => Ok(default),
         Some(text) => text
             .parse()
-            .map_err(|_| Error::Usage(format!("--{name} {text:?} is not a valid number"))),
+            .map_err(|_| CliError::Usage(format!("--{name} {text:?} is not a valid number"))),
     }
 }
 
@@ -120,10 +121,10 @@ fn parse(
     options: &getopts::Options,
     args: &[OsString],
     command: &str,
-) -> Result<getopts::Matches, Error> {
+) -> Result<getopts::Matches, CliError> {
     options
         .parse(args)
-        .map_err(|e| Error::Usage(format!("{command}: {e} (see `pollen help {command}`)")))
+        .map_err(|e| CliError::Usage(format!("{command}: {e} (see `pollen help {command}`)")))
 }
 
 /// Text from a torrent made safe for a terminal: control characters (escape

@@ -15,9 +15,8 @@ use pollen::tracker::http::{self, HttpTimeouts};
 use pollen::tracker::scrape::ScrapeStats;
 use pollen::tracker::udp::{self, ScrapeQuery, UdpExchange, UdpScrape, UdpTimeouts};
 use pollen::tracker::TrackerError;
-use pollen::Error;
 
-use super::{parse, printable, say};
+use super::{parse, printable, say, CliError};
 
 /// UDP scrape timing for an impatient user: 3 s, then 6 s, then give up.
 const UDP_SCRAPE_TIMEOUTS: UdpTimeouts = UdpTimeouts {
@@ -35,10 +34,10 @@ pub fn usage() -> String {
 }
 
 /// Runs `pollen scrape`.
-pub fn run(args: &[OsString]) -> Result<(), Error> {
+pub fn run(args: &[OsString]) -> Result<(), CliError> {
     let matches = parse(&getopts::Options::new(), args, "scrape")?;
     let [file] = matches.free.as_slice() else {
-        return Err(Error::Usage(
+        return Err(CliError::Usage(
             "scrape: give exactly one .torrent file".into(),
         ));
     };
@@ -69,7 +68,7 @@ pub fn run(args: &[OsString]) -> Result<(), Error> {
         }
     }
     if answered == 0 {
-        return Err(Error::Usage(format!(
+        return Err(CliError::Usage(format!(
             "{file}: no tracker answered the scrape"
         )));
     }

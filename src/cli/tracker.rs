@@ -10,9 +10,8 @@ use std::path::Path;
 
 use pollen::tracker::server::serve::{ServerConfig, TrackerServer};
 use pollen::tracker::server::state::TrackerConfig;
-use pollen::Error;
 
-use super::{parse, parse_number, say};
+use super::{parse, parse_number, say, CliError};
 
 fn options() -> getopts::Options {
     let mut opts = getopts::Options::new();
@@ -54,19 +53,19 @@ pub fn usage() -> String {
 }
 
 /// Runs the tracker until Ctrl-C or SIGTERM.
-pub fn run(args: &[OsString]) -> Result<(), Error> {
+pub fn run(args: &[OsString]) -> Result<(), CliError> {
     let matches = parse(&options(), args, "tracker")?;
     if !matches.free.is_empty() {
-        return Err(Error::Usage(
+        return Err(CliError::Usage(
             "tracker: unexpected arguments (see `pollen help tracker`)".into(),
         ));
     }
     super::init_logging(matches.opt_count("verbose"), false);
     let ip: IpAddr = match matches.opt_str("bind") {
         None => IpAddr::V4(Ipv4Addr::UNSPECIFIED),
-        Some(text) => text
-            .parse()
-            .map_err(|_| Error::Usage(format!("tracker: --bind {text:?} is not an IP address")))?,
+        Some(text) => text.parse().map_err(|_| {
+            CliError::Usage(format!("tracker: --bind {text:?} is not an IP address"))
+        })?,
     };
     let http_port: u16 = parse_number(&matches, "port", 6969)?;
     let udp_port: Option<u16> = match matches.opt_str("udp-port") {
@@ -95,10 +94,10 @@ pub fn run(args: &[OsString]) -> Result<(), Error> {
     super::stop_on_signals(&server.stop_flag());
     let http = server
         .http_addr()
-        .map_err(|e| Error::Io("read the bound address", e))?;
+        .map_err(|e| pollen::Error::Io("read the bound address", e))?;
     say(&format!("tracker listening on http://{http}/announce\n"))?;
     if let Some(udp) = server.udp_addr() {
         say(&format!("tracker listening on udp://{udp}\n"))?;
     }
-    server.run()
+    Ok(server.run()?)
 }

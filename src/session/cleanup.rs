@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 
 use super::conn::Stage;
 use super::Session;
+use crate::close_reason::CloseReason;
 use crate::trace::phase;
 use crate::wire::Message;
 
@@ -40,13 +41,12 @@ const MAX_WRITE_BUF_BYTES: usize = 8 * 1024 * 1024;
 impl Session {
     /// Cleanup phase: closes every connection marked for closing.
     pub(super) fn cleanup(&mut self, now: Instant) {
-        let closing: Vec<usize> = self
+        let closing: Vec<(usize, CloseReason)> = self
             .conns
             .iter()
-            .filter(|(_, c)| c.closing.is_some())
-            .map(|(k, _)| k)
+            .filter_map(|(k, c)| Some((k, c.closing.clone()?)))
             .collect();
-        for key in closing {
+        for (key, reason) in closing {
             let Some(mut conn) = self.conns.try_remove(key) else {
                 continue;
             };
@@ -58,17 +58,16 @@ impl Session {
             }
             self.downloads.disown(conn.addr);
             self.picker.remove_peer(&conn.peer.has);
-            self.peers.disconnected(conn.addr, conn.failed, now);
+            self.peers.disconnected(conn.addr, &reason, now);
             if self.optimistic == Some(key) {
                 self.optimistic = None;
             }
-            let reason = conn.closing.unwrap_or_default();
             let direction = if conn.outgoing {
                 "outgoing"
             } else {
                 "incoming"
             };
-            if conn.failed {
+            if reason.is_failure() {
                 log::info!("{} ({direction}): dropped: {reason}", conn.addr);
             } else {
                 log::debug!("{} ({direction}): closed: {reason}", conn.addr);
@@ -84,15 +83,19 @@ impl Session {
             let age = now.saturating_duration_since(conn.opened_at);
             let silent = now.saturating_duration_since(conn.last_read);
             match conn.stage {
-                Stage::Connecting if age > CONNECT_TIMEOUT => conn.close("connect timed out", true),
-                Stage::Handshaking if age > HANDSHAKE_TIMEOUT => conn.close("no handshake", true),
-                Stage::Active if silent > IDLE_TIMEOUT => {
-                    conn.close("silent for three minutes", false)
+                Stage::Connecting if age > CONNECT_TIMEOUT => {
+                    conn.close(CloseReason::ConnectTimeout)
                 }
+                Stage::Handshaking if age > HANDSHAKE_TIMEOUT => {
+                    conn.close(CloseReason::HandshakeTimeout)
+                }
+                Stage::Active if silent > IDLE_TIMEOUT => conn.close(CloseReason::Idle),
                 _ => {}
             }
             if conn.write_buf.len() > MAX_WRITE_BUF_BYTES {
-                conn.close("not reading what we send", true);
+                conn.close(CloseReason::NotReading {
+                    queued_bytes: conn.write_buf.len(),
+                });
             }
             let was_snubbed = conn.peer.snubbed;
             conn.peer.check_snubbed(now);
@@ -103,7 +106,7 @@ impl Session {
                 );
             }
             if let (Some((tracer, _)), Some(reason), false) =
-                (self.tracer.as_mut(), conn.closing.as_deref(), was_closing)
+                (self.tracer.as_mut(), conn.closing.as_ref(), was_closing)
             {
                 tracer.timeout(now, phase::CHECK_TIMEOUTS, conn.addr, reason);
             }
@@ -156,7 +159,10 @@ impl Session {
             if slowest.saturating_mul(SLOW_PEER_FACTOR) < median {
                 if let Some(conn) = self.conns.get_mut(key) {
                     log::info!("{}: dropped as slow ({slowest} B/s, median {median} B/s) to try another peer", conn.addr);
-                    conn.close("much slower than the other peers", false);
+                    conn.close(CloseReason::SlowPeer {
+                        rate: slowest,
+                        median,
+                    });
                 }
             }
         }

@@ -11,6 +11,7 @@ use std::time::Instant;
 
 use mio::net::TcpStream;
 
+use crate::close_reason::CloseReason;
 use crate::peer::PeerState;
 use crate::wire::Message;
 
@@ -59,9 +60,7 @@ pub struct Conn {
     pub peer: PeerState,
     /// Set by any phase that wants this connection closed; the cleanup
     /// phase closes it, so a slab key is never reused within one pass.
-    pub closing: Option<String>,
-    /// The close counts as a failure for reconnect back-off.
-    pub failed: bool,
+    pub closing: Option<CloseReason>,
     /// The peer used up its read budget: bytes may be waiting unread, and
     /// no new readiness event will say so (edge-triggered).
     pub read_pending: bool,
@@ -118,7 +117,6 @@ impl Conn {
             peer_id: None,
             peer: PeerState::new(piece_count),
             closing: None,
-            failed: false,
             read_pending: false,
             last_write_progress: now,
             upload_share: None,
@@ -130,10 +128,9 @@ impl Conn {
     }
 
     /// Marks the connection for closing (the first reason wins).
-    pub fn close(&mut self, reason: impl Into<String>, failed: bool) {
+    pub fn close(&mut self, reason: CloseReason) {
         if self.closing.is_none() {
-            self.closing = Some(reason.into());
-            self.failed = failed;
+            self.closing = Some(reason);
         }
     }
 

@@ -14,6 +14,7 @@ use mio::{Interest, Token};
 use super::conn::{Conn, Stage};
 use super::receive::{our_handshake, MAX_HALF_OPEN};
 use super::Session;
+use crate::close_reason::CloseReason;
 use crate::trace::describe_handshake;
 
 impl Session {
@@ -43,7 +44,8 @@ impl Session {
                 Ok(socket) => socket,
                 Err(e) => {
                     log::debug!("{addr}: connect failed: {e}");
-                    self.peers.disconnected(addr, true, now);
+                    self.peers
+                        .disconnected(addr, &CloseReason::ConnectFailed(e.kind()), now);
                     continue;
                 }
             };
@@ -55,7 +57,8 @@ impl Session {
             let interest = Interest::READABLE | Interest::WRITABLE;
             if let Err(e) = self.poll.registry().register(&mut socket, token, interest) {
                 log::warn!("{addr}: register failed: {e}");
-                self.peers.disconnected(addr, true, now);
+                self.peers
+                    .disconnected(addr, &CloseReason::RegisterFailed(e.kind()), now);
                 continue;
             }
             log::debug!("{addr}: connecting");
@@ -87,7 +90,7 @@ impl Session {
                         describe_handshake(&super::client_tag(&peer_id), &handshake.reserved)
                     });
                 }
-                Err(e) => return conn.close(format!("connect failed: {e}"), true),
+                Err(e) => return conn.close(CloseReason::ConnectFailed(e.kind())),
             }
             self.trace_sent(crate::trace::phase::ON_WRITABLE, now);
         }

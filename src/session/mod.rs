@@ -661,7 +661,7 @@ impl Session {
         // Seeds have nothing to give each other.
         for (_, conn) in self.conns.iter_mut() {
             if conn.peer.is_seed() {
-                conn.close("both complete", false);
+                conn.close(crate::close_reason::CloseReason::BothComplete);
             }
         }
         if !self.config.seed {
@@ -750,7 +750,7 @@ impl Session {
             return;
         };
         if let Err(e) = conn.flush(now) {
-            conn.close(format!("write failed: {e}"), false);
+            conn.close(crate::close_reason::CloseReason::WriteFailed(e.kind()));
             return;
         }
         let want_write = !conn.write_buf.is_empty();
@@ -765,7 +765,7 @@ impl Session {
                 .registry()
                 .reregister(&mut conn.socket, Token(key), interest)
             {
-                conn.close(format!("reregister failed: {e}"), false);
+                conn.close(crate::close_reason::CloseReason::ReregisterFailed(e.kind()));
                 return;
             }
             conn.write_interest = want_write;

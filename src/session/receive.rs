@@ -15,6 +15,7 @@ use mio::{Interest, Token};
 use super::conn::{Conn, ReadOutcome, Stage};
 use super::Session;
 use crate::bitfield::Bitfield;
+use crate::close_reason::CloseReason;
 use crate::metainfo::BLOCK_LEN;
 use crate::trace::{describe_handshake, phase};
 use crate::wire::{decode_frame, BlockRequest, FrameLimits, Handshake, Message, HANDSHAKE_LEN};
@@ -106,7 +107,7 @@ impl Session {
             let before = conn.read_buf.len();
             let outcome = match conn.fill_read_buf() {
                 Ok(outcome) => outcome,
-                Err(e) => return conn.close(format!("read failed: {e}"), false),
+                Err(e) => return conn.close(CloseReason::ReadFailed(e.kind())),
             };
             budget = budget.saturating_sub(conn.read_buf.len().saturating_sub(before).max(1));
             conn.last_read = now;
@@ -115,8 +116,11 @@ impl Session {
                 ReadOutcome::WouldBlock => return,
                 ReadOutcome::Closed => {
                     if let Some(conn) = self.conns.get_mut(key) {
-                        let failed = conn.stage != Stage::Active;
-                        conn.close("peer closed the connection", failed);
+                        conn.close(if conn.stage == Stage::Active {
+                            CloseReason::PeerClosed
+                        } else {
+                            CloseReason::ClosedBeforeHandshake
+                        });
                     }
                     return;
                 }
@@ -155,7 +159,7 @@ impl Session {
                     self.on_handshake(key, &handshake, now);
                 }
                 Ok(None) => {}
-                Err(e) => conn.close(format!("bad handshake: {e}"), true),
+                Err(e) => conn.close(CloseReason::BadHandshake(e)),
             }
         }
         while self.conns.get(key).is_some_and(|c| c.is_active()) {
@@ -173,7 +177,7 @@ impl Session {
                 Ok(None) => break,
                 Err(e) => {
                     if let Some(conn) = self.conns.get_mut(key) {
-                        conn.close(format!("bad message: {e}"), true);
+                        conn.close(CloseReason::BadMessage(e));
                     }
                     break;
                 }
@@ -199,17 +203,17 @@ impl Session {
             return;
         };
         if handshake.info_hash != info_hash {
-            return conn.close("handshake for another torrent", true);
+            return conn.close(CloseReason::WrongInfoHash);
         }
         if handshake.peer_id == our_id {
             self.peers.forget(conn.addr);
-            return conn.close("connected to ourselves", true);
+            return conn.close(CloseReason::ConnectedToSelf);
         }
         if self.peers.is_banned_id(&handshake.peer_id) {
-            return conn.close("banned peer id", true);
+            return conn.close(CloseReason::BannedPeerId);
         }
         if duplicate {
-            return conn.close("already connected to this peer id", false);
+            return conn.close(CloseReason::DuplicatePeerId);
         }
         conn.peer_id = Some(handshake.peer_id);
         conn.stage = Stage::Active;
@@ -299,7 +303,7 @@ impl Session {
             Message::NotInterested => conn.peer.peer_interested = false,
             Message::Have { piece } => {
                 if piece >= piece_count {
-                    return conn.close(format!("HAVE for piece {piece} of {piece_count}"), true);
+                    return conn.close(CloseReason::HaveOutOfRange { piece, piece_count });
                 }
                 if conn.peer.has.set(piece) {
                     self.picker.add_piece(piece);
@@ -314,16 +318,14 @@ impl Session {
                 }
                 match Bitfield::from_bytes(bytes, piece_count) {
                     Ok(field) => self.set_peer_pieces(key, field, now),
-                    Err(e) => conn.close(format!("bad bitfield: {e}"), true),
+                    Err(e) => conn.close(CloseReason::BadBitfield(e)),
                 }
             }
             Message::HaveAll if first => {
                 self.set_peer_pieces(key, Bitfield::full(piece_count), now)
             }
             Message::HaveNone if first => {}
-            Message::HaveAll | Message::HaveNone => {
-                conn.close("HAVE_ALL/HAVE_NONE after other messages", true)
-            }
+            Message::HaveAll | Message::HaveNone => conn.close(CloseReason::LateHaveAllOrNone),
             Message::Request(request) => self.on_request(key, request),
             Message::Cancel(request) => {
                 conn.peer.queued.retain(|b| {
@@ -357,7 +359,7 @@ impl Session {
         self.picker.add_peer(&field);
         conn.peer.has = field;
         if conn.peer.is_seed() && self.have.is_complete() {
-            return conn.close("both complete", false);
+            return conn.close(CloseReason::BothComplete);
         }
         self.update_interest(key, now);
     }
@@ -371,26 +373,23 @@ impl Session {
         };
         let Some(block) = layout.check_block(request.piece, request.begin, request.len, BLOCK_LEN)
         else {
-            return conn.close(
-                format!(
-                    "REQUEST out of range: piece {} +{} ({} B)",
-                    request.piece, request.begin, request.len
-                ),
-                true,
-            );
+            return conn.close(CloseReason::RequestOutOfRange {
+                piece: request.piece,
+                begin: request.begin,
+                len: request.len,
+            });
         };
         if conn.peer.am_choking {
             conn.peer.requests_while_choked += 1;
             if conn.peer.requests_while_choked > MAX_REQUESTS_WHILE_CHOKED {
-                conn.close("keeps requesting while choked", true);
+                conn.close(CloseReason::RequestsWhileChoked);
             }
             return;
         }
         if !self.have.has(request.piece) {
-            return conn.close(
-                format!("REQUEST for piece {} we do not have", request.piece),
-                true,
-            );
+            return conn.close(CloseReason::RequestForMissingPiece {
+                piece: request.piece,
+            });
         }
         if conn.peer.queued.len() < crate::peer::MAX_QUEUED_REQUESTS
             && !conn.peer.queued.contains(&block)

@@ -9,6 +9,7 @@
 use std::time::Instant;
 
 use super::Session;
+use crate::close_reason::CloseReason;
 use crate::download::{next_block, BlockChoice, Received};
 use crate::error::Error;
 use crate::hash::Sha1Hash;
@@ -156,10 +157,7 @@ impl Session {
             return;
         };
         let Some(block) = self.meta.layout.check_block(piece, begin, len, BLOCK_LEN) else {
-            return conn.close(
-                format!("PIECE out of range: piece {piece} +{begin} ({len} B)"),
-                true,
-            );
+            return conn.close(CloseReason::PieceOutOfRange { piece, begin, len });
         };
         let asked = conn.peer.take_request(&block);
         conn.peer.down.add(u64::from(len), now);
@@ -207,7 +205,7 @@ impl Session {
             block.begin
         );
         if count > MAX_UNREQUESTED_BLOCKS {
-            conn.close(format!("sent {count} blocks we never asked for"), true);
+            conn.close(CloseReason::UnrequestedBlocks { count });
         }
     }
 
@@ -398,7 +396,7 @@ impl Session {
         log::warn!("{addr}: banned after repeated bad data");
         for (_, conn) in self.conns.iter_mut().filter(|(_, c)| c.addr == addr) {
             self.peers.ban_identity(addr, conn.peer_id);
-            conn.close("banned: sent data that failed hash checks", true);
+            conn.close(CloseReason::Banned);
         }
     }
 }

@@ -39,7 +39,7 @@ fn main() -> ExitCode {
         }
         Err(e) => {
             eprintln!("error: {e}");
-            ExitCode::from(u8::try_from(e.exit_code()).unwrap_or(1))
+            ExitCode::from(if e.is_bad_input() { 2 } else { 1 })
         }
     }
 }

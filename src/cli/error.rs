@@ -1,0 +1,95 @@
+//! What can end a `pollen` command, and the exit status for each.
+//!
+//! Layer 3. The library's [`pollen::Error`] says what failed; this adds
+//! what only a command line has (a wrong command line) and maps both to the
+//! documented exit statuses: 0 done, 1 failure while running, 2 bad input.
+
+use std::fmt;
+
+/// Exit status for a failure while running (disk, network, another pollen).
+pub const EXIT_FAILURE: u8 = 1;
+
+/// Exit status for bad input (arguments, torrent file, files to share).
+pub const EXIT_BAD_INPUT: u8 = 2;
+
+/// A failure that ends a command.
+#[derive(Debug)]
+pub enum CliError {
+    /// The command line is wrong (or asks for something that cannot be
+    /// done); the message says how.
+    Usage(String),
+    /// The command ran and the library failed.
+    Pollen(pollen::Error),
+}
+
+impl CliError {
+    /// The process exit status: 2 for bad input, 1 otherwise.
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            CliError::Usage(_) => EXIT_BAD_INPUT,
+            CliError::Pollen(e) if e.is_bad_input() => EXIT_BAD_INPUT,
+            CliError::Pollen(_) => EXIT_FAILURE,
+        }
+    }
+}
+
+impl fmt::Display for CliError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            CliError::Usage(message) => f.write_str(message),
+            CliError::Pollen(e) => write!(f, "{e}"),
+        }
+    }
+}
+
+/// `Pollen` is transparent: it shows the library error's message, so its
+/// source is the library error's source.
+impl std::error::Error for CliError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            CliError::Usage(_) => None,
+            CliError::Pollen(e) => e.source(),
+        }
+    }
+}
+
+impl From<pollen::Error> for CliError {
+    fn from(error: pollen::Error) -> Self {
+        CliError::Pollen(error)
+    }
+}
+
+impl From<pollen::create::CreateError> for CliError {
+    fn from(error: pollen::create::CreateError) -> Self {
+        CliError::Pollen(error.into())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::PathBuf;
+
+    #[test]
+    fn usage_errors_are_bad_input_and_print_their_message() {
+        let error = CliError::Usage("--max-up \"fast\" is not a rate".into());
+        assert_eq!(error.exit_code(), EXIT_BAD_INPUT);
+        assert_eq!(error.to_string(), "--max-up \"fast\" is not a rate");
+    }
+
+    #[test]
+    fn library_errors_keep_their_message_and_map_to_1_or_2() {
+        let unreadable = CliError::from(pollen::Error::TorrentUnreadable {
+            path: PathBuf::from("a.torrent"),
+            source: std::io::Error::new(std::io::ErrorKind::NotFound, "missing"),
+        });
+        assert_eq!(unreadable.exit_code(), EXIT_BAD_INPUT);
+        assert_eq!(unreadable.to_string(), "a.torrent: missing");
+        let running = CliError::from(pollen::Error::AlreadyRunning {
+            name: "x".into(),
+            dest: PathBuf::from("."),
+            pid: None,
+        });
+        assert_eq!(running.exit_code(), EXIT_FAILURE);
+    }
+}
