@@ -16,8 +16,8 @@
 //!     tracker::resolve  tracker name lookups on helper threads, off the loop
 //! L0  bencode, metainfo, bitfield, wire, extension, hash, units, peer,
 //!     picker, download, smart_ban, choker, peer_list, rate, ratelimit, rng,
-//!     resume::state, tracker::{announce, udp, tiers, scrape},
-//!     tracker::server::{state, http_request, udp_request}, ui, close_reason
+//!     trace, resume::{state, error}, tracker::{announce, udp, tiers, scrape},
+//!     tracker::server::{self, state, http_request, udp_request}, ui, close_reason
 //!                       pure: bytes/values in, values/bytes out; no I/O, no clock
 //! ```
 //!
