@@ -25,8 +25,12 @@
 //! "Layer 0" must be in the tour's list, so the diagram cannot forget one.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod common;
+
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
+
+use common::source::{code_only, ident, relative, root, rust_files};
 
 /// What layer-0 code must not name, each with the reason a reader is shown.
 /// A name is matched as a whole word (`fs` does not match `offset`).
@@ -66,17 +70,6 @@ const NOT_IN_THE_L0_LINE: &[(&str, &str)] = &[(
     "the top-level Error is a pure value, but it gathers the errors of \
      layers 1 and 2 (storage, lock, create), so it does not sit below them",
 )];
-
-fn root() -> &'static Path {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-}
-
-fn relative(path: &Path) -> String {
-    path.strip_prefix(root())
-        .unwrap_or(path)
-        .display()
-        .to_string()
-}
 
 /// The module paths on the `L0` lines of the design tour's layer diagram:
 /// the line starting `L0` and the indented lines after it, up to the
@@ -159,125 +152,6 @@ fn files_of(module: &str) -> Vec<PathBuf> {
         rust_files(&base, &mut files);
     }
     files
-}
-
-fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
-    let mut entries: Vec<PathBuf> = std::fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .collect();
-    entries.sort();
-    for path in entries {
-        if path.is_dir() {
-            rust_files(&path, out);
-        } else if path.extension().is_some_and(|e| e == "rs") {
-            out.push(path);
-        }
-    }
-}
-
-/// `source` with comments and the insides of string and character
-/// literals replaced by spaces, so braces and names in them are not seen.
-/// Line breaks are kept, so line numbers stay right.
-fn code_only(source: &str) -> Vec<char> {
-    let chars: Vec<char> = source.chars().collect();
-    let mut out = chars.clone();
-    let blank = |out: &mut Vec<char>, from: usize, to: usize| {
-        for c in out.iter_mut().take(to).skip(from) {
-            if *c != '\n' {
-                *c = ' ';
-            }
-        }
-    };
-    let at = |i: usize| chars.get(i).copied().unwrap_or('\0');
-    let mut i = 0;
-    while i < chars.len() {
-        let c = chars[i];
-        if c == '/' && at(i + 1) == '/' {
-            let end = (i..chars.len())
-                .find(|&j| chars[j] == '\n')
-                .unwrap_or(chars.len());
-            blank(&mut out, i, end);
-            i = end;
-        } else if c == '/' && at(i + 1) == '*' {
-            let mut depth = 0;
-            let mut j = i;
-            while j < chars.len() {
-                if at(j) == '/' && at(j + 1) == '*' {
-                    depth += 1;
-                    j += 2;
-                } else if at(j) == '*' && at(j + 1) == '/' {
-                    depth -= 1;
-                    j += 2;
-                    if depth == 0 {
-                        break;
-                    }
-                } else {
-                    j += 1;
-                }
-            }
-            blank(&mut out, i, j);
-            i = j;
-        } else if c == 'r' && (at(i + 1) == '"' || at(i + 1) == '#') && raw_start(&chars, i) {
-            // A raw string r"..." or r#"..."#: it ends at a quote followed by
-            // as many #s as it opened with.
-            let hashes = (i + 1..chars.len())
-                .take_while(|&j| chars[j] == '#')
-                .count();
-            let open = i + 1 + hashes;
-            if at(open) != '"' {
-                i += 1;
-                continue;
-            }
-            let mut j = open + 1;
-            while j < chars.len() {
-                if chars[j] == '"' && (1..=hashes).all(|k| at(j + k) == '#') {
-                    break;
-                }
-                j += 1;
-            }
-            blank(&mut out, open + 1, j);
-            i = j + 1 + hashes;
-        } else if c == '"' {
-            let mut j = i + 1;
-            while j < chars.len() && chars[j] != '"' {
-                j += if chars[j] == '\\' { 2 } else { 1 };
-            }
-            blank(&mut out, i + 1, j);
-            i = j + 1;
-        } else if c == '\'' {
-            // A character literal ('x', '\n', '\u{..}') or a lifetime ('a).
-            if at(i + 1) == '\\' {
-                let end = (i + 2..chars.len())
-                    .find(|&j| chars[j] == '\'')
-                    .unwrap_or(chars.len());
-                blank(&mut out, i + 1, end);
-                i = end + 1;
-            } else if at(i + 2) == '\'' {
-                blank(&mut out, i + 1, i + 2);
-                i += 3;
-            } else {
-                i += 1;
-            }
-        } else {
-            i += 1;
-        }
-    }
-    out
-}
-
-/// Whether the `r` at `i` opens a raw string (`r"`, `br"`), not ends a word.
-fn raw_start(chars: &[char], i: usize) -> bool {
-    let before = |k: usize| i.checked_sub(k).and_then(|j| chars.get(j).copied());
-    match before(1) {
-        Some('b') => !before(2).is_some_and(ident),
-        Some(c) => !ident(c),
-        None => true,
-    }
-}
-
-fn ident(c: char) -> bool {
-    c.is_alphanumeric() || c == '_'
 }
 
 /// Which characters of `code` belong to a `#[cfg(test)]` item (the

@@ -15,11 +15,13 @@
 //!     timeout = next_deadline(now)      the nearest timer (like redis's aeSearchNearestTimer)
 //!     wait_for_events(timeout)          epoll_wait / poll(2)
 //!     now = Instant::now()              the clock is read once per pass
-//!     dispatch_events(now)              accept_peers, receive, finish_connect, flush
-//!     tick(now)                         the due periodic phases, in order:
-//!                                         add_peers, cleanup, send_haves, request_blocks,
-//!                                         send_keepalives, rechoke, announce, status line
-//!     before_sleep(now)                 serve_requests, flush writes, close marked peers
+//!     dispatch_events(now)              per ready socket: accept_peers, receive_udp_tracker,
+//!                                         on_writable, receive (finishes a connect, then bytes in)
+//!     tick(now)                         the due periodic phases, in order: check_existing_data,
+//!                                         add_peers, check_timeouts, send_keepalives, show_status
+//!                                         (once a second), cleanup, send_haves, request_blocks,
+//!                                         rechoke (every 10 s), announce, check_finished, save_resume
+//!     before_sleep(now)                 serve_requests, flush_all (in rounds), cleanup, write_trace
 //! ```
 //!
 //! Closing is deferred: any phase marks `conn.closing`, and `cleanup`

@@ -6,6 +6,7 @@
 
 pub mod clients;
 pub mod scripted_peer;
+pub mod source;
 
 use std::fs;
 use std::path::{Path, PathBuf};
