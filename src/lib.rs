@@ -14,7 +14,7 @@
 //!     lock              one pollen per download (flock on DEST/.pollen/<hash>.lock)
 //!     tracker::http     blocking HTTP: one announce under hard timeouts
 //!     tracker::resolve  tracker name lookups on helper threads, off the loop
-//! L0  bencode, metainfo, bitfield, wire, extension, hash, units, peer,
+//! L0  bencode, metainfo, bitfield, wire, hash, units, peer,
 //!     picker, download, smart_ban, choker, peer_list, rate, ratelimit, rng,
 //!     trace, resume::{state, error}, tracker::{announce, udp, tiers, scrape},
 //!     tracker::server::{self, state, http_request, udp_request}, ui, close_reason
@@ -74,7 +74,7 @@
 //! | 3 | HTTP tracker announce | [`tracker::announce`], [`tracker::http`] |
 //! | 6 | fast extension message ids | [`wire`] |
 //! | 7 | IPv6 tracker peers (`peers6`) | [`tracker::announce`] |
-//! | 10 | extension protocol handshake (`reqq`) | [`wire`], [`extension`] |
+//! | 10 | extension protocol handshake (`reqq`) | [`wire`], [`wire::extension`] |
 //! | 12 | `announce-list` tiers; tier order and failover | [`metainfo`], [`create`], [`tracker::tiers`] |
 //! | 15 | UDP tracker protocol: packets, connect/announce/scrape exchange | [`tracker::udp`] |
 //! | 19 | `url-list` web seeds (parsed) | [`metainfo`] |
@@ -94,7 +94,6 @@ pub mod close_reason;
 pub mod create;
 pub mod download;
 pub mod error;
-pub mod extension;
 pub mod hash;
 pub mod lock;
 pub mod metainfo;

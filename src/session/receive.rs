@@ -236,10 +236,12 @@ impl Session {
             conn.send(&Message::Bitfield(self.have.as_bytes()), now);
         }
         if handshake.supports_extensions() {
-            let payload =
-                crate::extension::our_handshake(crate::peer::MAX_QUEUED_REQUESTS, CLIENT_NAME);
+            let payload = crate::wire::extension::our_handshake(
+                crate::peer::MAX_QUEUED_REQUESTS,
+                CLIENT_NAME,
+            );
             let message = Message::Extended {
-                id: crate::extension::HANDSHAKE_ID,
+                id: crate::wire::extension::HANDSHAKE_ID,
                 payload: &payload,
             };
             conn.send(&message, now);
@@ -268,8 +270,8 @@ impl Session {
             Message::KeepAlive | Message::Port(_) | Message::Suggest { .. } => {}
             Message::AllowedFast { .. } | Message::Unknown { .. } => {}
             Message::Extended { id, payload } => {
-                if id == crate::extension::HANDSHAKE_ID {
-                    match crate::extension::ExtHandshake::parse(payload) {
+                if id == crate::wire::extension::HANDSHAKE_ID {
+                    match crate::wire::extension::ExtHandshake::parse(payload) {
                         Ok(ext) => {
                             conn.peer.max_requests = ext.reqq.and_then(|n| usize::try_from(n).ok());
                             log::debug!(

@@ -5,6 +5,9 @@
 //! with PORT (BEP 5), the fast extension (BEP 6) and the extension protocol
 //! message (BEP 10).
 //!
+//! The BEP 10 extension handshake's dictionary (our `reqq`, the peer's) is
+//! read and written by [`extension`].
+//!
 //! A connection starts with one 68-byte [`Handshake`] each way, then carries
 //! length-prefixed [`Message`]s until it closes. The session appends what it
 //! reads to a buffer and calls [`Handshake::decode`] once, then
@@ -21,6 +24,7 @@
 //! that peer, and only that peer. The codec checks shapes only; piece indices,
 //! block ranges and which messages are allowed when are checked by the session.
 
+pub mod extension;
 mod handshake;
 mod message;
 
