@@ -13,7 +13,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::process::{assert_same_tree, wait_for, Pollen, Tracker};
+use common::process::{assert_same_tree, have_tracker_server, wait_for, Pollen, Tracker};
 use common::{pollen, write_tree, TempDir};
 use pollen::create::{create_torrent, CreateOptions};
 
@@ -75,11 +75,17 @@ fn swarm_through(url_of: impl Fn(&Tracker) -> String) {
 
 #[test]
 fn seeder_and_leechers_meet_through_the_http_tracker() {
+    if !have_tracker_server("seeder_and_leechers_meet_through_the_http_tracker") {
+        return;
+    }
     swarm_through(|t| t.http.clone());
 }
 
 #[test]
 fn seeder_and_leechers_meet_through_the_udp_tracker() {
+    if !have_tracker_server("seeder_and_leechers_meet_through_the_udp_tracker") {
+        return;
+    }
     swarm_through(|t| t.udp.clone());
 }
 
@@ -119,6 +125,9 @@ fn lossy_proxy(tracker: &str, drop: usize) -> (String, Arc<AtomicUsize>, Arc<Ato
 
 #[test]
 fn udp_announce_survives_lost_datagrams_by_retransmitting() {
+    if !have_tracker_server("udp_announce_survives_lost_datagrams_by_retransmitting") {
+        return;
+    }
     let tracker = Tracker::start(&[]);
     let tmp = TempDir::new("builtin-lossy");
     let (proxy_url, dropped, stop) = lossy_proxy(&tracker.udp, 1);
@@ -150,6 +159,9 @@ fn udp_announce_survives_lost_datagrams_by_retransmitting() {
 
 #[test]
 fn a_dead_first_tier_falls_through_to_the_second() {
+    if !have_tracker_server("a_dead_first_tier_falls_through_to_the_second") {
+        return;
+    }
     let tracker = Tracker::start(&[]);
     let tmp = TempDir::new("builtin-tiers");
     let dead_port = UdpSocket::bind("127.0.0.1:0")
@@ -185,6 +197,9 @@ fn a_dead_first_tier_falls_through_to_the_second() {
 
 #[test]
 fn scrape_counts_match_the_swarm() {
+    if !have_tracker_server("scrape_counts_match_the_swarm") {
+        return;
+    }
     let tracker = Tracker::start(&[]);
     let tmp = TempDir::new("builtin-scrape");
     let (torrent, seed) = make_torrent(&tmp, vec![tracker.http.clone(), tracker.udp.clone()]);
@@ -208,6 +223,9 @@ fn scrape_counts_match_the_swarm() {
 
 #[test]
 fn hostile_requests_get_failure_reasons_and_the_tracker_survives() {
+    if !have_tracker_server("hostile_requests_get_failure_reasons_and_the_tracker_survives") {
+        return;
+    }
     use std::io::{Read, Write};
     let tracker = Tracker::start(&[]);
     let addr = tracker
@@ -244,4 +262,29 @@ fn hostile_requests_get_failure_reasons_and_the_tracker_survives() {
     // Still serving.
     let ok = ask(b"GET /announce?info_hash=aaaaaaaaaaaaaaaaaaaa&peer_id=12345678901234567890&port=9&left=0 HTTP/1.1\r\n\r\n");
     assert!(ok.contains("8:intervali"), "{ok}");
+}
+
+/// In a build without the tracker (`--no-default-features`), `pollen
+/// tracker` says so in one line and exits 2 (bad input), whatever options
+/// it is given.
+#[test]
+fn without_the_tracker_feature_the_command_says_so() {
+    if cfg!(feature = "tracker-server") {
+        common::skip(
+            "without_the_tracker_feature_the_command_says_so",
+            "this build has the tracker (run `cargo test --no-default-features` for this check)",
+        );
+        return;
+    }
+    for args in [&["tracker"][..], &["tracker", "-p", "0", "-u", "0"]] {
+        let out = pollen(args);
+        let stderr = String::from_utf8(out.stderr).unwrap();
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
+        assert_eq!(
+            stderr,
+            "error: tracker: this pollen was built without the built-in tracker \
+             (cargo feature tracker-server)\n"
+        );
+        assert!(out.stdout.is_empty());
+    }
 }

@@ -23,7 +23,7 @@ use common::clients::{
     aria2c, assert_same_files, free_port, interop_requested, libtorrent, pollen_command, wait_for,
     Opentracker, Proc, Role,
 };
-use common::process::Tracker;
+use common::process::{have_tracker_server, Tracker};
 use common::TempDir;
 use common::{have_libtorrent, have_program, info_field, run_with_deadline, skip, write_tree};
 
@@ -315,6 +315,9 @@ fn pollen_announces_to_opentracker_over_udp_and_downloads_from_aria2c() {
 #[test]
 fn aria2c_and_libtorrent_download_from_pollen_through_pollen_tracker() {
     let test = "aria2c_and_libtorrent_download_from_pollen_through_pollen_tracker";
+    if !have_tracker_server(test) {
+        return;
+    }
     if !have_tools(test, &["aria2c", "libtorrent"]) {
         return;
     }
@@ -416,6 +419,9 @@ fn aria2c_and_libtorrent_download_from_pollen_through_pollen_tracker() {
 #[test]
 fn pollen_downloads_from_libtorrent_through_pollen_tracker_over_udp() {
     let test = "pollen_downloads_from_libtorrent_through_pollen_tracker_over_udp";
+    if !have_tracker_server(test) {
+        return;
+    }
     if !have_tools(test, &["libtorrent"]) {
         return;
     }

@@ -2,17 +2,42 @@
 //! port) for a LAN or a classroom swarm.
 //!
 //! Layer 3: options in, a [`ServerConfig`] out, then [`TrackerServer::run`].
+//! The tracker is the cargo feature `tracker-server` (on by default); a
+//! build without it (`--no-default-features`, the smallest router build)
+//! keeps the command, which then says so and exits with status 2.
 
-use std::collections::BTreeSet;
 use std::ffi::OsString;
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
-use std::path::Path;
 
-use pollen::tracker::server::serve::{ServerConfig, TrackerServer};
-use pollen::tracker::server::state::TrackerConfig;
+use super::CliError;
 
-use super::{parse, parse_number, say, CliError};
+#[cfg(feature = "tracker-server")]
+use {
+    super::{parse, parse_number, say},
+    pollen::tracker::server::serve::{ServerConfig, TrackerServer},
+    pollen::tracker::server::state::TrackerConfig,
+    std::collections::BTreeSet,
+    std::net::{IpAddr, Ipv4Addr, SocketAddr},
+    std::path::Path,
+};
 
+/// What `pollen tracker` says in a build without the tracker.
+#[cfg(not(feature = "tracker-server"))]
+const NOT_BUILT: &str =
+    "tracker: this pollen was built without the built-in tracker (cargo feature tracker-server)";
+
+/// Help text for `pollen help tracker` in a build without the tracker.
+#[cfg(not(feature = "tracker-server"))]
+pub fn usage() -> String {
+    format!("Usage: pollen tracker (not available)\n\n{NOT_BUILT}.")
+}
+
+/// In a build without the tracker: a usage error (exit status 2) saying so.
+#[cfg(not(feature = "tracker-server"))]
+pub fn run(_args: &[OsString]) -> Result<(), CliError> {
+    Err(CliError::Usage(NOT_BUILT.into()))
+}
+
+#[cfg(feature = "tracker-server")]
 fn options() -> getopts::Options {
     let mut opts = getopts::Options::new();
     opts.optopt(
@@ -44,6 +69,7 @@ fn options() -> getopts::Options {
 }
 
 /// Help text for `pollen help tracker`.
+#[cfg(feature = "tracker-server")]
 pub fn usage() -> String {
     options().usage(
         "Usage: pollen tracker [--port N] [--udp-port N] [--allow FILE.torrent]... [--rank-by-upload]\n\n\
@@ -53,6 +79,7 @@ pub fn usage() -> String {
 }
 
 /// Runs the tracker until Ctrl-C or SIGTERM.
+#[cfg(feature = "tracker-server")]
 pub fn run(args: &[OsString]) -> Result<(), CliError> {
     let matches = parse(&options(), args, "tracker")?;
     if !matches.free.is_empty() {

@@ -14,6 +14,9 @@
 //! the intervals and every integer are bounded or checked before use, and a
 //! peer address is only ever an IP literal, never a host name to resolve.
 //!
+//! `server` is the other side, the built-in tracker behind `pollen
+//! tracker`; it is the cargo feature `tracker-server` (on by default).
+//!
 //! Any [`TrackerError`] is local to one tracker: the session logs it, backs
 //! off, tries the next tracker and keeps serving its peers.
 
@@ -21,6 +24,7 @@ pub mod announce;
 pub mod http;
 pub mod resolve;
 pub mod scrape;
+#[cfg(feature = "tracker-server")]
 pub mod server;
 pub mod tiers;
 pub mod udp;

@@ -44,6 +44,10 @@ fn main() {
         println!("  skipped: libtorrent (python3-libtorrent) not installed");
         return;
     }
+    if !cfg!(feature = "tracker-server") {
+        println!("  skipped: pollen was built without the tracker-server feature");
+        return;
+    }
     let runs = std::env::var("POLLEN_BENCH_RUNS")
         .ok()
         .and_then(|v| v.parse().ok())
