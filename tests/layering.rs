@@ -22,7 +22,8 @@
 //! values: only reading the clock is forbidden.
 //!
 //! The other direction is checked too: a module whose own doc says
-//! "Layer 0" must be in the tour's list, so the diagram cannot forget one.
+//! "Layer 0" must be in the tour's list, so the diagram cannot forget one;
+//! and the README's diagram must list the same layer-0 modules.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
@@ -71,19 +72,23 @@ const NOT_IN_THE_L0_LINE: &[(&str, &str)] = &[(
      layers 1 and 2 (storage, lock, create), so it does not sit below them",
 )];
 
-/// The module paths on the `L0` lines of the design tour's layer diagram:
-/// the line starting `L0` and the indented lines after it, up to the
-/// column of words that describes them (`pure: ...`) or the next layer.
-/// `a::{b, c}` is expanded to `a::b`, `a::c`.
+/// The module paths on the `L0` lines of the design tour's layer diagram
+/// in `src/lib.rs`.
 fn l0_modules_of_the_tour() -> Vec<String> {
     let lib = std::fs::read_to_string(root().join("src/lib.rs")).unwrap();
+    let doc = lib.lines().map_while(|l| l.strip_prefix("//!"));
+    let lines = doc.map(|l| l.strip_prefix(' ').unwrap_or(l));
+    l0_modules(lines).expect("src/lib.rs: the design tour has no `L0` line")
+}
+
+/// The module paths on the `L0` lines of a layer diagram: the line
+/// starting `L0` and the indented lines after it, up to the column of words
+/// that describes them (`pure: ...`) or the next layer. `a::{b, c}` is
+/// expanded to `a::b`, `a::c`.
+fn l0_modules<'a>(lines: impl Iterator<Item = &'a str>) -> Option<Vec<String>> {
     let mut text = String::new();
     let mut inside = false;
-    for line in lib.lines() {
-        let Some(body) = line.strip_prefix("//!") else {
-            break;
-        };
-        let body = body.strip_prefix(' ').unwrap_or(body);
+    for body in lines {
         if let Some(rest) = body.strip_prefix("L0") {
             inside = true;
             text.push_str(rest);
@@ -100,7 +105,9 @@ fn l0_modules_of_the_tour() -> Vec<String> {
         text.push(' ');
         text.push_str(body);
     }
-    assert!(inside, "src/lib.rs: the design tour has no `L0` line");
+    if !inside {
+        return None;
+    }
     let mut modules = Vec::new();
     let mut depth = 0;
     let mut item = String::new();
@@ -128,7 +135,7 @@ fn l0_modules_of_the_tour() -> Vec<String> {
             _ => item.push(c),
         }
     }
-    modules
+    Some(modules)
 }
 
 /// The files of module `path`: `src/a/b.rs`, or every `.rs` file under
@@ -324,6 +331,28 @@ fn every_module_that_says_layer_zero_is_in_the_tour() {
         ));
     }
     assert!(missing.is_empty(), "{}", missing.join("\n"));
+}
+
+#[test]
+fn the_readme_lists_the_same_layer_zero_as_the_tour() {
+    let readme = std::fs::read_to_string(root().join("README.md")).unwrap();
+    let section = readme
+        .lines()
+        .skip_while(|l| *l != "## The layers")
+        .skip(1)
+        .take_while(|l| !l.starts_with("## "));
+    let listed: BTreeSet<String> = l0_modules(section)
+        .expect("README.md: \"## The layers\" has no `L0` line")
+        .into_iter()
+        .collect();
+    let tour: BTreeSet<String> = l0_modules_of_the_tour().into_iter().collect();
+    println!("README.md's L0 line: {listed:?}");
+    let missing: Vec<&String> = tour.difference(&listed).collect();
+    let extra: Vec<&String> = listed.difference(&tour).collect();
+    assert!(
+        missing.is_empty() && extra.is_empty(),
+        "README.md, \"## The layers\": L0 leaves out {missing:?} and adds {extra:?} (src/lib.rs is the reference)"
+    );
 }
 
 #[test]
