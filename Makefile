@@ -62,8 +62,10 @@ check: fmt clippy test doc
 fmt:
 	$(CARGO) fmt --all -- --check
 
+# Also the smallest build (no HTTPS, no `pollen tracker`), so the features stay separable.
 clippy:
 	$(CARGO) clippy --all-targets -- -D warnings
+	$(CARGO) clippy --all-targets --no-default-features -- -D warnings
 
 doc:
 	RUSTDOCFLAGS=-Dwarnings $(CARGO) doc --no-deps
