@@ -14,8 +14,14 @@ pub struct Pollen {
     lines: Receiver<String>,
     /// Everything it wrote to stderr so far.
     stderr: Arc<Mutex<String>>,
+    /// The thread copying stderr into `stderr`; finished once the pipe closes.
+    stderr_reader: std::thread::JoinHandle<()>,
     port: Option<u16>,
 }
+
+/// How long `wait` gives the stderr thread, once pollen has exited, to copy
+/// the last lines (the pipe closes with the process).
+const STDERR_DRAIN_LIMIT: Duration = Duration::from_secs(5);
 
 impl Pollen {
     /// Starts `pollen` with `args` (stdout and stderr captured).
@@ -52,7 +58,7 @@ impl Pollen {
         let stderr = Arc::new(Mutex::new(String::new()));
         let sink = Arc::clone(&stderr);
         let mut err = child.stderr.take().expect("stderr");
-        std::thread::spawn(move || {
+        let stderr_reader = std::thread::spawn(move || {
             let mut buf = [0u8; 4096];
             while let Ok(n) = err.read(&mut buf) {
                 if n == 0 {
@@ -67,6 +73,7 @@ impl Pollen {
             child,
             lines,
             stderr,
+            stderr_reader,
             port: None,
         }
     }
@@ -118,11 +125,13 @@ impl Pollen {
         format!("127.0.0.1:{}", self.port())
     }
 
-    /// Waits up to `limit` for it to exit; panics (with its log) if it does not.
+    /// Waits up to `limit` for it to exit; panics (with its log) if it does
+    /// not. Once it has exited, its last stderr lines are in [`Self::stderr`].
     pub fn wait(&mut self, limit: Duration) -> ExitStatus {
         let deadline = Instant::now() + limit;
         loop {
             if let Some(status) = self.child.try_wait().expect("try_wait") {
+                wait_for(STDERR_DRAIN_LIMIT, || self.stderr_reader.is_finished());
                 return status;
             }
             if Instant::now() > deadline {
