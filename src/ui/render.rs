@@ -299,7 +299,6 @@ mod tests {
     use super::*;
     use crate::ui::snapshot::{PeerRow, PieceState};
     use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
-    use std::time::Instant;
 
     /// The escape sequences the renderer itself writes.
     const OWN_SEQUENCES: &[&str] = &[
@@ -607,16 +606,17 @@ mod tests {
     }
 
     #[test]
-    fn a_million_pieces_and_500_peers_render_quickly() {
+    fn a_million_pieces_and_500_peers_fit_the_screen() {
+        // The map is scaled down (one cell for many pieces) and the peer
+        // table cut to the rows that fit: the output is bounded by the
+        // screen, not by the torrent or the swarm. (Speed is for benches,
+        // not tests.)
         let s = snapshot(1_000_000, 333_333, 500);
-        let start = Instant::now();
         let out = render(&s, 160, 50);
-        assert!(
-            start.elapsed() < Duration::from_secs(2),
-            "{:?}",
-            start.elapsed()
-        );
-        assert!(screen(&out)[3].starts_with("pieces 1000000, ~"));
+        let lines = screen(&out);
+        assert!(lines[3].starts_with("pieces 1000000, ~"));
+        assert!(lines.len() <= 50, "{} lines", lines.len());
+        assert!(lines.iter().all(|l| l.chars().count() <= 160));
     }
 
     #[test]
