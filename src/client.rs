@@ -29,8 +29,6 @@
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
 
 use crate::choker::ChokerKind;
 use crate::error::Error;
@@ -59,20 +57,10 @@ pub struct Download {
     torrent: PathBuf,
     config: Config,
     progress: Option<ProgressCallback>,
-    stop: Arc<AtomicBool>,
+    stop: StopHandle,
 }
 
-/// Stops a running [`Download`] from another thread (it finishes its
-/// current pass, announces `stopped` and saves its resume state).
-#[derive(Debug, Clone)]
-pub struct StopHandle(Arc<AtomicBool>);
-
-impl StopHandle {
-    /// Asks the download to stop; [`Download::run`] then returns.
-    pub fn stop(&self) {
-        self.0.store(true, Ordering::Relaxed);
-    }
-}
+pub use crate::session::StopHandle;
 
 impl Download {
     /// A download of the torrent file at `torrent`, into the current
@@ -87,7 +75,7 @@ impl Download {
             torrent: torrent.as_ref().to_path_buf(),
             config: Config::default(),
             progress: None,
-            stop: Arc::new(AtomicBool::new(false)),
+            stop: StopHandle::new(),
         }
     }
 
@@ -159,7 +147,7 @@ impl Download {
 
     /// A handle that stops the download from another thread.
     pub fn stop_handle(&self) -> StopHandle {
-        StopHandle(Arc::clone(&self.stop))
+        self.stop.clone()
     }
 
     /// Runs the download on this thread until it completes (or, with
@@ -172,7 +160,7 @@ impl Download {
     pub fn run(self) -> Result<Outcome, Error> {
         let meta = crate::load_torrent(&self.torrent)?;
         let mut session = Session::new(meta, self.config)?;
-        session.set_stop_flag(self.stop);
+        session.set_stop_handle(&self.stop);
         if let Some(callback) = self.progress {
             session.on_progress(callback);
         }

@@ -43,7 +43,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use mio::net::UdpSocket;
-use mio::{Interest, Registry, Token, Waker};
+use mio::{Interest, Token, Waker};
 
 use super::{Config, Session};
 use crate::metainfo::Metainfo;
@@ -58,7 +58,7 @@ use crate::tracker::udp::{
 use crate::tracker::{AnnounceRequest, AnnounceResponse, Event, TrackerError};
 
 /// The token of the waker that lookup threads use to wake the loop.
-pub(super) const RESOLVER_WAKE: Token = Token(usize::MAX - 1);
+pub(super) const WAKE: Token = Token(usize::MAX - 1);
 
 /// The highest token of the UDP tracker sockets: tier `i` uses
 /// `UDP_TOKEN_TOP - i`, for `i` below [`MAX_TIERS`]. Above it are the fixed
@@ -198,7 +198,7 @@ impl TrackerState {
         config: &Config,
         now: Instant,
         rng: &mut Rng,
-        registry: &Registry,
+        waker: Arc<Waker>,
     ) -> io::Result<TrackerState> {
         let (tiers, by_hand) = if config.use_trackers {
             (meta.trackers.clone(), config.trackers.clone())
@@ -206,7 +206,6 @@ impl TrackerState {
             (Vec::new(), Vec::new())
         };
         let tiers = Tiers::new(tiers, by_hand, rng, now);
-        let waker = Arc::new(Waker::new(registry, RESOLVER_WAKE)?);
         let resolver = Resolver::new(Arc::new(move || {
             // A failed wake only delays the answer to the next timer.
             let _ = waker.wake();
@@ -866,7 +865,7 @@ mod tests {
 
     #[test]
     fn udp_tokens_stay_in_their_reserved_range() {
-        let fixed = [usize::MAX, RESOLVER_WAKE.0, usize::MAX - 2];
+        let fixed = [usize::MAX, WAKE.0, usize::MAX - 2];
         for tier in 0..MAX_TIERS {
             let token = udp_token(tier);
             assert_eq!(udp_tier(token), Some(tier));

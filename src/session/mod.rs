@@ -46,21 +46,23 @@ mod connect;
 mod receive;
 mod request;
 pub mod status;
+mod stop;
 mod terminal;
 mod upload;
 
 use std::io::{self, Write as _};
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use mio::net::TcpListener;
-use mio::{Events, Interest, Poll, Token};
+use mio::{Events, Interest, Poll, Token, Waker};
 use slab::Slab;
 
 pub use config::{Config, DEFAULT_CHECK_BYTES_PER_PASS, DEFAULT_MAX_PEERS};
+pub use stop::StopHandle;
 
 use crate::bitfield::Bitfield;
 use crate::download::Downloads;
@@ -177,7 +179,10 @@ pub struct Session {
     up_rate: RateMeter,
     status: status::StatusLine,
     started: Instant,
-    stop_flag: Arc<AtomicBool>,
+    /// Set (and the loop woken) to stop the session.
+    stop: StopHandle,
+    /// Wakes the loop from other threads (lookups, stop handles).
+    waker: Arc<Waker>,
     stopping: bool,
     /// A fatal error that stopped the loop.
     fatal: Option<Error>,
@@ -242,8 +247,17 @@ impl Session {
             peers.add(*addr);
         }
         let now = Instant::now();
-        let tracker = announce::TrackerState::new(&meta, &config, now, &mut rng, poll.registry())
-            .map_err(|e| Error::Io("create the name-lookup waker", e))?;
+        // The one mio Waker of this poll: lookup threads and stop handles
+        // wake the loop through it.
+        let waker = Arc::new(
+            Waker::new(poll.registry(), announce::WAKE)
+                .map_err(|e| Error::Io("create the loop's waker", e))?,
+        );
+        let tracker =
+            announce::TrackerState::new(&meta, &config, now, &mut rng, Arc::clone(&waker))
+                .map_err(|e| Error::Io("start the tracker state", e))?;
+        let stop = StopHandle::new();
+        stop.attach(Arc::clone(&waker));
         let (max_down, max_up) = (config.max_down, config.max_up);
         let mut session = Session {
             _lock: lock,
@@ -275,7 +289,8 @@ impl Session {
             down_rate: RateMeter::new(),
             up_rate: RateMeter::new(),
             started: now,
-            stop_flag: Arc::new(AtomicBool::new(false)),
+            stop,
+            waker,
             stopping: false,
             fatal: None,
             completed_at: None,
@@ -325,15 +340,24 @@ impl Session {
         self.listen_addr
     }
 
-    /// A flag that stops the session when set (from a signal handler or
-    /// another thread); the loop notices within a second.
+    /// A flag that stops the session when set, for a signal handler (a
+    /// signal also interrupts the loop's wait, so it is seen at once).
+    /// From another thread, use [`Session::stop_handle`], which also wakes
+    /// the loop.
     pub fn stop_flag(&self) -> Arc<AtomicBool> {
-        Arc::clone(&self.stop_flag)
+        self.stop.flag()
     }
 
-    /// Uses `flag` as the stop flag (a library caller's stop handle).
-    pub fn set_stop_flag(&mut self, flag: Arc<AtomicBool>) {
-        self.stop_flag = flag;
+    /// A handle that stops this session from any thread, at once.
+    pub fn stop_handle(&self) -> StopHandle {
+        self.stop.clone()
+    }
+
+    /// Makes `handle` (made before this session, e.g. by the library's
+    /// `Download` builder) stop this session: it replaces the session's own.
+    pub fn set_stop_handle(&mut self, handle: &StopHandle) {
+        handle.attach(Arc::clone(&self.waker));
+        self.stop = handle.clone();
     }
 
     /// Calls `callback` once a second with the progress numbers.
@@ -429,8 +453,8 @@ impl Session {
                 self.accept_peers(now);
                 continue;
             }
-            if token == announce::RESOLVER_WAKE {
-                continue; // a name lookup ended: the announce phase takes it in
+            if token == announce::WAKE {
+                continue; // a lookup ended or a stop was asked: the tick takes it in
             }
             if let Some(tier) = announce::udp_tier(token) {
                 self.receive_udp_tracker(tier, now);
@@ -456,7 +480,7 @@ impl Session {
     /// Runs the periodic phases that are due, in the classic order.
     fn tick(&mut self, now: Instant) {
         self.throttled_until = None;
-        if self.stop_flag.load(Ordering::Relaxed) {
+        if self.stop.is_stopping() {
             log::info!("stop requested");
             self.stopping = true;
             return;

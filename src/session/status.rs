@@ -181,8 +181,7 @@ impl Session {
     pub(super) fn read_keys(&mut self) {
         if let Some((terminal, _)) = self.terminal.as_mut() {
             if terminal.quit_pressed() {
-                self.stop_flag
-                    .store(true, std::sync::atomic::Ordering::Relaxed);
+                self.stop.stop();
             }
         }
     }
