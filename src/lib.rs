@@ -33,6 +33,7 @@
 //! | --- | --- | --- |
 //! | wait | `next_deadline`, `wait_for_events` | sleep in epoll_wait(2) until a socket is ready or the nearest timer |
 //! | dispatch | `accept_peers`, `receive`, `on_writable` | new connections; bytes in, frames decoded and handled; connects finished, bytes out |
+//! | tick | `verify_pieces` | while a downloaded piece too large for one pass is queued: hash a slice of it |
 //! | tick | `add_peers`, `check_timeouts`, `send_keepalives`, `show_status` | once a second: dial known peers, drop silent ones, keepalives, status line |
 //! | tick | `cleanup`, `send_haves`, `request_blocks` | every pass: close marked peers, announce new pieces, refill pipelines |
 //! | tick | `rechoke`, `announce` | every 10 s: choose who we upload to; every pass: start each due tier's announce (UDP in the loop), at most one blocking HTTP announce |

@@ -67,6 +67,8 @@ pub mod phase {
     pub const ON_WRITABLE: &str = "on_writable";
     /// Dialing known peers.
     pub const ADD_PEERS: &str = "add_peers";
+    /// Hashing downloaded pieces too large for one pass, a slice per pass.
+    pub const VERIFY_PIECES: &str = "verify_pieces";
     /// Dropping silent peers and expiring requests.
     pub const CHECK_TIMEOUTS: &str = "check_timeouts";
     /// Sending keep-alives to idle connections.

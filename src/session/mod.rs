@@ -18,6 +18,7 @@
 //!     dispatch_events(now)              per ready socket: accept_peers, receive_udp_tracker,
 //!                                         on_writable, receive (finishes a connect, then bytes in)
 //!     tick(now)                         the due periodic phases, in order: check_existing_data,
+//!                                         verify_pieces (large pieces, a slice per pass),
 //!                                         add_peers, check_timeouts, send_keepalives, show_status
 //!                                         (once a second), cleanup, send_haves, request_blocks,
 //!                                         rechoke (every 10 s), announce, check_finished, save_resume
@@ -169,6 +170,9 @@ pub struct Session {
     /// The piece the start-up check is part-way through (a piece larger
     /// than one pass's `Config::check_bytes_per_pass`).
     check_job: Option<PieceHashing>,
+    /// Downloaded pieces too large to hash in one pass, being hashed a
+    /// slice per pass (`verify_pieces`).
+    verifying: std::collections::VecDeque<PieceHashing>,
     optimistic: Option<usize>,
     next_housekeeping: Instant,
     next_rechoke: Instant,
@@ -280,6 +284,7 @@ impl Session {
             pending_haves: Vec::new(),
             checking: Some(0),
             check_job: None,
+            verifying: std::collections::VecDeque::new(),
             optimistic: None,
             next_housekeeping: now,
             next_rechoke: now + RECHOKE_PERIOD,
@@ -388,7 +393,8 @@ impl Session {
     /// while the start-up check has work.
     fn next_deadline(&self, now: Instant) -> Duration {
         let reads_pending = self.conns.iter().any(|(_, c)| c.read_pending);
-        if self.checking.is_some() || self.more_to_serve || reads_pending {
+        let hashing = self.checking.is_some() || !self.verifying.is_empty();
+        if hashing || self.more_to_serve || reads_pending {
             return Duration::ZERO;
         }
         let mut nearest = self.next_housekeeping.min(self.next_rechoke);
@@ -487,6 +493,9 @@ impl Session {
         }
         if self.checking.is_some() {
             self.check_existing_data(now);
+        }
+        if !self.verifying.is_empty() {
+            self.run_phase(phase::VERIFY_PIECES, now, Self::verify_pieces);
         }
         if now >= self.next_housekeeping {
             self.next_housekeeping = now + HOUSEKEEPING_PERIOD;

@@ -16,7 +16,7 @@ use crate::hash::Sha1Hash;
 use crate::metainfo::{Block, PieceIndex, BLOCK_LEN};
 use crate::peer::{OutRequest, MAX_UNREQUESTED_BLOCKS};
 use crate::smart_ban::BlockRecord;
-use crate::storage::StorageError;
+use crate::storage::{PieceHashing, StorageError};
 use crate::trace::phase;
 use crate::wire::{BlockRequest, Message};
 
@@ -244,13 +244,56 @@ impl Session {
     /// ours and announced (and if it had failed before, the smart ban
     /// finds who sent the bad blocks then). Fail: fetch it again and blame
     /// whoever can be proven to have sent bad data.
+    ///
+    /// A piece larger than one pass's hashing budget
+    /// (`Config::check_bytes_per_pass`; pieces go up to 512 MiB) is queued
+    /// instead and hashed a slice per pass by `verify_pieces`, so peers keep
+    /// being served meanwhile.
     fn verify_piece(&mut self, piece: PieceIndex, now: Instant) {
+        if self.meta.layout.piece_size(piece) > self.config.check_bytes_per_pass {
+            self.verifying.push_back(PieceHashing::new(piece));
+            return;
+        }
         let Some(expected) = self.meta.piece_hash(piece).copied() else {
             return;
         };
         let result = self.storage.verify_piece(piece, &expected);
+        self.on_piece_hashed(piece, result, phase::RECEIVE, now);
+    }
+
+    /// Verify phase: hashes the queued large pieces, at most one pass's
+    /// budget of bytes (`Config::check_bytes_per_pass`), oldest first.
+    /// Blocks on disk reads.
+    pub(super) fn verify_pieces(&mut self, now: Instant) {
+        let mut budget = self.config.check_bytes_per_pass.max(1);
+        while budget > 0 {
+            let Some(mut job) = self.verifying.pop_front() else {
+                return;
+            };
+            let piece = job.piece();
+            let Some(expected) = self.meta.piece_hash(piece).copied() else {
+                continue;
+            };
+            let step = budget.min(self.meta.layout.piece_size(piece));
+            budget = budget.saturating_sub(step);
+            match self.storage.verify_step(&mut job, step, &expected) {
+                Ok(None) => self.verifying.push_front(job),
+                Ok(Some(ok)) => self.on_piece_hashed(piece, Ok(ok), phase::VERIFY_PIECES, now),
+                Err(e) => return self.fail(Error::Storage(e)),
+            }
+        }
+    }
+
+    /// The hash check of a downloaded piece ended with `result`.
+    fn on_piece_hashed(
+        &mut self,
+        piece: PieceIndex,
+        result: Result<bool, StorageError>,
+        phase: &'static str,
+        now: Instant,
+    ) {
         if let (Some((tracer, _)), Ok(ok)) = (self.tracer.as_mut(), &result) {
-            tracer.hash(now, phase::RECEIVE, piece.get(), *ok);
+            tracer.hash(now, phase, piece.get(), *ok);
         }
         match result {
             Ok(true) => self.on_piece_passed(piece),
