@@ -241,18 +241,21 @@ impl Downloads {
     }
 
     /// Endgame: a block some other peer is already fetching, from a piece
-    /// this peer has, that this peer has not been asked for (`skip`).
+    /// this peer has, that this peer has not been asked for (`skip`). A
+    /// single-source piece claimed by another peer is left to its owner:
+    /// duplicating it would mix senders again and defeat the smart ban.
     pub fn request_any_duplicate(
         &mut self,
         layout: &Layout,
         peer_has: &Bitfield,
+        peer: SocketAddr,
         skip: impl Fn(&Block) -> bool,
     ) -> Option<Block> {
         let pieces: Vec<u32> = self
             .pieces
-            .keys()
-            .copied()
-            .filter(|&p| peer_has.has(p))
+            .iter()
+            .filter(|(&p, partial)| peer_has.has(p) && partial.open_to(peer))
+            .map(|(&p, _)| p)
             .collect();
         pieces
             .into_iter()
@@ -405,7 +408,7 @@ pub fn next_block(
     if downloads.has_wanted_blocks() && !choice.endgame {
         return None; // wanted blocks remain, just not ones this peer has
     }
-    downloads.request_any_duplicate(choice.layout, choice.peer_has, already_asked)
+    downloads.request_any_duplicate(choice.layout, choice.peer_has, choice.peer, already_asked)
 }
 
 #[cfg(test)]
@@ -627,5 +630,19 @@ mod tests {
             let first = partial.blocks.iter().position(|b| *b == BlockState::Wanted);
             assert!(first.is_none_or(|f| f >= partial.first_wanted));
         }
+    }
+
+    #[test]
+    fn endgame_leaves_a_claimed_single_source_piece_to_its_owner() {
+        let (layout, piece, mut d) = setup();
+        let all = Bitfield::full(1);
+        let block = d.request_wanted(&layout, piece, addr(1)).unwrap();
+        d.receive(&block, addr(1));
+        d.fail(piece, true);
+        // Peer 2 claims the piece and asks for every block.
+        while d.request_any_wanted(&layout, &all, addr(2)).is_some() {}
+        assert!(!d.has_wanted_blocks());
+        assert_eq!(d.request_any_duplicate(&layout, &all, addr(3), |_| false), None);
+        assert!(d.request_any_duplicate(&layout, &all, addr(2), |_| false).is_some());
     }
 }
