@@ -39,6 +39,7 @@
 //! [`MAX_TIERS`] tiers of at most [`MAX_TIER_URLS`] URLs, and a tier with an
 //! announce in flight is never due.
 
+use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
 use super::Event;
@@ -255,22 +256,25 @@ impl Tiers {
         rng: &mut Rng,
         now: Instant,
     ) -> Tiers {
-        let mut seen: Vec<String> = Vec::new();
-        let mut lists = Vec::new();
-        for url in by_hand {
-            lists.push(keep_new(vec![url], &mut seen));
+        // A set, and a stop at MAX_TIERS: a hostile announce-list of
+        // hundreds of thousands of URLs costs one pass, not a square.
+        let mut seen: HashSet<String> = HashSet::new();
+        let mut tiers: Vec<Tier> = Vec::new();
+        let by_hand = by_hand.into_iter().map(|url| (vec![url], false));
+        let listed = announce_list.into_iter().map(|tier| (tier, true));
+        for (urls, shuffle) in by_hand.chain(listed) {
+            if tiers.len() == MAX_TIERS {
+                break;
+            }
+            let mut urls = keep_new(urls, &mut seen);
+            if urls.is_empty() {
+                continue;
+            }
+            if shuffle {
+                rng.shuffle(&mut urls);
+            }
+            tiers.push(Tier::new(urls, now));
         }
-        for tier in announce_list {
-            let mut tier = keep_new(tier, &mut seen);
-            rng.shuffle(&mut tier);
-            lists.push(tier);
-        }
-        let tiers = lists
-            .into_iter()
-            .filter(|urls| !urls.is_empty())
-            .take(MAX_TIERS)
-            .map(|urls| Tier::new(urls, now))
-            .collect();
         Tiers { tiers }
     }
 
@@ -333,14 +337,13 @@ impl Tiers {
 /// The first [`MAX_TIER_URLS`] URLs of `tier` that are not empty and not in
 /// `seen`, recording them in `seen`. A torrent has a few dozen URLs at most
 /// that count, so a list is enough.
-fn keep_new(tier: Vec<String>, seen: &mut Vec<String>) -> Vec<String> {
+fn keep_new(tier: Vec<String>, seen: &mut HashSet<String>) -> Vec<String> {
     let mut kept = Vec::new();
     for url in tier {
         if kept.len() == MAX_TIER_URLS {
             break;
         }
-        if !url.is_empty() && !seen.contains(&url) {
-            seen.push(url.clone());
+        if !url.is_empty() && seen.insert(url.clone()) {
             kept.push(url);
         }
     }
@@ -647,5 +650,17 @@ mod tests {
         tier(&mut tiers, 0).begin(t0);
         tier(&mut tiers, 0).failed(t0 + secs(5));
         assert_eq!(tiers.due(t0 + secs(5)), vec![1, 2, 0]);
+    }
+
+    #[test]
+    fn a_huge_announce_list_keeps_the_first_max_tiers_without_reading_the_rest() {
+        // 200,000 one-URL tiers (a 10 MiB torrent holds about this many):
+        // the walk stops at MAX_TIERS; a square-cost de-duplication would
+        // not finish here.
+        let list: Vec<Vec<String>> = (0..200_000)
+            .map(|i| vec![format!("http://t{i}.example/announce")])
+            .collect();
+        let tiers = Tiers::new(list, Vec::new(), &mut Rng::new(1), Instant::now());
+        assert_eq!(tiers.len(), MAX_TIERS);
     }
 }
