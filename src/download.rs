@@ -642,7 +642,12 @@ mod tests {
         // Peer 2 claims the piece and asks for every block.
         while d.request_any_wanted(&layout, &all, addr(2)).is_some() {}
         assert!(!d.has_wanted_blocks());
-        assert_eq!(d.request_any_duplicate(&layout, &all, addr(3), |_| false), None);
-        assert!(d.request_any_duplicate(&layout, &all, addr(2), |_| false).is_some());
+        assert_eq!(
+            d.request_any_duplicate(&layout, &all, addr(3), |_| false),
+            None
+        );
+        assert!(d
+            .request_any_duplicate(&layout, &all, addr(2), |_| false)
+            .is_some());
     }
 }

@@ -129,6 +129,10 @@ pub struct Storage {
     /// Directories in which a file was created or renamed since the last
     /// [`Storage::sync_all`]: the name itself must be made durable too.
     unsynced_dirs: BTreeSet<PathBuf>,
+    /// Files this storage wrote, created or renamed since the last
+    /// [`Storage::take_touched`]: their size and times changed because of
+    /// us, not behind our back.
+    touched: BTreeSet<usize>,
 }
 
 impl Storage {
@@ -168,6 +172,7 @@ impl Storage {
             open: Vec::new(),
             unsynced_files: BTreeSet::new(),
             unsynced_dirs: BTreeSet::new(),
+            touched: BTreeSet::new(),
         })
     }
 
@@ -202,6 +207,7 @@ impl Storage {
         if let Some(parent) = to.parent() {
             self.unsynced_dirs.insert(parent.to_path_buf());
         }
+        self.touched.insert(index);
         if let Some(file) = self.files.get_mut(index) {
             file.path = to;
         }
@@ -229,6 +235,7 @@ impl Storage {
                 return Err(self.error(span.file, "write", source));
             }
             self.unsynced_files.insert(span.file);
+            self.touched.insert(span.file);
         }
         Ok(())
     }
@@ -365,6 +372,12 @@ impl Storage {
         Ok(())
     }
 
+    /// The files this storage wrote, created or renamed since the last call
+    /// (so a change in their stamps is ours); forgets them.
+    pub fn take_touched(&mut self) -> BTreeSet<usize> {
+        std::mem::take(&mut self.touched)
+    }
+
     /// Closes every cached handle (they reopen on demand).
     pub fn close_all(&mut self) {
         self.open.clear();
@@ -447,6 +460,7 @@ impl Storage {
             .map_err(|source| self.error(file, "open", source))?;
         if let Some(dir) = created_in {
             self.unsynced_dirs.insert(dir);
+            self.touched.insert(file);
         }
         Ok(OpenFile {
             file_index: file,

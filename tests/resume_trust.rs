@@ -298,3 +298,39 @@ fn a_check_in_slices_smaller_than_a_piece_verifies_every_piece() {
     assert_eq!(session.run().unwrap(), pollen::Outcome::Complete);
     assert_eq!(session.stats().pieces_checked, meta.layout.piece_count());
 }
+
+#[test]
+fn a_file_changed_behind_a_running_seeders_back_is_not_vouched_for_at_exit() {
+    let (_tmp, seed, torrent, meta) = setup("trust-behind-back");
+    let mut seeder = Pollen::start([
+        torrent.as_os_str(),
+        "-d".as_ref(),
+        seed.as_os_str(),
+        "--seed".as_ref(),
+        "--no-tracker".as_ref(),
+        "-v".as_ref(),
+    ]);
+    seeder.port();
+    assert!(wait_for(Duration::from_secs(30), || seeder
+        .stderr()
+        .contains("checked existing data")));
+    // Another program edits a.bin in place while pollen seeds it.
+    corrupt(&seed.join("trust/a.bin"), 1_000, false);
+    seeder.terminate();
+    assert!(seeder.wait(Duration::from_secs(30)).success());
+    let log = seeder.stderr();
+    assert!(log.contains("changed behind pollen's back"), "{log}");
+    // The state saved at exit does not claim a.bin's pieces...
+    let (file, touching_a) = file_pieces(&meta, "a.bin");
+    assert_eq!(file, 0);
+    let path = pollen::resume::resume_path(&seed, &meta);
+    let saved = pollen::resume::load(&path, &meta).unwrap().unwrap();
+    for piece in touching_a.clone() {
+        assert!(!saved.have.has(piece), "piece {piece} still vouched for");
+    }
+    // ...but still every other piece.
+    let others = (0..meta.layout.piece_count()).filter(|p| !touching_a.contains(p));
+    for piece in others {
+        assert!(saved.have.has(piece), "piece {piece} lost");
+    }
+}

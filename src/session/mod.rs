@@ -201,6 +201,9 @@ pub struct Session {
     throttled_until: Option<Instant>,
     /// Queued requests could be served right now (the next poll must not sleep).
     more_to_serve: bool,
+    /// The files' stamps when the resume state was last saved (or at
+    /// start): a later change we did not make untrusts the file's pieces.
+    last_stamps: Vec<resume::FileStamp>,
     /// Where the resume state is saved.
     resume_path: PathBuf,
     /// Called once a second with the numbers of the status line (library API).
@@ -239,10 +242,11 @@ impl Session {
         }
         let storage = Storage::new(&config.dest, &meta)?;
         let resume_path = resume::resume_path(&config.dest, &meta);
+        let last_stamps = resume::stamp_files(&config.dest, &meta);
         let trusted = if config.force_check {
             None
         } else {
-            trusted_from_resume(&resume_path, &config.dest, &meta)
+            trusted_from_resume(&resume_path, &last_stamps, &meta)
         };
         let mut rng = Rng::from_entropy();
         let piece_count = meta.layout.piece_count();
@@ -305,6 +309,7 @@ impl Session {
             throttled_until: None,
             more_to_serve: false,
             resume_path,
+            last_stamps,
             progress: None,
             terminal: None,
             tracer: None,
@@ -714,10 +719,12 @@ impl Session {
             log::warn!("resume state not saved: {e}");
             return;
         }
+        let stamps = resume::stamp_files(&self.config.dest, &self.meta);
+        self.untrust_changed_files(&stamps);
         let state = resume::ResumeState {
             info_hash: self.meta.info_hash,
             have: self.have.clone(),
-            files: resume::stamp_files(&self.config.dest, &self.meta),
+            files: stamps,
         };
         if let Err(e) = resume::save(&self.resume_path, &state) {
             log::warn!(
@@ -725,6 +732,44 @@ impl Session {
                 self.resume_path.display()
             );
         }
+    }
+
+    /// Before the resume state vouches for the files as they are now: a
+    /// file whose size or times changed since the last stamps, and not
+    /// because we wrote, created or renamed it, was changed behind our back
+    /// (an editor, a tagger, another program). Its pieces are no longer
+    /// trusted: they leave `have` and are fetched again, and the state
+    /// saved now does not claim them.
+    fn untrust_changed_files(&mut self, stamps: &[resume::FileStamp]) {
+        let ours = self.storage.take_touched();
+        let changed: Vec<usize> = self
+            .last_stamps
+            .iter()
+            .zip(stamps)
+            .enumerate()
+            .filter(|(file, (before, now))| before != now && !ours.contains(file))
+            .map(|(file, _)| file)
+            .collect();
+        for file in changed {
+            let pieces = self.meta.layout.pieces_of_file(file);
+            if pieces.clone().any(|p| self.have.has(p)) {
+                let path = self
+                    .meta
+                    .files
+                    .get(file)
+                    .map(|f| f.path.display().to_string());
+                log::warn!(
+                    "{}: changed behind pollen's back; its pieces will be fetched again",
+                    path.unwrap_or_default()
+                );
+            }
+            for piece in pieces {
+                if self.have.has(piece) {
+                    self.unverify(piece);
+                }
+            }
+        }
+        self.last_stamps = stamps.to_vec();
     }
 
     /// Stops the loop with a fatal error.
@@ -812,15 +857,11 @@ impl Session {
 /// `None` (missing, corrupt or stale state: everything is re-checked).
 fn trusted_from_resume(
     path: &std::path::Path,
-    dest: &std::path::Path,
+    stamps: &[resume::FileStamp],
     meta: &Metainfo,
 ) -> Option<Bitfield> {
     match resume::load(path, meta) {
-        Ok(Some(state)) => Some(resume::trusted_pieces(
-            &state,
-            &resume::stamp_files(dest, meta),
-            meta,
-        )),
+        Ok(Some(state)) => Some(resume::trusted_pieces(&state, stamps, meta)),
         Ok(None) => None,
         Err(e) => {
             log::warn!("{}: {e}; re-checking the data on disk", path.display());
