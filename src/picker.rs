@@ -49,7 +49,7 @@
 //!
 //! The `wanted` filter given to [`Picker::pick`] stays the safety net: it
 //! must still reject verified pieces and pieces in progress. Pieces in
-//! progress are finished first by the caller (see [`mod@crate::download`]);
+//! progress are finished first by the caller (see [`mod@crate::partial_pieces`]);
 //! the picker only chooses new pieces.
 
 use std::cell::RefCell;

@@ -63,10 +63,10 @@ use slab::Slab;
 pub use config::{Config, DEFAULT_CHECK_BYTES_PER_PASS, DEFAULT_MAX_PEERS};
 
 use crate::bitfield::Bitfield;
-use crate::download::Downloads;
 use crate::error::Error;
 use crate::lock::{InstanceLock, LockError};
 use crate::metainfo::Metainfo;
+use crate::partial_pieces::PartialPieces;
 use crate::peer_list::PeerList;
 use crate::picker::Picker;
 use crate::rate::RateMeter;
@@ -153,7 +153,7 @@ pub struct Session {
     storage: Storage,
     /// Verified pieces.
     have: Bitfield,
-    downloads: Downloads,
+    partial_pieces: PartialPieces,
     /// Digests of blocks from failed pieces with several senders, to find
     /// who sent the bad ones once the piece passes.
     smart_ban: SmartBan,
@@ -259,7 +259,7 @@ impl Session {
             listen_addr,
             conns: Slab::new(),
             storage,
-            downloads: Downloads::new(),
+            partial_pieces: PartialPieces::new(),
             smart_ban: SmartBan::new(),
             peers,
             rng,
