@@ -1,6 +1,8 @@
 //! The tracker's side of the UDP packets, for the specs of [`super::codec`]
 //! and [`super::exchange`]: replies built and requests read back as a
-//! tracker would, plus a sample announce request. Test-only.
+//! tracker would, plus a sample announce request.
+//!
+//! Layer 0, test-only.
 
 use std::net::SocketAddr;
 

@@ -1,6 +1,8 @@
 //! Specs of the UDP exchange: connect then request, resends and giving
 //! up on BEP 15's schedule, stray datagrams ignored, connection ids reused
 //! while fresh.
+//!
+//! Layer 0, test-only: the clock is an `Instant` moved by hand.
 
 use super::*;
 use crate::tracker::udp::codec::*;
