@@ -15,8 +15,8 @@
 //!     lock              one pollen per download (flock on DEST/.pollen/<hash>.lock)
 //!     tracker::http     blocking HTTP: one announce under hard timeouts
 //!     tracker::resolve  tracker name lookups on helper threads, off the loop
-//! L0  bencode, metainfo, bitfield, wire, hash, units, peer,
-//!     picker, download, smart_ban, choker, peer_list, rate, ratelimit, rng,
+//! L0  bencode, metainfo, bitfield, wire, hash, units, peer, picker,
+//!     partial_pieces, smart_ban, choker, peer_list, rate, ratelimit, rng,
 //!     trace, resume::{state, error}, tracker::{announce, udp, tiers, scrape},
 //!     tracker::server::{self, state, http_request, udp_request}, ui, close_reason
 //!                       pure: bytes/values in, values/bytes out; no I/O, no clock
@@ -49,11 +49,11 @@
 //! [`bitfield::Bitfield::from_bytes`]) updates its [`peer::PeerState`] and
 //! the [`picker::Picker`]'s availability; `update_interest` sends
 //! INTERESTED; after its UNCHOKE, `request_blocks` asks
-//! [`download::next_block`] for blocks (partial pieces first, then the
+//! [`partial_pieces::next_block`] for blocks (partial pieces first, then the
 //! rarest new piece, then endgame duplicates) and sends REQUESTs, as many as
 //! [`peer::PeerState::pipeline_target`] allows; each PIECE goes to
 //! `on_block`, which checks it ([`metainfo::Layout::check_block`],
-//! [`download::Downloads::receive`]) and writes it
+//! [`partial_pieces::PartialPieces::receive`]) and writes it
 //! ([`storage::Storage::write`]); the last block of a piece triggers
 //! `verify_piece` ([`storage::Storage::verify_piece`]), and `send_haves`
 //! tells every peer with HAVE. A PIECE that answers no request of ours never
@@ -72,7 +72,7 @@
 //! | 3 | metainfo files, info-hash, pieces | [`metainfo`], [`metainfo::layout`] |
 //! | 3 | handshake and peer messages | [`wire`] |
 //! | 3 | bitfield of pieces | [`bitfield`] |
-//! | 3 | choking, interest, requests | [`peer`], [`choker`], [`mod@download`], [`session`] |
+//! | 3 | choking, interest, requests | [`peer`], [`choker`], [`mod@partial_pieces`], [`session`] |
 //! | 3 | HTTP tracker announce | [`tracker::announce`], [`tracker::http`] |
 //! | 6 | fast extension message ids | [`wire`] |
 //! | 7 | IPv6 tracker peers (`peers6`) | [`tracker::announce`] |
@@ -94,11 +94,11 @@ pub mod choker;
 pub mod client;
 pub mod close_reason;
 pub mod create;
-pub mod download;
 pub mod error;
 pub mod hash;
 pub mod lock;
 pub mod metainfo;
+pub mod partial_pieces;
 pub mod peer;
 pub mod peer_list;
 pub mod picker;

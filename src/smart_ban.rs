@@ -16,7 +16,7 @@
 //! 2. A piece fails with several senders: nobody is struck yet. The session
 //!    digests each block as it is on disk and records it with its sender
 //!    ([`SmartBan::handle_failed`]), then fetches the piece again from one
-//!    peer (see [`crate::download::Downloads::fail`]).
+//!    peer (see [`crate::partial_pieces::PartialPieces::fail`]).
 //! 3. The piece passes at last: the good blocks are digested and compared
 //!    with the records ([`SmartBan::handle_passed`]). A sender whose block
 //!    differs from the good one sent bad data, proven: it gets a strike. A

@@ -54,9 +54,9 @@ impl Session {
                 log::debug!("{}: deregister failed: {e}", conn.addr);
             }
             for request in conn.peer.requested.drain(..) {
-                self.downloads.release(&request.block);
+                self.partial_pieces.release(&request.block);
             }
-            self.downloads.disown(conn.addr);
+            self.partial_pieces.disown(conn.addr);
             self.picker.remove_peer(&conn.peer.has);
             self.peers.disconnected(conn.addr, &reason, now);
             if self.optimistic == Some(key) {
@@ -112,7 +112,7 @@ impl Session {
             }
             let expired = conn.peer.take_expired(now, REQUEST_TIMEOUT);
             if !expired.is_empty() {
-                self.downloads.disown(conn.addr);
+                self.partial_pieces.disown(conn.addr);
             }
             for block in expired {
                 if let Some((tracer, _)) = self.tracer.as_mut() {
@@ -128,7 +128,7 @@ impl Session {
                     block.piece,
                     block.begin
                 );
-                self.downloads.release(&block);
+                self.partial_pieces.release(&block);
             }
         }
     }

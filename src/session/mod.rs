@@ -66,10 +66,10 @@ pub use config::{Config, DEFAULT_CHECK_BYTES_PER_PASS, DEFAULT_MAX_PEERS};
 pub use stop::StopHandle;
 
 use crate::bitfield::Bitfield;
-use crate::download::Downloads;
 use crate::error::Error;
 use crate::lock::{InstanceLock, LockError};
 use crate::metainfo::Metainfo;
+use crate::partial_pieces::PartialPieces;
 use crate::peer_list::PeerList;
 use crate::picker::Picker;
 use crate::rate::RateMeter;
@@ -156,7 +156,7 @@ pub struct Session {
     storage: Storage,
     /// Verified pieces.
     have: Bitfield,
-    downloads: Downloads,
+    partial_pieces: PartialPieces,
     /// Digests of blocks from failed pieces with several senders, to find
     /// who sent the bad ones once the piece passes.
     smart_ban: SmartBan,
@@ -281,7 +281,7 @@ impl Session {
             listen_addr,
             conns: Slab::new(),
             storage,
-            downloads: Downloads::new(),
+            partial_pieces: PartialPieces::new(),
             smart_ban: SmartBan::new(),
             peers,
             rng,

@@ -290,9 +290,9 @@ impl Session {
             Message::Choke => {
                 conn.peer.peer_choking = true;
                 for block in conn.peer.take_all_requests() {
-                    self.downloads.release(&block);
+                    self.partial_pieces.release(&block);
                 }
-                self.downloads.disown(conn.addr);
+                self.partial_pieces.disown(conn.addr);
             }
             Message::Unchoke => {
                 conn.peer.peer_choking = false;
@@ -344,7 +344,7 @@ impl Session {
                     BLOCK_LEN,
                 ) {
                     if conn.peer.take_request(&block) {
-                        self.downloads.release(&block);
+                        self.partial_pieces.release(&block);
                     }
                 }
             }

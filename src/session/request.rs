@@ -10,10 +10,10 @@ use std::time::Instant;
 
 use super::Session;
 use crate::close_reason::CloseReason;
-use crate::download::{next_block, BlockChoice, Received};
 use crate::error::Error;
 use crate::hash::Sha1Hash;
 use crate::metainfo::{Block, PieceIndex, BLOCK_LEN};
+use crate::partial_pieces::{next_block, BlockChoice, Received};
 use crate::peer::{OutRequest, MAX_UNREQUESTED_BLOCKS};
 use crate::smart_ban::BlockRecord;
 use crate::storage::{PieceHashing, StorageError};
@@ -107,11 +107,12 @@ impl Session {
         };
         let asked = &conn.peer.requested;
         let already = |b: &Block| asked.iter().any(|r| r.block == *b);
-        let open_pieces = self.downloads.len();
-        let Some(block) = next_block(&mut self.downloads, &choice, already, &mut self.rng) else {
+        let open_pieces = self.partial_pieces.len();
+        let Some(block) = next_block(&mut self.partial_pieces, &choice, already, &mut self.rng)
+        else {
             return Requested::Enough;
         };
-        if self.downloads.len() > open_pieces {
+        if self.partial_pieces.len() > open_pieces {
             if let Some((tracer, _)) = self.tracer.as_mut() {
                 let piece = block.piece.get();
                 let strategy = match self.config.strategy {
@@ -170,7 +171,7 @@ impl Session {
             self.stats.wasted += u64::from(len);
             return self.on_unrequested_block(key, &block);
         }
-        match self.downloads.receive(&block, from) {
+        match self.partial_pieces.receive(&block, from) {
             Received::Duplicate | Received::Unrequested => self.stats.wasted += u64::from(len),
             Received::New { piece_complete } => {
                 self.stats.downloaded += u64::from(len);
@@ -307,7 +308,7 @@ impl Session {
         if self.smart_ban.is_suspect(piece.get()) {
             self.judge_suspect_piece(piece);
         }
-        self.downloads.finish(piece);
+        self.partial_pieces.finish(piece);
         self.have.set(piece.get());
         self.picker.remove_piece(piece.get());
         self.pending_haves.push(piece.get());
@@ -331,9 +332,9 @@ impl Session {
         let size = u64::from(self.meta.layout.piece_size(piece));
         self.stats.wasted += size;
         self.stats.downloaded = self.stats.downloaded.saturating_sub(size);
-        let several = self.downloads.contributor_count(piece) > 1;
+        let several = self.partial_pieces.contributor_count(piece) > 1;
         let failed = self
-            .downloads
+            .partial_pieces
             .fail(piece, several || self.smart_ban.is_suspect(piece.get()));
         match failed.contributors.as_slice() {
             [] => log::warn!("piece {piece} failed its hash check"),

@@ -208,7 +208,7 @@ impl Session {
             .map(|p| {
                 if self.have.has(p) {
                     PieceState::Done
-                } else if self.downloads.contains(p) {
+                } else if self.partial_pieces.contains(p) {
                     PieceState::InFlight
                 } else {
                     PieceState::Missing

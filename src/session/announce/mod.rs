@@ -6,7 +6,7 @@
 //! - **Every tier at once.** [`Tiers`] (pure) schedules each tier on its own:
 //!   its current URL in BEP 12 order, next announce time, interval, back-off
 //!   and events (`started` first, `completed` when owed, `stopped` on exit).
-//!   This file only does the network part for whichever tiers are due, and
+//!   This module only does the network part for whichever tiers are due, and
 //!   every tier may have one announce in flight at the same time. Peers from
 //!   any tier join the peer list.
 //! - **UDP** never blocks. Each tier's exchange has its own socket, connected
@@ -14,9 +14,11 @@
 //!   "connection refused"), and its own mio token, tier `i` using
 //!   `UDP_TOKEN_TOP - i` (just below the listener's and the other fixed
 //!   tokens at the top of the range, far above any connection's slab key).
-//!   The pure [`UdpExchange`] decides what to send and when, with
-//!   [`ANNOUNCE_TIMEOUTS`]: a tracker that never answers is given up after
-//!   28 s, and its tier moves on.
+//!   The pure [`UdpExchange`](crate::tracker::udp::UdpExchange) decides what
+//!   to send and when, with
+//!   [`ANNOUNCE_TIMEOUTS`](crate::tracker::udp::ANNOUNCE_TIMEOUTS): a
+//!   tracker that never answers is given up after 28 s, and its tier moves
+//!   on. This transport is in [`udp_transport`].
 //! - **HTTP(S)** is one blocking ureq call under hard timeouts (connect 3 s,
 //!   total 5 s, the name lookup inside it at most 2 s of that), made from
 //!   the loop as the design allows. At most one per pass, so peers are
@@ -42,8 +44,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use mio::net::UdpSocket;
-use mio::{Interest, Token, Waker};
+use mio::{Token, Waker};
 
 use super::{Config, Session};
 use crate::metainfo::Metainfo;
@@ -52,19 +53,16 @@ use crate::trace::phase;
 use crate::tracker::http::{self, HttpTimeouts};
 use crate::tracker::resolve::{Lookup, Resolver};
 use crate::tracker::tiers::{Failover, Tiers, MAX_TIERS};
-use crate::tracker::udp::{
-    self, AnnounceQuery, UdpAnnounce, UdpConnection, UdpExchange, ANNOUNCE_TIMEOUTS,
-};
+use crate::tracker::udp::{self, UdpConnection};
 use crate::tracker::{AnnounceRequest, AnnounceResponse, Event, TrackerError};
+
+mod udp_transport;
+
+pub(super) use udp_transport::udp_tier;
+use udp_transport::UdpInFlight;
 
 /// The token of the waker that lookup threads use to wake the loop.
 pub(super) const WAKE: Token = Token(usize::MAX - 1);
-
-/// The highest token of the UDP tracker sockets: tier `i` uses
-/// `UDP_TOKEN_TOP - i`, for `i` below [`MAX_TIERS`]. Above it are the fixed
-/// tokens (listener, resolver waker, keyboard); connections use their slab
-/// keys, which count up from 0 and stay below the connection limit.
-const UDP_TOKEN_TOP: usize = usize::MAX - 3;
 
 /// Re-announce delay when a tracker returned no peers and we have none:
 /// the swarm may just be forming (seeders often start seconds after us).
@@ -91,22 +89,6 @@ const EXIT_TIMEOUTS: HttpTimeouts = HttpTimeouts {
 /// the later ones get what is left, or nothing, instead of each costing
 /// [`EXIT_TIMEOUTS`] in turn.
 const EXIT_BUDGET: Duration = Duration::from_secs(4);
-
-/// Largest UDP datagram read: one more than the largest valid reply, so an
-/// over-long one is seen whole and refused.
-const UDP_RECV_BYTES: usize = udp::MAX_DATAGRAM_LEN + 1;
-
-/// The tier whose UDP socket has `token`, if it is one of theirs.
-pub(super) fn udp_tier(token: Token) -> Option<usize> {
-    UDP_TOKEN_TOP
-        .checked_sub(token.0)
-        .filter(|tier| *tier < MAX_TIERS)
-}
-
-/// The token of tier `tier`'s UDP socket (`tier` is below [`MAX_TIERS`]).
-fn udp_token(tier: usize) -> Token {
-    Token(UDP_TOKEN_TOP.saturating_sub(tier))
-}
 
 /// How a tracker is reached.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -139,18 +121,6 @@ enum Flight {
     Udp(Box<UdpInFlight>),
 }
 
-/// A UDP announce in flight.
-#[derive(Debug)]
-struct UdpInFlight {
-    url: String,
-    target: SocketAddr,
-    socket: UdpSocket,
-    exchange: UdpAnnounce,
-    event: Event,
-    started: Instant,
-}
-
-/// The last outcome of one tier's announces, for the status line.
 #[derive(Debug, Clone)]
 struct Report {
     url: String,
@@ -436,124 +406,6 @@ impl Session {
         self.announce_done(tier, &url, event, result, took, end);
     }
 
-    /// Opens a socket connected to the UDP tracker at `target` and starts
-    /// tier `tier`'s exchange on it.
-    fn start_udp(
-        &mut self,
-        tier: usize,
-        url: &str,
-        target: SocketAddr,
-        event: Event,
-        now: Instant,
-    ) -> Result<(), TrackerError> {
-        let bind: SocketAddr = if target.is_ipv4() {
-            ([0, 0, 0, 0], 0).into()
-        } else {
-            ([0u16; 8], 0).into()
-        };
-        let transport = |e: io::Error| TrackerError::Transport(e.to_string());
-        let mut socket = UdpSocket::bind(bind).map_err(transport)?;
-        socket.connect(target).map_err(transport)?;
-        self.poll
-            .registry()
-            .register(&mut socket, udp_token(tier), Interest::READABLE)
-            .map_err(transport)?;
-        let cached = self
-            .tracker
-            .connections
-            .get(&target)
-            .copied()
-            .filter(|c| c.is_fresh(now));
-        let query = AnnounceQuery {
-            request: self.announce_request(tier, event),
-            ipv6: target.is_ipv6(),
-        };
-        let exchange = UdpExchange::new(query, now, cached, ANNOUNCE_TIMEOUTS, &mut self.rng);
-        log::debug!("tracker {url}: UDP announce to {target}");
-        if let Some(slot) = self.tracker.slots.get_mut(tier) {
-            slot.udp_target = Some(target);
-        }
-        self.set_flight(
-            tier,
-            Flight::Udp(Box::new(UdpInFlight {
-                url: url.to_string(),
-                target,
-                socket,
-                exchange,
-                event,
-                started: now,
-            })),
-        );
-        self.drive_udp(tier, now);
-        Ok(())
-    }
-
-    /// Tier `tier`'s UDP socket is readable: hand every datagram to its
-    /// exchange.
-    pub(super) fn receive_udp_tracker(&mut self, tier: usize, now: Instant) {
-        let mut buf = vec![0u8; UDP_RECV_BYTES];
-        loop {
-            let Some(Flight::Udp(flight)) = self.flight_mut(tier) else {
-                return;
-            };
-            match flight.socket.recv(&mut buf) {
-                Ok(n) => flight
-                    .exchange
-                    .handle_datagram(buf.get(..n).unwrap_or_default(), now),
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => {
-                    // e.g. connection refused: nothing listens on that port.
-                    let error = TrackerError::Transport(e.to_string());
-                    return self.finish_udp(tier, Err(error), now);
-                }
-            }
-        }
-        self.drive_udp(tier, now);
-    }
-
-    /// Moves tier `tier`'s exchange along: timeouts, datagrams to send, a
-    /// result.
-    fn drive_udp(&mut self, tier: usize, now: Instant) {
-        let Some(Flight::Udp(flight)) = self.flight_mut(tier) else {
-            return;
-        };
-        if flight.exchange.next_deadline().is_some_and(|at| at <= now) {
-            flight.exchange.handle_timeout(now);
-        }
-        while let Some(datagram) = flight.exchange.poll_transmit(now) {
-            if let Err(e) = flight.socket.send(&datagram) {
-                if e.kind() != io::ErrorKind::WouldBlock {
-                    let error = TrackerError::Transport(e.to_string());
-                    return self.finish_udp(tier, Err(error), now);
-                }
-            }
-        }
-        let connection = flight.exchange.connection().map(|c| (flight.target, c));
-        let result = flight.exchange.poll_result();
-        if let Some((target, connection)) = connection {
-            self.tracker.connections.insert(target, connection);
-        }
-        if let Some(result) = result {
-            self.finish_udp(tier, result, now);
-        }
-    }
-
-    /// Ends tier `tier`'s UDP exchange with `result`.
-    fn finish_udp(
-        &mut self,
-        tier: usize,
-        result: Result<AnnounceResponse, TrackerError>,
-        now: Instant,
-    ) {
-        let Some(Flight::Udp(mut flight)) = self.take_flight(tier) else {
-            return;
-        };
-        let _ = self.poll.registry().deregister(&mut flight.socket);
-        let took = now.saturating_duration_since(flight.started);
-        self.announce_done(tier, &flight.url, flight.event, result, took, now);
-    }
-
     /// The outcome of one announce of tier `tier`, from either transport.
     /// `took` is how long it ran: for HTTP, how long it blocked the loop.
     fn announce_done(
@@ -742,36 +594,6 @@ impl Session {
         result.is_ok()
     }
 
-    /// Sends one UDP announce to tier `tier`'s tracker without waiting for
-    /// the reply, if its address and a fresh connection id are at hand.
-    fn udp_farewell(&mut self, tier: usize, request: &AnnounceRequest) {
-        let Some(target) = self.tracker.slots.get(tier).and_then(|s| s.udp_target) else {
-            return;
-        };
-        let now = Instant::now();
-        let Some(connection) = self
-            .tracker
-            .connections
-            .get(&target)
-            .filter(|c| c.is_fresh(now))
-        else {
-            return;
-        };
-        let datagram = udp::encode_announce(
-            connection.id,
-            u32::try_from(self.rng.next_u64() >> 32).unwrap_or(0),
-            request,
-        );
-        let bind: SocketAddr = if target.is_ipv4() {
-            ([0, 0, 0, 0], 0).into()
-        } else {
-            ([0u16; 8], 0).into()
-        };
-        if let Ok(socket) = std::net::UdpSocket::bind(bind) {
-            let _ = socket.send_to(&datagram, target);
-        }
-    }
-
     /// Drops every announce still in flight (the session is ending); under
     /// `--trace`, each is recorded as abandoned with how long it waited
     /// (for a name, for its HTTP turn, or for a UDP answer).
@@ -856,24 +678,5 @@ impl Session {
             .map(|p| u64::from(layout.piece_size(p)))
             .sum();
         layout.total_len().saturating_sub(have)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn udp_tokens_stay_in_their_reserved_range() {
-        let fixed = [usize::MAX, WAKE.0, usize::MAX - 2];
-        for tier in 0..MAX_TIERS {
-            let token = udp_token(tier);
-            assert_eq!(udp_tier(token), Some(tier));
-            assert!(!fixed.contains(&token.0), "tier {tier} hits a fixed token");
-        }
-        for other in [0, 1, 1 << 20, usize::MAX, usize::MAX - 1, usize::MAX - 2] {
-            assert_eq!(udp_tier(Token(other)), None, "token {other}");
-        }
-        assert_eq!(udp_tier(Token(UDP_TOKEN_TOP - MAX_TIERS)), None);
     }
 }

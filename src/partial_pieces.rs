@@ -9,7 +9,7 @@
 //! arrives unrequested, twice, or for a piece not in progress is reported,
 //! never silently counted. A piece is complete when every block is
 //! received; the session then verifies it from disk and calls
-//! [`Downloads::finish`] or [`Downloads::fail`].
+//! [`PartialPieces::finish`] or [`PartialPieces::fail`].
 //!
 //! Each received block remembers which peer sent it, so a piece that fails
 //! its hash check can be blamed block by block (see [`crate::smart_ban`]).
@@ -83,7 +83,7 @@ impl Partial {
     }
 }
 
-/// Who sent what of a piece that failed its hash check: see [`Downloads::fail`].
+/// Who sent what of a piece that failed its hash check: see [`PartialPieces::fail`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FailedPiece {
     /// Every peer that sent at least one block.
@@ -92,7 +92,7 @@ pub struct FailedPiece {
     pub senders: Vec<(u32, SocketAddr)>,
 }
 
-/// What [`Downloads::receive`] made of an arriving block.
+/// What [`PartialPieces::receive`] made of an arriving block.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Received {
     /// A new block; `piece_complete` when it was the piece's last.
@@ -108,15 +108,15 @@ pub enum Received {
 
 /// Every piece in progress.
 #[derive(Debug, Clone, Default)]
-pub struct Downloads {
+pub struct PartialPieces {
     /// Ordered by index, so "finish partial pieces first" is deterministic.
     pieces: BTreeMap<u32, Partial>,
 }
 
-impl Downloads {
+impl PartialPieces {
     /// Nothing in progress.
-    pub fn new() -> Downloads {
-        Downloads::default()
+    pub fn new() -> PartialPieces {
+        PartialPieces::default()
     }
 
     /// Number of pieces in progress.
@@ -388,27 +388,29 @@ pub struct BlockChoice<'a> {
 /// when nothing is left unrequested) a block another peer is already
 /// fetching. `already_asked` says which blocks this peer has been asked for.
 pub fn next_block(
-    downloads: &mut Downloads,
+    partial_pieces: &mut PartialPieces,
     choice: &BlockChoice<'_>,
     already_asked: impl Fn(&Block) -> bool,
     rng: &mut Rng,
 ) -> Option<Block> {
-    if let Some(block) = downloads.request_any_wanted(choice.layout, choice.peer_has, choice.peer) {
+    if let Some(block) =
+        partial_pieces.request_any_wanted(choice.layout, choice.peer_has, choice.peer)
+    {
         return Some(block);
     }
-    let wanted = |p: u32| !choice.have.has(p) && !downloads.contains(p);
+    let wanted = |p: u32| !choice.have.has(p) && !partial_pieces.contains(p);
     if let Some(piece) = choice
         .picker
         .pick(choice.peer_has, wanted, rng)
         .and_then(|p| choice.layout.piece(p))
     {
-        downloads.start(choice.layout, piece);
-        return downloads.request_wanted(choice.layout, piece, choice.peer);
+        partial_pieces.start(choice.layout, piece);
+        return partial_pieces.request_wanted(choice.layout, piece, choice.peer);
     }
-    if downloads.has_wanted_blocks() && !choice.endgame {
+    if partial_pieces.has_wanted_blocks() && !choice.endgame {
         return None; // wanted blocks remain, just not ones this peer has
     }
-    downloads.request_any_duplicate(choice.layout, choice.peer_has, choice.peer, already_asked)
+    partial_pieces.request_any_duplicate(choice.layout, choice.peer_has, choice.peer, already_asked)
 }
 
 #[cfg(test)]
@@ -419,13 +421,13 @@ mod tests {
         SocketAddr::from(([127, 0, 0, 1], port))
     }
 
-    fn setup() -> (Layout, PieceIndex, Downloads) {
+    fn setup() -> (Layout, PieceIndex, PartialPieces) {
         // Piece 0 has 3 blocks: 16 KiB, 16 KiB, 8 KiB.
         let layout = Layout::new(40 * 1024, &[40 * 1024]).unwrap();
         let piece = layout.piece(0).unwrap();
-        let mut downloads = Downloads::new();
-        downloads.start(&layout, piece);
-        (layout, piece, downloads)
+        let mut partial_pieces = PartialPieces::new();
+        partial_pieces.start(&layout, piece);
+        (layout, piece, partial_pieces)
     }
 
     #[test]
@@ -501,7 +503,7 @@ mod tests {
         picker.add_peer(&all);
         let mut have = Bitfield::new(3);
         have.set(1);
-        let mut d = Downloads::new();
+        let mut d = PartialPieces::new();
         let mut rng = Rng::new(1);
         let choice = BlockChoice {
             layout: &layout,
@@ -512,7 +514,7 @@ mod tests {
             endgame: false,
         };
         let mut asked: Vec<Block> = Vec::new();
-        let mut take = |d: &mut Downloads, asked: &mut Vec<Block>| {
+        let mut take = |d: &mut PartialPieces, asked: &mut Vec<Block>| {
             let snapshot = asked.clone();
             let block = next_block(d, &choice, |b| snapshot.contains(b), &mut rng)?;
             asked.push(block);
@@ -599,7 +601,7 @@ mod tests {
         // 64 blocks; random requests, releases, receipts and failures.
         let layout = Layout::new(64 * 16384, &[64 * 16384]).unwrap();
         let piece = layout.piece(0).unwrap();
-        let mut d = Downloads::new();
+        let mut d = PartialPieces::new();
         d.start(&layout, piece);
         let mut rng = Rng::new(7);
         let mut asked: Vec<Block> = Vec::new();
