@@ -61,19 +61,21 @@ pub fn resume_path(dest: &Path, meta: &Metainfo) -> PathBuf {
 /// get an empty stamp. Blocks (one
 /// `stat` per file).
 pub fn stamp_files(dest: &Path, meta: &Metainfo) -> Vec<FileStamp> {
+    let partials = crate::storage::partial_paths(dest, meta);
     meta.files
         .iter()
-        .map(|file| match file.on_disk() {
+        .zip(partials)
+        .map(|(file, partial)| match file.on_disk() {
             false => FileStamp::default(),
-            true => stamp(&dest.join(&file.path)),
+            true => stamp(&dest.join(&file.path), &partial),
         })
         .collect()
 }
 
-/// The stamp of one file (under its final name, or its `.part` name while
-/// incomplete); empty when it cannot be `stat`ed.
-fn stamp(path: &Path) -> FileStamp {
-    let meta = fs::metadata(path).or_else(|_| fs::metadata(crate::storage::part_name(path)));
+/// The stamp of one file (under its final name, or its `partial` name
+/// while incomplete); empty when it cannot be `stat`ed.
+fn stamp(path: &Path, partial: &Path) -> FileStamp {
+    let meta = fs::metadata(path).or_else(|_| fs::metadata(partial));
     match meta {
         Ok(meta) if meta.is_file() => FileStamp {
             len_on_disk: Some(meta.len()),

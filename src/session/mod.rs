@@ -886,9 +886,12 @@ fn take_lock(dest: &std::path::Path, meta: &Metainfo) -> Result<InstanceLock, Er
 /// `--clean`: removes this torrent's files (final and `.part` names) and its
 /// resume state. Only paths the torrent names, under `dest`.
 fn clean(dest: &std::path::Path, meta: &Metainfo) {
-    for file in meta.files.iter().filter(|f| f.on_disk()) {
-        let path = dest.join(&file.path);
-        for candidate in [crate::storage::part_name(&path), path] {
+    let partials = crate::storage::partial_paths(dest, meta);
+    for (file, partial) in meta.files.iter().zip(partials) {
+        if !file.on_disk() {
+            continue;
+        }
+        for candidate in [partial, dest.join(&file.path)] {
             if std::fs::remove_file(&candidate).is_ok() {
                 log::info!("removed {}", candidate.display());
             }

@@ -139,7 +139,8 @@ impl Storage {
     /// Storage for `meta` under `dest`. Touches nothing on disk yet.
     pub fn new(dest: &Path, meta: &Metainfo) -> Result<Storage, StorageError> {
         let mut files = Vec::with_capacity(meta.files.len());
-        for file in &meta.files {
+        let partials = partial_paths(dest, meta);
+        for (file, partial) in meta.files.iter().zip(partials) {
             if !is_plain_relative(&file.path) {
                 return Err(StorageError {
                     path: file.path.clone(),
@@ -157,7 +158,7 @@ impl Storage {
             let path = if final_path.exists() || file.len == 0 {
                 final_path.clone()
             } else {
-                part_name(&final_path)
+                partial
             };
             files.push(DiskFile {
                 path,
@@ -470,8 +471,31 @@ impl Storage {
     }
 }
 
+/// The name each of `meta`'s files has under `dest` until it is complete:
+/// its final name plus `.part`, plus `.part` again while that names another
+/// file of the torrent (final or partial). A torrent with both `x` and
+/// `x.part` would otherwise have `x`'s partial data overwritten when
+/// `x.part` is finished: here `x` grows as `x.part.part` and `x.part` as
+/// `x.part.part.part`. Linear in the paths' length (one set).
+pub fn partial_paths(dest: &Path, meta: &Metainfo) -> Vec<PathBuf> {
+    let finals: Vec<PathBuf> = meta.files.iter().map(|f| dest.join(&f.path)).collect();
+    let mut taken: std::collections::HashSet<PathBuf> = finals.iter().cloned().collect();
+    finals
+        .iter()
+        .map(|path| {
+            let mut partial = part_name(path);
+            while taken.contains(&partial) {
+                partial = part_name(&partial);
+            }
+            taken.insert(partial.clone());
+            partial
+        })
+        .collect()
+}
+
 /// `name.ext` -> `name.ext.part`: the name a file has until it is complete,
-/// so nobody mistakes a half-written file for a finished one.
+/// so nobody mistakes a half-written file for a finished one (see
+/// [`partial_paths`] for a torrent whose names would collide).
 pub fn part_name(path: &Path) -> PathBuf {
     let mut name = path.as_os_str().to_os_string();
     name.push(".part");
