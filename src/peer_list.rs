@@ -41,6 +41,9 @@ struct Entry {
     failures: u32,
     retry_at: Option<Instant>,
     strikes: u32,
+    /// Its peer id from its last handshake: strikes follow the peer, not
+    /// only the port it happened to connect from.
+    peer_id: Option<[u8; 20]>,
 }
 
 /// Most banned IPs and peer ids remembered.
@@ -55,6 +58,9 @@ pub struct PeerList {
     /// Peer ids of banned peers, so a banned peer dialling in again from a
     /// new port is still refused.
     banned_ids: HashSet<[u8; 20]>,
+    /// Strikes by peer id (at most [`MAX_BANS`] ids), so a peer that comes
+    /// back from another port keeps the strikes it earned.
+    id_strikes: HashMap<[u8; 20], u32>,
 }
 
 impl PeerList {
@@ -78,6 +84,7 @@ impl PeerList {
                 failures: 0,
                 retry_at: None,
                 strikes: 0,
+                peer_id: None,
             },
         );
         true
@@ -161,16 +168,40 @@ impl PeerList {
 
     /// A piece with `addr`'s data failed its hash: one strike. Returns true
     /// when this strike bans it.
+    /// Its strikes count under its address and its peer id (whichever is
+    /// higher), and a ban covers both (and the IP, unless loopback),
+    /// whether or not it is connected now.
     pub fn strike(&mut self, addr: SocketAddr) -> bool {
         let Some(entry) = self.entries.get_mut(&addr) else {
             return false;
         };
         entry.strikes += 1;
-        if entry.strikes >= MAX_STRIKES && entry.status != Status::Banned {
+        let mut strikes = entry.strikes;
+        let peer_id = entry.peer_id;
+        if let Some(id) = peer_id {
+            if self.id_strikes.len() < MAX_BANS || self.id_strikes.contains_key(&id) {
+                let by_id = self.id_strikes.entry(id).or_insert(0);
+                *by_id += 1;
+                strikes = strikes.max(*by_id);
+            }
+        }
+        let Some(entry) = self.entries.get_mut(&addr) else {
+            return false;
+        };
+        entry.strikes = strikes;
+        if strikes >= MAX_STRIKES && entry.status != Status::Banned {
             entry.status = Status::Banned;
+            self.ban_identity(addr, peer_id);
             return true;
         }
         false
+    }
+
+    /// `addr` handshook with `peer_id` (so its strikes follow that id).
+    pub fn set_peer_id(&mut self, addr: SocketAddr, peer_id: [u8; 20]) {
+        if let Some(entry) = self.entries.get_mut(&addr) {
+            entry.peer_id = Some(peer_id);
+        }
     }
 
     /// Bans a peer beyond its address: its IP (unless loopback, where every
@@ -308,5 +339,23 @@ mod tests {
             )));
         }
         assert_eq!(list.len(), MAX_KNOWN_PEERS);
+    }
+
+    #[test]
+    fn strikes_follow_the_peer_id_across_ports() {
+        let mut list = PeerList::new();
+        let id = *b"-XX0001-cccccccccccc";
+        for port in [1, 2, 3] {
+            list.add(addr(port));
+            list.set_peer_id(addr(port), id);
+        }
+        assert!(!list.strike(addr(1)));
+        assert!(!list.strike(addr(2)));
+        assert!(
+            list.strike(addr(3)),
+            "the third strike of one peer id bans it"
+        );
+        assert!(list.is_banned_id(&id));
+        assert_eq!(list.strikes(addr(3)), MAX_STRIKES);
     }
 }

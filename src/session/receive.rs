@@ -216,6 +216,7 @@ impl Session {
             return conn.close(CloseReason::DuplicatePeerId);
         }
         conn.peer_id = Some(handshake.peer_id);
+        self.peers.set_peer_id(conn.addr, handshake.peer_id);
         conn.stage = Stage::Active;
         if let Some((tracer, _)) = self.tracer.as_mut() {
             let client = super::client_tag(&handshake.peer_id);

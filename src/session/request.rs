@@ -438,9 +438,17 @@ impl Session {
             return;
         }
         log::warn!("{addr}: banned after repeated bad data");
-        for (_, conn) in self.conns.iter_mut().filter(|(_, c)| c.addr == addr) {
-            self.peers.ban_identity(addr, conn.peer_id);
-            conn.close(CloseReason::Banned);
+        let banned_id = self
+            .conns
+            .iter()
+            .find(|(_, c)| c.addr == addr)
+            .and_then(|(_, c)| c.peer_id);
+        for (_, conn) in self.conns.iter_mut() {
+            let same_peer = conn.addr == addr || (banned_id.is_some() && conn.peer_id == banned_id);
+            if same_peer {
+                self.peers.ban_identity(addr, conn.peer_id);
+                conn.close(CloseReason::Banned);
+            }
         }
     }
 }
