@@ -37,6 +37,11 @@ pub const MAX_QUEUED_REQUESTS: usize = 2000;
 /// client quirk; a stream of them is waste at best and an attack at worst.
 pub const MAX_UNREQUESTED_BLOCKS: u32 = 8;
 
+/// The window [`MAX_UNREQUESTED_BLOCKS`] counts over: a stream of
+/// unrequested blocks is closed, while a quirk now and then over weeks of
+/// seeding is not held against an honest peer forever.
+pub const UNREQUESTED_WINDOW: Duration = Duration::from_secs(60);
+
 /// Requests we gave up on (cancelled, timed out, or dropped by a CHOKE)
 /// that are remembered so a late answer is not taken for an unrequested
 /// block: one full pipeline's worth.
@@ -90,8 +95,9 @@ pub struct PeerState {
     /// Our requests we gave up on, newest last (at most
     /// [`MAX_RELEASED_REMEMBERED`]): a late PIECE for one is no offence.
     released: VecDeque<Block>,
-    /// PIECEs it sent that answered nothing we asked for.
-    pub unrequested_blocks: u32,
+    /// PIECEs it sent that answered nothing we asked for, within the
+    /// current [`UNREQUESTED_WINDOW`], and when that window began.
+    unrequested: (u32, Option<Instant>),
 }
 
 impl PeerState {
@@ -115,7 +121,7 @@ impl PeerState {
             unchoked_at: None,
             snubbed: false,
             released: VecDeque::new(),
-            unrequested_blocks: 0,
+            unrequested: (0, None),
         }
     }
 
@@ -197,6 +203,19 @@ impl PeerState {
             }
             None => false,
         }
+    }
+
+    /// It sent a PIECE that answers nothing we asked for: the count of such
+    /// blocks in the current [`UNREQUESTED_WINDOW`], this one included.
+    pub fn note_unrequested(&mut self, now: Instant) -> u32 {
+        let (count, since) = self.unrequested;
+        let fresh = since.is_none_or(|at| now.saturating_duration_since(at) > UNREQUESTED_WINDOW);
+        self.unrequested = if fresh {
+            (1, Some(now))
+        } else {
+            (count.saturating_add(1), since)
+        };
+        self.unrequested.0
     }
 
     fn remember_released(&mut self, block: Block) {
@@ -343,5 +362,21 @@ mod tests {
         let last = layout.block(layout.piece(599).unwrap(), 0).unwrap();
         assert!(!peer.take_released(&first), "the oldest were forgotten");
         assert!(peer.take_released(&last));
+    }
+
+    #[test]
+    fn unrequested_blocks_are_counted_per_window() {
+        let t0 = Instant::now();
+        let mut peer = PeerState::new(1);
+        for n in 1..=5 {
+            assert_eq!(
+                peer.note_unrequested(t0 + Duration::from_secs(n)),
+                u32::try_from(n).unwrap()
+            );
+        }
+        // A minute after the window opened, the count starts again.
+        let later = t0 + UNREQUESTED_WINDOW + Duration::from_secs(2);
+        assert_eq!(peer.note_unrequested(later), 1);
+        assert_eq!(peer.note_unrequested(later), 2);
     }
 }

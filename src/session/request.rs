@@ -169,7 +169,7 @@ impl Session {
         if !asked {
             // Never written: only data we asked this peer for reaches the disk.
             self.stats.wasted += u64::from(len);
-            return self.on_unrequested_block(key, &block);
+            return self.on_unrequested_block(key, &block, now);
         }
         match self.partial_pieces.receive(&block, from) {
             Received::Duplicate | Received::Unrequested => self.stats.wasted += u64::from(len),
@@ -189,16 +189,16 @@ impl Session {
     /// A PIECE that answers no request in flight to this peer. A late
     /// answer to one we gave up on (cancelled in endgame, timed out, dropped
     /// by a CHOKE) is no offence; anything else counts against the peer,
-    /// and more than [`MAX_UNREQUESTED_BLOCKS`] closes it.
-    fn on_unrequested_block(&mut self, key: usize, block: &Block) {
+    /// and more than [`MAX_UNREQUESTED_BLOCKS`] within one
+    /// [`crate::peer::UNREQUESTED_WINDOW`] closes it.
+    fn on_unrequested_block(&mut self, key: usize, block: &Block, now: Instant) {
         let Some(conn) = self.conns.get_mut(key) else {
             return;
         };
         if conn.peer.take_released(block) {
             return;
         }
-        conn.peer.unrequested_blocks += 1;
-        let count = conn.peer.unrequested_blocks;
+        let count = conn.peer.note_unrequested(now);
         log::debug!(
             "{}: unrequested PIECE {} +{} dropped ({count} so far)",
             conn.addr,
