@@ -42,13 +42,22 @@ fn download_builder_with_progress_and_stop_handle() {
     assert!(reports.iter().all(|&(_, total)| total == 2_000_123));
 
     // A seeding session ends when its stop handle is used.
+    // Stopped once its loop runs (its first progress report), not after a
+    // guessed delay.
+    let (running, first_report) = std::sync::mpsc::sync_channel(1);
     let seeding = pollen::Download::new(&torrent)
         .dest(&dest)
         .trackers(false)
-        .seed(true);
+        .seed(true)
+        .on_progress(move |_| {
+            let _ = running.try_send(());
+        });
     let stop = seeding.stop_handle();
     let runner = std::thread::spawn(move || seeding.run());
-    std::thread::sleep(Duration::from_millis(300));
+    assert!(
+        first_report.recv_timeout(Duration::from_secs(30)).is_ok(),
+        "the seeding run never reported progress"
+    );
     stop.stop();
     let outcome = runner.join().unwrap().unwrap();
     assert_eq!(outcome, pollen::Outcome::Complete);

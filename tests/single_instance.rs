@@ -207,12 +207,18 @@ fn two_sessions_in_one_process_exclude_each_other() {
     // Dropping the session releases the lock.
     drop(first);
     let mut again = Session::new(meta, config).unwrap();
-    // The data is complete, so the run ends by itself after its check; a
-    // watchdog stops it (and fails the test) if it does not within 30 s.
-    let stop = again.stop_flag();
-    std::thread::spawn(move || {
-        std::thread::sleep(Duration::from_secs(30));
-        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    // The data is complete, so the run ends by itself after its check; if
+    // it has not within 30 s, it is stopped and the test fails.
+    let stop = again.stop_handle();
+    let (done, ended) = std::sync::mpsc::channel();
+    let runner = std::thread::spawn(move || {
+        let outcome = again.run();
+        let _ = done.send(());
+        outcome
     });
-    assert_eq!(again.run().unwrap(), pollen::Outcome::Complete);
+    let finished = ended.recv_timeout(Duration::from_secs(30)).is_ok();
+    stop.stop();
+    let outcome = runner.join().unwrap().unwrap();
+    assert!(finished, "the run did not end by itself");
+    assert_eq!(outcome, pollen::Outcome::Complete);
 }
