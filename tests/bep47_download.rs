@@ -79,24 +79,9 @@ fn only_data_files_are_written() {
         let dest = tmp.path().join("inner/dest");
         std::fs::create_dir_all(&dest).unwrap();
         let torrent = fixtures().join(torrent);
-        let mut seeder = Pollen::start([
-            torrent.as_os_str(),
-            "--dest".as_ref(),
-            seed_dir.as_os_str(),
-            "--seed".as_ref(),
-            "--no-tracker".as_ref(),
-            "-q".as_ref(),
-        ]);
+        let mut seeder = Pollen::seeder(&torrent, &seed_dir, &[]);
         let peer = seeder.peer_arg();
-        let mut leecher = Pollen::start([
-            torrent.as_os_str(),
-            "--dest".as_ref(),
-            dest.as_os_str(),
-            "--no-tracker".as_ref(),
-            "--peer".as_ref(),
-            peer.as_ref(),
-            "-q".as_ref(),
-        ]);
+        let mut leecher = Pollen::leecher(&torrent, &dest, &peer);
         let status = leecher.wait(Duration::from_secs(60));
         assert!(
             status.success(),

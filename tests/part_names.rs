@@ -24,15 +24,7 @@ fn files_named_like_partial_files_download_intact() {
     let mut seeder = Pollen::seeder(&torrent, &seed, &[]);
     let dest = tmp.path().join("dest");
     let peer = seeder.peer_arg();
-    let mut leecher = Pollen::start([
-        torrent.as_os_str(),
-        "-d".as_ref(),
-        dest.as_os_str(),
-        "--no-tracker".as_ref(),
-        "--peer".as_ref(),
-        peer.as_ref(),
-        "-q".as_ref(),
-    ]);
+    let mut leecher = Pollen::leecher(&torrent, &dest, &peer);
     let status = leecher.wait(Duration::from_secs(60));
     assert!(status.success(), "{status}\n{}", leecher.stderr());
     assert_same_tree(&seed, &dest);

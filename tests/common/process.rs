@@ -95,6 +95,20 @@ impl Pollen {
         seeder
     }
 
+    /// A quiet leecher of `torrent` into `dir` from `peer` only
+    /// (`--no-tracker --peer PEER -q`).
+    pub fn leecher(torrent: &Path, dir: &Path, peer: &str) -> Pollen {
+        Pollen::start([
+            torrent.as_os_str(),
+            "--dest".as_ref(),
+            dir.as_os_str(),
+            "--no-tracker".as_ref(),
+            "--peer".as_ref(),
+            peer.as_ref(),
+            "-q".as_ref(),
+        ])
+    }
+
     /// The port it listens on (from `listening on ADDR:PORT`), waiting up to 30 s.
     pub fn port(&mut self) -> u16 {
         if let Some(port) = self.port {
