@@ -15,8 +15,8 @@
 //!     lock              one pollen per download (flock on DEST/.pollen/<hash>.lock)
 //!     tracker::http     blocking HTTP: one announce under hard timeouts
 //!     tracker::resolve  tracker name lookups on helper threads, off the loop
-//! L0  bencode, metainfo, bitfield, wire, hash, units, peer, picker,
-//!     partial_pieces, smart_ban, choker, peer_list, rate, ratelimit, rng,
+//! L0  torrent, bencode, metainfo, bitfield, wire, hash, units, peer,
+//!     picker, partial_pieces, smart_ban, choker, peer_list, rate, ratelimit, rng,
 //!     trace, resume::{state, error}, tracker::{announce, udp, tiers, scrape},
 //!     tracker::server::{self, state, http_request, udp_request}, ui, close_reason
 //!                       pure: bytes/values in, values/bytes out; no I/O, no clock
@@ -45,7 +45,9 @@
 //!
 //! # The life of a block
 //!
-//! A peer's BITFIELD or HAVE ([`wire::Message`], checked with
+//! The protocol rules live in the sans-IO [`torrent::Torrent`] core; the
+//! session feeds it each decoded message and carries out the
+//! [`torrent::Action`]s it returns (`apply_actions`). A peer's BITFIELD or HAVE ([`wire::Message`], checked with
 //! [`bitfield::Bitfield::from_bytes`]) updates its [`peer::PeerState`] and
 //! the [`picker::Picker`]'s availability; `update_interest` sends
 //! INTERESTED; after its UNCHOKE, `request_blocks` asks
@@ -53,8 +55,8 @@
 //! rarest new piece, then endgame duplicates) and sends REQUESTs, as many as
 //! [`peer::PeerState::pipeline_target`] allows; each PIECE goes to
 //! `on_block`, which checks it ([`metainfo::Layout::check_block`],
-//! [`partial_pieces::PartialPieces::receive`]) and writes it
-//! ([`storage::Storage::write`]); the last block of a piece triggers
+//! [`partial_pieces::PartialPieces::receive`]); the session writes it
+//! ([`storage::Storage::write`]); the last block of a piece asks for
 //! `verify_piece` ([`storage::Storage::verify_piece`]), and `send_haves`
 //! tells every peer with HAVE. A PIECE that answers no request of ours never
 //! reaches the disk. A piece that fails its hash check (`on_piece_failed`)
@@ -72,7 +74,7 @@
 //! | 3 | metainfo files, info-hash, pieces | [`metainfo`], [`metainfo::layout`] |
 //! | 3 | handshake and peer messages | [`wire`] |
 //! | 3 | bitfield of pieces | [`bitfield`] |
-//! | 3 | choking, interest, requests | [`peer`], [`choker`], [`mod@partial_pieces`], [`session`] |
+//! | 3 | choking, interest, requests, the peer wire rules | [`torrent`], [`peer`], [`choker`], [`mod@partial_pieces`] |
 //! | 3 | HTTP tracker announce | [`tracker::announce`], [`tracker::http`] |
 //! | 6 | fast extension message ids | [`wire`] |
 //! | 7 | IPv6 tracker peers (`peers6`) | [`tracker::announce`] |
@@ -111,6 +113,7 @@ pub mod smart_ban;
 pub mod storage;
 #[cfg(test)]
 mod test_util;
+pub mod torrent;
 pub mod torrent_file;
 pub mod trace;
 pub mod tracker;

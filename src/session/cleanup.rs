@@ -1,8 +1,11 @@
-//! The cleanup, timeout, keepalive and send-haves phases.
+//! The cleanup, timeout and keepalive phases.
 //!
 //! Layer 2. `cleanup` is the one place a connection is closed: it
-//! deregisters the socket, gives back the peer's requests and availability,
-//! and tells the peer list how it ended.
+//! deregisters the socket and tells the torrent core, which gives back the
+//! peer's requests and availability and tells the peer list how it ended.
+//! The connection-level timeouts (connect, handshake, silence, a peer that
+//! stops reading) are the session's; request timeouts and snubbing are the
+//! core's ([`crate::torrent::Torrent::check_timeouts`]).
 
 use std::time::{Duration, Instant};
 
@@ -25,15 +28,6 @@ const IDLE_TIMEOUT: Duration = Duration::from_secs(180);
 /// Send a keepalive after this long without sending anything (BEP 3).
 const KEEPALIVE_PERIOD: Duration = Duration::from_secs(120);
 
-/// A request unanswered this long is given to another peer.
-const REQUEST_TIMEOUT: Duration = Duration::from_secs(15);
-
-/// A peer gets this long before its rate is judged.
-const SLOW_PEER_GRACE: Duration = Duration::from_secs(30);
-
-/// A peer slower than the median divided by this is replaced when others wait.
-const SLOW_PEER_FACTOR: u64 = 10;
-
 /// Most bytes waiting in one peer's write buffer: more means the peer is
 /// not reading what we send.
 const MAX_WRITE_BUF_BYTES: usize = 8 * 1024 * 1024;
@@ -53,15 +47,8 @@ impl Session {
             if let Err(e) = self.poll.registry().deregister(&mut conn.socket) {
                 log::debug!("{}: deregister failed: {e}", conn.addr);
             }
-            for request in conn.peer.requested.drain(..) {
-                self.partial_pieces.release(&request.block);
-            }
-            self.partial_pieces.disown(conn.addr);
-            self.picker.remove_peer(&conn.peer.has);
-            self.peers.disconnected(conn.addr, &reason, now);
-            if self.optimistic == Some(key) {
-                self.optimistic = None;
-            }
+            self.torrent
+                .handle_disconnected(key, conn.addr, &reason, now);
             let direction = if conn.outgoing {
                 "outgoing"
             } else {
@@ -97,75 +84,13 @@ impl Session {
                     queued_bytes: conn.write_buf.len(),
                 });
             }
-            let was_snubbed = conn.peer.snubbed;
-            conn.peer.check_snubbed(now);
-            if conn.peer.snubbed && !was_snubbed {
-                log::info!(
-                    "{}: snubbed us (nothing for a minute while unchoked)",
-                    conn.addr
-                );
-            }
             if let (Some((tracer, _)), Some(reason), false) =
                 (self.tracer.as_mut(), conn.closing.as_ref(), was_closing)
             {
                 tracer.timeout(now, phase::CHECK_TIMEOUTS, conn.addr, reason);
             }
-            let expired = conn.peer.take_expired(now, REQUEST_TIMEOUT);
-            if !expired.is_empty() {
-                self.partial_pieces.disown(conn.addr);
-            }
-            for block in expired {
-                if let Some((tracer, _)) = self.tracer.as_mut() {
-                    let what = format!(
-                        "request #{} +{} unanswered for 15 s",
-                        block.piece, block.begin
-                    );
-                    tracer.timeout(now, phase::CHECK_TIMEOUTS, conn.addr, &what);
-                }
-                log::debug!(
-                    "{}: request for piece {} +{} timed out",
-                    conn.addr,
-                    block.piece,
-                    block.begin
-                );
-                self.partial_pieces.release(&block);
-            }
         }
-    }
-
-    /// Makes room for waiting candidates when every peer slot is taken: the
-    /// slowest peer that unchokes us, if it gives us less than a tenth of
-    /// the median, is dropped (at most one per call, every 30 s).
-    pub(super) fn replace_slow_peers(&mut self, now: Instant) {
-        if self.have.is_complete()
-            || self.conns.len() < self.config.max_peers
-            || !self.peers.has_candidates(now)
-        {
-            return;
-        }
-        let mut rates: Vec<(u64, usize)> = self
-            .conns
-            .iter_mut()
-            .filter(|(_, c)| c.is_active() && !c.peer.peer_choking)
-            .filter(|(_, c)| now.saturating_duration_since(c.opened_at) > SLOW_PEER_GRACE)
-            .map(|(k, c)| (c.peer.down.rate(now), k))
-            .collect();
-        if rates.len() < 3 {
-            return;
-        }
-        rates.sort_unstable();
-        let median = rates.get(rates.len() / 2).map_or(0, |r| r.0);
-        if let Some(&(slowest, key)) = rates.first() {
-            if slowest.saturating_mul(SLOW_PEER_FACTOR) < median {
-                if let Some(conn) = self.conns.get_mut(key) {
-                    log::info!("{}: dropped as slow ({slowest} B/s, median {median} B/s) to try another peer", conn.addr);
-                    conn.close(CloseReason::SlowPeer {
-                        rate: slowest,
-                        median,
-                    });
-                }
-            }
-        }
+        self.torrent.check_timeouts(now);
     }
 
     /// Keepalive phase: a keepalive to every peer we have sent nothing to
@@ -176,34 +101,6 @@ impl Session {
             {
                 conn.send(&Message::KeepAlive, now);
             }
-        }
-    }
-
-    /// Send-haves phase: a HAVE for each newly verified piece to every
-    /// peer, then drop interest in peers that no longer have anything new.
-    pub(super) fn send_haves(&mut self, now: Instant) {
-        if self.pending_haves.is_empty() {
-            return;
-        }
-        let haves = std::mem::take(&mut self.pending_haves);
-        let keys: Vec<usize> = self
-            .conns
-            .iter()
-            .filter(|(_, c)| c.is_active())
-            .map(|(k, _)| k)
-            .collect();
-        if let Some((tracer, _)) = self.tracer.as_mut() {
-            for &piece in &haves {
-                tracer.have_broadcast(now, phase::SEND_HAVES, piece, keys.len());
-            }
-        }
-        for &key in &keys {
-            if let Some(conn) = self.conns.get_mut(key) {
-                for &piece in &haves {
-                    conn.send(&Message::Have { piece }, now);
-                }
-            }
-            self.update_interest(key, now);
         }
     }
 }

@@ -7,9 +7,7 @@ use std::path::PathBuf;
 
 use crate::picker::Strategy;
 
-/// Default cap on connected peers: enough for a healthy swarm, few enough
-/// for a router's file-descriptor and memory budget.
-pub const DEFAULT_MAX_PEERS: usize = 50;
+pub use crate::torrent::DEFAULT_MAX_PEERS;
 
 /// Default bytes hashed per loop pass by the start-up check, so peers keep
 /// being served during a long check: about 8 ms at 1 GB/s of SHA-1, 80 ms

@@ -1,5 +1,6 @@
 //! One peer connection: the nonblocking socket, its read and write
-//! buffers, and the peer's protocol state.
+//! buffers, and where it is in its life. The peer's protocol state lives
+//! in the torrent core ([`crate::torrent::Torrent`]), under the same key.
 //!
 //! Layer 2. Reads drain the socket into a capped buffer that the wire
 //! decoder consumes frame by frame; writes append framed messages to the
@@ -12,7 +13,6 @@ use std::time::Instant;
 use mio::net::TcpStream;
 
 use crate::close_reason::CloseReason;
-use crate::peer::PeerState;
 use crate::wire::Message;
 
 /// Bytes read from a socket per `read` call.
@@ -56,8 +56,6 @@ pub struct Conn {
     pub sent_handshake: bool,
     /// The peer's id from its handshake.
     pub peer_id: Option<[u8; 20]>,
-    /// BEP 3 state: flags, bitfield, requests.
-    pub peer: PeerState,
     /// Set by any phase that wants this connection closed; the cleanup
     /// phase closes it, so a slab key is never reused within one pass.
     pub closing: Option<CloseReason>,
@@ -66,8 +64,6 @@ pub struct Conn {
     pub read_pending: bool,
     /// When a flush last moved bytes (for peers that stop reading).
     pub last_write_progress: Instant,
-    /// Its upload bandwidth share under proportional share choking.
-    pub upload_share: Option<crate::ratelimit::TokenBucket>,
     /// Under `--trace`: descriptions of the messages queued since the
     /// session last collected them (it stamps them with the phase).
     pub sent_log: Option<Vec<String>>,
@@ -91,13 +87,12 @@ pub enum ReadOutcome {
 }
 
 impl Conn {
-    /// A connection in `stage` for a torrent of `piece_count` pieces.
+    /// A new connection: dialled by us (`outgoing`) or accepted.
     pub fn new(
         socket: TcpStream,
         addr: SocketAddr,
         outgoing: bool,
         read_cap: usize,
-        piece_count: u32,
         now: Instant,
     ) -> Conn {
         Conn {
@@ -115,11 +110,9 @@ impl Conn {
             write_interest: outgoing,
             sent_handshake: false,
             peer_id: None,
-            peer: PeerState::new(piece_count),
             closing: None,
             read_pending: false,
             last_write_progress: now,
-            upload_share: None,
             sent_log: None,
             opened_at: now,
             last_read: now,

@@ -21,7 +21,7 @@ impl Session {
     /// Add-peers phase: start nonblocking connects to known, idle addresses
     /// while under the peer cap and the half-open cap. Never blocks.
     pub(super) fn add_peers(&mut self, now: Instant) {
-        if self.have.is_complete() && !self.config.seed {
+        if self.torrent.is_complete() && !self.config.seed {
             return;
         }
         loop {
@@ -33,36 +33,41 @@ impl Session {
             if self.conns.len() >= self.config.max_peers || half_open >= MAX_HALF_OPEN {
                 return;
             }
-            let Some(addr) = self.peers.next_to_connect(now) else {
+            let Some(addr) = self.torrent.peer_list_mut().next_to_connect(now) else {
                 return;
             };
             if addr == self.listen_addr {
-                self.peers.forget(addr);
+                self.torrent.peer_list_mut().forget(addr);
                 continue;
             }
             let mut socket = match TcpStream::connect(addr) {
                 Ok(socket) => socket,
                 Err(e) => {
                     log::debug!("{addr}: connect failed: {e}");
-                    self.peers
-                        .disconnected(addr, &CloseReason::ConnectFailed(e.kind()), now);
+                    self.torrent.peer_list_mut().disconnected(
+                        addr,
+                        &CloseReason::ConnectFailed(e.kind()),
+                        now,
+                    );
                     continue;
                 }
             };
             let cap = self.read_cap();
-            let piece_count = self.meta.layout.piece_count();
             let tracing = self.tracer.is_some();
             let entry = self.conns.vacant_entry();
             let token = Token(entry.key());
             let interest = Interest::READABLE | Interest::WRITABLE;
             if let Err(e) = self.poll.registry().register(&mut socket, token, interest) {
                 log::warn!("{addr}: register failed: {e}");
-                self.peers
-                    .disconnected(addr, &CloseReason::RegisterFailed(e.kind()), now);
+                self.torrent.peer_list_mut().disconnected(
+                    addr,
+                    &CloseReason::RegisterFailed(e.kind()),
+                    now,
+                );
                 continue;
             }
             log::debug!("{addr}: connecting");
-            let mut conn = Conn::new(socket, addr, true, cap, piece_count, now);
+            let mut conn = Conn::new(socket, addr, true, cap, now);
             conn.sent_log = tracing.then(Vec::new);
             entry.insert(conn);
         }

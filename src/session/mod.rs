@@ -2,9 +2,11 @@
 //! one torrent.
 //!
 //! Layer 2: the only owner of mio, the slab of connections, the sockets and
-//! the clock. Everything it decides with is delegated to pure layer-0
-//! modules (wire, peer, picker, download, choker, peer_list); everything it
-//! stores goes through layer-1 storage.
+//! the clock. The protocol itself (BEP 3 rules, picking, choking, the smart
+//! ban) is the sans-IO [`crate::torrent::Torrent`] core: the session hands
+//! it each handshake and decoded message and runs its phases, then carries
+//! out the actions it returns (`apply_actions` in `drive.rs`); everything
+//! it stores goes through layer-1 storage.
 //!
 //! # The loop
 //!
@@ -44,8 +46,8 @@ mod cleanup;
 mod config;
 mod conn;
 mod connect;
+mod drive;
 mod receive;
-mod request;
 pub mod status;
 mod stop;
 mod terminal;
@@ -69,17 +71,15 @@ use crate::bitfield::Bitfield;
 use crate::error::Error;
 use crate::lock::{InstanceLock, LockError};
 use crate::metainfo::Metainfo;
-use crate::partial_pieces::PartialPieces;
-use crate::peer_list::PeerList;
-use crate::picker::Picker;
-use crate::rate::RateMeter;
 use crate::ratelimit::TokenBucket;
 use crate::resume;
 use crate::rng::Rng;
-use crate::smart_ban::SmartBan;
 use crate::storage::{PieceHashing, Storage};
+use crate::torrent::{Torrent, TorrentConfig};
 use crate::trace::{phase, Tracer};
 use conn::Conn;
+
+pub use crate::torrent::Stats;
 
 /// The listener's token. Peer connections use their slab keys, counting up
 /// from 0; the fixed tokens and the tracker sockets' range
@@ -99,12 +99,6 @@ const EVENTS_CAPACITY: usize = 1024;
 /// How often the housekeeping phases run (timeouts, status line, connects).
 const HOUSEKEEPING_PERIOD: Duration = Duration::from_secs(1);
 
-/// How often peers are rechoked (BEP 3 and most clients: ten seconds).
-const RECHOKE_PERIOD: Duration = Duration::from_secs(10);
-
-/// How often the optimistic unchoke rotates (BEP 3: thirty seconds).
-const OPTIMISTIC_PERIOD: Duration = Duration::from_secs(30);
-
 /// How often the resume state is saved while pieces complete: a crash
 /// re-checks at most the files written in the last few seconds.
 const RESUME_SAVE_PERIOD: Duration = Duration::from_secs(5);
@@ -112,22 +106,6 @@ const RESUME_SAVE_PERIOD: Duration = Duration::from_secs(5);
 /// Serve-and-flush rounds per pass: up to this many write-buffer loads per
 /// peer before the loop looks at other sockets again.
 const SERVE_ROUNDS_PER_PASS: usize = 8;
-
-/// Counters for the whole session.
-#[derive(Debug, Clone, Default)]
-pub struct Stats {
-    /// Payload bytes received and verified or pending verification.
-    pub downloaded: u64,
-    /// Payload bytes sent.
-    pub uploaded: u64,
-    /// Payload bytes received that were thrown away (duplicates, failed hashes).
-    pub wasted: u64,
-    /// Pieces that failed their hash check.
-    pub hash_failures: u32,
-    /// Pieces hashed by the start-up check: every piece with `--check` or
-    /// without a usable resume state, else only those it does not vouch for.
-    pub pieces_checked: u32,
-}
 
 /// A progress callback: called from the loop once a second, so it must be quick.
 pub type ProgressCallback = Box<dyn FnMut(&status::StatusSnapshot) + Send>;
@@ -145,7 +123,9 @@ pub enum Outcome {
 pub struct Session {
     /// One pollen per download: held until the session is dropped.
     _lock: InstanceLock,
-    meta: Metainfo,
+    meta: std::sync::Arc<Metainfo>,
+    /// The torrent's protocol state machine (layer 0): this session drives it.
+    torrent: Torrent,
     config: Config,
     peer_id: [u8; 20],
     poll: Poll,
@@ -154,17 +134,10 @@ pub struct Session {
     listen_addr: SocketAddr,
     conns: Slab<Conn>,
     storage: Storage,
-    /// Verified pieces.
-    have: Bitfield,
-    partial_pieces: PartialPieces,
-    /// Digests of blocks from failed pieces with several senders, to find
-    /// who sent the bad ones once the piece passes.
-    smart_ban: SmartBan,
-    picker: Picker,
-    peers: PeerList,
+    /// For the tracker exchanges' transaction ids and keys.
     rng: Rng,
-    /// Pieces verified since the last send_haves phase.
-    pending_haves: Vec<u32>,
+    /// The phase running now, for the trace lines of the core's notes.
+    phase: &'static str,
     /// Next piece to verify at start-up; `None` once the check is done.
     checking: Option<u32>,
     /// The piece the start-up check is part-way through (a piece larger
@@ -173,14 +146,8 @@ pub struct Session {
     /// Downloaded pieces too large to hash in one pass, being hashed a
     /// slice per pass (`verify_pieces`).
     verifying: std::collections::VecDeque<PieceHashing>,
-    optimistic: Option<usize>,
     next_housekeeping: Instant,
-    next_rechoke: Instant,
-    next_optimistic: Instant,
     tracker: announce::TrackerState,
-    stats: Stats,
-    down_rate: RateMeter,
-    up_rate: RateMeter,
     status: status::StatusLine,
     started: Instant,
     /// Set (and the loop woken) to stop the session.
@@ -195,8 +162,6 @@ pub struct Session {
     down_limit: Option<TokenBucket>,
     /// `--max-up`: tokens are taken per block served.
     up_limit: Option<TokenBucket>,
-    /// The peer that went first in the last request phase (peers take turns).
-    request_turn: usize,
     /// When a rate limit that stopped a phase will have tokens again.
     throttled_until: Option<Instant>,
     /// Queued requests could be served right now (the next poll must not sleep).
@@ -250,10 +215,6 @@ impl Session {
         };
         let mut rng = Rng::from_entropy();
         let piece_count = meta.layout.piece_count();
-        let mut peers = PeerList::new();
-        for addr in &config.peers {
-            peers.add(*addr);
-        }
         let now = Instant::now();
         // The one mio Waker of this poll: lookup threads and stop handles
         // wake the loop through it.
@@ -267,11 +228,37 @@ impl Session {
         let stop = StopHandle::new();
         stop.attach(Arc::clone(&waker));
         let (max_down, max_up) = (config.max_down, config.max_up);
+        let meta = std::sync::Arc::new(meta);
+        if let Some(trusted) = &trusted {
+            log::info!(
+                "resume: {} of {} pieces trusted without re-hashing",
+                trusted.count_ones(),
+                trusted.len()
+            );
+        }
+        let torrent_config = TorrentConfig {
+            strategy: config.strategy,
+            endgame_percent: config.endgame_percent,
+            choker: config.choker,
+            max_up: config.max_up,
+            max_peers: config.max_peers,
+        };
+        let have = trusted.unwrap_or_else(|| Bitfield::new(piece_count));
+        let core_rng = Rng::new(rng.next_u64());
+        let mut torrent = Torrent::new(
+            std::sync::Arc::clone(&meta),
+            torrent_config,
+            have,
+            core_rng,
+            now,
+        );
+        for addr in &config.peers {
+            torrent.peer_list_mut().add(*addr);
+        }
         let mut session = Session {
             _lock: lock,
             peer_id: make_peer_id(&mut rng),
-            have: Bitfield::new(piece_count),
-            picker: Picker::new(piece_count, config.strategy),
+            torrent,
             status: status::StatusLine::new(config.show_status),
             meta,
             config,
@@ -281,22 +268,13 @@ impl Session {
             listen_addr,
             conns: Slab::new(),
             storage,
-            partial_pieces: PartialPieces::new(),
-            smart_ban: SmartBan::new(),
-            peers,
             rng,
-            pending_haves: Vec::new(),
+            phase: phase::RECEIVE,
             checking: Some(0),
             check_job: None,
             verifying: std::collections::VecDeque::new(),
-            optimistic: None,
             next_housekeeping: now,
-            next_rechoke: now + RECHOKE_PERIOD,
-            next_optimistic: now,
             tracker,
-            stats: Stats::default(),
-            down_rate: RateMeter::new(),
-            up_rate: RateMeter::new(),
             started: now,
             stop,
             waker,
@@ -305,7 +283,6 @@ impl Session {
             completed_at: None,
             down_limit: config_limit(max_down),
             up_limit: config_limit(max_up),
-            request_turn: 0,
             throttled_until: None,
             more_to_serve: false,
             resume_path,
@@ -330,17 +307,6 @@ impl Session {
                 None => Box::new(std::io::stderr()),
             };
             session.tracer = Some((Tracer::new(now, filter, TRACE_BUFFER_LINES), sink));
-        }
-        if let Some(trusted) = trusted {
-            log::info!(
-                "resume: {} of {} pieces trusted without re-hashing",
-                trusted.count_ones(),
-                trusted.len()
-            );
-            for piece in trusted.iter_ones() {
-                session.picker.remove_piece(piece);
-            }
-            session.have = trusted;
         }
         Ok(session)
     }
@@ -377,7 +343,7 @@ impl Session {
 
     /// Counters so far.
     pub fn stats(&self) -> &Stats {
-        &self.stats
+        self.torrent.stats()
     }
 
     /// Runs the loop until the download completes (without `seed`), the
@@ -402,7 +368,7 @@ impl Session {
         if hashing || self.more_to_serve || reads_pending {
             return Duration::ZERO;
         }
-        let mut nearest = self.next_housekeeping.min(self.next_rechoke);
+        let mut nearest = self.next_housekeeping.min(self.torrent.next_deadline());
         if let Some(at) = self.tracker_deadline() {
             nearest = nearest.min(at);
         }
@@ -441,6 +407,7 @@ impl Session {
     /// their read budget last pass are read again (`receive_pending`).
     /// Events for keys no longer in the slab are ignored.
     fn dispatch_events(&mut self, now: Instant) {
+        self.phase = phase::RECEIVE;
         self.dispatch_ready(now);
         self.trace_sent(phase::RECEIVE, now);
     }
@@ -512,10 +479,8 @@ impl Session {
         self.run_phase(phase::CLEANUP, now, Self::cleanup);
         self.run_phase(phase::SEND_HAVES, now, Self::send_haves);
         self.run_phase(phase::REQUEST_BLOCKS, now, Self::request_blocks);
-        if now >= self.next_rechoke {
-            self.next_rechoke = now + RECHOKE_PERIOD;
+        if self.torrent.rechoke_due(now) {
             self.run_phase(phase::RECHOKE, now, Self::rechoke);
-            self.replace_slow_peers(now);
         }
         self.run_phase(phase::ANNOUNCE, now, Self::announce);
         self.check_finished(now);
@@ -530,6 +495,7 @@ impl Session {
         // Serve and flush in rounds: a flush that empties a buffer makes room
         // for more blocks, and no event would come to say so.
         self.more_to_serve = false;
+        self.phase = phase::SERVE_REQUESTS;
         for _ in 0..SERVE_ROUNDS_PER_PASS {
             let served = self.serve_requests(now);
             self.trace_sent(phase::SERVE_REQUESTS, now);
@@ -546,7 +512,9 @@ impl Session {
     /// Runs one phase of the tick; under `--trace`, the messages it queued
     /// are then recorded with its name.
     fn run_phase(&mut self, name: &'static str, now: Instant, phase: fn(&mut Session, Instant)) {
+        self.phase = name;
         phase(self, now);
+        self.apply_actions(now);
         self.trace_sent(name, now);
     }
 
@@ -597,11 +565,10 @@ impl Session {
                 Some(job) => job,
                 None => {
                     let piece = self.meta.layout.piece(index);
-                    let Some(piece) = piece.filter(|p| !self.have.has(p.get())) else {
+                    let Some(piece) = piece.filter(|p| !self.torrent.have().has(p.get())) else {
                         index += 1;
                         continue;
                     };
-                    self.stats.pieces_checked += 1;
                     PieceHashing::new(piece)
                 }
             };
@@ -614,13 +581,9 @@ impl Session {
             let step = budget.min(self.meta.layout.piece_size(piece));
             match self.storage.verify_step(&mut job, step, &expected) {
                 Ok(None) => self.check_job = Some(job),
-                Ok(Some(true)) => {
-                    self.have.set(piece.get());
-                    self.picker.remove_piece(piece.get());
-                    index += 1;
-                }
-                Ok(Some(false)) => {
-                    self.unverify(piece.get());
+                Ok(Some(ok)) => {
+                    self.resume_dirty |= !ok && self.torrent.have().has(piece.get());
+                    self.torrent.handle_existing_piece(piece.get(), ok);
                     index += 1;
                 }
                 Err(e) => return self.fail(Error::Storage(e)),
@@ -632,14 +595,14 @@ impl Session {
             return;
         }
         self.checking = None;
-        let (have, hashed) = (self.have.count_ones(), self.stats.pieces_checked);
+        let have = self.torrent.have().count_ones();
+        let hashed = self.torrent.stats().pieces_checked;
         log::info!(
             "checked existing data: {have} of {count} pieces verified ({hashed} hashed, {} trusted from the resume state)",
             count.saturating_sub(hashed)
         );
         // What the hashing found is saved soon, so a crash does not cost it again.
         self.resume_dirty |= hashed > 0;
-        self.stats.downloaded = 0;
         if let Err(e) = self.storage.create_empty_files() {
             self.fail(Error::Storage(e));
         }
@@ -648,39 +611,20 @@ impl Session {
         self.after_check(now);
     }
 
-    /// `piece` failed a hash check: it is not ours, whatever the resume
-    /// state or an earlier check said. Cleared from `have` and wanted again
-    /// by the picker; the resume state is saved without it.
-    pub(super) fn unverify(&mut self, piece: u32) {
-        if self.have.clear(piece) {
-            log::warn!("piece {piece} was believed verified but fails its hash check");
-            self.resume_dirty = true;
-        }
-        self.picker.restore_piece(piece);
-    }
-
-    /// Once the check is done: tell connected peers what we have.
+    /// Once the check is done: the core tells connected peers what we have.
     fn after_check(&mut self, now: Instant) {
-        let bitfield = self.have.clone();
-        for (_, conn) in self.conns.iter_mut().filter(|(_, c)| c.is_active()) {
-            for piece in bitfield.iter_ones() {
-                conn.send(&crate::wire::Message::Have { piece }, now);
-            }
-        }
-        let keys: Vec<usize> = self.conns.iter().map(|(k, _)| k).collect();
-        for key in keys {
-            self.update_interest(key, now);
-        }
+        self.torrent.handle_check_done();
+        self.apply_actions(now);
     }
 
     /// Ends the run when every piece is verified: at once without `seed`,
     /// otherwise keeps seeding.
     fn check_finished(&mut self, now: Instant) {
-        if self.checking.is_some() || self.completed_at.is_some() || !self.have.is_complete() {
+        if self.checking.is_some() || self.completed_at.is_some() || !self.torrent.is_complete() {
             return;
         }
         self.completed_at = Some(now);
-        if self.stats.downloaded == 0 {
+        if self.torrent.stats().downloaded == 0 {
             log::info!(
                 "all {} pieces verified on disk",
                 self.meta.layout.piece_count()
@@ -698,12 +642,6 @@ impl Session {
         let snapshot = self.status_snapshot(now);
         self.status.finish_line(&snapshot);
         self.on_complete(now);
-        // Seeds have nothing to give each other.
-        for (_, conn) in self.conns.iter_mut() {
-            if conn.peer.is_seed() {
-                conn.close(crate::close_reason::CloseReason::BothComplete);
-            }
-        }
         if !self.config.seed {
             self.stopping = true;
         }
@@ -723,7 +661,7 @@ impl Session {
         self.untrust_changed_files(&stamps);
         let state = resume::ResumeState {
             info_hash: self.meta.info_hash,
-            have: self.have.clone(),
+            have: self.torrent.have().clone(),
             files: stamps,
         };
         if let Err(e) = resume::save(&self.resume_path, &state) {
@@ -752,7 +690,7 @@ impl Session {
             .collect();
         for file in changed {
             let pieces = self.meta.layout.pieces_of_file(file);
-            if pieces.clone().any(|p| self.have.has(p)) {
+            if pieces.clone().any(|p| self.torrent.have().has(p)) {
                 let path = self
                     .meta
                     .files
@@ -764,8 +702,8 @@ impl Session {
                 );
             }
             for piece in pieces {
-                if self.have.has(piece) {
-                    self.unverify(piece);
+                if self.torrent.have().has(piece) {
+                    self.resume_dirty |= self.torrent.unverify(piece);
                 }
             }
         }
@@ -792,18 +730,15 @@ impl Session {
         // and those hashed so far, nothing unverified, and the pieces not
         // reached yet are hashed at the next start.
         self.save_resume(Instant::now());
-        let (uploaded, downloaded, wasted) = (
-            self.stats.uploaded,
-            self.stats.downloaded,
-            self.stats.wasted,
-        );
+        let stats = self.torrent.stats();
+        let (uploaded, downloaded, wasted) = (stats.uploaded, stats.downloaded, stats.wasted);
         log::info!(
             "session totals: uploaded {uploaded} B, downloaded {downloaded} B, wasted {wasted} B"
         );
         if let Some(error) = self.fatal.take() {
             return Err(error);
         }
-        Ok(if self.have.is_complete() {
+        Ok(if self.torrent.is_complete() {
             Outcome::Complete
         } else {
             Outcome::Stopped

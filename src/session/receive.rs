@@ -3,9 +3,10 @@
 //!
 //! Layer 2. `receive` drains a readable socket (edge-triggered: until it
 //! would block), decodes whole frames with the pure wire codec, and hands
-//! each message to `handle_message`, which updates the peer's state and the
-//! session's and may queue replies. A protocol violation marks the peer for
-//! closing; it can never end the session.
+//! each message to the torrent core ([`crate::torrent::Torrent`]), whose
+//! actions (replies, closes, a block to write) the session then carries
+//! out. A protocol violation marks the peer for closing; it can never end
+//! the session.
 
 use std::io;
 use std::time::Instant;
@@ -14,28 +15,21 @@ use mio::{Interest, Token};
 
 use super::conn::{Conn, ReadOutcome, Stage};
 use super::Session;
-use crate::bitfield::Bitfield;
 use crate::close_reason::CloseReason;
-use crate::metainfo::BLOCK_LEN;
+use crate::error::Error;
+use crate::torrent::Handled;
 use crate::trace::{describe_handshake, phase};
-use crate::wire::{decode_frame, BlockRequest, FrameLimits, Handshake, Message, HANDSHAKE_LEN};
+use crate::wire::{decode_frame, FrameLimits, Handshake, Message, HANDSHAKE_LEN};
 
 /// Bytes read from one peer per loop pass before the loop moves on: 1 MiB
 /// keeps a fast loopback transfer efficient (about 64 blocks per pass)
 /// while no single peer can starve the others.
 const READ_BUDGET_BYTES: usize = 1024 * 1024;
 
-/// Our client name in the BEP 10 handshake.
-const CLIENT_NAME: &str = concat!("pollen ", env!("CARGO_PKG_VERSION"));
-
 /// Our BEP 3 handshake: the extension-protocol bit (BEP 10) set.
 pub(super) fn our_handshake(info_hash: [u8; 20], peer_id: [u8; 20]) -> Handshake {
     Handshake::new(info_hash, peer_id).with_extensions()
 }
-
-/// Requests a peer may send while choked before it is disconnected (a few
-/// race with our CHOKE; a stream of them is a broken or hostile peer).
-const MAX_REQUESTS_WHILE_CHOKED: u32 = 100;
 
 /// Outgoing connections being set up at once (half-open connections are
 /// limited by some operating systems and routers).
@@ -55,12 +49,13 @@ impl Session {
                     return;
                 }
             };
-            if self.conns.len() >= self.config.max_peers || !self.peers.mark_connected(addr) {
+            if self.conns.len() >= self.config.max_peers
+                || !self.torrent.peer_list_mut().mark_connected(addr)
+            {
                 log::debug!("{addr}: refused (peer limit or banned)");
                 continue;
             }
             let cap = self.read_cap();
-            let piece_count = self.meta.layout.piece_count();
             let tracing = self.tracer.is_some();
             let entry = self.conns.vacant_entry();
             let token = Token(entry.key());
@@ -73,7 +68,7 @@ impl Session {
                 continue;
             }
             log::debug!("{addr}: incoming connection");
-            let mut conn = Conn::new(socket, addr, false, cap, piece_count, now);
+            let mut conn = Conn::new(socket, addr, false, cap, now);
             conn.sent_log = tracing.then(Vec::new);
             entry.insert(conn);
         }
@@ -190,15 +185,12 @@ impl Session {
         }
     }
 
-    /// The peer's handshake arrived: check it, answer with ours and our
-    /// bitfield.
+    /// The peer's handshake arrived: check it (our torrent, not ourselves,
+    /// not banned, not a second connection of the same peer), answer with
+    /// ours, and let the torrent core greet it (bitfield, BEP 10 handshake).
     fn on_handshake(&mut self, key: usize, handshake: &Handshake, now: Instant) {
         let info_hash = self.meta.info_hash.0;
         let our_id = self.peer_id;
-        let duplicate = self
-            .conns
-            .iter()
-            .any(|(k, c)| k != key && c.peer_id == Some(handshake.peer_id));
         let Some(conn) = self.conns.get_mut(key) else {
             return;
         };
@@ -206,24 +198,21 @@ impl Session {
             return conn.close(CloseReason::WrongInfoHash);
         }
         if handshake.peer_id == our_id {
-            self.peers.forget(conn.addr);
+            self.torrent.peer_list_mut().forget(conn.addr);
             return conn.close(CloseReason::ConnectedToSelf);
         }
-        if self.peers.is_banned_id(&handshake.peer_id) {
-            return conn.close(CloseReason::BannedPeerId);
-        }
-        if duplicate {
-            return conn.close(CloseReason::DuplicatePeerId);
+        if let Err(reason) = self.torrent.check_handshake(&handshake.peer_id) {
+            return conn.close(reason);
         }
         conn.peer_id = Some(handshake.peer_id);
-        self.peers.set_peer_id(conn.addr, handshake.peer_id);
         conn.stage = Stage::Active;
+        let addr = conn.addr;
         if let Some((tracer, _)) = self.tracer.as_mut() {
             let client = super::client_tag(&handshake.peer_id);
             tracer.wire_in(
                 now,
                 phase::RECEIVE,
-                conn.addr,
+                addr,
                 &describe_handshake(&client, &handshake.reserved),
             );
         }
@@ -233,192 +222,30 @@ impl Session {
             conn.sent_handshake = true;
             conn.log_sent(|| describe_handshake(&super::client_tag(&our_id), &ours.reserved));
         }
-        if self.checking.is_none() && self.have.count_ones() > 0 {
-            conn.send(&Message::Bitfield(self.have.as_bytes()), now);
-        }
-        if handshake.supports_extensions() {
-            let payload = crate::wire::extension::our_handshake(
-                crate::peer::MAX_QUEUED_REQUESTS,
-                CLIENT_NAME,
-            );
-            let message = Message::Extended {
-                id: crate::wire::extension::HANDSHAKE_ID,
-                payload: &payload,
-            };
-            conn.send(&message, now);
-        }
         log::debug!(
-            "{}: handshake ok, client {}",
-            conn.addr,
+            "{addr}: handshake ok, client {}",
             super::client_tag(&handshake.peer_id)
         );
+        self.torrent.handle_handshake(key, addr, handshake, now);
+        self.apply_actions(now);
     }
 
-    /// Handles one message from an active peer.
+    /// Handles one message from an active peer: the torrent core decides;
+    /// a block it wants is written here, from the frame in the read buffer.
     fn handle_message(&mut self, key: usize, message: Message<'_>, now: Instant) {
-        let piece_count = self.meta.layout.piece_count();
-        let Some(conn) = self.conns.get_mut(key) else {
-            return;
+        let data = match message {
+            Message::Piece { data, .. } => data,
+            _ => &[],
         };
-        // BITFIELD should come first; extension handshakes (libtorrent and
-        // Transmission send theirs before it) and keepalives do not count.
-        let first = !conn.peer.got_message;
-        if !matches!(message, Message::Extended { .. } | Message::KeepAlive) {
-            conn.peer.got_message = true;
+        if let Handled::Write(write) = self.torrent.handle_message(key, message, now) {
+            if let Err(e) = self
+                .storage
+                .write(write.block.piece, write.block.begin, data)
+            {
+                return self.fail(Error::Storage(e));
+            }
+            self.torrent.handle_block_written(write);
         }
-        log::trace!("{} <- {}", conn.addr, message.name());
-        match message {
-            Message::KeepAlive | Message::Port(_) | Message::Suggest { .. } => {}
-            Message::AllowedFast { .. } | Message::Unknown { .. } => {}
-            Message::Extended { id, payload } => {
-                if id == crate::wire::extension::HANDSHAKE_ID {
-                    match crate::wire::extension::ExtHandshake::parse(payload) {
-                        Ok(ext) => {
-                            conn.peer.max_requests = ext.reqq.and_then(|n| usize::try_from(n).ok());
-                            log::debug!(
-                                "{}: extension handshake: client {:?}, reqq {:?}",
-                                conn.addr,
-                                ext.client,
-                                ext.reqq
-                            );
-                        }
-                        Err(e) => {
-                            log::debug!("{}: bad extension handshake ignored: {e}", conn.addr)
-                        }
-                    }
-                }
-            }
-            Message::Choke => {
-                conn.peer.peer_choking = true;
-                for block in conn.peer.take_all_requests() {
-                    self.partial_pieces.release(&block);
-                }
-                self.partial_pieces.disown(conn.addr);
-            }
-            Message::Unchoke => {
-                conn.peer.peer_choking = false;
-                conn.peer.unchoked_at = Some(now);
-            }
-            Message::Interested => {
-                conn.peer.peer_interested = true;
-                self.unchoke_if_slot_free(key, now);
-            }
-            Message::NotInterested => conn.peer.peer_interested = false,
-            Message::Have { piece } => {
-                if piece >= piece_count {
-                    return conn.close(CloseReason::HaveOutOfRange { piece, piece_count });
-                }
-                if conn.peer.has.set(piece) {
-                    self.picker.add_piece(piece);
-                    self.update_interest(key, now);
-                }
-            }
-            Message::Bitfield(bytes) => {
-                // BEP 3 puts BITFIELD first, but aria2 sends a fresh one after
-                // its first pieces arrive: a late one replaces what we knew.
-                if !first {
-                    log::debug!("{}: late BITFIELD replaces its piece set", conn.addr);
-                }
-                match Bitfield::from_bytes(bytes, piece_count) {
-                    Ok(field) => self.set_peer_pieces(key, field, now),
-                    Err(e) => conn.close(CloseReason::BadBitfield(e)),
-                }
-            }
-            Message::HaveAll if first => {
-                self.set_peer_pieces(key, Bitfield::full(piece_count), now)
-            }
-            Message::HaveNone if first => {}
-            Message::HaveAll | Message::HaveNone => conn.close(CloseReason::LateHaveAllOrNone),
-            Message::Request(request) => self.on_request(key, request),
-            Message::Cancel(request) => {
-                conn.peer.queued.retain(|b| {
-                    !(b.piece.get() == request.piece
-                        && b.begin == request.begin
-                        && b.len == request.len)
-                });
-            }
-            Message::Reject(request) => {
-                if let Some(block) = self.meta.layout.check_block(
-                    request.piece,
-                    request.begin,
-                    request.len,
-                    BLOCK_LEN,
-                ) {
-                    if conn.peer.take_request(&block) {
-                        self.partial_pieces.release(&block);
-                    }
-                }
-            }
-            Message::Piece { piece, begin, data } => self.on_block(key, piece, begin, data, now),
-        }
-    }
-
-    /// The peer told us its pieces (BITFIELD or HAVE_ALL).
-    fn set_peer_pieces(&mut self, key: usize, field: Bitfield, now: Instant) {
-        let Some(conn) = self.conns.get_mut(key) else {
-            return;
-        };
-        self.picker.remove_peer(&conn.peer.has);
-        self.picker.add_peer(&field);
-        conn.peer.has = field;
-        if conn.peer.is_seed() && self.have.is_complete() {
-            return conn.close(CloseReason::BothComplete);
-        }
-        self.update_interest(key, now);
-    }
-
-    /// A REQUEST: queue it if we are unchoking the peer, have the piece and
-    /// the range is valid; drop it (or the peer) otherwise.
-    fn on_request(&mut self, key: usize, request: BlockRequest) {
-        let layout = &self.meta.layout;
-        let Some(conn) = self.conns.get_mut(key) else {
-            return;
-        };
-        let Some(block) = layout.check_block(request.piece, request.begin, request.len, BLOCK_LEN)
-        else {
-            return conn.close(CloseReason::RequestOutOfRange {
-                piece: request.piece,
-                begin: request.begin,
-                len: request.len,
-            });
-        };
-        if conn.peer.am_choking {
-            conn.peer.requests_while_choked += 1;
-            if conn.peer.requests_while_choked > MAX_REQUESTS_WHILE_CHOKED {
-                conn.close(CloseReason::RequestsWhileChoked);
-            }
-            return;
-        }
-        if !self.have.has(request.piece) {
-            return conn.close(CloseReason::RequestForMissingPiece {
-                piece: request.piece,
-            });
-        }
-        if conn.peer.queued.len() < crate::peer::MAX_QUEUED_REQUESTS
-            && !conn.peer.queued.contains(&block)
-        {
-            conn.peer.queued.push_back(block);
-        }
-    }
-
-    /// Sends INTERESTED or NOT_INTERESTED when our interest in the peer changed.
-    pub(super) fn update_interest(&mut self, key: usize, now: Instant) {
-        let checking = self.checking.is_some();
-        let Some(conn) = self.conns.get_mut(key) else {
-            return;
-        };
-        if !conn.is_active() || checking {
-            return;
-        }
-        let interested = conn.peer.has_something_for(&self.have);
-        if interested != conn.peer.am_interested {
-            conn.peer.am_interested = interested;
-            let message = if interested {
-                Message::Interested
-            } else {
-                Message::NotInterested
-            };
-            conn.send(&message, now);
-        }
+        self.apply_actions(now);
     }
 }

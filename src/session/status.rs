@@ -144,12 +144,12 @@ impl Session {
         StatusSnapshot {
             name: self.meta.name.clone(),
             elapsed: now.saturating_duration_since(self.started),
-            peers_known: self.peers.len(),
+            peers_known: self.torrent.peer_list().len(),
             peers_connected: self.conns.iter().filter(|(_, c)| c.is_active()).count(),
-            done_bytes: total.saturating_sub(self.bytes_left()),
+            done_bytes: total.saturating_sub(self.torrent.bytes_left()),
             total_bytes: total,
-            down_rate: self.down_rate.rate(now),
-            up_rate: self.up_rate.rate(now),
+            down_rate: self.torrent.down_rate(now),
+            up_rate: self.torrent.up_rate(now),
             swarm: self.tracker.swarm,
         }
     }
@@ -206,45 +206,42 @@ impl Session {
         let count = self.meta.layout.piece_count();
         let pieces = (0..count)
             .map(|p| {
-                if self.have.has(p) {
+                if self.torrent.have().has(p) {
                     PieceState::Done
-                } else if self.partial_pieces.contains(p) {
+                } else if self.torrent.is_in_progress(p) {
                     PieceState::InFlight
                 } else {
                     PieceState::Missing
                 }
             })
             .collect();
-        let availability = (0..count).map(|p| self.picker.availability(p)).collect();
+        let availability = (0..count).map(|p| self.torrent.availability(p)).collect();
         let peers = self
-            .conns
-            .iter_mut()
-            .filter(|(_, c)| c.is_active())
-            .map(|(_, c)| {
-                let mut in_flight: Vec<u32> = c
-                    .peer
-                    .requested
-                    .iter()
-                    .map(|r| r.block.piece.get())
-                    .collect();
+            .torrent
+            .peers(now)
+            .into_iter()
+            .map(|view| {
+                let peer = view.state;
+                let mut in_flight: Vec<u32> =
+                    peer.requested.iter().map(|r| r.block.piece.get()).collect();
                 in_flight.sort_unstable();
                 in_flight.dedup();
                 PeerRow {
-                    peer_id: c.peer_id,
-                    am_choking: c.peer.am_choking,
-                    am_interested: c.peer.am_interested,
-                    peer_choking: c.peer.peer_choking,
-                    peer_interested: c.peer.peer_interested,
-                    snubbed: c.peer.snubbed,
-                    optimistic: c.peer.optimistic,
-                    downloaded_bytes: c.peer.down.total(),
-                    uploaded_bytes: c.peer.up.total(),
-                    down_rate: c.peer.down.rate(now),
-                    up_rate: c.peer.up.rate(now),
+                    peer_id: Some(view.peer_id),
+                    am_choking: peer.am_choking,
+                    am_interested: peer.am_interested,
+                    peer_choking: peer.peer_choking,
+                    peer_interested: peer.peer_interested,
+                    snubbed: peer.snubbed,
+                    optimistic: peer.optimistic,
+                    downloaded_bytes: peer.down.total(),
+                    uploaded_bytes: peer.up.total(),
+                    down_rate: view.down_rate,
+                    up_rate: view.up_rate,
                     pieces_in_flight: u32::try_from(in_flight.len()).unwrap_or(u32::MAX),
-                    requests_to_peer: u32::try_from(c.peer.requested.len()).unwrap_or(u32::MAX),
-                    requests_from_peer: u32::try_from(c.peer.queued.len()).unwrap_or(u32::MAX),
-                    ..PeerRow::new(c.addr)
+                    requests_to_peer: u32::try_from(peer.requested.len()).unwrap_or(u32::MAX),
+                    requests_from_peer: u32::try_from(peer.queued.len()).unwrap_or(u32::MAX),
+                    ..PeerRow::new(view.addr)
                 }
             })
             .collect();

@@ -451,7 +451,8 @@ impl Session {
         took: Duration,
         now: Instant,
     ) {
-        let added = reply.peers.iter().filter(|a| self.peers.add(**a)).count();
+        let peer_list = self.torrent.peer_list_mut();
+        let added = reply.peers.iter().filter(|a| peer_list.add(**a)).count();
         log::info!(
             "tracker {url}: {event:?}: {} peers ({added} new), next in {} s ({} ms)",
             reply.peers.len(),
@@ -464,7 +465,7 @@ impl Session {
         let mut interval = reply
             .min_interval
             .map_or(reply.interval, |min| reply.interval.max(min));
-        let lonely = reply.peers.is_empty() && self.conns.is_empty() && !self.have.is_complete();
+        let lonely = reply.peers.is_empty() && self.conns.is_empty() && !self.torrent.is_complete();
         if lonely {
             // Nobody to download from: ask again soon, not in half an hour.
             let soon = reply
@@ -635,9 +636,9 @@ impl Session {
             info_hash: self.meta.info_hash.0,
             peer_id: self.peer_id,
             port: self.listen_addr.port(),
-            uploaded: self.stats.uploaded,
-            downloaded: self.stats.downloaded,
-            left: self.bytes_left(),
+            uploaded: self.torrent.stats().uploaded,
+            downloaded: self.torrent.stats().downloaded,
+            left: self.torrent.bytes_left(),
             event,
             numwant: Some(NUMWANT),
             key: None,
@@ -666,17 +667,5 @@ impl Session {
         if let Some(slot) = self.tracker.slots.get_mut(tier) {
             slot.flight = Some(flight);
         }
-    }
-
-    /// Bytes of the torrent not yet verified.
-    pub(super) fn bytes_left(&self) -> u64 {
-        let layout = &self.meta.layout;
-        let have: u64 = self
-            .have
-            .iter_ones()
-            .filter_map(|p| layout.piece(p))
-            .map(|p| u64::from(layout.piece_size(p)))
-            .sum();
-        layout.total_len().saturating_sub(have)
     }
 }

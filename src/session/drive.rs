@@ -1,0 +1,175 @@
+//! Driving the torrent core: the session carries out what
+//! [`crate::torrent::Torrent`] asks for, and runs its phases.
+//!
+//! Layer 2. After every input to the core (a handshake, a message, a
+//! phase), `apply_actions` drains its queue: messages go into connection
+//! write buffers, closes mark connections, whole pieces are hashed from
+//! disk (large ones a slice per pass, `verify_pieces`), digests of blocks
+//! are read for the smart ban, verified pieces finish their files, and
+//! the core's notes become `--trace` lines.
+
+use std::time::Instant;
+
+use super::Session;
+use crate::error::Error;
+use crate::hash::Sha1Hash;
+use crate::metainfo::PieceIndex;
+use crate::storage::{PieceHashing, StorageError};
+use crate::torrent::{Action, BlockDigest, Note};
+
+impl Session {
+    /// Carries out every action the torrent core has queued.
+    pub(super) fn apply_actions(&mut self, now: Instant) {
+        while let Some(action) = self.torrent.poll_action() {
+            match action {
+                Action::Send { peer, message } => {
+                    if let Some(conn) = self.conns.get_mut(peer).filter(|c| c.is_active()) {
+                        conn.send(&message.as_message(), now);
+                    }
+                }
+                Action::Close { peer, reason } => {
+                    if let Some(conn) = self.conns.get_mut(peer) {
+                        conn.close(reason);
+                    }
+                }
+                Action::CheckPiece { piece } => self.verify_piece(piece),
+                Action::DigestBlocks {
+                    piece,
+                    blocks,
+                    purpose,
+                } => match self.block_digests(piece, &blocks) {
+                    Ok(digests) => self.torrent.handle_block_digests(piece, purpose, digests),
+                    Err(e) => self.fail(Error::Storage(e)),
+                },
+                Action::PieceVerified { piece } => {
+                    self.resume_dirty = true;
+                    let files: Vec<usize> = self
+                        .meta
+                        .layout
+                        .piece_spans(piece)
+                        .iter()
+                        .map(|s| s.file)
+                        .collect();
+                    self.finish_files(&files);
+                }
+                Action::Note(note) => self.trace_note(note, now),
+            }
+        }
+    }
+
+    /// Writes one of the core's notes to the trace, stamped with the phase.
+    fn trace_note(&mut self, note: Note, now: Instant) {
+        let Some((tracer, _)) = self.tracer.as_mut() else {
+            return;
+        };
+        let phase = self.phase;
+        match note {
+            Note::Choke { addr, unchoke, why } => tracer.choke(now, phase, addr, unchoke, &why),
+            Note::Pick { addr, piece, why } => tracer.pick(now, phase, addr, piece, &why),
+            Note::Hash { piece, ok } => tracer.hash(now, phase, piece, ok),
+            Note::HaveBroadcast { piece, peers } => tracer.have_broadcast(now, phase, piece, peers),
+            Note::Timeout { addr, what } => tracer.timeout(now, phase, addr, what),
+        }
+    }
+
+    /// Request phase: the core fills every unchoking peer's pipeline,
+    /// within the download limit.
+    pub(super) fn request_blocks(&mut self, now: Instant) {
+        if let Some(ready) = self.torrent.request_blocks(now, self.down_limit.as_mut()) {
+            self.throttle_until(ready);
+        }
+    }
+
+    /// Send-haves phase: the core tells every peer about new pieces.
+    pub(super) fn send_haves(&mut self, _now: Instant) {
+        self.torrent.send_haves();
+    }
+
+    /// Gives each of `files` whose pieces are all verified its real name
+    /// (dropping the `.part` suffix).
+    pub(super) fn finish_files(&mut self, files: &[usize]) {
+        for &file in files {
+            let complete = self
+                .meta
+                .layout
+                .pieces_of_file(file)
+                .all(|p| self.torrent.have().has(p));
+            if complete {
+                if let Err(e) = self.storage.finish_file(file) {
+                    return self.fail(Error::Storage(e));
+                }
+            }
+        }
+    }
+
+    /// Every block of `piece` is on disk: hash it from disk and tell the
+    /// core how it went.
+    ///
+    /// A piece larger than one pass's hashing budget
+    /// (`Config::check_bytes_per_pass`; pieces go up to 512 MiB) is queued
+    /// instead and hashed a slice per pass by `verify_pieces`, so peers keep
+    /// being served meanwhile.
+    fn verify_piece(&mut self, piece: PieceIndex) {
+        if self.meta.layout.piece_size(piece) > self.config.check_bytes_per_pass {
+            self.verifying.push_back(PieceHashing::new(piece));
+            return;
+        }
+        let Some(expected) = self.meta.piece_hash(piece).copied() else {
+            return;
+        };
+        match self.storage.verify_piece(piece, &expected) {
+            Ok(ok) => self.torrent.handle_piece_checked(piece, ok),
+            Err(e) => self.fail(Error::Storage(e)),
+        }
+    }
+
+    /// Verify phase: hashes the queued large pieces, at most one pass's
+    /// budget of bytes (`Config::check_bytes_per_pass`), oldest first.
+    /// Blocks on disk reads.
+    pub(super) fn verify_pieces(&mut self, now: Instant) {
+        let mut budget = self.config.check_bytes_per_pass.max(1);
+        while budget > 0 {
+            let Some(mut job) = self.verifying.pop_front() else {
+                return;
+            };
+            let piece = job.piece();
+            let Some(expected) = self.meta.piece_hash(piece).copied() else {
+                continue;
+            };
+            let step = budget.min(self.meta.layout.piece_size(piece));
+            budget = budget.saturating_sub(step);
+            match self.storage.verify_step(&mut job, step, &expected) {
+                Ok(None) => self.verifying.push_front(job),
+                Ok(Some(ok)) => {
+                    self.torrent.handle_piece_checked(piece, ok);
+                    self.apply_actions(now);
+                }
+                Err(e) => return self.fail(Error::Storage(e)),
+            }
+        }
+    }
+
+    /// SHA-1 of each of `blocks` of `piece` as it is on disk.
+    fn block_digests(
+        &mut self,
+        piece: PieceIndex,
+        blocks: &[u32],
+    ) -> Result<Vec<BlockDigest>, StorageError> {
+        let mut buf = vec![0u8; crate::metainfo::BLOCK_LEN as usize];
+        let mut digests = Vec::new();
+        for &index in blocks {
+            let Some(block) = self.meta.layout.block(piece, index) else {
+                continue;
+            };
+            let Some(bytes) = usize::try_from(block.len)
+                .ok()
+                .and_then(|n| buf.get_mut(..n))
+            else {
+                continue;
+            };
+            self.storage.read(piece, block.begin, bytes)?;
+            digests.push((index, Sha1Hash::of(bytes)));
+        }
+        Ok(digests)
+    }
+}

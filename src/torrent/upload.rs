@@ -1,0 +1,197 @@
+//! The upload side of the torrent core: the choke epoch and which queued
+//! REQUEST to serve next.
+//!
+//! Layer 0. `rechoke` applies the pure choker's decision
+//! ([`crate::choker`]) every ten seconds; `serve_next` hands the driver the
+//! next block to read from disk for a peer, within the peer's share
+//! (proportional share) and the global upload limit.
+
+use std::time::{Duration, Instant};
+
+use super::{Note, OutMessage, PeerKey, Torrent, RECHOKE_PERIOD};
+use crate::choker::{self, Candidate, ChokerKind, ShareBudget, UPLOAD_SLOTS};
+use crate::metainfo::Block;
+use crate::ratelimit::TokenBucket;
+
+/// How often the optimistic unchoke rotates (BEP 3: thirty seconds).
+const OPTIMISTIC_PERIOD: Duration = Duration::from_secs(30);
+
+/// Smallest upload budget proportional share divides when no limit is set
+/// and little has been uploaded yet (it grows with the measured rate).
+const PROPSHARE_MIN_BUDGET: u64 = 256 * 1024;
+
+/// What [`Torrent::serve_next`] found for a peer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Serve {
+    /// Read this block from disk and send it as a PIECE.
+    Block(Block),
+    /// Nothing for this peer now (queue empty, or its share of the upload
+    /// is spent until the given time); others may still be served.
+    PeerWaits(Option<Instant>),
+    /// The global upload limit is spent until this time: stop serving.
+    LimitSpent(Instant),
+}
+
+impl Torrent {
+    /// A peer became interested: unchoke it at once if a regular slot is
+    /// free, rather than making it wait for the next rechoke.
+    pub(super) fn unchoke_if_slot_free(&mut self, key: PeerKey) {
+        let unchoked = self
+            .peers
+            .values()
+            .filter(|p| !p.closing && !p.state.am_choking)
+            .count();
+        // The regular slots plus the optimistic one.
+        if unchoked > UPLOAD_SLOTS {
+            return;
+        }
+        let Some(peer) = self.peers.get_mut(&key).filter(|p| p.state.am_choking) else {
+            return;
+        };
+        peer.state.am_choking = false;
+        peer.state.requests_while_choked = 0;
+        let addr = peer.addr;
+        self.send(key, OutMessage::Unchoke);
+        self.note(Note::Choke {
+            addr,
+            unchoke: true,
+            why: "newly interested, and a slot is free".into(),
+        });
+    }
+
+    /// Choke epoch: unchoke the best interested peers (by what they give
+    /// us, or when seeding by what we give them) plus one optimistic peer
+    /// rotated every thirty seconds; choke the rest. `stalled` says which
+    /// peers stopped reading what we send (the driver sees the sockets).
+    pub fn rechoke(&mut self, now: Instant, stalled: &dyn Fn(PeerKey) -> bool) {
+        self.next_rechoke = now + RECHOKE_PERIOD;
+        let seeding = self.have.is_complete();
+        let mut candidates: Vec<Candidate> = self
+            .peers
+            .iter_mut()
+            .filter(|(_, p)| !p.closing)
+            .map(|(&id, p)| Candidate {
+                id,
+                interested: p.state.peer_interested,
+                rate: if seeding {
+                    p.state.up.rate(now)
+                } else {
+                    p.state.down.rate(now)
+                },
+                // Peers that stopped reading, and (leeching) peers that snub
+                // us, are last in line for a slot.
+                stalled: stalled(id) || (!seeding && p.state.snubbed),
+            })
+            .collect();
+        // Equal peers take turns: ties keep this (random) order.
+        self.rng.shuffle(&mut candidates);
+        let regular = choker::rechoke(&candidates, UPLOAD_SLOTS, None);
+        let optimistic_gone = self
+            .optimistic
+            .is_none_or(|id| self.peers.get(&id).is_none_or(|p| p.closing));
+        if now >= self.next_optimistic || optimistic_gone {
+            self.next_optimistic = now + OPTIMISTIC_PERIOD;
+            self.optimistic = choker::pick_optimistic(&candidates, &regular, &mut self.rng);
+        }
+        let unchoke = if self.config.choker == ChokerKind::PropShare && !seeding {
+            self.propshare(&candidates, now)
+        } else {
+            choker::rechoke(&candidates, UPLOAD_SLOTS, self.optimistic)
+        };
+        for candidate in &candidates {
+            let optimistic = self.optimistic == Some(candidate.id);
+            let Some(peer) = self.peers.get_mut(&candidate.id) else {
+                continue;
+            };
+            let should_unchoke = unchoke.contains(&candidate.id);
+            peer.state.optimistic = optimistic;
+            if should_unchoke != peer.state.am_choking {
+                continue; // no change
+            }
+            let addr = peer.addr;
+            if should_unchoke {
+                peer.state.am_choking = false;
+                peer.state.requests_while_choked = 0;
+                self.send(candidate.id, OutMessage::Unchoke);
+            } else {
+                peer.state.am_choking = true;
+                peer.state.queued.clear();
+                self.send(candidate.id, OutMessage::Choke);
+            }
+            let why = if optimistic {
+                "optimistic unchoke".to_string()
+            } else if candidate.stalled {
+                "stopped reading or snubs us".to_string()
+            } else {
+                let whose = if seeding { "we upload" } else { "it gives us" };
+                format!(
+                    "{whose} {}/s, {} regular slots",
+                    crate::units::format_bytes(candidate.rate),
+                    UPLOAD_SLOTS
+                )
+            };
+            self.note(Note::Choke {
+                addr,
+                unchoke: should_unchoke,
+                why,
+            });
+        }
+    }
+
+    /// Proportional share: divide the upload budget among the peers in
+    /// proportion to what they gave us (plus the optimistic peer's fixed
+    /// part); each unchoked peer's share becomes its own token bucket.
+    fn propshare(&mut self, candidates: &[Candidate], now: Instant) -> Vec<PeerKey> {
+        let budget = self
+            .config
+            .max_up
+            .unwrap_or_else(|| self.up_rate.rate(now).max(PROPSHARE_MIN_BUDGET));
+        let shares =
+            choker::propshare_allocation(candidates, &ShareBudget::new(budget), self.optimistic);
+        let unchoke = choker::propshare_unchoke(&shares, UPLOAD_SLOTS + 1);
+        for (&key, peer) in self.peers.iter_mut() {
+            peer.upload_share = shares
+                .iter()
+                .find(|s| s.id == key && unchoke.contains(&key))
+                .map(|s| TokenBucket::new(s.bytes_per_sec));
+        }
+        unchoke
+    }
+
+    /// The next queued REQUEST of the peer to serve, if its share and the
+    /// global upload `limit` allow; the block is counted as uploaded.
+    pub fn serve_next(
+        &mut self,
+        key: PeerKey,
+        limit: Option<&mut TokenBucket>,
+        now: Instant,
+    ) -> Serve {
+        let Some(peer) = self
+            .peers
+            .get_mut(&key)
+            .filter(|p| !p.closing && !p.state.am_choking)
+        else {
+            return Serve::PeerWaits(None);
+        };
+        let Some(block) = peer.state.queued.pop_front() else {
+            return Serve::PeerWaits(None);
+        };
+        let len = u64::from(block.len);
+        if let Some(share) = peer.upload_share.as_mut() {
+            if !share.try_take(len, now) {
+                peer.state.queued.push_front(block);
+                return Serve::PeerWaits(Some(share.ready_at(len, now)));
+            }
+        }
+        if let Some(limit) = limit {
+            if !limit.try_take(len, now) {
+                peer.state.queued.push_front(block);
+                return Serve::LimitSpent(limit.ready_at(len, now));
+            }
+        }
+        peer.state.up.add(len, now);
+        self.up_rate.add(len, now);
+        self.stats.uploaded += len;
+        Serve::Block(block)
+    }
+}
