@@ -65,6 +65,8 @@ pub enum Error {
     /// The single-instance lock could not be taken for another reason
     /// (the destination is not writable, the file system refuses locks).
     Lock(LockError),
+    /// The session already runs its most torrents (the number given).
+    TooManyTorrents(usize),
 }
 
 impl Error {
@@ -85,7 +87,8 @@ impl Error {
             | Error::Bind(..)
             | Error::Io(..)
             | Error::AlreadyRunning { .. }
-            | Error::Lock(_) => false,
+            | Error::Lock(_)
+            | Error::TooManyTorrents(_) => false,
         }
     }
 }
@@ -117,6 +120,9 @@ impl fmt::Display for Error {
                 }
             }
             Error::Lock(e) => write!(f, "{e}"),
+            Error::TooManyTorrents(max) => {
+                write!(f, "too many torrents: one session runs at most {max}")
+            }
         }
     }
 }
@@ -134,7 +140,7 @@ impl std::error::Error for Error {
             Error::Create(e) => e.source(),
             Error::Storage(e) => e.source(),
             Error::Lock(e) => e.source(),
-            Error::AlreadyRunning { .. } => None,
+            Error::AlreadyRunning { .. } | Error::TooManyTorrents(_) => None,
         }
     }
 }

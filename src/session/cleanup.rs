@@ -47,8 +47,10 @@ impl Session {
             if let Err(e) = self.poll.registry().deregister(&mut conn.socket) {
                 log::debug!("{}: deregister failed: {e}", conn.addr);
             }
-            self.torrent
-                .handle_disconnected(key, conn.addr, &reason, now);
+            if let Some(slot) = conn.torrent.and_then(|tid| self.torrents.get_mut(tid)) {
+                slot.torrent
+                    .handle_disconnected(key, conn.addr, &reason, now);
+            }
             let direction = if conn.outgoing {
                 "outgoing"
             } else {
@@ -90,7 +92,9 @@ impl Session {
                 tracer.timeout(now, phase::CHECK_TIMEOUTS, conn.addr, reason);
             }
         }
-        self.torrent.check_timeouts(now);
+        for slot in &mut self.torrents {
+            slot.torrent.check_timeouts(now);
+        }
     }
 
     /// Keepalive phase: a keepalive to every peer we have sent nothing to

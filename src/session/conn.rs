@@ -42,6 +42,9 @@ pub struct Conn {
     pub addr: SocketAddr,
     /// We dialled it (rather than it dialling us).
     pub outgoing: bool,
+    /// The torrent it belongs to: known when we dial; for an incoming
+    /// connection, once its handshake names an info-hash we serve.
+    pub torrent: Option<super::TorrentId>,
     /// Life stage.
     pub stage: Stage,
     /// Bytes received and not yet decoded.
@@ -87,18 +90,20 @@ pub enum ReadOutcome {
 }
 
 impl Conn {
-    /// A new connection: dialled by us (`outgoing`) or accepted.
+    /// A new connection: dialled by us for `torrent`, or accepted (`None`).
     pub fn new(
         socket: TcpStream,
         addr: SocketAddr,
-        outgoing: bool,
+        torrent: Option<super::TorrentId>,
         read_cap: usize,
         now: Instant,
     ) -> Conn {
+        let outgoing = torrent.is_some();
         Conn {
             socket,
             addr,
             outgoing,
+            torrent,
             stage: if outgoing {
                 Stage::Connecting
             } else {

@@ -12,74 +12,86 @@ use mio::net::TcpStream;
 use mio::{Interest, Token};
 
 use super::conn::{Conn, Stage};
-use super::receive::{our_handshake, MAX_HALF_OPEN};
-use super::Session;
+use super::receive::{our_handshake, read_cap_for, MAX_HALF_OPEN};
+use super::{Session, TorrentId};
 use crate::close_reason::CloseReason;
 use crate::trace::describe_handshake;
 
 impl Session {
-    /// Add-peers phase: start nonblocking connects to known, idle addresses
-    /// while under the peer cap and the half-open cap. Never blocks.
+    /// Add-peers phase: start nonblocking connects to known, idle
+    /// addresses while under the peer cap and the half-open cap, the
+    /// torrents taking turns (one address each per round) so one torrent's
+    /// long peer list cannot take every slot. Never blocks.
     pub(super) fn add_peers(&mut self, now: Instant) {
-        if self.torrent.is_complete() && !self.config.seed {
-            return;
+        let mut wanting: Vec<TorrentId> = (0..self.torrents.len()).collect();
+        while !wanting.is_empty() {
+            wanting.retain(|&tid| self.dial_one(tid, now) == Dial::Started);
+        }
+    }
+
+    /// One nonblocking connect for torrent `tid`, if the caps allow and
+    /// it has a candidate address.
+    fn dial_one(&mut self, tid: TorrentId, now: Instant) -> Dial {
+        let half_open = self
+            .conns
+            .iter()
+            .filter(|(_, c)| c.stage == Stage::Connecting)
+            .count();
+        if self.conns.len() >= self.config.max_peers || half_open >= MAX_HALF_OPEN {
+            return Dial::Stop;
+        }
+        let (seed, listen_addr) = (self.config.seed, self.listen_addr);
+        let Some(slot) = self.torrents.get_mut(tid) else {
+            return Dial::Stop;
+        };
+        if slot.torrent.is_complete() && !seed {
+            return Dial::Stop;
         }
         loop {
-            let half_open = self
-                .conns
-                .iter()
-                .filter(|(_, c)| c.stage == Stage::Connecting)
-                .count();
-            if self.conns.len() >= self.config.max_peers || half_open >= MAX_HALF_OPEN {
-                return;
-            }
-            let Some(addr) = self.torrent.peer_list_mut().next_to_connect(now) else {
-                return;
+            let peer_list = slot.torrent.peer_list_mut();
+            let Some(addr) = peer_list.next_to_connect(now) else {
+                return Dial::Stop;
             };
-            if addr == self.listen_addr {
-                self.torrent.peer_list_mut().forget(addr);
+            if addr == listen_addr {
+                peer_list.forget(addr);
                 continue;
             }
             let mut socket = match TcpStream::connect(addr) {
                 Ok(socket) => socket,
                 Err(e) => {
                     log::debug!("{addr}: connect failed: {e}");
-                    self.torrent.peer_list_mut().disconnected(
-                        addr,
-                        &CloseReason::ConnectFailed(e.kind()),
-                        now,
-                    );
+                    peer_list.disconnected(addr, &CloseReason::ConnectFailed(e.kind()), now);
                     continue;
                 }
             };
-            let cap = self.read_cap();
-            let tracing = self.tracer.is_some();
             let entry = self.conns.vacant_entry();
             let token = Token(entry.key());
             let interest = Interest::READABLE | Interest::WRITABLE;
             if let Err(e) = self.poll.registry().register(&mut socket, token, interest) {
                 log::warn!("{addr}: register failed: {e}");
-                self.torrent.peer_list_mut().disconnected(
-                    addr,
-                    &CloseReason::RegisterFailed(e.kind()),
-                    now,
-                );
+                peer_list.disconnected(addr, &CloseReason::RegisterFailed(e.kind()), now);
                 continue;
             }
             log::debug!("{addr}: connecting");
-            let mut conn = Conn::new(socket, addr, true, cap, now);
-            conn.sent_log = tracing.then(Vec::new);
+            let piece_count = slot.meta.layout.piece_count();
+            let cap = read_cap_for(piece_count);
+            let mut conn = Conn::new(socket, addr, Some(tid), cap, now);
+            conn.sent_log = self.tracer.is_some().then(Vec::new);
             entry.insert(conn);
+            return Dial::Started;
         }
     }
 
     /// A socket became writable: a connect finished (or failed), or there
     /// is room to send more.
     pub(super) fn on_writable(&mut self, key: usize, now: Instant) {
-        let info_hash = self.meta.info_hash.0;
         let peer_id = self.peer_id;
         let Some(conn) = self.conns.get_mut(key) else {
             return;
+        };
+        let torrent = conn.torrent.and_then(|tid| self.torrents.get(tid));
+        let Some(info_hash) = torrent.map(|s| s.meta.info_hash.0) else {
+            return self.flush(key, now);
         };
         if conn.stage == Stage::Connecting {
             match connect_result(&conn.socket) {
@@ -101,6 +113,15 @@ impl Session {
         }
         self.flush(key, now);
     }
+}
+
+/// What [`Session::dial_one`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Dial {
+    /// A connect started; the torrent may have more candidates.
+    Started,
+    /// No more for now: a cap is reached, or the torrent has no candidate.
+    Stop,
 }
 
 /// mio's steps for a finished nonblocking connect: a pending socket error

@@ -10,7 +10,7 @@
 
 use std::time::Instant;
 
-use super::Session;
+use super::{Session, TorrentId};
 use crate::error::Error;
 use crate::hash::Sha1Hash;
 use crate::metainfo::PieceIndex;
@@ -18,9 +18,16 @@ use crate::storage::{PieceHashing, StorageError};
 use crate::torrent::{Action, BlockDigest, Note};
 
 impl Session {
-    /// Carries out every action the torrent core has queued.
-    pub(super) fn apply_actions(&mut self, now: Instant) {
-        while let Some(action) = self.torrent.poll_action() {
+    /// Carries out every action torrent `tid`'s core has queued.
+    pub(super) fn apply_actions(&mut self, tid: TorrentId, now: Instant) {
+        loop {
+            let Some(action) = self
+                .torrents
+                .get_mut(tid)
+                .and_then(|s| s.torrent.poll_action())
+            else {
+                return;
+            };
             match action {
                 Action::Send { peer, message } => {
                     if let Some(conn) = self.conns.get_mut(peer).filter(|c| c.is_active()) {
@@ -32,25 +39,32 @@ impl Session {
                         conn.close(reason);
                     }
                 }
-                Action::CheckPiece { piece } => self.verify_piece(piece),
+                Action::CheckPiece { piece } => self.verify_piece(tid, piece),
                 Action::DigestBlocks {
                     piece,
                     blocks,
                     purpose,
-                } => match self.block_digests(piece, &blocks) {
-                    Ok(digests) => self.torrent.handle_block_digests(piece, purpose, digests),
+                } => match self.block_digests(tid, piece, &blocks) {
+                    Ok(digests) => {
+                        if let Some(slot) = self.torrents.get_mut(tid) {
+                            slot.torrent.handle_block_digests(piece, purpose, digests);
+                        }
+                    }
                     Err(e) => self.fail(Error::Storage(e)),
                 },
                 Action::PieceVerified { piece } => {
-                    self.resume_dirty = true;
-                    let files: Vec<usize> = self
+                    let Some(slot) = self.torrents.get_mut(tid) else {
+                        return;
+                    };
+                    slot.resume_dirty = true;
+                    let files: Vec<usize> = slot
                         .meta
                         .layout
                         .piece_spans(piece)
                         .iter()
                         .map(|s| s.file)
                         .collect();
-                    self.finish_files(&files);
+                    self.finish_files(tid, &files);
                 }
                 Action::Note(note) => self.trace_note(note, now),
             }
@@ -72,30 +86,48 @@ impl Session {
         }
     }
 
-    /// Request phase: the core fills every unchoking peer's pipeline,
-    /// within the download limit.
+    /// Request phase: each core fills its unchoking peers' pipelines,
+    /// within the download limit they share. The torrents take turns going
+    /// first, so a limit's tokens do not always go to the same one.
     pub(super) fn request_blocks(&mut self, now: Instant) {
-        if let Some(ready) = self.torrent.request_blocks(now, self.down_limit.as_mut()) {
-            self.throttle_until(ready);
+        let count = self.torrents.len();
+        if count == 0 {
+            return;
+        }
+        self.request_turn = (self.request_turn + 1) % count;
+        for i in 0..count {
+            let tid = (self.request_turn + i) % count;
+            let Some(slot) = self.torrents.get_mut(tid) else {
+                continue;
+            };
+            if let Some(ready) = slot.torrent.request_blocks(now, self.down_limit.as_mut()) {
+                self.throttle_until(ready);
+                return;
+            }
         }
     }
 
-    /// Send-haves phase: the core tells every peer about new pieces.
+    /// Send-haves phase: each core tells its peers about new pieces.
     pub(super) fn send_haves(&mut self, _now: Instant) {
-        self.torrent.send_haves();
+        for slot in &mut self.torrents {
+            slot.torrent.send_haves();
+        }
     }
 
-    /// Gives each of `files` whose pieces are all verified its real name
-    /// (dropping the `.part` suffix).
-    pub(super) fn finish_files(&mut self, files: &[usize]) {
+    /// Gives each of torrent `tid`'s `files` whose pieces are all verified
+    /// its real name (dropping the `.part` suffix).
+    pub(super) fn finish_files(&mut self, tid: TorrentId, files: &[usize]) {
+        let Some(slot) = self.torrents.get_mut(tid) else {
+            return;
+        };
         for &file in files {
-            let complete = self
+            let complete = slot
                 .meta
                 .layout
                 .pieces_of_file(file)
-                .all(|p| self.torrent.have().has(p));
+                .all(|p| slot.torrent.have().has(p));
             if complete {
-                if let Err(e) = self.storage.finish_file(file) {
+                if let Err(e) = slot.storage.finish_file(file) {
                     return self.fail(Error::Storage(e));
                 }
             }
@@ -109,16 +141,20 @@ impl Session {
     /// (`Config::check_bytes_per_pass`; pieces go up to 512 MiB) is queued
     /// instead and hashed a slice per pass by `verify_pieces`, so peers keep
     /// being served meanwhile.
-    fn verify_piece(&mut self, piece: PieceIndex) {
-        if self.meta.layout.piece_size(piece) > self.config.check_bytes_per_pass {
-            self.verifying.push_back(PieceHashing::new(piece));
-            return;
-        }
-        let Some(expected) = self.meta.piece_hash(piece).copied() else {
+    fn verify_piece(&mut self, tid: TorrentId, piece: PieceIndex) {
+        let budget = self.config.check_bytes_per_pass;
+        let Some(slot) = self.torrents.get_mut(tid) else {
             return;
         };
-        match self.storage.verify_piece(piece, &expected) {
-            Ok(ok) => self.torrent.handle_piece_checked(piece, ok),
+        if slot.meta.layout.piece_size(piece) > budget {
+            slot.verifying.push_back(PieceHashing::new(piece));
+            return;
+        }
+        let Some(expected) = slot.meta.piece_hash(piece).copied() else {
+            return;
+        };
+        match slot.storage.verify_piece(piece, &expected) {
+            Ok(ok) => slot.torrent.handle_piece_checked(piece, ok),
             Err(e) => self.fail(Error::Storage(e)),
         }
     }
@@ -128,23 +164,28 @@ impl Session {
     /// Blocks on disk reads.
     pub(super) fn verify_pieces(&mut self, now: Instant) {
         let mut budget = self.config.check_bytes_per_pass.max(1);
-        while budget > 0 {
-            let Some(mut job) = self.verifying.pop_front() else {
-                return;
-            };
-            let piece = job.piece();
-            let Some(expected) = self.meta.piece_hash(piece).copied() else {
-                continue;
-            };
-            let step = budget.min(self.meta.layout.piece_size(piece));
-            budget = budget.saturating_sub(step);
-            match self.storage.verify_step(&mut job, step, &expected) {
-                Ok(None) => self.verifying.push_front(job),
-                Ok(Some(ok)) => {
-                    self.torrent.handle_piece_checked(piece, ok);
-                    self.apply_actions(now);
+        for tid in 0..self.torrents.len() {
+            while budget > 0 {
+                let Some(slot) = self.torrents.get_mut(tid) else {
+                    break;
+                };
+                let Some(mut job) = slot.verifying.pop_front() else {
+                    break;
+                };
+                let piece = job.piece();
+                let Some(expected) = slot.meta.piece_hash(piece).copied() else {
+                    continue;
+                };
+                let step = budget.min(slot.meta.layout.piece_size(piece));
+                budget = budget.saturating_sub(step);
+                match slot.storage.verify_step(&mut job, step, &expected) {
+                    Ok(None) => slot.verifying.push_front(job),
+                    Ok(Some(ok)) => {
+                        slot.torrent.handle_piece_checked(piece, ok);
+                        self.apply_actions(tid, now);
+                    }
+                    Err(e) => return self.fail(Error::Storage(e)),
                 }
-                Err(e) => return self.fail(Error::Storage(e)),
             }
         }
     }
@@ -152,13 +193,17 @@ impl Session {
     /// SHA-1 of each of `blocks` of `piece` as it is on disk.
     fn block_digests(
         &mut self,
+        tid: TorrentId,
         piece: PieceIndex,
         blocks: &[u32],
     ) -> Result<Vec<BlockDigest>, StorageError> {
         let mut buf = vec![0u8; crate::metainfo::BLOCK_LEN as usize];
         let mut digests = Vec::new();
+        let Some(slot) = self.torrents.get_mut(tid) else {
+            return Ok(digests);
+        };
         for &index in blocks {
-            let Some(block) = self.meta.layout.block(piece, index) else {
+            let Some(block) = slot.meta.layout.block(piece, index) else {
                 continue;
             };
             let Some(bytes) = usize::try_from(block.len)
@@ -167,7 +212,7 @@ impl Session {
             else {
                 continue;
             };
-            self.storage.read(piece, block.begin, bytes)?;
+            slot.storage.read(piece, block.begin, bytes)?;
             digests.push((index, Sha1Hash::of(bytes)));
         }
         Ok(digests)

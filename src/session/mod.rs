@@ -1,5 +1,5 @@
 //! The session: one single-threaded mio event loop that downloads and seeds
-//! one torrent.
+//! any number of torrents through one listening port.
 //!
 //! Layer 2: the only owner of mio, the slab of connections, the sockets and
 //! the clock. The protocol itself (BEP 3 rules, picking, choking, the smart
@@ -31,15 +31,21 @@
 //! deregisters and removes it, so a slab key is never reused within one
 //! batch of events.
 //!
+//! Every phase runs over every torrent. Each torrent is a [`slot::Slot`]:
+//! its sans-IO core plus its files, trackers and resume state. Incoming
+//! connections are routed to their torrent by the info-hash of their
+//! handshake; the connection cap, the rate limits and the one blocking
+//! HTTP announce per pass are shared by all torrents.
+//!
 //! # Start-up
 //!
-//! [`Session::new`] first takes the single-instance lock ([`crate::lock`]):
-//! a second pollen on the same torrent and destination stops there, before
-//! `--clean`, the resume state or the files are touched. Then the pieces
-//! the resume state vouches for ([`crate::resume::trusted_pieces`]) go
-//! straight into `have`; `check_existing_data` hashes every other piece, a
-//! slice per pass (all of them under `--check`). Only then are blocks
-//! requested.
+//! [`Session::add_torrent`] first takes the torrent's single-instance lock
+//! ([`crate::lock`]): a second pollen on the same torrent and destination
+//! stops there, before `--clean`, the resume state or the files are
+//! touched. Then the pieces the resume state vouches for
+//! ([`crate::resume::trusted_pieces`]) go straight into `have`;
+//! `check_existing_data` hashes every other piece, a slice per pass (all of
+//! them under `--check`). Only then are blocks requested.
 
 mod announce;
 mod cleanup;
@@ -48,6 +54,7 @@ mod conn;
 mod connect;
 mod drive;
 mod receive;
+mod slot;
 pub mod status;
 mod stop;
 mod terminal;
@@ -55,7 +62,6 @@ mod upload;
 
 use std::io::{self, Write as _};
 use std::net::SocketAddr;
-use std::path::PathBuf;
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -65,21 +71,20 @@ use mio::{Events, Interest, Poll, Token, Waker};
 use slab::Slab;
 
 pub use config::{Config, DEFAULT_CHECK_BYTES_PER_PASS, DEFAULT_MAX_PEERS};
+pub use slot::TorrentId;
 pub use stop::StopHandle;
 
-use crate::bitfield::Bitfield;
+pub use crate::torrent::Stats;
+
 use crate::error::Error;
-use crate::lock::{InstanceLock, LockError};
 use crate::metainfo::Metainfo;
 use crate::ratelimit::TokenBucket;
 use crate::resume;
 use crate::rng::Rng;
-use crate::storage::{PieceHashing, Storage};
-use crate::torrent::{Torrent, TorrentConfig};
+use crate::storage::PieceHashing;
 use crate::trace::{phase, Tracer};
 use conn::Conn;
-
-pub use crate::torrent::Stats;
+use slot::Slot;
 
 /// The listener's token. Peer connections use their slab keys, counting up
 /// from 0; the fixed tokens and the tracker sockets' range
@@ -107,25 +112,26 @@ const RESUME_SAVE_PERIOD: Duration = Duration::from_secs(5);
 /// peer before the loop looks at other sockets again.
 const SERVE_ROUNDS_PER_PASS: usize = 8;
 
+/// Most torrents in one session: each gets its own range of UDP tracker
+/// tokens (`MAX_TIERS` each, at the top of the token space, far above any
+/// connection's slab key).
+pub const MAX_TORRENTS: usize = 10_000;
+
 /// A progress callback: called from the loop once a second, so it must be quick.
 pub type ProgressCallback = Box<dyn FnMut(&status::StatusSnapshot) + Send>;
 
 /// How the session ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Outcome {
-    /// Every piece verified (and, with `--seed`, seeding was stopped).
+    /// Every piece of every torrent verified (and, with `--seed`, seeding
+    /// was stopped).
     Complete,
     /// Stopped (signal or caller) before completion.
     Stopped,
 }
 
-/// One torrent's download/seed session.
+/// The event loop and every torrent it runs.
 pub struct Session {
-    /// One pollen per download: held until the session is dropped.
-    _lock: InstanceLock,
-    meta: std::sync::Arc<Metainfo>,
-    /// The torrent's protocol state machine (layer 0): this session drives it.
-    torrent: Torrent,
     config: Config,
     peer_id: [u8; 20],
     poll: Poll,
@@ -133,21 +139,18 @@ pub struct Session {
     listener: TcpListener,
     listen_addr: SocketAddr,
     conns: Slab<Conn>,
-    storage: Storage,
-    /// For the tracker exchanges' transaction ids and keys.
+    /// Every torrent, by [`TorrentId`].
+    torrents: Vec<Slot>,
+    /// For the tracker exchanges' transaction ids and turns.
     rng: Rng,
-    /// The phase running now, for the trace lines of the core's notes.
+    /// The phase running now, for the trace lines of the cores' notes.
     phase: &'static str,
-    /// Next piece to verify at start-up; `None` once the check is done.
-    checking: Option<u32>,
-    /// The piece the start-up check is part-way through (a piece larger
-    /// than one pass's `Config::check_bytes_per_pass`).
-    check_job: Option<PieceHashing>,
-    /// Downloaded pieces too large to hash in one pass, being hashed a
-    /// slice per pass (`verify_pieces`).
-    verifying: std::collections::VecDeque<PieceHashing>,
     next_housekeeping: Instant,
-    tracker: announce::TrackerState,
+    /// While peers are connected, no blocking HTTP announce (of any
+    /// torrent) starts before this.
+    http_not_before: Option<Instant>,
+    /// The torrent whose peers went first in the last request phase.
+    request_turn: usize,
     status: status::StatusLine,
     started: Instant,
     /// Set (and the loop woken) to stop the session.
@@ -157,44 +160,38 @@ pub struct Session {
     stopping: bool,
     /// A fatal error that stopped the loop.
     fatal: Option<Error>,
-    completed_at: Option<Instant>,
-    /// `--max-down`: tokens are taken per REQUEST sent.
+    /// `--max-down`, shared by every torrent: tokens are taken per REQUEST sent.
     down_limit: Option<TokenBucket>,
-    /// `--max-up`: tokens are taken per block served.
+    /// `--max-up`, shared by every torrent: tokens are taken per block served.
     up_limit: Option<TokenBucket>,
     /// When a rate limit that stopped a phase will have tokens again.
     throttled_until: Option<Instant>,
     /// Queued requests could be served right now (the next poll must not sleep).
     more_to_serve: bool,
-    /// The files' stamps when the resume state was last saved (or at
-    /// start): a later change we did not make untrusts the file's pieces.
-    last_stamps: Vec<resume::FileStamp>,
-    /// Where the resume state is saved.
-    resume_path: PathBuf,
     /// Called once a second with the numbers of the status line (library API).
     progress: Option<ProgressCallback>,
     /// `--trace`: the event formatter and where its lines go.
     tracer: Option<(Tracer, Box<dyn std::io::Write + Send>)>,
     /// The full-screen view (`--tui`): the terminal, and a flag SIGWINCH sets.
     terminal: Option<(terminal::Terminal, Arc<AtomicBool>)>,
-    /// Pieces were verified since the resume state was last saved.
-    resume_dirty: bool,
-    /// When the resume state may next be saved.
-    next_resume_save: Instant,
 }
 
 impl Session {
-    /// Prepares a session: takes the download's single-instance lock
-    /// (held until the session is dropped), binds the listening socket,
-    /// opens storage and reads the resume state. No connection is made
-    /// until [`Session::run`].
+    /// Prepares a session for one torrent: [`Session::bind`], then
+    /// [`Session::add_torrent`]. No connection is made until
+    /// [`Session::run`].
     ///
     /// Fails with [`Error::AlreadyRunning`] when another pollen (or another
     /// session in this process) has the same torrent and destination.
     pub fn new(meta: Metainfo, config: Config) -> Result<Session, Error> {
-        // First of all: nothing may touch the files (`--clean`, the resume
-        // state, storage) while another pollen owns them.
-        let lock = take_lock(&config.dest, &meta)?;
+        let mut session = Session::bind(config)?;
+        session.add_torrent(meta)?;
+        Ok(session)
+    }
+
+    /// A session with no torrent yet: binds the listening socket (one port
+    /// for every torrent), sets up the poll, the trace and the TUI.
+    pub fn bind(config: Config) -> Result<Session, Error> {
         let poll = Poll::new().map_err(|e| Error::Io("create the event poll", e))?;
         let bind = SocketAddr::new(config.listen_ip, config.port);
         let mut listener = TcpListener::bind(bind).map_err(|e| Error::Bind(bind, e))?;
@@ -202,19 +199,7 @@ impl Session {
         poll.registry()
             .register(&mut listener, LISTENER, Interest::READABLE)
             .map_err(|e| Error::Io("register the listener", e))?;
-        if config.clean {
-            clean(&config.dest, &meta);
-        }
-        let storage = Storage::new(&config.dest, &meta)?;
-        let resume_path = resume::resume_path(&config.dest, &meta);
-        let last_stamps = resume::stamp_files(&config.dest, &meta);
-        let trusted = if config.force_check {
-            None
-        } else {
-            trusted_from_resume(&resume_path, &last_stamps, &meta)
-        };
         let mut rng = Rng::from_entropy();
-        let piece_count = meta.layout.piece_count();
         let now = Instant::now();
         // The one mio Waker of this poll: lookup threads and stop handles
         // wake the loop through it.
@@ -222,76 +207,36 @@ impl Session {
             Waker::new(poll.registry(), announce::WAKE)
                 .map_err(|e| Error::Io("create the loop's waker", e))?,
         );
-        let tracker =
-            announce::TrackerState::new(&meta, &config, now, &mut rng, Arc::clone(&waker))
-                .map_err(|e| Error::Io("start the tracker state", e))?;
         let stop = StopHandle::new();
         stop.attach(Arc::clone(&waker));
         let (max_down, max_up) = (config.max_down, config.max_up);
-        let meta = std::sync::Arc::new(meta);
-        if let Some(trusted) = &trusted {
-            log::info!(
-                "resume: {} of {} pieces trusted without re-hashing",
-                trusted.count_ones(),
-                trusted.len()
-            );
-        }
-        let torrent_config = TorrentConfig {
-            strategy: config.strategy,
-            endgame_percent: config.endgame_percent,
-            choker: config.choker,
-            max_up: config.max_up,
-            max_peers: config.max_peers,
-        };
-        let have = trusted.unwrap_or_else(|| Bitfield::new(piece_count));
-        let core_rng = Rng::new(rng.next_u64());
-        let mut torrent = Torrent::new(
-            std::sync::Arc::clone(&meta),
-            torrent_config,
-            have,
-            core_rng,
-            now,
-        );
-        for addr in &config.peers {
-            torrent.peer_list_mut().add(*addr);
-        }
         let mut session = Session {
-            _lock: lock,
             peer_id: make_peer_id(&mut rng),
-            torrent,
             status: status::StatusLine::new(config.show_status),
-            meta,
             config,
             poll,
             events: Events::with_capacity(EVENTS_CAPACITY),
             listener,
             listen_addr,
             conns: Slab::new(),
-            storage,
+            torrents: Vec::new(),
             rng,
             phase: phase::RECEIVE,
-            checking: Some(0),
-            check_job: None,
-            verifying: std::collections::VecDeque::new(),
             next_housekeeping: now,
-            tracker,
+            http_not_before: None,
+            request_turn: 0,
             started: now,
             stop,
             waker,
             stopping: false,
             fatal: None,
-            completed_at: None,
             down_limit: config_limit(max_down),
             up_limit: config_limit(max_up),
             throttled_until: None,
             more_to_serve: false,
-            resume_path,
-            last_stamps,
             progress: None,
             terminal: None,
             tracer: None,
-            resume_dirty: false,
-            next_resume_save: now,
         };
         if session.config.tui {
             session.start_tui()?;
@@ -341,12 +286,44 @@ impl Session {
         self.progress = Some(callback);
     }
 
-    /// Counters so far.
-    pub fn stats(&self) -> &Stats {
-        self.torrent.stats()
+    /// The first torrent's counters (see [`Session::torrent_stats`] for
+    /// each, [`Session::total_stats`] for the sum).
+    pub fn stats(&self) -> Stats {
+        self.torrent_stats(0).unwrap_or_default()
     }
 
-    /// Runs the loop until the download completes (without `seed`), the
+    /// One torrent's counters so far.
+    pub fn torrent_stats(&self, id: TorrentId) -> Option<Stats> {
+        self.torrents.get(id).map(|s| s.torrent.stats().clone())
+    }
+
+    /// Every torrent's counters added up.
+    pub fn total_stats(&self) -> Stats {
+        let mut total = Stats::default();
+        for slot in &self.torrents {
+            let s = slot.torrent.stats();
+            total.downloaded += s.downloaded;
+            total.uploaded += s.uploaded;
+            total.wasted += s.wasted;
+            total.hash_failures += s.hash_failures;
+            total.pieces_checked += s.pieces_checked;
+        }
+        total
+    }
+
+    /// How many torrents the session runs.
+    pub fn torrent_count(&self) -> usize {
+        self.torrents.len()
+    }
+
+    /// Whether every piece of torrent `id` is verified.
+    pub fn is_complete(&self, id: TorrentId) -> bool {
+        self.torrents
+            .get(id)
+            .is_some_and(|s| s.torrent.is_complete())
+    }
+
+    /// Runs the loop until every torrent is complete (without `seed`), the
     /// stop flag is set, or a fatal error (disk) occurs.
     pub fn run(&mut self) -> Result<Outcome, Error> {
         while !self.stopping {
@@ -361,16 +338,22 @@ impl Session {
     }
 
     /// How long the poll may sleep: until the nearest timer, or not at all
-    /// while the start-up check has work.
+    /// while a start-up check or a large piece's hashing has work.
     fn next_deadline(&self, now: Instant) -> Duration {
         let reads_pending = self.conns.iter().any(|(_, c)| c.read_pending);
-        let hashing = self.checking.is_some() || !self.verifying.is_empty();
+        let hashing = self
+            .torrents
+            .iter()
+            .any(|s| s.checking.is_some() || !s.verifying.is_empty());
         if hashing || self.more_to_serve || reads_pending {
             return Duration::ZERO;
         }
-        let mut nearest = self.next_housekeeping.min(self.torrent.next_deadline());
-        if let Some(at) = self.tracker_deadline() {
-            nearest = nearest.min(at);
+        let mut nearest = self.next_housekeeping;
+        for (tid, slot) in self.torrents.iter().enumerate() {
+            nearest = nearest.min(slot.torrent.next_deadline());
+            if let Some(at) = self.tracker_deadline(tid) {
+                nearest = nearest.min(at);
+            }
         }
         if let Some(at) = self.throttled_until {
             nearest = nearest.min(at);
@@ -434,8 +417,8 @@ impl Session {
             if token == announce::WAKE {
                 continue; // a lookup ended or a stop was asked: the tick takes it in
             }
-            if let Some(tier) = announce::udp_tier(token) {
-                self.receive_udp_tracker(tier, now);
+            if let Some((tid, tier)) = announce::udp_tier(token) {
+                self.receive_udp_tracker(tid, tier, now);
                 continue;
             }
             if token == KEYBOARD {
@@ -455,7 +438,8 @@ impl Session {
         }
     }
 
-    /// Runs the periodic phases that are due, in the classic order.
+    /// Runs the periodic phases that are due, in the classic order, each
+    /// over every torrent.
     fn tick(&mut self, now: Instant) {
         self.throttled_until = None;
         if self.stop.is_stopping() {
@@ -463,10 +447,12 @@ impl Session {
             self.stopping = true;
             return;
         }
-        if self.checking.is_some() {
-            self.check_existing_data(now);
+        for tid in 0..self.torrents.len() {
+            if self.torrents.get(tid).is_some_and(|s| s.checking.is_some()) {
+                self.check_existing_data(tid, now);
+            }
         }
-        if !self.verifying.is_empty() {
+        if self.torrents.iter().any(|s| !s.verifying.is_empty()) {
             self.run_phase(phase::VERIFY_PIECES, now, Self::verify_pieces);
         }
         if now >= self.next_housekeeping {
@@ -479,13 +465,19 @@ impl Session {
         self.run_phase(phase::CLEANUP, now, Self::cleanup);
         self.run_phase(phase::SEND_HAVES, now, Self::send_haves);
         self.run_phase(phase::REQUEST_BLOCKS, now, Self::request_blocks);
-        if self.torrent.rechoke_due(now) {
+        if self.torrents.iter().any(|s| s.torrent.rechoke_due(now)) {
             self.run_phase(phase::RECHOKE, now, Self::rechoke);
         }
         self.run_phase(phase::ANNOUNCE, now, Self::announce);
         self.check_finished(now);
-        if self.resume_dirty && now >= self.next_resume_save {
-            self.save_resume(now);
+        for tid in 0..self.torrents.len() {
+            let due = self
+                .torrents
+                .get(tid)
+                .is_some_and(|s| s.resume_dirty && now >= s.next_resume_save);
+            if due {
+                self.save_resume(tid, now);
+            }
         }
     }
 
@@ -494,8 +486,8 @@ impl Session {
     fn before_sleep(&mut self, now: Instant) {
         // Serve and flush in rounds: a flush that empties a buffer makes room
         // for more blocks, and no event would come to say so.
-        self.more_to_serve = false;
         self.phase = phase::SERVE_REQUESTS;
+        self.more_to_serve = false;
         for _ in 0..SERVE_ROUNDS_PER_PASS {
             let served = self.serve_requests(now);
             self.trace_sent(phase::SERVE_REQUESTS, now);
@@ -509,12 +501,14 @@ impl Session {
         self.write_trace();
     }
 
-    /// Runs one phase of the tick; under `--trace`, the messages it queued
-    /// are then recorded with its name.
+    /// Runs one phase of the tick; the cores' actions are carried out,
+    /// and under `--trace` the messages it queued are recorded with its name.
     fn run_phase(&mut self, name: &'static str, now: Instant, phase: fn(&mut Session, Instant)) {
         self.phase = name;
         phase(self, now);
-        self.apply_actions(now);
+        for tid in 0..self.torrents.len() {
+            self.apply_actions(tid, now);
+        }
         self.trace_sent(name, now);
     }
 
@@ -544,28 +538,32 @@ impl Session {
         }
     }
 
-    /// Verifies a slice of pieces already on disk (start-up check), so a
-    /// restarted or complete download does not fetch what it has.
+    /// Verifies a slice of torrent `tid`'s pieces already on disk
+    /// (start-up check), so a restarted or complete download does not
+    /// fetch what it has.
     ///
     /// Pieces already in `have` when the check starts are the ones the
-    /// resume state vouches for (see [`trusted_from_resume`]): they are
-    /// skipped, not hashed. Every other piece is hashed, at most
-    /// `Config::check_bytes_per_pass` bytes per pass (a huge piece across
-    /// several passes); one that fails is not ours,
-    /// whatever was believed before (`unverify`). Nothing else changes
-    /// `have` meanwhile: no block is requested until the check is done.
-    fn check_existing_data(&mut self, now: Instant) {
-        let Some(mut index) = self.checking else {
+    /// resume state vouches for: they are skipped, not hashed. Every other
+    /// piece is hashed, at most `Config::check_bytes_per_pass` bytes per
+    /// pass (a huge piece across several passes); one that fails is not
+    /// ours, whatever was believed before. Nothing else changes `have`
+    /// meanwhile: no block is requested until the check is done.
+    fn check_existing_data(&mut self, tid: TorrentId, now: Instant) {
+        let budget = self.config.check_bytes_per_pass.max(1);
+        let Some(slot) = self.torrents.get_mut(tid) else {
             return;
         };
-        let count = self.meta.layout.piece_count();
-        let mut budget = self.config.check_bytes_per_pass.max(1);
+        let Some(mut index) = slot.checking else {
+            return;
+        };
+        let count = slot.meta.layout.piece_count();
+        let mut budget = budget;
         while index < count && budget > 0 {
-            let job = match self.check_job.take() {
+            let job = match slot.check_job.take() {
                 Some(job) => job,
                 None => {
-                    let piece = self.meta.layout.piece(index);
-                    let Some(piece) = piece.filter(|p| !self.torrent.have().has(p.get())) else {
+                    let piece = slot.meta.layout.piece(index);
+                    let Some(piece) = piece.filter(|p| !slot.torrent.have().has(p.get())) else {
                         index += 1;
                         continue;
                     };
@@ -574,16 +572,16 @@ impl Session {
             };
             let mut job = job;
             let piece = job.piece();
-            let Some(expected) = self.meta.piece_hash(piece).copied() else {
+            let Some(expected) = slot.meta.piece_hash(piece).copied() else {
                 index += 1;
                 continue;
             };
-            let step = budget.min(self.meta.layout.piece_size(piece));
-            match self.storage.verify_step(&mut job, step, &expected) {
-                Ok(None) => self.check_job = Some(job),
+            let step = budget.min(slot.meta.layout.piece_size(piece));
+            match slot.storage.verify_step(&mut job, step, &expected) {
+                Ok(None) => slot.check_job = Some(job),
                 Ok(Some(ok)) => {
-                    self.resume_dirty |= !ok && self.torrent.have().has(piece.get());
-                    self.torrent.handle_existing_piece(piece.get(), ok);
+                    slot.resume_dirty |= !ok && slot.torrent.have().has(piece.get());
+                    slot.torrent.handle_existing_piece(piece.get(), ok);
                     index += 1;
                 }
                 Err(e) => return self.fail(Error::Storage(e)),
@@ -591,123 +589,99 @@ impl Session {
             budget = budget.saturating_sub(step);
         }
         if index < count {
-            self.checking = Some(index);
+            slot.checking = Some(index);
             return;
         }
-        self.checking = None;
-        let have = self.torrent.have().count_ones();
-        let hashed = self.torrent.stats().pieces_checked;
+        slot.checking = None;
+        let have = slot.torrent.have().count_ones();
+        let hashed = slot.torrent.stats().pieces_checked;
         log::info!(
-            "checked existing data: {have} of {count} pieces verified ({hashed} hashed, {} trusted from the resume state)",
+            "{}: checked existing data: {have} of {count} pieces verified ({hashed} hashed, {} trusted from the resume state)",
+            slot.meta.name,
             count.saturating_sub(hashed)
         );
         // What the hashing found is saved soon, so a crash does not cost it again.
-        self.resume_dirty |= hashed > 0;
-        if let Err(e) = self.storage.create_empty_files() {
+        slot.resume_dirty |= hashed > 0;
+        let files: Vec<usize> = (0..slot.meta.files.len()).collect();
+        if let Err(e) = slot.storage.create_empty_files() {
             self.fail(Error::Storage(e));
         }
-        let files: Vec<usize> = (0..self.meta.files.len()).collect();
-        self.finish_files(&files);
-        self.after_check(now);
+        self.finish_files(tid, &files);
+        if let Some(slot) = self.torrents.get_mut(tid) {
+            slot.torrent.handle_check_done();
+        }
+        self.apply_actions(tid, now);
     }
 
-    /// Once the check is done: the core tells connected peers what we have.
-    fn after_check(&mut self, now: Instant) {
-        self.torrent.handle_check_done();
-        self.apply_actions(now);
-    }
-
-    /// Ends the run when every piece is verified: at once without `seed`,
-    /// otherwise keeps seeding.
+    /// Notes each torrent that has just verified its last piece; ends the
+    /// run when every torrent is complete, unless seeding.
     fn check_finished(&mut self, now: Instant) {
-        if self.checking.is_some() || self.completed_at.is_some() || !self.torrent.is_complete() {
-            return;
+        for tid in 0..self.torrents.len() {
+            self.check_torrent_finished(tid, now);
         }
-        self.completed_at = Some(now);
-        if self.torrent.stats().downloaded == 0 {
-            log::info!(
-                "all {} pieces verified on disk",
-                self.meta.layout.piece_count()
-            );
-            if !self.config.seed {
-                self.stopping = true;
-            }
-            return;
-        }
-        if let Err(e) = self.storage.sync_all() {
-            return self.fail(Error::Storage(e));
-        }
-        let elapsed = now.saturating_duration_since(self.started).as_secs_f64();
-        log::info!("download complete in {elapsed:.1} s");
-        let snapshot = self.status_snapshot(now);
-        self.status.finish_line(&snapshot);
-        self.on_complete(now);
-        if !self.config.seed {
+        let all_done = self.torrents.iter().all(|s| s.completed_at.is_some());
+        if all_done && !self.torrents.is_empty() && !self.config.seed {
             self.stopping = true;
         }
     }
 
-    /// Saves the resume state: data to stable storage first (`fsync`), then
-    /// the verified-piece bitfield with the files' sizes and times, written
-    /// atomically. A failure is logged; the next start re-checks instead.
-    fn save_resume(&mut self, now: Instant) {
-        self.next_resume_save = now + RESUME_SAVE_PERIOD;
-        self.resume_dirty = false;
-        if let Err(e) = self.storage.sync_all() {
+    /// Torrent `tid` has just verified its last piece: sync its files, say
+    /// so, and tell its trackers.
+    fn check_torrent_finished(&mut self, tid: TorrentId, now: Instant) {
+        let Some(slot) = self.torrents.get_mut(tid) else {
+            return;
+        };
+        if slot.checking.is_some() || slot.completed_at.is_some() || !slot.torrent.is_complete() {
+            return;
+        }
+        slot.completed_at = Some(now);
+        if slot.torrent.stats().downloaded == 0 {
+            log::info!(
+                "{}: all {} pieces verified on disk",
+                slot.meta.name,
+                slot.meta.layout.piece_count()
+            );
+            return;
+        }
+        if let Err(e) = slot.storage.sync_all() {
+            return self.fail(Error::Storage(e));
+        }
+        let elapsed = now.saturating_duration_since(slot.started).as_secs_f64();
+        log::info!("{}: download complete in {elapsed:.1} s", slot.meta.name);
+        if self.torrents.iter().all(|s| s.torrent.is_complete()) {
+            let snapshot = self.status_snapshot(now);
+            self.status.finish_line(&snapshot);
+        }
+        self.on_complete(tid, now);
+    }
+
+    /// Saves torrent `tid`'s resume state: data to stable storage first
+    /// (`fsync`), then the verified-piece bitfield with the files' sizes
+    /// and times, written atomically. A failure is logged; the next start
+    /// re-checks instead.
+    fn save_resume(&mut self, tid: TorrentId, now: Instant) {
+        let Some(slot) = self.torrents.get_mut(tid) else {
+            return;
+        };
+        slot.next_resume_save = now + RESUME_SAVE_PERIOD;
+        slot.resume_dirty = false;
+        if let Err(e) = slot.storage.sync_all() {
             log::warn!("resume state not saved: {e}");
             return;
         }
-        let stamps = resume::stamp_files(&self.config.dest, &self.meta);
-        self.untrust_changed_files(&stamps);
+        let stamps = resume::stamp_files(&slot.dest, &slot.meta);
+        slot.untrust_changed_files(&stamps);
         let state = resume::ResumeState {
-            info_hash: self.meta.info_hash,
-            have: self.torrent.have().clone(),
+            info_hash: slot.meta.info_hash,
+            have: slot.torrent.have().clone(),
             files: stamps,
         };
-        if let Err(e) = resume::save(&self.resume_path, &state) {
+        if let Err(e) = resume::save(&slot.resume_path, &state) {
             log::warn!(
                 "{}: resume state not saved: {e}",
-                self.resume_path.display()
+                slot.resume_path.display()
             );
         }
-    }
-
-    /// Before the resume state vouches for the files as they are now: a
-    /// file whose size or times changed since the last stamps, and not
-    /// because we wrote, created or renamed it, was changed behind our back
-    /// (an editor, a tagger, another program). Its pieces are no longer
-    /// trusted: they leave `have` and are fetched again, and the state
-    /// saved now does not claim them.
-    fn untrust_changed_files(&mut self, stamps: &[resume::FileStamp]) {
-        let ours = self.storage.take_touched();
-        let changed: Vec<usize> = self
-            .last_stamps
-            .iter()
-            .zip(stamps)
-            .enumerate()
-            .filter(|(file, (before, now))| before != now && !ours.contains(file))
-            .map(|(file, _)| file)
-            .collect();
-        for file in changed {
-            let pieces = self.meta.layout.pieces_of_file(file);
-            if pieces.clone().any(|p| self.torrent.have().has(p)) {
-                let path = self
-                    .meta
-                    .files
-                    .get(file)
-                    .map(|f| f.path.display().to_string());
-                log::warn!(
-                    "{}: changed behind pollen's back; its pieces will be fetched again",
-                    path.unwrap_or_default()
-                );
-            }
-            for piece in pieces {
-                if self.torrent.have().has(piece) {
-                    self.resume_dirty |= self.torrent.unverify(piece);
-                }
-            }
-        }
-        self.last_stamps = stamps.to_vec();
     }
 
     /// Stops the loop with a fatal error.
@@ -719,18 +693,22 @@ impl Session {
         self.stopping = true;
     }
 
-    /// Leaves cleanly: flushes, tells the tracker we stopped, reports.
+    /// Leaves cleanly: flushes, tells the trackers we stopped, reports.
     fn shut_down(&mut self) -> Result<Outcome, Error> {
         self.flush_all(Instant::now());
-        self.announce_on_exit();
+        for tid in 0..self.torrents.len() {
+            self.announce_on_exit(tid);
+        }
         self.status.clear();
         self.terminal = None; // restores the terminal before anything is printed
         self.write_trace();
         // Also when stopped mid-check: `have` then holds the trusted pieces
         // and those hashed so far, nothing unverified, and the pieces not
         // reached yet are hashed at the next start.
-        self.save_resume(Instant::now());
-        let stats = self.torrent.stats();
+        for tid in 0..self.torrents.len() {
+            self.save_resume(tid, Instant::now());
+        }
+        let stats = self.total_stats();
         let (uploaded, downloaded, wasted) = (stats.uploaded, stats.downloaded, stats.wasted);
         log::info!(
             "session totals: uploaded {uploaded} B, downloaded {downloaded} B, wasted {wasted} B"
@@ -738,7 +716,7 @@ impl Session {
         if let Some(error) = self.fatal.take() {
             return Err(error);
         }
-        Ok(if self.torrent.is_complete() {
+        Ok(if self.torrents.iter().all(|s| s.torrent.is_complete()) {
             Outcome::Complete
         } else {
             Outcome::Stopped
@@ -788,51 +766,44 @@ impl Session {
     }
 }
 
-/// The pieces the saved resume state lets us trust without re-hashing, or
-/// `None` (missing, corrupt or stale state: everything is re-checked).
-fn trusted_from_resume(
-    path: &std::path::Path,
-    stamps: &[resume::FileStamp],
-    meta: &Metainfo,
-) -> Option<Bitfield> {
-    match resume::load(path, meta) {
-        Ok(Some(state)) => Some(resume::trusted_pieces(&state, stamps, meta)),
-        Ok(None) => None,
-        Err(e) => {
-            log::warn!("{}: {e}; re-checking the data on disk", path.display());
-            None
-        }
-    }
-}
-
-/// The single-instance lock of `meta` in `dest`, or why not: another
-/// pollen's ([`Error::AlreadyRunning`]) or a file system fault.
-fn take_lock(dest: &std::path::Path, meta: &Metainfo) -> Result<InstanceLock, Error> {
-    InstanceLock::acquire(dest, &meta.info_hash).map_err(|e| match e {
-        LockError::Held { pid } => Error::AlreadyRunning {
-            name: meta.name.clone(),
-            dest: dest.to_path_buf(),
-            pid,
-        },
-        other => Error::Lock(other),
-    })
-}
-
-/// `--clean`: removes this torrent's files (final and `.part` names) and its
-/// resume state. Only paths the torrent names, under `dest`.
-fn clean(dest: &std::path::Path, meta: &Metainfo) {
-    let partials = crate::storage::partial_paths(dest, meta);
-    for (file, partial) in meta.files.iter().zip(partials) {
-        if !file.on_disk() {
-            continue;
-        }
-        for candidate in [partial, dest.join(&file.path)] {
-            if std::fs::remove_file(&candidate).is_ok() {
-                log::info!("removed {}", candidate.display());
+impl Slot {
+    /// Before the resume state vouches for the files as they are now: a
+    /// file whose size or times changed since the last stamps, and not
+    /// because we wrote, created or renamed it, was changed behind our back
+    /// (an editor, a tagger, another program). Its pieces are no longer
+    /// trusted: they leave `have` and are fetched again, and the state
+    /// saved now does not claim them.
+    fn untrust_changed_files(&mut self, stamps: &[resume::FileStamp]) {
+        let ours = self.storage.take_touched();
+        let changed: Vec<usize> = self
+            .last_stamps
+            .iter()
+            .zip(stamps)
+            .enumerate()
+            .filter(|(file, (before, now))| before != now && !ours.contains(file))
+            .map(|(file, _)| file)
+            .collect();
+        for file in changed {
+            let pieces = self.meta.layout.pieces_of_file(file);
+            if pieces.clone().any(|p| self.torrent.have().has(p)) {
+                let path = self
+                    .meta
+                    .files
+                    .get(file)
+                    .map(|f| f.path.display().to_string());
+                log::warn!(
+                    "{}: changed behind pollen's back; its pieces will be fetched again",
+                    path.unwrap_or_default()
+                );
+            }
+            for piece in pieces {
+                if self.torrent.have().has(piece) {
+                    self.resume_dirty |= self.torrent.unverify(piece);
+                }
             }
         }
+        self.last_stamps = stamps.to_vec();
     }
-    let _ = std::fs::remove_file(resume::resume_path(dest, meta));
 }
 
 /// A token bucket for a configured rate limit.

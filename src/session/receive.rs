@@ -14,7 +14,7 @@ use std::time::Instant;
 use mio::{Interest, Token};
 
 use super::conn::{Conn, ReadOutcome, Stage};
-use super::Session;
+use super::{Session, TorrentId};
 use crate::close_reason::CloseReason;
 use crate::error::Error;
 use crate::torrent::Handled;
@@ -29,6 +29,12 @@ const READ_BUDGET_BYTES: usize = 1024 * 1024;
 /// Our BEP 3 handshake: the extension-protocol bit (BEP 10) set.
 pub(super) fn our_handshake(info_hash: [u8; 20], peer_id: [u8; 20]) -> Handshake {
     Handshake::new(info_hash, peer_id).with_extensions()
+}
+
+/// Largest read buffer a peer of a torrent of `piece_count` pieces gets:
+/// one largest frame plus its prefix.
+pub(super) fn read_cap_for(piece_count: u32) -> usize {
+    (4 + FrameLimits::for_pieces(piece_count).max_frame_len()).max(HANDSHAKE_LEN)
 }
 
 /// Outgoing connections being set up at once (half-open connections are
@@ -49,13 +55,17 @@ impl Session {
                     return;
                 }
             };
-            if self.conns.len() >= self.config.max_peers
-                || !self.torrent.peer_list_mut().mark_connected(addr)
-            {
+            // Which torrent it wants is known only from its handshake; an
+            // address every torrent has banned is refused at once.
+            let banned_everywhere = self
+                .torrents
+                .iter()
+                .all(|s| s.torrent.peer_list().is_banned(addr));
+            if self.conns.len() >= self.config.max_peers || banned_everywhere {
                 log::debug!("{addr}: refused (peer limit or banned)");
                 continue;
             }
-            let cap = self.read_cap();
+            let cap = self.read_cap(None);
             let tracing = self.tracer.is_some();
             let entry = self.conns.vacant_entry();
             let token = Token(entry.key());
@@ -68,16 +78,31 @@ impl Session {
                 continue;
             }
             log::debug!("{addr}: incoming connection");
-            let mut conn = Conn::new(socket, addr, false, cap, now);
+            let mut conn = Conn::new(socket, addr, None, cap, now);
             conn.sent_log = tracing.then(Vec::new);
             entry.insert(conn);
         }
     }
 
-    /// Largest read buffer a peer gets: one largest frame plus its prefix.
-    pub(super) fn read_cap(&self) -> usize {
-        let limits = FrameLimits::for_pieces(self.meta.layout.piece_count());
-        (4 + limits.max_frame_len()).max(HANDSHAKE_LEN)
+    /// Largest read buffer a peer of `torrent` gets: one largest frame
+    /// plus its prefix (for a connection not yet routed, the largest of
+    /// any torrent's).
+    pub(super) fn read_cap(&self, torrent: Option<TorrentId>) -> usize {
+        (4 + self.frame_limits(torrent).max_frame_len()).max(HANDSHAKE_LEN)
+    }
+
+    /// The frame limits for a peer of `torrent` (a BITFIELD is sized by its
+    /// piece count); for one not yet routed, the most generous of all.
+    fn frame_limits(&self, torrent: Option<TorrentId>) -> FrameLimits {
+        let pieces = match torrent {
+            Some(tid) => self.torrents.get(tid).map(|s| s.meta.layout.piece_count()),
+            None => self
+                .torrents
+                .iter()
+                .map(|s| s.meta.layout.piece_count())
+                .max(),
+        };
+        FrameLimits::for_pieces(pieces.unwrap_or(0))
     }
 
     /// Receive phase for one readable socket: read, decode, handle, repeat
@@ -139,7 +164,6 @@ impl Session {
 
     /// Decodes and handles every whole frame in the connection's buffer.
     fn decode_buffered(&mut self, key: usize, now: Instant) {
-        let limits = FrameLimits::for_pieces(self.meta.layout.piece_count());
         // The buffer is moved out while its messages are handled, so the
         // handlers may borrow the rest of the session.
         let Some(conn) = self.conns.get_mut(key) else {
@@ -157,6 +181,8 @@ impl Session {
                 Err(e) => conn.close(CloseReason::BadHandshake(e)),
             }
         }
+        let torrent = self.conns.get(key).and_then(|c| c.torrent);
+        let limits = self.frame_limits(torrent);
         while self.conns.get(key).is_some_and(|c| c.is_active()) {
             let rest = buf.get(used..).unwrap_or_default();
             match decode_frame(rest, &limits) {
@@ -185,23 +211,41 @@ impl Session {
         }
     }
 
-    /// The peer's handshake arrived: check it (our torrent, not ourselves,
-    /// not banned, not a second connection of the same peer), answer with
-    /// ours, and let the torrent core greet it (bitfield, BEP 10 handshake).
+    /// The peer's handshake arrived: find its torrent (ours when we
+    /// dialled; for an incoming peer, the torrent whose info-hash it names),
+    /// check it (not ourselves, not banned, not a second connection of the
+    /// same peer), answer with ours, and let the torrent core greet it
+    /// (bitfield, BEP 10 handshake).
     fn on_handshake(&mut self, key: usize, handshake: &Handshake, now: Instant) {
-        let info_hash = self.meta.info_hash.0;
         let our_id = self.peer_id;
         let Some(conn) = self.conns.get_mut(key) else {
             return;
         };
-        if handshake.info_hash != info_hash {
+        let routed = match conn.torrent {
+            Some(tid) => self
+                .torrents
+                .get(tid)
+                .filter(|s| s.meta.info_hash.0 == handshake.info_hash)
+                .map(|_| tid),
+            None => self
+                .torrents
+                .iter()
+                .position(|s| s.meta.info_hash.0 == handshake.info_hash),
+        };
+        let (Some(tid), Some(slot)) = (routed, routed.and_then(|t| self.torrents.get_mut(t)))
+        else {
             return conn.close(CloseReason::WrongInfoHash);
-        }
+        };
+        let info_hash = slot.meta.info_hash.0;
         if handshake.peer_id == our_id {
-            self.torrent.peer_list_mut().forget(conn.addr);
+            slot.torrent.peer_list_mut().forget(conn.addr);
             return conn.close(CloseReason::ConnectedToSelf);
         }
-        if let Err(reason) = self.torrent.check_handshake(&handshake.peer_id) {
+        if conn.torrent.is_none() && !slot.torrent.peer_list_mut().mark_connected(conn.addr) {
+            return conn.close(CloseReason::Banned);
+        }
+        conn.torrent = Some(tid);
+        if let Err(reason) = slot.torrent.check_handshake(&handshake.peer_id) {
             return conn.close(reason);
         }
         conn.peer_id = Some(handshake.peer_id);
@@ -226,26 +270,32 @@ impl Session {
             "{addr}: handshake ok, client {}",
             super::client_tag(&handshake.peer_id)
         );
-        self.torrent.handle_handshake(key, addr, handshake, now);
-        self.apply_actions(now);
+        slot.torrent.handle_handshake(key, addr, handshake, now);
+        self.apply_actions(tid, now);
     }
 
-    /// Handles one message from an active peer: the torrent core decides;
+    /// Handles one message from an active peer: its torrent's core decides;
     /// a block it wants is written here, from the frame in the read buffer.
     fn handle_message(&mut self, key: usize, message: Message<'_>, now: Instant) {
+        let Some(tid) = self.conns.get(key).and_then(|c| c.torrent) else {
+            return;
+        };
+        let Some(slot) = self.torrents.get_mut(tid) else {
+            return;
+        };
         let data = match message {
             Message::Piece { data, .. } => data,
             _ => &[],
         };
-        if let Handled::Write(write) = self.torrent.handle_message(key, message, now) {
-            if let Err(e) = self
+        if let Handled::Write(write) = slot.torrent.handle_message(key, message, now) {
+            if let Err(e) = slot
                 .storage
                 .write(write.block.piece, write.block.begin, data)
             {
                 return self.fail(Error::Storage(e));
             }
-            self.torrent.handle_block_written(write);
+            slot.torrent.handle_block_written(write);
         }
-        self.apply_actions(now);
+        self.apply_actions(tid, now);
     }
 }

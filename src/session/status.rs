@@ -138,20 +138,35 @@ impl Session {
         }
     }
 
-    /// The numbers the status line shows.
+    /// The numbers the status line shows: the torrent's, or with several
+    /// torrents their sums under the name "N torrents".
     pub(super) fn status_snapshot(&mut self, now: Instant) -> StatusSnapshot {
-        let total = self.meta.total_len();
-        StatusSnapshot {
-            name: self.meta.name.clone(),
+        let mut snapshot = StatusSnapshot {
+            name: match self.torrents.as_slice() {
+                [one] => one.meta.name.clone(),
+                many => format!("{} torrents", many.len()),
+            },
             elapsed: now.saturating_duration_since(self.started),
-            peers_known: self.torrent.peer_list().len(),
+            peers_known: 0,
             peers_connected: self.conns.iter().filter(|(_, c)| c.is_active()).count(),
-            done_bytes: total.saturating_sub(self.torrent.bytes_left()),
-            total_bytes: total,
-            down_rate: self.torrent.down_rate(now),
-            up_rate: self.torrent.up_rate(now),
-            swarm: self.tracker.swarm,
+            done_bytes: 0,
+            total_bytes: 0,
+            down_rate: 0,
+            up_rate: 0,
+            swarm: None,
+        };
+        for slot in &mut self.torrents {
+            let total = slot.meta.total_len();
+            snapshot.total_bytes += total;
+            snapshot.done_bytes += total.saturating_sub(slot.torrent.bytes_left());
+            snapshot.peers_known += slot.torrent.peer_list().len();
+            snapshot.down_rate += slot.torrent.down_rate(now);
+            snapshot.up_rate += slot.torrent.up_rate(now);
         }
+        if let [one] = self.torrents.as_slice() {
+            snapshot.swarm = one.tracker.swarm;
+        }
+        snapshot
     }
 }
 
@@ -200,23 +215,47 @@ impl Session {
     }
 
     /// What the TUI shows: the status numbers, every piece's state and
-    /// availability, and a row per connected peer.
+    /// availability, and a row per connected peer (of the first torrent
+    /// not yet complete, or the first).
     fn ui_snapshot(&mut self, now: Instant, line: &StatusSnapshot) -> crate::ui::Snapshot {
         use crate::ui::{PeerRow, PieceState, Snapshot};
-        let count = self.meta.layout.piece_count();
+        let shown = self
+            .torrents
+            .iter()
+            .position(|s| !s.torrent.is_complete())
+            .unwrap_or(0);
+        let Some(slot) = self.torrents.get_mut(shown) else {
+            return Snapshot {
+                name: line.name.clone(),
+                elapsed: line.elapsed,
+                done_bytes: 0,
+                total_bytes: 0,
+                down_rate: 0,
+                up_rate: 0,
+                eta: None,
+                tracker_status: String::new(),
+                swarm: None,
+                peers_known: 0,
+                peers_connected: 0,
+                pieces: Vec::new(),
+                availability: Vec::new(),
+                peers: Vec::new(),
+            };
+        };
+        let count = slot.meta.layout.piece_count();
         let pieces = (0..count)
             .map(|p| {
-                if self.torrent.have().has(p) {
+                if slot.torrent.have().has(p) {
                     PieceState::Done
-                } else if self.torrent.is_in_progress(p) {
+                } else if slot.torrent.is_in_progress(p) {
                     PieceState::InFlight
                 } else {
                     PieceState::Missing
                 }
             })
             .collect();
-        let availability = (0..count).map(|p| self.torrent.availability(p)).collect();
-        let peers = self
+        let availability = (0..count).map(|p| slot.torrent.availability(p)).collect();
+        let peers = slot
             .torrent
             .peers(now)
             .into_iter()
@@ -256,7 +295,7 @@ impl Session {
             eta: left
                 .checked_div(line.down_rate)
                 .map(std::time::Duration::from_secs),
-            tracker_status: self.tracker.last_status.clone(),
+            tracker_status: slot.tracker.last_status.clone(),
             swarm: line.swarm,
             peers_known: line.peers_known,
             peers_connected: line.peers_connected,

@@ -34,18 +34,30 @@ impl Session {
                 .get(key)
                 .is_some_and(|c| c.is_stalled(now, STALLED_AFTER))
         };
-        self.torrent.rechoke(now, &stalled);
-        self.torrent.replace_slow_peers(now);
+        for slot in &mut self.torrents {
+            if slot.torrent.rechoke_due(now) {
+                slot.torrent.rechoke(now, &stalled);
+                slot.torrent.replace_slow_peers(now);
+            }
+        }
+    }
+
+    /// Whether the connection at `key` has queued requests its torrent's
+    /// core would serve now.
+    fn wants_serving(&self, key: usize) -> bool {
+        self.conns
+            .get(key)
+            .and_then(|c| c.torrent.filter(|_| c.is_active()))
+            .and_then(|tid| self.torrents.get(tid))
+            .is_some_and(|s| s.torrent.has_requests_to_serve(key))
     }
 
     /// Whether some unchoked peer has queued requests and room in its write
     /// buffer, so serving could go on at once.
     pub(super) fn has_servable_requests(&self) -> bool {
-        self.conns.iter().any(|(key, c)| {
-            c.is_active()
-                && c.write_buf.len() < WRITE_HIGH_WATER_BYTES
-                && self.torrent.has_requests_to_serve(key)
-        })
+        self.conns
+            .iter()
+            .any(|(key, c)| c.write_buf.len() < WRITE_HIGH_WATER_BYTES && self.wants_serving(key))
     }
 
     /// Serves queued REQUESTs of unchoked peers from disk, one block per
@@ -59,7 +71,7 @@ impl Session {
         let mut keys: Vec<usize> = self
             .conns
             .iter()
-            .filter(|&(k, c)| c.is_active() && self.torrent.has_requests_to_serve(k))
+            .filter(|&(k, _)| self.wants_serving(k))
             .map(|(k, _)| k)
             .collect();
         // Start with a different peer each time.
@@ -71,8 +83,8 @@ impl Session {
             keys.retain(|&key| {
                 self.conns
                     .get(key)
-                    .is_some_and(|c| c.is_active() && c.write_buf.len() < WRITE_HIGH_WATER_BYTES)
-                    && self.torrent.has_requests_to_serve(key)
+                    .is_some_and(|c| c.write_buf.len() < WRITE_HIGH_WATER_BYTES)
+                    && self.wants_serving(key)
             });
             let mut waiting = Vec::new();
             for &key in &keys {
@@ -91,7 +103,11 @@ impl Session {
 
     /// Serves the next queued request of one peer.
     fn serve_one(&mut self, key: usize, now: Instant, block_buf: &mut Vec<u8>) -> Served {
-        let block = match self.torrent.serve_next(key, self.up_limit.as_mut(), now) {
+        let tid = self.conns.get(key).and_then(|c| c.torrent);
+        let Some(slot) = tid.and_then(|tid| self.torrents.get_mut(tid)) else {
+            return Served::PeerWaits;
+        };
+        let block = match slot.torrent.serve_next(key, self.up_limit.as_mut(), now) {
             Serve::Block(block) => block,
             Serve::PeerWaits(ready) => {
                 if let Some(ready) = ready {
@@ -106,7 +122,7 @@ impl Session {
         };
         let len = usize::try_from(block.len).unwrap_or(0);
         block_buf.resize(len, 0);
-        if let Err(e) = self.storage.read(block.piece, block.begin, block_buf) {
+        if let Err(e) = slot.storage.read(block.piece, block.begin, block_buf) {
             self.fatal.get_or_insert(Error::Storage(e));
             self.stopping = true;
             return Served::Stop;

@@ -46,7 +46,7 @@ use std::time::{Duration, Instant};
 
 use mio::{Token, Waker};
 
-use super::{Config, Session};
+use super::{Config, Session, TorrentId};
 use crate::metainfo::Metainfo;
 use crate::rng::Rng;
 use crate::trace::phase;
@@ -149,8 +149,6 @@ pub(super) struct TrackerState {
     /// One per tier, same order.
     slots: Vec<TierSlot>,
     resolver: Resolver,
-    /// While peers are connected, no blocking HTTP announce starts before this.
-    http_not_before: Option<Instant>,
     /// UDP connection ids by tracker address (BEP 15: reusable for a minute).
     connections: HashMap<SocketAddr, UdpConnection>,
     /// The swarm size as the best-informed tracker reports it: (seeders, leechers).
@@ -184,7 +182,6 @@ impl TrackerState {
             slots: (0..tiers.len()).map(|_| TierSlot::default()).collect(),
             tiers,
             resolver,
-            http_not_before: None,
             connections: HashMap::new(),
             swarm: None,
             last_status: String::from("no tracker contacted yet"),
@@ -245,8 +242,8 @@ impl Session {
     /// When the tracker phase next needs the loop: an idle tier's next
     /// announce, a UDP retransmit or give-up, a name lookup's timeout, or
     /// the turn of a queued HTTP announce.
-    pub(super) fn tracker_deadline(&self) -> Option<Instant> {
-        let tracker = &self.tracker;
+    pub(super) fn tracker_deadline(&self, tid: TorrentId) -> Option<Instant> {
+        let tracker = &self.torrents.get(tid)?.tracker;
         let udp = tracker.slots.iter().filter_map(|slot| match &slot.flight {
             Some(Flight::Udp(flight)) => flight.exchange.next_deadline(),
             _ => None,
@@ -265,36 +262,55 @@ impl Session {
         .min()
     }
 
-    /// Announce phase: runs every pass once the start-up check is done.
-    /// Takes in finished name lookups, drives UDP timers, starts an announce
-    /// for every due tier (UDP ones go out at once), and makes at most one
-    /// blocking HTTP announce, when its turn has come. Changes the tiers'
-    /// schedules and adds the peers it learns to the known-peer list. May
-    /// block for one HTTP announce: 5 s at most.
+    /// Announce phase: runs every pass, for each torrent whose start-up
+    /// check is done. Takes in finished name lookups, drives UDP timers,
+    /// starts an announce for every due tier (UDP ones go out at once), and
+    /// makes at most one blocking HTTP announce for all torrents together,
+    /// when its turn has come. Changes the tiers' schedules and adds the
+    /// peers it learns to the known-peer lists. May block for one HTTP
+    /// announce: 5 s at most.
     pub(super) fn announce(&mut self, now: Instant) {
-        if self.checking.is_some() || self.tracker.tiers.is_empty() {
-            return;
-        }
-        self.tracker.resolver.poll(now);
-        for tier in self.tracker.in_flight(|f| matches!(f, Flight::Udp(_))) {
-            self.drive_udp(tier, now);
-        }
-        for tier in self.tracker.tiers.due(now) {
-            self.begin_announce(tier, now);
-        }
-        for tier in self
-            .tracker
-            .in_flight(|f| matches!(f, Flight::Resolving { .. }))
-        {
-            self.continue_lookup(tier, now);
+        for tid in 0..self.torrents.len() {
+            self.announce_torrent(tid, now);
         }
         self.http_turn(now);
     }
 
+    /// The announce phase for torrent `tid`, but for the blocking HTTP turn.
+    fn announce_torrent(&mut self, tid: TorrentId, now: Instant) {
+        let Some(slot) = self.torrents.get(tid) else {
+            return;
+        };
+        if slot.checking.is_some() || slot.tracker.tiers.is_empty() {
+            return;
+        }
+        self.torrents[tid].tracker.resolver.poll(now);
+        for tier in self.torrents[tid]
+            .tracker
+            .in_flight(|f| matches!(f, Flight::Udp(_)))
+        {
+            self.drive_udp(tid, tier, now);
+        }
+        for tier in self.torrents[tid].tracker.tiers.due(now) {
+            self.begin_announce(tid, tier, now);
+        }
+        let resolving = self.torrents[tid]
+            .tracker
+            .in_flight(|f| matches!(f, Flight::Resolving { .. }));
+        for tier in resolving {
+            self.continue_lookup(tid, tier, now);
+        }
+    }
+
     /// Starts tier `tier`'s announce: its URL and event from the tier, then
     /// a name lookup (instant for an IP literal).
-    fn begin_announce(&mut self, tier: usize, now: Instant) {
-        let Some((url, event)) = self.tracker.tiers.get_mut(tier).and_then(|t| t.begin(now)) else {
+    fn begin_announce(&mut self, tid: TorrentId, tier: usize, now: Instant) {
+        let Some((url, event)) = self.torrents[tid]
+            .tracker
+            .tiers
+            .get_mut(tier)
+            .and_then(|t| t.begin(now))
+        else {
             return;
         };
         let parsed = if url.to_ascii_lowercase().starts_with("udp://") {
@@ -304,9 +320,10 @@ impl Session {
         };
         let Some((transport, host, port)) = parsed else {
             let error = TrackerError::BadUrl("no host and port in the URL".into());
-            return self.announce_done(tier, &url, event, Err(error), Duration::ZERO, now);
+            return self.announce_done((tid, tier), &url, event, Err(error), Duration::ZERO, now);
         };
         self.set_flight(
+            tid,
             tier,
             Flight::Resolving {
                 url,
@@ -317,12 +334,15 @@ impl Session {
                 since: now,
             },
         );
-        self.continue_lookup(tier, now);
+        self.continue_lookup(tid, tier, now);
     }
 
     /// Tier `tier` is resolving its tracker's name: once the address is
     /// known, a UDP exchange starts or the HTTP announce joins the queue.
-    fn continue_lookup(&mut self, tier: usize, now: Instant) {
+    fn continue_lookup(&mut self, tid: TorrentId, tier: usize, now: Instant) {
+        let Some(tracker) = self.torrents.get_mut(tid).map(|s| &mut s.tracker) else {
+            return;
+        };
         let Some(Flight::Resolving {
             url,
             event,
@@ -330,18 +350,18 @@ impl Session {
             host,
             port,
             ..
-        }) = self.tracker.slots.get(tier).and_then(|s| s.flight.as_ref())
+        }) = tracker.slots.get(tier).and_then(|s| s.flight.as_ref())
         else {
             return;
         };
         let (url, event, transport) = (url.clone(), *event, *transport);
-        let lookup = self.tracker.resolver.lookup(host, *port, now);
+        let lookup = tracker.resolver.lookup(host, *port, now);
         match lookup {
             Lookup::Pending => {}
             Lookup::Failed(why) => {
-                self.take_flight(tier);
+                self.take_flight(tid, tier);
                 self.announce_done(
-                    tier,
+                    (tid, tier),
                     &url,
                     event,
                     Err(TrackerError::Transport(why)),
@@ -351,12 +371,13 @@ impl Session {
             }
             Lookup::Ready(target) => match transport {
                 Transport::Udp => {
-                    self.take_flight(tier);
-                    if let Err(e) = self.start_udp(tier, &url, target, event, now) {
-                        self.announce_done(tier, &url, event, Err(e), Duration::ZERO, now);
+                    self.take_flight(tid, tier);
+                    if let Err(e) = self.start_udp(tid, tier, &url, target, event, now) {
+                        self.announce_done((tid, tier), &url, event, Err(e), Duration::ZERO, now);
                     }
                 }
                 Transport::Http => self.set_flight(
+                    tid,
                     tier,
                     Flight::HttpQueued {
                         url,
@@ -374,23 +395,34 @@ impl Session {
         if self.conns.is_empty() {
             None
         } else {
-            self.tracker.http_not_before
+            self.http_not_before
         }
     }
 
-    /// Makes at most one blocking HTTP announce: the one queued longest,
-    /// once its turn has come. Blocks for at most the HTTP total timeout.
+    /// Makes at most one blocking HTTP announce, of any torrent: the one
+    /// queued longest, once its turn has come. Blocks for at most the HTTP
+    /// total timeout.
     fn http_turn(&mut self, now: Instant) {
         if self.http_turn_at().is_some_and(|at| at > now) {
             return;
         }
-        let Some((tier, _)) = self.tracker.http_queued().min_by_key(|(_, at)| *at) else {
+        let oldest = self
+            .torrents
+            .iter()
+            .enumerate()
+            .flat_map(|(tid, s)| {
+                s.tracker
+                    .http_queued()
+                    .map(move |(tier, at)| (at, tid, tier))
+            })
+            .min();
+        let Some((_, tid, tier)) = oldest else {
             return;
         };
-        let Some(Flight::HttpQueued { url, event, .. }) = self.take_flight(tier) else {
+        let Some(Flight::HttpQueued { url, event, .. }) = self.take_flight(tid, tier) else {
             return;
         };
-        let request = self.announce_request(tier, event);
+        let request = self.announce_request(tid, tier, event);
         // The one blocking call of the loop's tracker work, bounded by
         // HttpTimeouts::default().total (5 s), name lookup included.
         let started = Instant::now();
@@ -402,15 +434,15 @@ impl Session {
         );
         let took = started.elapsed();
         let end = Instant::now();
-        self.tracker.http_not_before = Some(end + took.saturating_mul(HTTP_SPACING_FACTOR));
-        self.announce_done(tier, &url, event, result, took, end);
+        self.http_not_before = Some(end + took.saturating_mul(HTTP_SPACING_FACTOR));
+        self.announce_done((tid, tier), &url, event, result, took, end);
     }
 
     /// The outcome of one announce of tier `tier`, from either transport.
     /// `took` is how long it ran: for HTTP, how long it blocked the loop.
     fn announce_done(
         &mut self,
-        tier: usize,
+        (tid, tier): (TorrentId, usize),
         url: &str,
         event: Event,
         result: Result<AnnounceResponse, TrackerError>,
@@ -431,27 +463,27 @@ impl Session {
                 .and_then(|r| r.complete.zip(r.incomplete)),
         };
         match result {
-            Ok(reply) => self.announce_succeeded(tier, url, event, reply, took, now),
-            Err(e) => self.announce_failed(tier, url, &e, took, now),
+            Ok(reply) => self.announce_succeeded((tid, tier), url, event, reply, took, now),
+            Err(e) => self.announce_failed(tid, tier, url, &e, took, now),
         }
-        if let Some(slot) = self.tracker.slots.get_mut(tier) {
+        if let Some(slot) = self.torrents[tid].tracker.slots.get_mut(tier) {
             slot.last = Some(report);
         }
-        self.tracker.refresh_status();
+        self.torrents[tid].tracker.refresh_status();
     }
 
     /// A tracker answered: its peers join the list and its tier schedules
     /// the next announce.
     fn announce_succeeded(
         &mut self,
-        tier: usize,
+        (tid, tier): (TorrentId, usize),
         url: &str,
         event: Event,
         reply: AnnounceResponse,
         took: Duration,
         now: Instant,
     ) {
-        let peer_list = self.torrent.peer_list_mut();
+        let peer_list = self.torrents[tid].torrent.peer_list_mut();
         let added = reply.peers.iter().filter(|a| peer_list.add(**a)).count();
         log::info!(
             "tracker {url}: {event:?}: {} peers ({added} new), next in {} s ({} ms)",
@@ -465,7 +497,9 @@ impl Session {
         let mut interval = reply
             .min_interval
             .map_or(reply.interval, |min| reply.interval.max(min));
-        let lonely = reply.peers.is_empty() && self.conns.is_empty() && !self.torrent.is_complete();
+        let lonely = reply.peers.is_empty()
+            && self.conns.is_empty()
+            && !self.torrents[tid].torrent.is_complete();
         if lonely {
             // Nobody to download from: ask again soon, not in half an hour.
             let soon = reply
@@ -474,10 +508,10 @@ impl Session {
                 .max(EMPTY_SWARM_RETRY);
             interval = interval.min(soon);
         }
-        if let Some(t) = self.tracker.tiers.get_mut(tier) {
+        if let Some(t) = self.torrents[tid].tracker.tiers.get_mut(tier) {
             t.succeeded(now, interval, reply.tracker_id);
         }
-        if let Some(slot) = self.tracker.slots.get_mut(tier) {
+        if let Some(slot) = self.torrents[tid].tracker.slots.get_mut(tier) {
             slot.answered_at = Some(now);
         }
         self.add_peers(now);
@@ -486,13 +520,14 @@ impl Session {
     /// A tracker failed: its tier moves to its next URL or backs off.
     fn announce_failed(
         &mut self,
+        tid: TorrentId,
         tier: usize,
         url: &str,
         error: &TrackerError,
         took: Duration,
         now: Instant,
     ) {
-        let Some(t) = self.tracker.tiers.get_mut(tier) else {
+        let Some(t) = self.torrents[tid].tracker.tiers.get_mut(tier) else {
             return;
         };
         let then = match t.failed(now) {
@@ -526,8 +561,8 @@ impl Session {
 
     /// The download completed: every tier that saw us start incomplete is
     /// owed `completed`, sent soon.
-    pub(super) fn on_complete(&mut self, now: Instant) {
-        self.tracker.tiers.download_completed(now);
+    pub(super) fn on_complete(&mut self, tid: TorrentId, now: Instant) {
+        self.torrents[tid].tracker.tiers.download_completed(now);
     }
 
     /// On exit: abandons announces still in flight (traced as such), then
@@ -535,12 +570,18 @@ impl Session {
     /// every tier that saw `started` (skipping an HTTP tier whose
     /// `completed` just failed), most recently answering tier first, all
     /// within [`EXIT_BUDGET`].
-    pub(super) fn announce_on_exit(&mut self) {
-        self.abandon_flights(Instant::now());
+    pub(super) fn announce_on_exit(&mut self, tid: TorrentId) {
+        self.abandon_flights(tid, Instant::now());
         let deadline = Instant::now() + EXIT_BUDGET;
-        let mut order: Vec<usize> = (0..self.tracker.tiers.len()).collect();
+        let mut order: Vec<usize> = (0..self.torrents[tid].tracker.tiers.len()).collect();
         order.sort_by_key(|tier| {
-            std::cmp::Reverse(self.tracker.slots.get(*tier).and_then(|s| s.answered_at))
+            std::cmp::Reverse(
+                self.torrents[tid]
+                    .tracker
+                    .slots
+                    .get(*tier)
+                    .and_then(|s| s.answered_at),
+            )
         });
         // Every `completed` before any `stopped`: two tiers may be one
         // tracker (its HTTP and UDP addresses), which would count a
@@ -548,16 +589,16 @@ impl Session {
         let mut gave_up = vec![false; order.len()];
         for round in [Event::Completed, Event::Stopped] {
             for &tier in &order {
-                let Some(t) = self.tracker.tiers.get(tier) else {
+                let Some(t) = self.torrents[tid].tracker.tiers.get(tier) else {
                     continue;
                 };
                 if !t.exit_events().contains(&round) || gave_up.get(tier) == Some(&true) {
                     continue;
                 }
                 let url = t.current().to_string();
-                let request = self.announce_request(tier, round);
+                let request = self.announce_request(tid, tier, round);
                 if url.to_ascii_lowercase().starts_with("udp://") {
-                    self.udp_farewell(tier, &request);
+                    self.udp_farewell(tid, tier, &request);
                 } else if !self.http_farewell(&url, round, &request, deadline) {
                     if let Some(flag) = gave_up.get_mut(tier) {
                         *flag = true;
@@ -598,9 +639,9 @@ impl Session {
     /// Drops every announce still in flight (the session is ending); under
     /// `--trace`, each is recorded as abandoned with how long it waited
     /// (for a name, for its HTTP turn, or for a UDP answer).
-    fn abandon_flights(&mut self, now: Instant) {
-        for tier in 0..self.tracker.slots.len() {
-            let (url, event, since) = match self.take_flight(tier) {
+    fn abandon_flights(&mut self, tid: TorrentId, now: Instant) {
+        for tier in 0..self.torrents[tid].tracker.slots.len() {
+            let (url, event, since) = match self.take_flight(tid, tier) {
                 Some(Flight::Udp(mut flight)) => {
                     let _ = self.poll.registry().deregister(&mut flight.socket);
                     (flight.url, flight.event, flight.started)
@@ -625,20 +666,20 @@ impl Session {
     }
 
     /// What we tell tier `tier`'s tracker in an announce with `event`.
-    fn announce_request(&self, tier: usize, event: Event) -> AnnounceRequest {
-        let tracker_id = self
+    fn announce_request(&self, tid: TorrentId, tier: usize, event: Event) -> AnnounceRequest {
+        let tracker_id = self.torrents[tid]
             .tracker
             .tiers
             .get(tier)
             .and_then(|t| t.tracker_id())
             .map(str::to_string);
         AnnounceRequest {
-            info_hash: self.meta.info_hash.0,
+            info_hash: self.torrents[tid].meta.info_hash.0,
             peer_id: self.peer_id,
             port: self.listen_addr.port(),
-            uploaded: self.torrent.stats().uploaded,
-            downloaded: self.torrent.stats().downloaded,
-            left: self.torrent.bytes_left(),
+            uploaded: self.torrents[tid].torrent.stats().uploaded,
+            downloaded: self.torrents[tid].torrent.stats().downloaded,
+            left: self.torrents[tid].torrent.bytes_left(),
             event,
             numwant: Some(NUMWANT),
             key: None,
@@ -647,24 +688,26 @@ impl Session {
     }
 
     /// Tier `tier`'s announce in flight, to drive it.
-    fn flight_mut(&mut self, tier: usize) -> Option<&mut Flight> {
-        self.tracker
+    fn flight_mut(&mut self, tid: TorrentId, tier: usize) -> Option<&mut Flight> {
+        self.torrents[tid]
+            .tracker
             .slots
             .get_mut(tier)
             .and_then(|s| s.flight.as_mut())
     }
 
     /// Takes tier `tier`'s announce in flight out of its slot.
-    fn take_flight(&mut self, tier: usize) -> Option<Flight> {
-        self.tracker
+    fn take_flight(&mut self, tid: TorrentId, tier: usize) -> Option<Flight> {
+        self.torrents[tid]
+            .tracker
             .slots
             .get_mut(tier)
             .and_then(|s| s.flight.take())
     }
 
     /// Puts `flight` in tier `tier`'s slot.
-    fn set_flight(&mut self, tier: usize, flight: Flight) {
-        if let Some(slot) = self.tracker.slots.get_mut(tier) {
+    fn set_flight(&mut self, tid: TorrentId, tier: usize, flight: Flight) {
+        if let Some(slot) = self.torrents[tid].tracker.slots.get_mut(tier) {
             slot.flight = Some(flight);
         }
     }

@@ -1,0 +1,188 @@
+//! One torrent inside the session: its sans-IO core and the I/O the
+//! session does for it (files, start-up check, trackers, resume state).
+//!
+//! Layer 2. A [`Slot`] is opened by [`Session::add_torrent`]: it takes the
+//! download's single-instance lock first (a second pollen on the same
+//! torrent and destination stops there, before `--clean`, the resume state
+//! or the files are touched), then opens storage and reads the resume
+//! state, whose trusted pieces go straight into the core's `have`.
+
+use std::collections::VecDeque;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Instant;
+
+use super::{announce, Config, Session};
+use crate::bitfield::Bitfield;
+use crate::error::Error;
+use crate::lock::{InstanceLock, LockError};
+use crate::metainfo::Metainfo;
+use crate::resume;
+use crate::rng::Rng;
+use crate::storage::{PieceHashing, Storage};
+use crate::torrent::{Torrent, TorrentConfig};
+
+/// A torrent's index in the session (stable for the session's life).
+pub type TorrentId = usize;
+
+/// One torrent in the session.
+pub(super) struct Slot {
+    /// One pollen per download: held until the session is dropped.
+    _lock: InstanceLock,
+    pub(super) meta: Arc<Metainfo>,
+    /// The protocol state machine (layer 0): the session drives it.
+    pub(super) torrent: Torrent,
+    pub(super) storage: Storage,
+    /// Where its files go.
+    pub(super) dest: PathBuf,
+    pub(super) tracker: announce::TrackerState,
+    /// Next piece to verify at start-up; `None` once the check is done.
+    pub(super) checking: Option<u32>,
+    /// The piece the start-up check is part-way through (a piece larger
+    /// than one pass's `Config::check_bytes_per_pass`).
+    pub(super) check_job: Option<PieceHashing>,
+    /// Downloaded pieces too large to hash in one pass, being hashed a
+    /// slice per pass (`verify_pieces`).
+    pub(super) verifying: VecDeque<PieceHashing>,
+    pub(super) started: Instant,
+    pub(super) completed_at: Option<Instant>,
+    /// Where the resume state is saved.
+    pub(super) resume_path: PathBuf,
+    /// The files' stamps when the resume state was last saved (or at
+    /// start): a later change we did not make untrusts the file's pieces.
+    pub(super) last_stamps: Vec<resume::FileStamp>,
+    /// Pieces were verified since the resume state was last saved.
+    pub(super) resume_dirty: bool,
+    /// When the resume state may next be saved.
+    pub(super) next_resume_save: Instant,
+}
+
+impl Session {
+    /// Adds a torrent, downloaded into `config.dest` with the session's
+    /// settings: takes its single-instance lock, opens its files and
+    /// resume state. Peers and trackers are contacted once the loop runs.
+    ///
+    /// Fails with [`Error::AlreadyRunning`] when another pollen (or another
+    /// torrent of this session) has the same torrent and destination.
+    pub fn add_torrent(&mut self, meta: Metainfo) -> Result<TorrentId, Error> {
+        if self.torrents.len() >= super::MAX_TORRENTS {
+            return Err(Error::TooManyTorrents(super::MAX_TORRENTS));
+        }
+        let config = &self.config;
+        // First of all: nothing may touch the files (`--clean`, the resume
+        // state, storage) while another pollen owns them.
+        let lock = take_lock(&config.dest, &meta)?;
+        if config.clean {
+            clean(&config.dest, &meta);
+        }
+        let storage = Storage::new(&config.dest, &meta)?;
+        let resume_path = resume::resume_path(&config.dest, &meta);
+        let last_stamps = resume::stamp_files(&config.dest, &meta);
+        let trusted = if config.force_check {
+            None
+        } else {
+            trusted_from_resume(&resume_path, &last_stamps, &meta)
+        };
+        if let Some(trusted) = &trusted {
+            log::info!(
+                "{}: resume: {} of {} pieces trusted without re-hashing",
+                meta.name,
+                trusted.count_ones(),
+                trusted.len()
+            );
+        }
+        let now = Instant::now();
+        let tracker =
+            announce::TrackerState::new(&meta, config, now, &mut self.rng, Arc::clone(&self.waker))
+                .map_err(|e| Error::Io("start the tracker state", e))?;
+        let meta = Arc::new(meta);
+        let have = trusted.unwrap_or_else(|| Bitfield::new(meta.layout.piece_count()));
+        let core_rng = Rng::new(self.rng.next_u64());
+        let mut torrent = Torrent::new(
+            Arc::clone(&meta),
+            torrent_config(config),
+            have,
+            core_rng,
+            now,
+        );
+        for addr in &config.peers {
+            torrent.peer_list_mut().add(*addr);
+        }
+        self.torrents.push(Slot {
+            _lock: lock,
+            meta,
+            torrent,
+            storage,
+            dest: config.dest.clone(),
+            tracker,
+            checking: Some(0),
+            check_job: None,
+            verifying: VecDeque::new(),
+            started: now,
+            completed_at: None,
+            resume_path,
+            last_stamps,
+            resume_dirty: false,
+            next_resume_save: now,
+        });
+        Ok(self.torrents.len() - 1)
+    }
+}
+
+/// What the core needs of the session's settings.
+fn torrent_config(config: &Config) -> TorrentConfig {
+    TorrentConfig {
+        strategy: config.strategy,
+        endgame_percent: config.endgame_percent,
+        choker: config.choker,
+        max_up: config.max_up,
+        max_peers: config.max_peers,
+    }
+}
+
+/// The pieces the saved resume state lets us trust without re-hashing, or
+/// `None` (missing, corrupt or stale state: everything is re-checked).
+fn trusted_from_resume(
+    path: &std::path::Path,
+    stamps: &[resume::FileStamp],
+    meta: &Metainfo,
+) -> Option<Bitfield> {
+    match resume::load(path, meta) {
+        Ok(Some(state)) => Some(resume::trusted_pieces(&state, stamps, meta)),
+        Ok(None) => None,
+        Err(e) => {
+            log::warn!("{}: {e}; re-checking the data on disk", path.display());
+            None
+        }
+    }
+}
+
+/// The single-instance lock of `meta` in `dest`, or why not: another
+/// pollen's ([`Error::AlreadyRunning`]) or a file system fault.
+fn take_lock(dest: &std::path::Path, meta: &Metainfo) -> Result<InstanceLock, Error> {
+    InstanceLock::acquire(dest, &meta.info_hash).map_err(|e| match e {
+        LockError::Held { pid } => Error::AlreadyRunning {
+            name: meta.name.clone(),
+            dest: dest.to_path_buf(),
+            pid,
+        },
+        other => Error::Lock(other),
+    })
+}
+
+/// `--clean`: removes this torrent's files (final and `.part` names) and its
+/// resume state. Only paths the torrent names, under `dest`.
+fn clean(dest: &std::path::Path, meta: &Metainfo) {
+    let partials = crate::storage::partial_paths(dest, meta);
+    for (file, partial) in meta.files.iter().zip(partials) {
+        if !file.on_disk() {
+            continue;
+        }
+        for candidate in [partial, dest.join(&file.path)] {
+            if std::fs::remove_file(&candidate).is_ok() {
+                log::info!("removed {}", candidate.display());
+            }
+        }
+    }
+    let _ = std::fs::remove_file(resume::resume_path(dest, meta));
+}
