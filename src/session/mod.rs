@@ -31,7 +31,7 @@
 //! deregisters and removes it, so a slab key is never reused within one
 //! batch of events.
 //!
-//! Every phase runs over every torrent. Each torrent is a [`slot::Slot`]:
+//! Every phase runs over every torrent. Each torrent is a `Slot` (`slot.rs`):
 //! its sans-IO core plus its files, trackers and resume state. Incoming
 //! connections are routed to their torrent by the info-hash of their
 //! handshake; the connection cap, the rate limits and the one blocking
