@@ -1,7 +1,10 @@
-//! `pollen [OPTIONS] TORRENT`: download a torrent (and optionally seed it).
+//! `pollen [OPTIONS] TORRENT...`: download one or more torrents (and
+//! optionally seed them), all in one session through one listening port.
 //!
-//! Layer 3: options in, a [`Config`] out, then [`Session::run`]. Ctrl-C and
-//! SIGTERM set the session's stop flag (a second Ctrl-C exits at once).
+//! Layer 3: options in, a [`Config`] out, then the library's session API:
+//! [`Session::bind`], [`Session::add_torrent`] for each torrent, and
+//! [`Session::run`]. Ctrl-C and SIGTERM set the session's stop flag (a
+//! second Ctrl-C exits at once).
 
 use std::ffi::OsString;
 use std::net::{SocketAddr, ToSocketAddrs};
@@ -130,9 +133,10 @@ fn options() -> getopts::Options {
 /// Help text for `pollen help download` and `pollen -h`.
 pub fn usage() -> String {
     options().usage(
-        "Usage: pollen [OPTIONS] TORRENT\n\n\
-         Downloads TORRENT into --dest, verifying every piece, then exits 0\n\
-         (or keeps seeding with --seed until Ctrl-C).",
+        "Usage: pollen [OPTIONS] TORRENT...\n\n\
+         Downloads each TORRENT into --dest, verifying every piece, then exits 0\n\
+         (or keeps seeding with --seed until Ctrl-C). Several torrents run in\n\
+         one process through one listening port; the options apply to each.",
     )
 }
 
@@ -142,18 +146,24 @@ pub fn run(args: &[OsString]) -> Result<(), CliError> {
     if matches.opt_present("help") {
         return say(&format!("{}\n", usage()));
     }
-    let [torrent] = matches.free.as_slice() else {
+    if matches.free.is_empty() {
         return Err(CliError::Usage(
-            "give exactly one .torrent file (see `pollen --help`)".into(),
+            "give at least one .torrent file (see `pollen --help`)".into(),
         ));
-    };
+    }
     // Under --tui, warnings would draw over the screen: errors only, unless -v asks.
     let tui_quiet = matches.opt_present("tui") && matches.opt_count("verbose") == 0;
     init_logging(
         matches.opt_count("verbose"),
         matches.opt_present("quiet") || tui_quiet,
     );
-    let meta = pollen::load_torrent(Path::new(torrent))?;
+    // Every torrent is read before anything starts: a bad one is refused
+    // with its path, and nothing is downloaded.
+    let metas = matches
+        .free
+        .iter()
+        .map(|torrent| pollen::load_torrent(Path::new(torrent)))
+        .collect::<Result<Vec<_>, _>>()?;
     let config =
         Config {
             dest: matches
@@ -208,7 +218,10 @@ pub fn run(args: &[OsString]) -> Result<(), CliError> {
             ..Config::default()
         };
     check_dest(&config.dest)?;
-    let mut session = Session::new(meta, config)?;
+    let mut session = Session::bind(config)?;
+    for meta in metas {
+        session.add_torrent(meta)?;
+    }
     stop_on_signals(&session.stop_flag());
     say(&format!("listening on {}\n", session.listen_addr()))?;
     match session.run()? {
