@@ -118,6 +118,10 @@ pub enum CloseReason {
         /// The median rate of the peers that unchoke us, bytes per second.
         median: u64,
     },
+    /// Its torrent was paused.
+    TorrentPaused,
+    /// Its torrent was removed from the session.
+    TorrentRemoved,
 }
 
 impl CloseReason {
@@ -143,7 +147,9 @@ impl CloseReason {
             | CloseReason::ReregisterFailed(_)
             | CloseReason::Idle
             | CloseReason::BothComplete
-            | CloseReason::SlowPeer { .. } => false,
+            | CloseReason::SlowPeer { .. }
+            | CloseReason::TorrentPaused
+            | CloseReason::TorrentRemoved => false,
             CloseReason::BadHandshake(_)
             | CloseReason::WrongInfoHash
             | CloseReason::BadMessage(_)
@@ -191,7 +197,9 @@ impl CloseReason {
             | CloseReason::ReregisterFailed(_)
             | CloseReason::Idle
             | CloseReason::BothComplete
-            | CloseReason::SlowPeer { .. } => false,
+            | CloseReason::SlowPeer { .. }
+            | CloseReason::TorrentPaused
+            | CloseReason::TorrentRemoved => false,
         }
     }
 }
@@ -246,6 +254,8 @@ impl fmt::Display for CloseReason {
                 f,
                 "much slower than the other peers ({rate} B/s, median {median} B/s)"
             ),
+            CloseReason::TorrentPaused => write!(f, "torrent paused"),
+            CloseReason::TorrentRemoved => write!(f, "torrent removed"),
         }
     }
 }
@@ -311,6 +321,8 @@ mod tests {
                 rate: 1,
                 median: 20,
             },
+            CloseReason::TorrentPaused,
+            CloseReason::TorrentRemoved,
         ]
     }
 
@@ -443,6 +455,8 @@ mod tests {
             CloseReason::Idle,
             CloseReason::BothComplete,
             CloseReason::SlowPeer { rate: 0, median: 1 },
+            CloseReason::TorrentPaused,
+            CloseReason::TorrentRemoved,
         ] {
             assert!(!reason.is_failure(), "{reason:?}");
             assert!(!reason.is_misbehaviour(), "{reason:?}");

@@ -92,7 +92,7 @@ impl Session {
                 tracer.timeout(now, phase::CHECK_TIMEOUTS, conn.addr, reason);
             }
         }
-        for slot in &mut self.torrents {
+        for (_, slot) in &mut self.torrents {
             slot.torrent.check_timeouts(now);
         }
     }

@@ -23,7 +23,7 @@ impl Session {
     /// torrents taking turns (one address each per round) so one torrent's
     /// long peer list cannot take every slot. Never blocks.
     pub(super) fn add_peers(&mut self, now: Instant) {
-        let mut wanting: Vec<TorrentId> = (0..self.torrents.len()).collect();
+        let mut wanting: Vec<TorrentId> = self.torrent_ids();
         while !wanting.is_empty() {
             wanting.retain(|&tid| self.dial_one(tid, now) == Dial::Started);
         }
@@ -44,7 +44,7 @@ impl Session {
         let Some(slot) = self.torrents.get_mut(tid) else {
             return Dial::Stop;
         };
-        if slot.torrent.is_complete() && !seed {
+        if slot.paused || (slot.torrent.is_complete() && !seed) {
             return Dial::Stop;
         }
         loop {

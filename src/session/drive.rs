@@ -90,13 +90,13 @@ impl Session {
     /// within the download limit they share. The torrents take turns going
     /// first, so a limit's tokens do not always go to the same one.
     pub(super) fn request_blocks(&mut self, now: Instant) {
-        let count = self.torrents.len();
-        if count == 0 {
+        let mut order = self.torrent_ids();
+        if order.is_empty() {
             return;
         }
-        self.request_turn = (self.request_turn + 1) % count;
-        for i in 0..count {
-            let tid = (self.request_turn + i) % count;
+        self.request_turn = (self.request_turn + 1) % order.len();
+        order.rotate_left(self.request_turn);
+        for tid in order {
             let Some(slot) = self.torrents.get_mut(tid) else {
                 continue;
             };
@@ -109,7 +109,7 @@ impl Session {
 
     /// Send-haves phase: each core tells its peers about new pieces.
     pub(super) fn send_haves(&mut self, _now: Instant) {
-        for slot in &mut self.torrents {
+        for (_, slot) in &mut self.torrents {
             slot.torrent.send_haves();
         }
     }
@@ -164,7 +164,7 @@ impl Session {
     /// Blocks on disk reads.
     pub(super) fn verify_pieces(&mut self, now: Instant) {
         let mut budget = self.config.check_bytes_per_pass.max(1);
-        for tid in 0..self.torrents.len() {
+        for tid in self.torrent_ids() {
             while budget > 0 {
                 let Some(slot) = self.torrents.get_mut(tid) else {
                     break;

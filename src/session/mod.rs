@@ -52,6 +52,7 @@ mod cleanup;
 mod config;
 mod conn;
 mod connect;
+mod control;
 mod drive;
 mod receive;
 mod slot;
@@ -71,6 +72,7 @@ use mio::{Events, Interest, Poll, Token, Waker};
 use slab::Slab;
 
 pub use config::{Config, DEFAULT_CHECK_BYTES_PER_PASS, DEFAULT_MAX_PEERS};
+pub use control::{SessionHandle, MAX_PENDING_COMMANDS};
 pub use slot::TorrentId;
 pub use stop::StopHandle;
 
@@ -140,7 +142,7 @@ pub struct Session {
     listen_addr: SocketAddr,
     conns: Slab<Conn>,
     /// Every torrent, by [`TorrentId`].
-    torrents: Vec<Slot>,
+    torrents: Slab<Slot>,
     /// For the tracker exchanges' transaction ids and turns.
     rng: Rng,
     /// The phase running now, for the trace lines of the cores' notes.
@@ -155,6 +157,8 @@ pub struct Session {
     started: Instant,
     /// Set (and the loop woken) to stop the session.
     stop: StopHandle,
+    /// Pause, resume and remove commands from [`SessionHandle`]s.
+    commands: Arc<std::sync::Mutex<std::collections::VecDeque<control::Command>>>,
     /// Wakes the loop from other threads (lookups, stop handles).
     waker: Arc<Waker>,
     stopping: bool,
@@ -219,7 +223,7 @@ impl Session {
             listener,
             listen_addr,
             conns: Slab::new(),
-            torrents: Vec::new(),
+            torrents: Slab::new(),
             rng,
             phase: phase::RECEIVE,
             next_housekeeping: now,
@@ -227,6 +231,7 @@ impl Session {
             request_turn: 0,
             started: now,
             stop,
+            commands: Arc::default(),
             waker,
             stopping: false,
             fatal: None,
@@ -289,7 +294,11 @@ impl Session {
     /// The first torrent's counters (see [`Session::torrent_stats`] for
     /// each, [`Session::total_stats`] for the sum).
     pub fn stats(&self) -> Stats {
-        self.torrent_stats(0).unwrap_or_default()
+        self.torrents
+            .iter()
+            .next()
+            .map(|(_, s)| s.torrent.stats().clone())
+            .unwrap_or_default()
     }
 
     /// One torrent's counters so far.
@@ -300,7 +309,7 @@ impl Session {
     /// Every torrent's counters added up.
     pub fn total_stats(&self) -> Stats {
         let mut total = Stats::default();
-        for slot in &self.torrents {
+        for (_, slot) in &self.torrents {
             let s = slot.torrent.stats();
             total.downloaded += s.downloaded;
             total.uploaded += s.uploaded;
@@ -314,6 +323,11 @@ impl Session {
     /// How many torrents the session runs.
     pub fn torrent_count(&self) -> usize {
         self.torrents.len()
+    }
+
+    /// The keys of every torrent, in order.
+    pub fn torrent_ids(&self) -> Vec<TorrentId> {
+        self.torrents.iter().map(|(tid, _)| tid).collect()
     }
 
     /// Whether every piece of torrent `id` is verified.
@@ -344,12 +358,12 @@ impl Session {
         let hashing = self
             .torrents
             .iter()
-            .any(|s| s.checking.is_some() || !s.verifying.is_empty());
+            .any(|(_, s)| s.checking.is_some() || !s.verifying.is_empty());
         if hashing || self.more_to_serve || reads_pending {
             return Duration::ZERO;
         }
         let mut nearest = self.next_housekeeping;
-        for (tid, slot) in self.torrents.iter().enumerate() {
+        for (tid, slot) in self.torrents.iter() {
             nearest = nearest.min(slot.torrent.next_deadline());
             if let Some(at) = self.tracker_deadline(tid) {
                 nearest = nearest.min(at);
@@ -447,12 +461,17 @@ impl Session {
             self.stopping = true;
             return;
         }
-        for tid in 0..self.torrents.len() {
-            if self.torrents.get(tid).is_some_and(|s| s.checking.is_some()) {
+        self.take_commands();
+        for tid in self.torrent_ids() {
+            if self
+                .torrents
+                .get(tid)
+                .is_some_and(|s| s.checking.is_some() && !s.paused)
+            {
                 self.check_existing_data(tid, now);
             }
         }
-        if self.torrents.iter().any(|s| !s.verifying.is_empty()) {
+        if self.torrents.iter().any(|(_, s)| !s.verifying.is_empty()) {
             self.run_phase(phase::VERIFY_PIECES, now, Self::verify_pieces);
         }
         if now >= self.next_housekeeping {
@@ -465,12 +484,16 @@ impl Session {
         self.run_phase(phase::CLEANUP, now, Self::cleanup);
         self.run_phase(phase::SEND_HAVES, now, Self::send_haves);
         self.run_phase(phase::REQUEST_BLOCKS, now, Self::request_blocks);
-        if self.torrents.iter().any(|s| s.torrent.rechoke_due(now)) {
+        if self
+            .torrents
+            .iter()
+            .any(|(_, s)| s.torrent.rechoke_due(now))
+        {
             self.run_phase(phase::RECHOKE, now, Self::rechoke);
         }
         self.run_phase(phase::ANNOUNCE, now, Self::announce);
         self.check_finished(now);
-        for tid in 0..self.torrents.len() {
+        for tid in self.torrent_ids() {
             let due = self
                 .torrents
                 .get(tid)
@@ -506,7 +529,7 @@ impl Session {
     fn run_phase(&mut self, name: &'static str, now: Instant, phase: fn(&mut Session, Instant)) {
         self.phase = name;
         phase(self, now);
-        for tid in 0..self.torrents.len() {
+        for tid in self.torrent_ids() {
             self.apply_actions(tid, now);
         }
         self.trace_sent(name, now);
@@ -616,10 +639,10 @@ impl Session {
     /// Notes each torrent that has just verified its last piece; ends the
     /// run when every torrent is complete, unless seeding.
     fn check_finished(&mut self, now: Instant) {
-        for tid in 0..self.torrents.len() {
+        for tid in self.torrent_ids() {
             self.check_torrent_finished(tid, now);
         }
-        let all_done = self.torrents.iter().all(|s| s.completed_at.is_some());
+        let all_done = self.torrents.iter().all(|(_, s)| s.completed_at.is_some());
         if all_done && !self.torrents.is_empty() && !self.config.seed {
             self.stopping = true;
         }
@@ -648,7 +671,7 @@ impl Session {
         }
         let elapsed = now.saturating_duration_since(slot.started).as_secs_f64();
         log::info!("{}: download complete in {elapsed:.1} s", slot.meta.name);
-        if self.torrents.iter().all(|s| s.torrent.is_complete()) {
+        if self.torrents.iter().all(|(_, s)| s.torrent.is_complete()) {
             let snapshot = self.status_snapshot(now);
             self.status.finish_line(&snapshot);
         }
@@ -696,7 +719,7 @@ impl Session {
     /// Leaves cleanly: flushes, tells the trackers we stopped, reports.
     fn shut_down(&mut self) -> Result<Outcome, Error> {
         self.flush_all(Instant::now());
-        for tid in 0..self.torrents.len() {
+        for tid in self.torrent_ids() {
             self.announce_on_exit(tid);
         }
         self.status.clear();
@@ -705,7 +728,7 @@ impl Session {
         // Also when stopped mid-check: `have` then holds the trusted pieces
         // and those hashed so far, nothing unverified, and the pieces not
         // reached yet are hashed at the next start.
-        for tid in 0..self.torrents.len() {
+        for tid in self.torrent_ids() {
             self.save_resume(tid, Instant::now());
         }
         let stats = self.total_stats();
@@ -716,11 +739,13 @@ impl Session {
         if let Some(error) = self.fatal.take() {
             return Err(error);
         }
-        Ok(if self.torrents.iter().all(|s| s.torrent.is_complete()) {
-            Outcome::Complete
-        } else {
-            Outcome::Stopped
-        })
+        Ok(
+            if self.torrents.iter().all(|(_, s)| s.torrent.is_complete()) {
+                Outcome::Complete
+            } else {
+                Outcome::Stopped
+            },
+        )
     }
 
     /// Flushes every connection's write buffer and registers WRITABLE

@@ -60,7 +60,7 @@ impl Session {
             let banned_everywhere = self
                 .torrents
                 .iter()
-                .all(|s| s.torrent.peer_list().is_banned(addr));
+                .all(|(_, s)| s.torrent.peer_list().is_banned(addr));
             if self.conns.len() >= self.config.max_peers || banned_everywhere {
                 log::debug!("{addr}: refused (peer limit or banned)");
                 continue;
@@ -99,7 +99,7 @@ impl Session {
             None => self
                 .torrents
                 .iter()
-                .map(|s| s.meta.layout.piece_count())
+                .map(|(_, s)| s.meta.layout.piece_count())
                 .max(),
         };
         FrameLimits::for_pieces(pieces.unwrap_or(0))
@@ -230,7 +230,8 @@ impl Session {
             None => self
                 .torrents
                 .iter()
-                .position(|s| s.meta.info_hash.0 == handshake.info_hash),
+                .find(|(_, s)| s.meta.info_hash.0 == handshake.info_hash && !s.paused)
+                .map(|(tid, _)| tid),
         };
         let (Some(tid), Some(slot)) = (routed, routed.and_then(|t| self.torrents.get_mut(t)))
         else {

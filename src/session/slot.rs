@@ -22,7 +22,8 @@ use crate::rng::Rng;
 use crate::storage::{PieceHashing, Storage};
 use crate::torrent::{Torrent, TorrentConfig};
 
-/// A torrent's index in the session (stable for the session's life).
+/// A torrent's key in the session: stable while the torrent is in the
+/// session (a removed torrent's key may be given to a later one).
 pub type TorrentId = usize;
 
 /// One torrent in the session.
@@ -55,6 +56,8 @@ pub(super) struct Slot {
     pub(super) resume_dirty: bool,
     /// When the resume state may next be saved.
     pub(super) next_resume_save: Instant,
+    /// Paused by the caller: no connections, no announces, until resumed.
+    pub(super) paused: bool,
 }
 
 impl Session {
@@ -108,7 +111,7 @@ impl Session {
         for addr in &config.peers {
             torrent.peer_list_mut().add(*addr);
         }
-        self.torrents.push(Slot {
+        let tid = self.torrents.insert(Slot {
             _lock: lock,
             meta,
             torrent,
@@ -124,8 +127,28 @@ impl Session {
             last_stamps,
             resume_dirty: false,
             next_resume_save: now,
+            paused: false,
         });
-        Ok(self.torrents.len() - 1)
+        log::debug!("torrent {tid}: added");
+        Ok(tid)
+    }
+}
+
+impl Session {
+    /// [`Session::add_torrent`] for the `.torrent` file at `path`.
+    pub fn add_torrent_file(&mut self, path: &std::path::Path) -> Result<TorrentId, Error> {
+        self.add_torrent(crate::load_torrent(path)?)
+    }
+
+    /// [`Session::add_torrent`] for a `.torrent` file's bytes (from a
+    /// network, a database...); a bad one is [`Error::Torrent`] with the
+    /// path `(torrent bytes)`.
+    pub fn add_torrent_bytes(&mut self, bytes: &[u8]) -> Result<TorrentId, Error> {
+        let meta = Metainfo::from_bytes(bytes).map_err(|source| Error::Torrent {
+            path: PathBuf::from("(torrent bytes)"),
+            source,
+        })?;
+        self.add_torrent(meta)
     }
 }
 

@@ -142,9 +142,9 @@ impl Session {
     /// torrents their sums under the name "N torrents".
     pub(super) fn status_snapshot(&mut self, now: Instant) -> StatusSnapshot {
         let mut snapshot = StatusSnapshot {
-            name: match self.torrents.as_slice() {
-                [one] => one.meta.name.clone(),
-                many => format!("{} torrents", many.len()),
+            name: match self.torrents.iter().next() {
+                Some((_, one)) if self.torrents.len() == 1 => one.meta.name.clone(),
+                _ => format!("{} torrents", self.torrents.len()),
             },
             elapsed: now.saturating_duration_since(self.started),
             peers_known: 0,
@@ -155,7 +155,7 @@ impl Session {
             up_rate: 0,
             swarm: None,
         };
-        for slot in &mut self.torrents {
+        for (_, slot) in &mut self.torrents {
             let total = slot.meta.total_len();
             snapshot.total_bytes += total;
             snapshot.done_bytes += total.saturating_sub(slot.torrent.bytes_left());
@@ -163,7 +163,7 @@ impl Session {
             snapshot.down_rate += slot.torrent.down_rate(now);
             snapshot.up_rate += slot.torrent.up_rate(now);
         }
-        if let [one] = self.torrents.as_slice() {
+        if let (1, Some((_, one))) = (self.torrents.len(), self.torrents.iter().next()) {
             snapshot.swarm = one.tracker.swarm;
         }
         snapshot
@@ -222,8 +222,9 @@ impl Session {
         let shown = self
             .torrents
             .iter()
-            .position(|s| !s.torrent.is_complete())
-            .unwrap_or(0);
+            .find(|(_, s)| !s.torrent.is_complete())
+            .or_else(|| self.torrents.iter().next())
+            .map_or(0, |(tid, _)| tid);
         let Some(slot) = self.torrents.get_mut(shown) else {
             return Snapshot {
                 name: line.name.clone(),

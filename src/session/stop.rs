@@ -49,6 +49,15 @@ impl StopHandle {
         Arc::clone(&self.flag)
     }
 
+    /// Wakes the loop (if attached), so it looks at what was asked of it.
+    pub(super) fn wake(&self) {
+        let waker = self.waker.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(waker) = waker.as_ref() {
+            // A failed wake only delays the request to the loop's next timer.
+            let _ = waker.wake();
+        }
+    }
+
     /// Points this handle (and its clones) at the loop `waker` wakes.
     pub(super) fn attach(&self, waker: Arc<Waker>) {
         *self.waker.lock().unwrap_or_else(PoisonError::into_inner) = Some(waker);

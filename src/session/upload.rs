@@ -34,7 +34,7 @@ impl Session {
                 .get(key)
                 .is_some_and(|c| c.is_stalled(now, STALLED_AFTER))
         };
-        for slot in &mut self.torrents {
+        for (_, slot) in &mut self.torrents {
             if slot.torrent.rechoke_due(now) {
                 slot.torrent.rechoke(now, &stalled);
                 slot.torrent.replace_slow_peers(now);

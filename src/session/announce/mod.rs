@@ -238,6 +238,10 @@ impl TrackerState {
     }
 }
 
+// Every `tid` the functions below are given is a key of `self.torrents`:
+// it comes from the loop's list of torrents, or from a UDP token checked in
+// `receive_udp_tracker`, and nothing removes a torrent while the tracker
+// code runs. So `self.torrents[tid]` cannot panic.
 impl Session {
     /// When the tracker phase next needs the loop: an idle tier's next
     /// announce, a UDP retransmit or give-up, a name lookup's timeout, or
@@ -270,7 +274,7 @@ impl Session {
     /// peers it learns to the known-peer lists. May block for one HTTP
     /// announce: 5 s at most.
     pub(super) fn announce(&mut self, now: Instant) {
-        for tid in 0..self.torrents.len() {
+        for tid in self.torrent_ids() {
             self.announce_torrent(tid, now);
         }
         self.http_turn(now);
@@ -281,7 +285,7 @@ impl Session {
         let Some(slot) = self.torrents.get(tid) else {
             return;
         };
-        if slot.checking.is_some() || slot.tracker.tiers.is_empty() {
+        if slot.checking.is_some() || slot.paused || slot.tracker.tiers.is_empty() {
             return;
         }
         self.torrents[tid].tracker.resolver.poll(now);
@@ -409,7 +413,6 @@ impl Session {
         let oldest = self
             .torrents
             .iter()
-            .enumerate()
             .flat_map(|(tid, s)| {
                 s.tracker
                     .http_queued()
@@ -639,7 +642,7 @@ impl Session {
     /// Drops every announce still in flight (the session is ending); under
     /// `--trace`, each is recorded as abandoned with how long it waited
     /// (for a name, for its HTTP turn, or for a UDP answer).
-    fn abandon_flights(&mut self, tid: TorrentId, now: Instant) {
+    pub(super) fn abandon_flights(&mut self, tid: TorrentId, now: Instant) {
         for tier in 0..self.torrents[tid].tracker.slots.len() {
             let (url, event, since) = match self.take_flight(tid, tier) {
                 Some(Flight::Udp(mut flight)) => {

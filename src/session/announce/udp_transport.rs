@@ -118,6 +118,9 @@ impl Session {
         tier: usize,
         now: Instant,
     ) {
+        if !self.torrents.contains(tid) {
+            return; // a late event for a removed torrent's socket
+        }
         let mut buf = vec![0u8; UDP_RECV_BYTES];
         loop {
             let Some(Flight::Udp(flight)) = self.flight_mut(tid, tier) else {
