@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 use crate::bitfield::Bitfield;
 use crate::metainfo::{Block, BLOCK_LEN};
 use crate::rate::RateMeter;
+use crate::wire::Message;
 
 /// Fewest requests kept in flight to an unchoking peer: enough to cover a
 /// round trip before any rate is measured (slow start).
@@ -56,42 +57,46 @@ pub struct OutRequest {
     pub sent_at: Instant,
 }
 
-/// The protocol state of one connected peer.
+/// The protocol state of one connected peer. Its fields are private: each
+/// rule that changes them is one method (a transition), so no caller can
+/// apply half a rule (unchoke without forgetting the choked-request count,
+/// choke without dropping the queue). Transitions that must be told to the
+/// peer return the message to send.
 #[derive(Debug, Clone)]
 pub struct PeerState {
     /// We refuse to upload to it (BEP 3: starts true).
-    pub am_choking: bool,
+    am_choking: bool,
     /// We want something it has (starts false).
-    pub am_interested: bool,
+    am_interested: bool,
     /// It refuses to upload to us (starts true).
-    pub peer_choking: bool,
+    peer_choking: bool,
     /// It wants something we have (starts false).
-    pub peer_interested: bool,
+    peer_interested: bool,
     /// The pieces it has.
-    pub has: Bitfield,
+    has: Bitfield,
     /// Our requests it has not answered yet.
-    pub requested: Vec<OutRequest>,
+    requested: Vec<OutRequest>,
     /// Its requests we have not served yet (at most [`MAX_QUEUED_REQUESTS`]).
-    pub queued: VecDeque<Block>,
+    queued: VecDeque<Block>,
     /// What it sends us.
-    pub down: RateMeter,
+    down: RateMeter,
     /// What we send it.
-    pub up: RateMeter,
+    up: RateMeter,
     /// Some message arrived after the handshake (so a BITFIELD now is late).
-    pub got_message: bool,
+    got_message: bool,
     /// When its last block arrived (for snubbing and stall detection).
-    pub last_block_at: Option<Instant>,
+    last_block_at: Option<Instant>,
     /// Holds the optimistic unchoke slot.
-    pub optimistic: bool,
+    optimistic: bool,
     /// REQUESTs it sent while we were choking it.
-    pub requests_while_choked: u32,
+    requests_while_choked: u32,
     /// The most requests it queues (`reqq` from its BEP 10 handshake).
-    pub max_requests: Option<usize>,
+    max_requests: Option<usize>,
     /// When it last unchoked us.
-    pub unchoked_at: Option<Instant>,
+    unchoked_at: Option<Instant>,
     /// It unchoked us, holds our requests, and has sent nothing for
     /// [`SNUB_TIMEOUT`]: one request at a time, and no upload slot for it.
-    pub snubbed: bool,
+    snubbed: bool,
     /// Our requests we gave up on, newest last (at most
     /// [`MAX_RELEASED_REMEMBERED`]): a late PIECE for one is no offence.
     released: VecDeque<Block>,
@@ -123,6 +128,221 @@ impl PeerState {
             released: VecDeque::new(),
             unrequested: (0, None),
         }
+    }
+
+    // ----- what it looks like ------------------------------------------
+
+    /// We refuse to upload to it.
+    pub fn am_choking(&self) -> bool {
+        self.am_choking
+    }
+
+    /// We want something it has.
+    pub fn am_interested(&self) -> bool {
+        self.am_interested
+    }
+
+    /// It refuses to upload to us.
+    pub fn peer_choking(&self) -> bool {
+        self.peer_choking
+    }
+
+    /// It wants something we have.
+    pub fn peer_interested(&self) -> bool {
+        self.peer_interested
+    }
+
+    /// The pieces it has.
+    pub fn has(&self) -> &Bitfield {
+        &self.has
+    }
+
+    /// Our requests in flight to it.
+    pub fn requested(&self) -> &[OutRequest] {
+        &self.requested
+    }
+
+    /// How many of its requests wait to be served.
+    pub fn queued_len(&self) -> usize {
+        self.queued.len()
+    }
+
+    /// It is snubbing us (see [`SNUB_TIMEOUT`]).
+    pub fn snubbed(&self) -> bool {
+        self.snubbed
+    }
+
+    /// It holds the optimistic unchoke slot.
+    pub fn optimistic(&self) -> bool {
+        self.optimistic
+    }
+
+    /// Payload bytes it sent us.
+    pub fn downloaded(&self) -> u64 {
+        self.down.total()
+    }
+
+    /// Payload bytes we sent it.
+    pub fn uploaded(&self) -> u64 {
+        self.up.total()
+    }
+
+    /// Bytes per second it sends us lately.
+    pub fn down_rate(&mut self, now: Instant) -> u64 {
+        self.down.rate(now)
+    }
+
+    /// Bytes per second we send it lately.
+    pub fn up_rate(&mut self, now: Instant) -> u64 {
+        self.up.rate(now)
+    }
+
+    // ----- our side: choking, interest, serving ----------------------------
+
+    /// We unchoke it: its count of requests sent while choked starts over.
+    /// The UNCHOKE to send, unless it was unchoked already.
+    pub fn unchoke(&mut self) -> Option<Message<'static>> {
+        if !self.am_choking {
+            return None;
+        }
+        self.am_choking = false;
+        self.requests_while_choked = 0;
+        Some(Message::Unchoke)
+    }
+
+    /// We choke it: its queued requests are dropped (BEP 3). The CHOKE to
+    /// send, unless it was choked already.
+    pub fn choke(&mut self) -> Option<Message<'static>> {
+        if self.am_choking {
+            return None;
+        }
+        self.am_choking = true;
+        self.queued.clear();
+        Some(Message::Choke)
+    }
+
+    /// Marks (or unmarks) it as the optimistic unchoke.
+    pub fn set_optimistic(&mut self, optimistic: bool) {
+        self.optimistic = optimistic;
+    }
+
+    /// Our interest follows whether it has a piece we lack (`ours`): the
+    /// INTERESTED or NOT_INTERESTED to send when that changed.
+    pub fn update_interest(&mut self, ours: &Bitfield) -> Option<Message<'static>> {
+        let interested = self.has_something_for(ours);
+        if interested == self.am_interested {
+            return None;
+        }
+        self.am_interested = interested;
+        Some(if interested {
+            Message::Interested
+        } else {
+            Message::NotInterested
+        })
+    }
+
+    /// A REQUEST arrived while we choke it: how many so far.
+    pub fn note_request_while_choked(&mut self) -> u32 {
+        self.requests_while_choked = self.requests_while_choked.saturating_add(1);
+        self.requests_while_choked
+    }
+
+    /// Queues its request for `block` (unless queued already or the queue
+    /// holds [`MAX_QUEUED_REQUESTS`]); whether it was queued.
+    pub fn queue_request(&mut self, block: Block) -> bool {
+        if self.queued.len() >= MAX_QUEUED_REQUESTS || self.queued.contains(&block) {
+            return false;
+        }
+        self.queued.push_back(block);
+        true
+    }
+
+    /// It withdrew its request (CANCEL).
+    pub fn cancel_queued(&mut self, piece: u32, begin: u32, len: u32) {
+        self.queued
+            .retain(|b| !(b.piece.get() == piece && b.begin == begin && b.len == len));
+    }
+
+    /// The next of its requests to serve, taken off the queue.
+    pub fn pop_queued(&mut self) -> Option<Block> {
+        self.queued.pop_front()
+    }
+
+    /// Puts back a request taken with [`PeerState::pop_queued`] that could
+    /// not be served yet (a rate limit).
+    pub fn unpop_queued(&mut self, block: Block) {
+        self.queued.push_front(block);
+    }
+
+    /// We sent it a block of `len` bytes.
+    pub fn block_sent(&mut self, len: u64, now: Instant) {
+        self.up.add(len, now);
+    }
+
+    // ----- its side: messages it sent ------------------------------------
+
+    /// A message other than an extension handshake or a keepalive arrived:
+    /// whether it is the first (so a BITFIELD or HAVE_ALL is in its place).
+    pub fn note_message(&mut self) -> bool {
+        let first = !self.got_message;
+        self.got_message = true;
+        first
+    }
+
+    /// Whether no message but extension handshakes and keepalives came yet.
+    pub fn is_before_first_message(&self) -> bool {
+        !self.got_message
+    }
+
+    /// Its `reqq` (BEP 10): the most requests it queues.
+    pub fn set_max_requests(&mut self, max: Option<usize>) {
+        self.max_requests = max;
+    }
+
+    /// It choked us: our requests in flight are dropped (BEP 3), returned
+    /// so they go back to the pool, and remembered as released.
+    pub fn peer_choked(&mut self) -> Vec<Block> {
+        self.peer_choking = true;
+        self.take_all_requests()
+    }
+
+    /// It unchoked us.
+    pub fn peer_unchoked(&mut self, now: Instant) {
+        self.peer_choking = false;
+        self.unchoked_at = Some(now);
+    }
+
+    /// It became interested or not.
+    pub fn set_peer_interested(&mut self, interested: bool) {
+        self.peer_interested = interested;
+    }
+
+    /// It now has `piece`: true if that is news.
+    pub fn add_piece(&mut self, piece: u32) -> bool {
+        self.has.set(piece)
+    }
+
+    /// Its whole piece set (BITFIELD, HAVE_ALL); the old one is returned.
+    pub fn set_pieces(&mut self, pieces: Bitfield) -> Bitfield {
+        std::mem::replace(&mut self.has, pieces)
+    }
+
+    /// A PIECE for `block` arrived: counted in its rate, it is no longer
+    /// snubbing us; true when it answers one of our requests in flight
+    /// (which is then done).
+    pub fn block_arrived(&mut self, block: &Block, now: Instant) -> bool {
+        self.down.add(u64::from(block.len), now);
+        self.last_block_at = Some(now);
+        self.snubbed = false;
+        self.take_request(block)
+    }
+
+    /// We sent a REQUEST for `block`.
+    pub fn add_request(&mut self, block: Block, now: Instant) {
+        self.requested.push(OutRequest {
+            block,
+            sent_at: now,
+        });
     }
 
     /// How many requests to keep in flight: the peer's rate times
@@ -173,8 +393,7 @@ impl PeerState {
         expired
     }
 
-    /// Removes every request in flight (it choked us: BEP 3 says they are
-    /// dropped), remembering them as released.
+    /// Removes every request in flight, remembering them as released.
     pub fn take_all_requests(&mut self) -> Vec<Block> {
         let blocks: Vec<Block> = self.requested.drain(..).map(|r| r.block).collect();
         for block in &blocks {
@@ -231,16 +450,19 @@ impl PeerState {
     }
 
     /// Updates [`PeerState::snubbed`]: our requests wait and nothing has
-    /// come for [`SNUB_TIMEOUT`] since it unchoked us or sent its last block.
-    pub fn check_snubbed(&mut self, now: Instant) {
+    /// come for [`SNUB_TIMEOUT`] since it unchoked us or sent its last
+    /// block. True when it has just started snubbing us.
+    pub fn check_snubbed(&mut self, now: Instant) -> bool {
         let since = match (self.last_block_at, self.unchoked_at) {
             (Some(block), Some(unchoke)) => block.max(unchoke),
             (Some(at), None) | (None, Some(at)) => at,
-            (None, None) => return,
+            (None, None) => return false,
         };
+        let was = self.snubbed;
         self.snubbed = !self.peer_choking
             && !self.requested.is_empty()
             && now.saturating_duration_since(since) > SNUB_TIMEOUT;
+        self.snubbed && !was
     }
 
     /// Whether it has every piece.

@@ -262,25 +262,28 @@ impl Session {
             .into_iter()
             .map(|view| {
                 let peer = view.state;
-                let mut in_flight: Vec<u32> =
-                    peer.requested.iter().map(|r| r.block.piece.get()).collect();
+                let mut in_flight: Vec<u32> = peer
+                    .requested()
+                    .iter()
+                    .map(|r| r.block.piece.get())
+                    .collect();
                 in_flight.sort_unstable();
                 in_flight.dedup();
                 PeerRow {
                     peer_id: Some(view.peer_id),
-                    am_choking: peer.am_choking,
-                    am_interested: peer.am_interested,
-                    peer_choking: peer.peer_choking,
-                    peer_interested: peer.peer_interested,
-                    snubbed: peer.snubbed,
-                    optimistic: peer.optimistic,
-                    downloaded_bytes: peer.down.total(),
-                    uploaded_bytes: peer.up.total(),
+                    am_choking: peer.am_choking(),
+                    am_interested: peer.am_interested(),
+                    peer_choking: peer.peer_choking(),
+                    peer_interested: peer.peer_interested(),
+                    snubbed: peer.snubbed(),
+                    optimistic: peer.optimistic(),
+                    downloaded_bytes: peer.downloaded(),
+                    uploaded_bytes: peer.uploaded(),
                     down_rate: view.down_rate,
                     up_rate: view.up_rate,
                     pieces_in_flight: u32::try_from(in_flight.len()).unwrap_or(u32::MAX),
-                    requests_to_peer: u32::try_from(peer.requested.len()).unwrap_or(u32::MAX),
-                    requests_from_peer: u32::try_from(peer.queued.len()).unwrap_or(u32::MAX),
+                    requests_to_peer: u32::try_from(peer.requested().len()).unwrap_or(u32::MAX),
+                    requests_from_peer: u32::try_from(peer.queued_len()).unwrap_or(u32::MAX),
                     ..PeerRow::new(view.addr)
                 }
             })

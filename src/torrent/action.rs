@@ -43,6 +43,24 @@ pub enum OutMessage {
 }
 
 impl OutMessage {
+    /// The owned form of a message without payload (what a [`PeerState`]
+    /// transition returns); `None` for one that carries borrowed bytes.
+    ///
+    /// [`PeerState`]: crate::peer::PeerState
+    pub fn from_control(message: Message<'static>) -> Option<OutMessage> {
+        Some(match message {
+            Message::KeepAlive => OutMessage::KeepAlive,
+            Message::Choke => OutMessage::Choke,
+            Message::Unchoke => OutMessage::Unchoke,
+            Message::Interested => OutMessage::Interested,
+            Message::NotInterested => OutMessage::NotInterested,
+            Message::Have { piece } => OutMessage::Have(piece),
+            Message::Request(request) => OutMessage::Request(request),
+            Message::Cancel(request) => OutMessage::Cancel(request),
+            _ => return None,
+        })
+    }
+
     /// The wire message to encode.
     pub fn as_message(&self) -> Message<'_> {
         match self {

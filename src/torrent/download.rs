@@ -17,7 +17,7 @@ use crate::close_reason::CloseReason;
 use crate::hash::Sha1Hash;
 use crate::metainfo::{Block, PieceIndex, BLOCK_LEN};
 use crate::partial_pieces::{next_block, BlockChoice, Received};
-use crate::peer::{OutRequest, MAX_UNREQUESTED_BLOCKS};
+use crate::peer::MAX_UNREQUESTED_BLOCKS;
 use crate::ratelimit::TokenBucket;
 use crate::smart_ban::BlockRecord;
 use crate::wire::BlockRequest;
@@ -55,7 +55,7 @@ impl Torrent {
         let mut turns: Vec<PeerKey> = self
             .peers
             .iter()
-            .filter(|(_, p)| !p.closing && !p.state.peer_choking && p.state.am_interested)
+            .filter(|(_, p)| !p.closing && !p.state.peer_choking() && p.state.am_interested())
             .map(|(&k, _)| k)
             .collect();
         let first = turns
@@ -100,7 +100,7 @@ impl Torrent {
         let Some(peer) = self.peers.get_mut(&key) else {
             return Requested::Enough;
         };
-        if peer.state.requested.len() >= peer.state.pipeline_target(now) {
+        if peer.state.requested().len() >= peer.state.pipeline_target(now) {
             return Requested::Enough;
         }
         // Tokens are looked at before the pick but only taken for a block
@@ -116,10 +116,10 @@ impl Torrent {
             picker: &self.picker,
             have: &self.have,
             peer: peer.addr,
-            peer_has: &peer.state.has,
+            peer_has: peer.state.has(),
             endgame,
         };
-        let asked = &peer.state.requested;
+        let asked = peer.state.requested();
         let already = |b: &Block| asked.iter().any(|r| r.block == *b);
         let open_pieces = self.partial_pieces.len();
         let Some(block) = next_block(&mut self.partial_pieces, &choice, already, &mut self.rng)
@@ -130,10 +130,7 @@ impl Torrent {
         if let Some(limit) = limit {
             limit.try_take(u64::from(BLOCK_LEN), now);
         }
-        peer.state.requested.push(OutRequest {
-            block,
-            sent_at: now,
-        });
+        peer.state.add_request(block, now);
         if self.partial_pieces.len() > open_pieces {
             let piece = block.piece.get();
             let strategy = match self.config.strategy {
@@ -168,10 +165,7 @@ impl Torrent {
         let Some(peer) = self.peers.get_mut(&key) else {
             return Handled::Done;
         };
-        let asked = peer.state.take_request(&block);
-        peer.state.down.add(u64::from(len), now);
-        peer.state.last_block_at = Some(now);
-        peer.state.snubbed = false;
+        let asked = peer.state.block_arrived(&block, now);
         let from = peer.addr;
         self.down_rate.add(u64::from(len), now);
         if !asked {

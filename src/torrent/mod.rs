@@ -285,7 +285,7 @@ impl Torrent {
             .peers
             .values_mut()
             .filter(|p| !p.closing)
-            .map(|p| (p.state.down.rate(now), p.state.up.rate(now)))
+            .map(|p| (p.state.down_rate(now), p.state.up_rate(now)))
             .collect();
         self.peers
             .iter()
@@ -321,7 +321,7 @@ impl Torrent {
     pub fn has_requests_to_serve(&self, peer: PeerKey) -> bool {
         self.peers
             .get(&peer)
-            .is_some_and(|p| !p.closing && !p.state.am_choking && !p.state.queued.is_empty())
+            .is_some_and(|p| !p.closing && !p.state.am_choking() && p.state.queued_len() > 0)
     }
 
     /// When the core next wants [`Torrent::handle_timeout`].
@@ -461,11 +461,11 @@ impl Torrent {
         now: Instant,
     ) {
         if let Some(mut peer) = self.peers.remove(&key) {
-            for request in peer.state.requested.drain(..) {
-                self.partial_pieces.release(&request.block);
+            for block in peer.state.take_all_requests() {
+                self.partial_pieces.release(&block);
             }
             self.partial_pieces.disown(peer.addr);
-            self.picker.remove_peer(&peer.state.has);
+            self.picker.remove_peer(peer.state.has());
         }
         if self.optimistic == Some(key) {
             self.optimistic = None;
@@ -484,10 +484,11 @@ impl Torrent {
         };
         // BITFIELD should come first; extension handshakes (libtorrent and
         // Transmission send theirs before it) and keepalives do not count.
-        let first = !peer.state.got_message;
-        if !matches!(message, Message::Extended { .. } | Message::KeepAlive) {
-            peer.state.got_message = true;
-        }
+        let first = if matches!(message, Message::Extended { .. } | Message::KeepAlive) {
+            peer.state.is_before_first_message()
+        } else {
+            peer.state.note_message()
+        };
         log::trace!("{} <- {}", peer.addr, message.name());
         match message {
             Message::KeepAlive | Message::Port(_) | Message::Suggest { .. } => {}
@@ -496,8 +497,8 @@ impl Torrent {
                 if id == crate::wire::extension::HANDSHAKE_ID {
                     match crate::wire::extension::ExtHandshake::parse(payload) {
                         Ok(ext) => {
-                            peer.state.max_requests =
-                                ext.reqq.and_then(|n| usize::try_from(n).ok());
+                            peer.state
+                                .set_max_requests(ext.reqq.and_then(|n| usize::try_from(n).ok()));
                             log::debug!(
                                 "{}: extension handshake: client {:?}, reqq {:?}",
                                 peer.addr,
@@ -512,25 +513,21 @@ impl Torrent {
                 }
             }
             Message::Choke => {
-                peer.state.peer_choking = true;
-                for block in peer.state.take_all_requests() {
+                for block in peer.state.peer_choked() {
                     self.partial_pieces.release(&block);
                 }
                 self.partial_pieces.disown(peer.addr);
             }
-            Message::Unchoke => {
-                peer.state.peer_choking = false;
-                peer.state.unchoked_at = Some(now);
-            }
+            Message::Unchoke => peer.state.peer_unchoked(now),
             Message::Interested => {
-                peer.state.peer_interested = true;
+                peer.state.set_peer_interested(true);
                 self.unchoke_if_slot_free(key);
             }
-            Message::NotInterested => peer.state.peer_interested = false,
+            Message::NotInterested => peer.state.set_peer_interested(false),
             Message::Have { piece } => {
                 if piece >= piece_count {
                     self.close(key, CloseReason::HaveOutOfRange { piece, piece_count });
-                } else if peer.state.has.set(piece) {
+                } else if peer.state.add_piece(piece) {
                     self.picker.add_piece(piece);
                     self.update_interest(key);
                 }
@@ -551,11 +548,8 @@ impl Torrent {
             Message::HaveAll | Message::HaveNone => self.close(key, CloseReason::LateHaveAllOrNone),
             Message::Request(request) => self.on_request(key, request),
             Message::Cancel(request) => {
-                peer.state.queued.retain(|b| {
-                    !(b.piece.get() == request.piece
-                        && b.begin == request.begin
-                        && b.len == request.len)
-                });
+                peer.state
+                    .cancel_queued(request.piece, request.begin, request.len);
             }
             Message::Reject(request) => {
                 if let Some(block) = self.meta.layout.check_block(
@@ -582,9 +576,9 @@ impl Torrent {
         let Some(peer) = self.peers.get_mut(&key) else {
             return;
         };
-        self.picker.remove_peer(&peer.state.has);
         self.picker.add_peer(&field);
-        peer.state.has = field;
+        let old = peer.state.set_pieces(field);
+        self.picker.remove_peer(&old);
         if peer.state.is_seed() && self.have.is_complete() {
             return self.close(key, CloseReason::BothComplete);
         }
@@ -609,9 +603,8 @@ impl Torrent {
                 },
             );
         };
-        if peer.state.am_choking {
-            peer.state.requests_while_choked += 1;
-            if peer.state.requests_while_choked > MAX_REQUESTS_WHILE_CHOKED {
+        if peer.state.am_choking() {
+            if peer.state.note_request_while_choked() > MAX_REQUESTS_WHILE_CHOKED {
                 self.close(key, CloseReason::RequestsWhileChoked);
             }
             return;
@@ -624,11 +617,7 @@ impl Torrent {
                 },
             );
         }
-        if peer.state.queued.len() < crate::peer::MAX_QUEUED_REQUESTS
-            && !peer.state.queued.contains(&block)
-        {
-            peer.state.queued.push_back(block);
-        }
+        peer.state.queue_request(block);
     }
 
     /// Sends INTERESTED or NOT_INTERESTED when our interest in the peer changed.
@@ -639,16 +628,8 @@ impl Torrent {
         let Some(peer) = self.peers.get_mut(&key).filter(|p| !p.closing) else {
             return;
         };
-        let interested = peer.state.has_something_for(&self.have);
-        if interested != peer.state.am_interested {
-            peer.state.am_interested = interested;
-            let message = if interested {
-                OutMessage::Interested
-            } else {
-                OutMessage::NotInterested
-            };
-            self.send(key, message);
-        }
+        let change = peer.state.update_interest(&self.have);
+        self.send_control(key, change);
     }
 
     // ----- helpers ------------------------------------------------------
@@ -657,6 +638,13 @@ impl Torrent {
     fn send(&mut self, key: PeerKey, message: OutMessage) {
         if self.peers.get(&key).is_some_and(|p| !p.closing) {
             self.actions.push_back(Action::Send { peer: key, message });
+        }
+    }
+
+    /// Queues the message a [`PeerState`] transition returned, if any.
+    fn send_control(&mut self, key: PeerKey, message: Option<Message<'static>>) {
+        if let Some(message) = message.and_then(OutMessage::from_control) {
+            self.send(key, message);
         }
     }
 

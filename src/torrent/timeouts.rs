@@ -26,9 +26,7 @@ impl Torrent {
         self.next_check = now + CHECK_PERIOD;
         let mut notes = Vec::new();
         for peer in self.peers.values_mut().filter(|p| !p.closing) {
-            let was_snubbed = peer.state.snubbed;
-            peer.state.check_snubbed(now);
-            if peer.state.snubbed && !was_snubbed {
+            if peer.state.check_snubbed(now) {
                 log::info!(
                     "{}: snubbed us (nothing for a minute while unchoked)",
                     peer.addr
@@ -75,9 +73,9 @@ impl Torrent {
         let mut rates: Vec<(u64, PeerKey)> = self
             .peers
             .iter_mut()
-            .filter(|(_, p)| !p.closing && !p.state.peer_choking)
+            .filter(|(_, p)| !p.closing && !p.state.peer_choking())
             .filter(|(_, p)| now.saturating_duration_since(p.joined_at) > SLOW_PEER_GRACE)
-            .map(|(&k, p)| (p.state.down.rate(now), k))
+            .map(|(&k, p)| (p.state.down_rate(now), k))
             .collect();
         if rates.len() < 3 {
             return;

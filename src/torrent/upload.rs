@@ -8,7 +8,7 @@
 
 use std::time::{Duration, Instant};
 
-use super::{Note, OutMessage, PeerKey, Torrent, RECHOKE_PERIOD};
+use super::{Note, PeerKey, Torrent, RECHOKE_PERIOD};
 use crate::choker::{self, Candidate, ChokerKind, ShareBudget, UPLOAD_SLOTS};
 use crate::metainfo::Block;
 use crate::ratelimit::TokenBucket;
@@ -39,19 +39,20 @@ impl Torrent {
         let unchoked = self
             .peers
             .values()
-            .filter(|p| !p.closing && !p.state.am_choking)
+            .filter(|p| !p.closing && !p.state.am_choking())
             .count();
         // The regular slots plus the optimistic one.
         if unchoked > UPLOAD_SLOTS {
             return;
         }
-        let Some(peer) = self.peers.get_mut(&key).filter(|p| p.state.am_choking) else {
+        let Some(peer) = self.peers.get_mut(&key) else {
             return;
         };
-        peer.state.am_choking = false;
-        peer.state.requests_while_choked = 0;
+        let Some(unchoke) = peer.state.unchoke() else {
+            return;
+        };
         let addr = peer.addr;
-        self.send(key, OutMessage::Unchoke);
+        self.send_control(key, Some(unchoke));
         self.note(Note::Choke {
             addr,
             unchoke: true,
@@ -72,15 +73,15 @@ impl Torrent {
             .filter(|(_, p)| !p.closing)
             .map(|(&id, p)| Candidate {
                 id,
-                interested: p.state.peer_interested,
+                interested: p.state.peer_interested(),
                 rate: if seeding {
-                    p.state.up.rate(now)
+                    p.state.up_rate(now)
                 } else {
-                    p.state.down.rate(now)
+                    p.state.down_rate(now)
                 },
                 // Peers that stopped reading, and (leeching) peers that snub
                 // us, are last in line for a slot.
-                stalled: stalled(id) || (!seeding && p.state.snubbed),
+                stalled: stalled(id) || (!seeding && p.state.snubbed()),
             })
             .collect();
         // Equal peers take turns: ties keep this (random) order.
@@ -104,20 +105,17 @@ impl Torrent {
                 continue;
             };
             let should_unchoke = unchoke.contains(&candidate.id);
-            peer.state.optimistic = optimistic;
-            if should_unchoke != peer.state.am_choking {
-                continue; // no change
-            }
-            let addr = peer.addr;
-            if should_unchoke {
-                peer.state.am_choking = false;
-                peer.state.requests_while_choked = 0;
-                self.send(candidate.id, OutMessage::Unchoke);
+            peer.state.set_optimistic(optimistic);
+            let change = if should_unchoke {
+                peer.state.unchoke()
             } else {
-                peer.state.am_choking = true;
-                peer.state.queued.clear();
-                self.send(candidate.id, OutMessage::Choke);
-            }
+                peer.state.choke()
+            };
+            let Some(change) = change else {
+                continue; // no change
+            };
+            let addr = peer.addr;
+            self.send_control(candidate.id, Some(change));
             let why = if optimistic {
                 "optimistic unchoke".to_string()
             } else if candidate.stalled {
@@ -169,27 +167,27 @@ impl Torrent {
         let Some(peer) = self
             .peers
             .get_mut(&key)
-            .filter(|p| !p.closing && !p.state.am_choking)
+            .filter(|p| !p.closing && !p.state.am_choking())
         else {
             return Serve::PeerWaits(None);
         };
-        let Some(block) = peer.state.queued.pop_front() else {
+        let Some(block) = peer.state.pop_queued() else {
             return Serve::PeerWaits(None);
         };
         let len = u64::from(block.len);
         if let Some(share) = peer.upload_share.as_mut() {
             if !share.try_take(len, now) {
-                peer.state.queued.push_front(block);
+                peer.state.unpop_queued(block);
                 return Serve::PeerWaits(Some(share.ready_at(len, now)));
             }
         }
         if let Some(limit) = limit {
             if !limit.try_take(len, now) {
-                peer.state.queued.push_front(block);
+                peer.state.unpop_queued(block);
                 return Serve::LimitSpent(limit.ready_at(len, now));
             }
         }
-        peer.state.up.add(len, now);
+        peer.state.block_sent(len, now);
         self.up_rate.add(len, now);
         self.stats.uploaded += len;
         Serve::Block(block)
