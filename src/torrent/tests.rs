@@ -118,10 +118,15 @@ fn optimistic_unchoke_rotates_and_at_most_the_slots_plus_one_are_unchoked() {
         swarm.connect_with(l, seeder, link);
     }
     let mut most_at_once = 0;
+    let mut fewest_after_first_rechoke = usize::MAX;
     swarm
         .run_until(
             |s| {
-                most_at_once = most_at_once.max(s.unchoked_by(seeder).len());
+                let unchoked = s.unchoked_by(seeder).len();
+                most_at_once = most_at_once.max(unchoked);
+                if s.elapsed() >= super::RECHOKE_PERIOD {
+                    fewest_after_first_rechoke = fewest_after_first_rechoke.min(unchoked);
+                }
                 s.elapsed() >= secs(180)
             },
             secs(190),
@@ -137,6 +142,11 @@ fn optimistic_unchoke_rotates_and_at_most_the_slots_plus_one_are_unchoked() {
         most_at_once,
         UPLOAD_SLOTS + 1,
         "at most {UPLOAD_SLOTS} regular slots plus the optimistic one, and all used"
+    );
+    assert_eq!(
+        fewest_after_first_rechoke,
+        UPLOAD_SLOTS + 1,
+        "a slot sat idle while peers waited (the optimistic peer counted as a regular)"
     );
     let unchoked: BTreeSet<NodeId> = leechers
         .iter()
