@@ -669,3 +669,8 @@ impl Torrent {
         self.actions.push_back(Action::Note(note));
     }
 }
+
+#[cfg(test)]
+mod sim;
+#[cfg(test)]
+mod tests;

@@ -97,7 +97,7 @@ impl Torrent {
         let unchoke = if self.config.choker == ChokerKind::PropShare && !seeding {
             self.propshare(&candidates, now)
         } else {
-            choker::rechoke(&candidates, UPLOAD_SLOTS, self.optimistic)
+            self.regular_plus_optimistic(&candidates)
         };
         for candidate in &candidates {
             let optimistic = self.optimistic == Some(candidate.id);
@@ -134,6 +134,30 @@ impl Torrent {
                 why,
             });
         }
+    }
+
+    /// Tit for tat: the optimistic peer plus the [`UPLOAD_SLOTS`] best of
+    /// the others. The optimistic slot is one more than the regular ones
+    /// even once its peer rates among the best (as it soon does when we
+    /// upload to it fast): counted as a regular, it would leave a slot idle
+    /// until the next rotation, twenty seconds of every thirty.
+    fn regular_plus_optimistic(&self, candidates: &[Candidate]) -> Vec<PeerKey> {
+        let Some(optimistic) = self.optimistic else {
+            return choker::rechoke(candidates, UPLOAD_SLOTS, None);
+        };
+        let others: Vec<Candidate> = candidates
+            .iter()
+            .filter(|c| c.id != optimistic)
+            .copied()
+            .collect();
+        let mut unchoke = choker::rechoke(&others, UPLOAD_SLOTS, None);
+        if candidates
+            .iter()
+            .any(|c| c.id == optimistic && c.interested)
+        {
+            unchoke.push(optimistic);
+        }
+        unchoke
     }
 
     /// Proportional share: divide the upload budget among the peers in
