@@ -131,9 +131,56 @@ impl PartialPieces {
 
     /// How many peers sent blocks of `piece` so far.
     pub fn contributor_count(&self, piece: PieceIndex) -> usize {
-        self.pieces
-            .get(&piece.get())
-            .map_or(0, |p| p.contributors.len())
+        let Some(partial) = self.pieces.get(&piece.get()) else {
+            return 0;
+        };
+        let mut senders: Vec<u16> = partial
+            .blocks
+            .iter()
+            .filter_map(|b| match b {
+                BlockState::Received(sender) => Some(*sender),
+                _ => None,
+            })
+            .collect();
+        senders.sort_unstable();
+        senders.dedup();
+        senders.len()
+    }
+
+    /// `peer` was banned for bad data: the blocks it sent of pieces still
+    /// in progress are not trusted either, and are wanted again (so a
+    /// piece does not fail a second time on its data). Returns the bytes
+    /// thrown away.
+    pub fn discard_from(&mut self, layout: &Layout, peer: SocketAddr) -> u64 {
+        let mut bytes = 0;
+        for (&index, partial) in self.pieces.iter_mut() {
+            let Some(sender) = partial
+                .contributors
+                .iter()
+                .position(|c| *c == peer)
+                .and_then(|n| u16::try_from(n).ok())
+            else {
+                continue;
+            };
+            let piece = layout.piece(index);
+            for (n, state) in partial.blocks.iter_mut().enumerate() {
+                if *state != BlockState::Received(sender) {
+                    continue;
+                }
+                *state = BlockState::Wanted;
+                partial.received = partial.received.saturating_sub(1);
+                partial.wanted += 1;
+                partial.first_wanted = partial.first_wanted.min(n);
+                let block = piece.zip(u32::try_from(n).ok());
+                if let Some(block) = block.and_then(|(p, n)| layout.block(p, n)) {
+                    bytes += u64::from(block.len);
+                }
+            }
+            if partial.owner == Some(peer) {
+                partial.owner = None;
+            }
+        }
+        bytes
     }
 
     /// Whether `piece` is in progress.
@@ -348,7 +395,14 @@ impl PartialPieces {
             }
             *state = BlockState::Wanted;
         }
-        let contributors = std::mem::take(&mut partial.contributors);
+        // Who really sent the blocks now (a banned peer's were discarded).
+        let mut contributors: Vec<SocketAddr> = Vec::new();
+        for (_, who) in &senders {
+            if !contributors.contains(who) {
+                contributors.push(*who);
+            }
+        }
+        partial.contributors.clear();
         partial.received = 0;
         partial.wanted = partial.blocks.len();
         partial.first_wanted = 0;
@@ -438,6 +492,22 @@ mod tests {
             .collect();
         assert_eq!(begins, vec![0, 16384, 32768]);
         assert!(!d.has_wanted_blocks());
+    }
+
+    #[test]
+    fn a_banned_peers_blocks_are_wanted_again_and_it_is_no_contributor() {
+        let (layout, piece, mut d) = setup();
+        let blocks: Vec<Block> =
+            std::iter::from_fn(|| d.request_wanted(&layout, piece, addr(1))).collect();
+        d.receive(&blocks[0], addr(1));
+        d.receive(&blocks[2], addr(2));
+        assert_eq!(d.contributor_count(piece), 2);
+        assert_eq!(d.discard_from(&layout, addr(2)), 8 * 1024);
+        assert_eq!(d.contributor_count(piece), 1);
+        // Block 2 is wanted again, block 1 still requested, block 0 kept.
+        assert_eq!(d.request_wanted(&layout, piece, addr(3)), Some(blocks[2]));
+        assert_eq!(d.receive(&blocks[0], addr(3)), Received::Duplicate);
+        assert_eq!(d.fail(piece, false).contributors, vec![addr(1)]);
     }
 
     #[test]

@@ -175,6 +175,9 @@ impl PeerList {
         let Some(entry) = self.entries.get_mut(&addr) else {
             return false;
         };
+        if entry.status == Status::Banned {
+            return false; // banned already: later proof adds nothing
+        }
         entry.strikes += 1;
         let mut strikes = entry.strikes;
         let peer_id = entry.peer_id;

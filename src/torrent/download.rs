@@ -362,6 +362,9 @@ impl Torrent {
     /// [`crate::peer_list::MAX_STRIKES`] it is banned and disconnected,
     /// with every other connection of the same peer id.
     fn strike(&mut self, addr: SocketAddr, why: &str) {
+        if self.peer_list.is_banned(addr) {
+            return; // banned already: later proof adds nothing
+        }
         let banned = self.peer_list.strike(addr);
         let strikes = self.peer_list.strikes(addr);
         log::warn!(
@@ -372,6 +375,10 @@ impl Torrent {
             return;
         }
         log::warn!("{addr}: banned after repeated bad data");
+        // What it sent of pieces still in progress is not trusted either.
+        let discarded = self.partial_pieces.discard_from(&self.meta.layout, addr);
+        self.stats.wasted += discarded;
+        self.stats.downloaded = self.stats.downloaded.saturating_sub(discarded);
         let banned_id = self
             .peers
             .values()

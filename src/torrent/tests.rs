@@ -411,6 +411,26 @@ fn smart_ban_bans_the_poisoner_and_never_strikes_the_honest_seeder() {
     assert!(mixed > 0, "no piece mixed the two seeders' blocks");
     let stats = swarm.node(leecher).core.stats();
     assert!(stats.hash_failures > 0);
+    // Once banned, the poisoner's blocks of pieces in progress are thrown
+    // away with it: no piece fails again on its data.
+    let banned_at = swarm.events().iter().position(|e| {
+        matches!(e, Event::Closed { node, reason: CloseReason::Banned, .. } if *node == leecher)
+    });
+    let banned_at = banned_at.expect("the poisoner was never closed as banned");
+    let failed_later = swarm.events()[banned_at..].iter().any(|e| {
+        matches!(e, Event::Noted { node, note: Note::Hash { ok: false, .. }, .. } if *node == leecher)
+    });
+    assert!(!failed_later, "a piece failed on the banned peer's blocks");
+    let poisoner_strikes = swarm
+        .node(leecher)
+        .core
+        .peer_list()
+        .strikes(swarm.node(poisoner).addr);
+    assert_eq!(
+        poisoner_strikes,
+        crate::peer_list::MAX_STRIKES,
+        "strikes kept counting after the ban"
+    );
 
     let peers = swarm.node(leecher).core.peer_list();
     let (honest_addr, poisoner_addr) = (swarm.node(honest).addr, swarm.node(poisoner).addr);
