@@ -23,6 +23,10 @@
 //!
 //! Arguments that are not flags pick scenarios by name, e.g.
 //! `cargo bench --bench swarm_bench -- swarm4`; by default both run.
+//! `POLLEN_BENCH_MIB=1024` changes the payload size (default 256 MiB), and
+//! `POLLEN_BENCH_BASELINE=/path/to/an/older/pollen` measures that binary too,
+//! as the client `pollen-before`, alternating with the others in the same
+//! run: a before/after comparison on the same seeder, tracker and machine.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 #[path = "../common/mod.rs"]
@@ -38,8 +42,18 @@ use common::clients::{
 };
 use common::{have_libtorrent, have_program, payload, TempDir};
 
-/// The payload: one file of 256 MiB.
-const SIZE: usize = 256 << 20;
+/// The payload: one file of 256 MiB, unless `POLLEN_BENCH_MIB` says.
+fn size() -> usize {
+    static SIZE: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    *SIZE.get_or_init(|| {
+        let mib = std::env::var("POLLEN_BENCH_MIB")
+            .ok()
+            .and_then(|v| v.parse::<usize>().ok())
+            .filter(|&n| n > 0)
+            .unwrap_or(256);
+        mib << 20
+    })
+}
 const PIECE_SIZE: &str = "256K";
 /// Runs per client of the single-leecher scenario, unless `POLLEN_BENCH_RUNS` says.
 const DEFAULT_RUNS: usize = 5;
@@ -84,7 +98,8 @@ struct Client {
 fn main() {
     println!();
     println!(
-        "swarm bench: 256 MiB single file, 256 KiB pieces, one libtorrent seeder on 127.0.0.1"
+        "swarm bench: {} MiB single file, 256 KiB pieces, one libtorrent seeder on 127.0.0.1",
+        size() >> 20
     );
     let missing: Vec<&str> = [
         ("libtorrent (python3-libtorrent)", have_libtorrent()),
@@ -117,7 +132,7 @@ fn main() {
     let seed_dir = tmp.path().join("seed");
     std::fs::create_dir_all(&seed_dir).unwrap();
     let data = seed_dir.join("payload.bin");
-    std::fs::write(&data, payload(42, SIZE)).unwrap();
+    std::fs::write(&data, payload(42, size())).unwrap();
     let torrent = tmp.path().join("payload.torrent");
     let (mut tracker, info_hash) = tracked_torrent(tmp.path(), &data, &torrent, PIECE_SIZE);
     let seeder_cmd = libtorrent(Role::Seed, &torrent, &seed_dir, SEEDER_LIMIT);
@@ -139,6 +154,24 @@ fn main() {
         swarm_samples: Vec::new(),
     }];
     println!("  pollen: {}", pollen_bin());
+    if let Some(before) = std::env::var_os("POLLEN_BENCH_BASELINE") {
+        let before = PathBuf::from(before);
+        println!("  pollen-before: {}", before.display());
+        let torrent = torrent.clone();
+        clients.push(Client {
+            name: "pollen-before",
+            command: Box::new(move |dest| {
+                let mut command = Command::new(&before);
+                command
+                    .args(["-q", "-p", "0", "-d"])
+                    .arg(dest)
+                    .arg(&torrent);
+                command
+            }),
+            samples: Vec::new(),
+            swarm_samples: Vec::new(),
+        });
+    }
     if have_program("aria2c") {
         println!("  aria2c: {}", first_line("aria2c", &["--version"]));
         let torrent = torrent.clone();
@@ -218,17 +251,9 @@ fn single_leecher(clients: &mut [Client], runs: usize, seed_dir: &Path, tmp: &Pa
             cpu,
             rss
         );
-        medians.push((wall, cpu, rss));
+        medians.push((client.name, (wall, cpu, rss)));
     }
-    if let [pollen, aria2] = medians.as_slice() {
-        println!(
-            "  pollen/aria2c: wall {:.2}x, MiB/s {:.2}x, CPU {:.2}x, peak RSS {:.2}x",
-            pollen.0 / aria2.0,
-            aria2.0 / pollen.0,
-            pollen.1 / aria2.1,
-            pollen.2 / aria2.2
-        );
-    }
+    print_ratios("", &medians);
 }
 
 /// Scenario "swarm4": [`LEECHERS`] leechers of one client at once, trading
@@ -282,7 +307,10 @@ fn swarm(clients: &mut [Client], runs: usize, seed_dir: &Path, tmp: &Path) {
         let _ = std::fs::remove_dir_all(dir);
     }
 
-    println!("  medians of {runs} runs ({LEECHERS} x 256 MiB delivered per run):");
+    println!(
+        "  medians of {runs} runs ({LEECHERS} x {} MiB delivered per run):",
+        size() >> 20
+    );
     println!(
         "  client   all done s   first s   total MiB/s   CPU s (sum of {LEECHERS})   \
          peak RSS MiB (max of {LEECHERS})"
@@ -303,16 +331,28 @@ fn swarm(clients: &mut [Client], runs: usize, seed_dir: &Path, tmp: &Path) {
             cpu,
             rss
         );
-        medians.push((wall, cpu, rss));
+        medians.push((client.name, (wall, cpu, rss)));
     }
-    if let [pollen, aria2] = medians.as_slice() {
-        println!(
-            "  swarm4 pollen/aria2c: wall {:.2}x, MiB/s {:.2}x, CPU {:.2}x, peak RSS {:.2}x",
-            pollen.0 / aria2.0,
-            aria2.0 / pollen.0,
-            pollen.1 / aria2.1,
-            pollen.2 / aria2.2
-        );
+    print_ratios("swarm4 ", &medians);
+}
+
+/// `pollen/aria2c` (and `pollen/pollen-before`, when measured) ratios of
+/// the medians (wall s, CPU s, peak RSS MiB) of each client.
+fn print_ratios(scenario: &str, medians: &[(&str, (f64, f64, f64))]) {
+    let of = |name: &str| medians.iter().find(|(n, _)| *n == name).map(|(_, m)| *m);
+    let Some(pollen) = of("pollen") else {
+        return;
+    };
+    for other in ["aria2c", "pollen-before"] {
+        if let Some(o) = of(other) {
+            println!(
+                "  {scenario}pollen/{other}: wall {:.2}x, MiB/s {:.2}x, CPU {:.2}x, peak RSS {:.2}x",
+                pollen.0 / o.0,
+                o.0 / pollen.0,
+                pollen.1 / o.1,
+                pollen.2 / o.2
+            );
+        }
     }
 }
 
@@ -447,7 +487,7 @@ fn timed(name: &str, command: Command, log_dir: &Path) -> Sample {
 }
 
 fn mib_per_s(seconds: f64) -> f64 {
-    SIZE as f64 / (1024.0 * 1024.0) / seconds
+    size() as f64 / (1024.0 * 1024.0) / seconds
 }
 
 /// All the leechers of a swarm run together: `LEECHERS` copies of the payload in `seconds`.
