@@ -6,7 +6,8 @@
 //!
 //! ```text
 //! L3  main.rs, cli/     command line (getopts) -> Config -> Session; errors -> exit codes
-//! L2  session/          the only owner of mio, slab, sockets and the clock
+//! L2  session/          the only owner of mio, slab, sockets and the clock; drives
+//!                       one sans-IO `torrent::Torrent` core per torrent
 //! L2  tracker::server::serve   the built-in tracker's own small mio loop
 //!                       (`tracker::server` is the cargo feature `tracker-server`)
 //! L1  storage, create,  blocking disk I/O: positioned reads and writes,

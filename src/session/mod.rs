@@ -133,6 +133,18 @@ pub enum Outcome {
 }
 
 /// The event loop and every torrent it runs.
+///
+/// ```no_run
+/// use pollen::session::{Config, Session};
+///
+/// let mut session = Session::bind(Config { dest: "downloads".into(), ..Config::default() })?;
+/// let ubuntu = session.add_torrent_file("ubuntu.torrent".as_ref())?;
+/// let _debian = session.add_torrent_bytes(&std::fs::read("debian.torrent")?)?;
+/// let handle = session.handle(); // Send + Clone: pause, resume, remove, stop
+/// std::thread::spawn(move || handle.pause(ubuntu));
+/// session.run()?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub struct Session {
     config: Config,
     peer_id: [u8; 20],
