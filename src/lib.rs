@@ -5,7 +5,8 @@
 //! pollen is written to be read. The layers import downwards only:
 //!
 //! ```text
-//! L3  main.rs, cli/     command line (getopts) -> Config -> Session; errors -> exit codes
+//! L3  main.rs, cli/     command line (getopts) -> Config -> Session; errors -> exit codes;
+//!                       the terminal under --tui (cli/terminal.rs)
 //! L2  session/          the only owner of mio, slab, sockets and the clock; drives
 //!                       one sans-IO `torrent::Torrent` core per torrent
 //! L2  tracker::server::serve   the built-in tracker's own small mio loop

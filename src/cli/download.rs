@@ -187,7 +187,6 @@ pub fn run(args: &[OsString]) -> Result<(), CliError> {
             seed: matches.opt_present("seed"),
             max_peers: parse_number(&matches, "max-peers", DEFAULT_MAX_PEERS)?.max(1),
             show_status: !matches.opt_present("quiet") && !matches.opt_present("tui"),
-            tui: matches.opt_present("tui"),
             trace: parse_trace(&matches)?,
             force_check: matches.opt_present("check"),
             clean: matches.opt_present("clean"),
@@ -221,6 +220,9 @@ pub fn run(args: &[OsString]) -> Result<(), CliError> {
     let mut session = Session::bind(config)?;
     for meta in metas {
         session.add_torrent(meta)?;
+    }
+    if matches.opt_present("tui") {
+        session.on_view(super::terminal::start(session.handle()));
     }
     stop_on_signals(&session.stop_flag());
     say(&format!("listening on {}\n", session.listen_addr()))?;

@@ -8,6 +8,7 @@ mod download;
 mod error;
 mod info;
 mod scrape;
+mod terminal;
 mod tracker;
 
 use std::ffi::OsString;

@@ -59,8 +59,6 @@ pub struct Config {
     /// `--trace [FILE]`: where trace lines go (`None`: no tracing;
     /// `Some(None)`: standard error) and which events to keep.
     pub trace: Option<(Option<PathBuf>, crate::trace::Filter)>,
-    /// Full-screen terminal view instead of the status line (`--tui`).
-    pub tui: bool,
     /// Print the status line on stderr.
     pub show_status: bool,
 }
@@ -86,7 +84,6 @@ impl Default for Config {
             force_check: false,
             clean: false,
             trace: None,
-            tui: false,
             show_status: false,
         }
     }

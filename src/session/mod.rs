@@ -58,7 +58,6 @@ mod receive;
 mod slot;
 pub mod status;
 mod stop;
-mod terminal;
 mod upload;
 
 use std::io::{self, Write as _};
@@ -97,9 +96,6 @@ const LISTENER: Token = Token(usize::MAX);
 /// counted): bounds memory when a fast download produces thousands of events.
 const TRACE_BUFFER_LINES: usize = 65_536;
 
-/// Standard input's token, registered under `--tui` for the `q` key.
-const KEYBOARD: Token = Token(usize::MAX - 2);
-
 /// Most readiness events taken from one poll.
 const EVENTS_CAPACITY: usize = 1024;
 
@@ -121,6 +117,11 @@ pub const MAX_TORRENTS: usize = 10_000;
 
 /// A progress callback: called from the loop once a second, so it must be quick.
 pub type ProgressCallback = Box<dyn FnMut(&status::StatusSnapshot) + Send>;
+
+/// A view callback: called once a second, instead of the status line, with
+/// everything a full-screen view shows (the CLI's `--tui` draws it).
+/// Dropped when the session ends, before its last lines are printed.
+pub type ViewCallback = Box<dyn FnMut(&crate::ui::Snapshot) + Send>;
 
 /// How the session ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -188,8 +189,8 @@ pub struct Session {
     progress: Option<ProgressCallback>,
     /// `--trace`: the event formatter and where its lines go.
     tracer: Option<(Tracer, Box<dyn std::io::Write + Send>)>,
-    /// The full-screen view (`--tui`): the terminal, and a flag SIGWINCH sets.
-    terminal: Option<(terminal::Terminal, Arc<AtomicBool>)>,
+    /// The full-screen view (the CLI's `--tui`), if one was set.
+    view: Option<ViewCallback>,
 }
 
 impl Session {
@@ -252,12 +253,9 @@ impl Session {
             throttled_until: None,
             more_to_serve: false,
             progress: None,
-            terminal: None,
+            view: None,
             tracer: None,
         };
-        if session.config.tui {
-            session.start_tui()?;
-        }
         if let Some((path, filter)) = session.config.trace.clone() {
             let sink: Box<dyn std::io::Write + Send> = match path {
                 Some(path) => Box::new(std::io::BufWriter::new(
@@ -301,6 +299,13 @@ impl Session {
     /// Calls `callback` once a second with the progress numbers.
     pub fn on_progress(&mut self, callback: ProgressCallback) {
         self.progress = Some(callback);
+    }
+
+    /// Calls `view` once a second, instead of printing the status line,
+    /// with the full-screen view's numbers (the pieces, the peers).
+    pub fn on_view(&mut self, view: ViewCallback) {
+        self.status = status::StatusLine::new(false);
+        self.view = Some(view);
     }
 
     /// The first torrent's counters (see [`Session::torrent_stats`] for
@@ -445,10 +450,6 @@ impl Session {
             }
             if let Some((tid, tier)) = announce::udp_tier(token) {
                 self.receive_udp_tracker(tid, tier, now);
-                continue;
-            }
-            if token == KEYBOARD {
-                self.read_keys();
                 continue;
             }
             let key = token.0;
@@ -735,7 +736,7 @@ impl Session {
             self.announce_on_exit(tid);
         }
         self.status.clear();
-        self.terminal = None; // restores the terminal before anything is printed
+        self.view = None; // a terminal view restores the screen before anything is printed
         self.write_trace();
         // Also when stopped mid-check: `have` then holds the trusted pieces
         // and those hashed so far, nothing unverified, and the pieces not

@@ -128,8 +128,8 @@ impl Session {
     /// Status phase: once a second.
     pub(super) fn show_status(&mut self, now: Instant) {
         let snapshot = self.status_snapshot(now);
-        if self.terminal.is_some() {
-            self.draw_tui(now, &snapshot);
+        if self.view.is_some() {
+            self.draw_view(now, &snapshot);
         } else {
             self.status.show(&snapshot);
         }
@@ -171,47 +171,12 @@ impl Session {
 }
 
 impl Session {
-    /// `--tui`: switches the terminal to the full-screen view, watches the
-    /// keyboard for `q` and the window for resizes.
-    pub(super) fn start_tui(&mut self) -> Result<(), crate::error::Error> {
-        use mio::unix::SourceFd;
-        let resized = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-        let _ = signal_hook::flag::register(
-            signal_hook::consts::SIGWINCH,
-            std::sync::Arc::clone(&resized),
-        );
-        let stdin = 0;
-        // Not fatal when stdin is not pollable (e.g. /dev/null): `q` then just does nothing.
-        let _ = self.poll.registry().register(
-            &mut SourceFd(&stdin),
-            super::KEYBOARD,
-            mio::Interest::READABLE,
-        );
-        self.terminal = Some((super::terminal::Terminal::enter(), resized));
-        self.status = StatusLine::new(false);
-        Ok(())
-    }
-
-    /// Keys arrived: `q` (or Ctrl-C's byte in raw mode) stops the session.
-    pub(super) fn read_keys(&mut self) {
-        if let Some((terminal, _)) = self.terminal.as_mut() {
-            if terminal.quit_pressed() {
-                self.stop.stop();
-            }
-        }
-    }
-
-    /// Draws one frame of the full-screen view.
-    fn draw_tui(&mut self, now: Instant, line: &StatusSnapshot) {
+    /// Calls the view with one frame's numbers.
+    fn draw_view(&mut self, now: Instant, line: &StatusSnapshot) {
         let snapshot = self.ui_snapshot(now, line);
-        let Some((terminal, resized)) = self.terminal.as_mut() else {
-            return;
-        };
-        if resized.swap(false, std::sync::atomic::Ordering::Relaxed) {
-            terminal.size = super::terminal::Terminal::query_size();
+        if let Some(view) = self.view.as_mut() {
+            view(&snapshot);
         }
-        let (width, height) = terminal.size;
-        terminal.draw(&crate::ui::render(&snapshot, width, height));
     }
 
     /// What the TUI shows: the status numbers, every piece's state and

@@ -1,15 +1,22 @@
 //! The terminal under `--tui`: raw keyboard input, the alternate screen,
 //! the window size, and putting everything back on exit.
 //!
-//! Layer 2. Terminal modes are set with `stty` (no terminal crate, no
+//! Layer 3, with the rest of the command line: the session knows nothing
+//! of terminals. It hands the view callback ([`pollen::session::ViewCallback`])
+//! a [`pollen::ui::Snapshot`] once a second; [`start`] returns a callback that
+//! renders it full-screen, and starts a thread that waits for the `q` key
+//! and stops the session through its [`SessionHandle`]. Terminal modes are set with `stty` (no terminal crate, no
 //! `unsafe`): it changes the settings of the terminal on its standard input,
 //! which is ours. The saved settings (`stty -g`) are restored when the
 //! [`Terminal`] is dropped, on every exit path that unwinds or returns.
 
 use std::io::{self, Read, Write};
 use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 
-use crate::ui::{ENTER, LEAVE};
+use pollen::session::{SessionHandle, ViewCallback};
+use pollen::ui::{ENTER, LEAVE};
 
 /// Size used when `stty size` cannot tell (not a terminal).
 const FALLBACK_SIZE: (u16, u16) = (80, 24);
@@ -36,12 +43,11 @@ fn stty(args: &[&str]) -> Option<String> {
 
 impl Terminal {
     /// Saves the terminal settings, turns off line buffering and echo (so a
-    /// single `q` arrives at once, and reads never wait), and switches to
-    /// the alternate screen.
+    /// single `q` arrives at once), and switches to the alternate screen.
     pub fn enter() -> Terminal {
         let saved = stty(&["-g"]);
         if saved.is_some() {
-            let _ = stty(&["-icanon", "-echo", "min", "0", "time", "0"]);
+            let _ = stty(&["-icanon", "-echo", "min", "1", "time", "0"]);
         }
         let mut stdout = io::stdout().lock();
         let _ = stdout.write_all(ENTER.as_bytes());
@@ -70,20 +76,36 @@ impl Terminal {
         let _ = stdout.write_all(frame.as_bytes());
         let _ = stdout.flush();
     }
+}
 
-    /// Reads the keys waiting on standard input (never blocks: `min 0`).
-    /// Returns true when the user asked to quit (`q` or Ctrl-C's byte).
-    pub fn quit_pressed(&mut self) -> bool {
+/// `--tui`: switches the terminal to the full-screen view and returns the
+/// session's view callback that draws it (restoring the terminal when the
+/// session drops it); a helper thread waits for `q` (or Ctrl-C's byte in
+/// raw mode) and stops the session through `handle`.
+pub fn start(handle: SessionHandle) -> ViewCallback {
+    let resized = Arc::new(AtomicBool::new(false));
+    let _ = signal_hook::flag::register(signal_hook::consts::SIGWINCH, Arc::clone(&resized));
+    let mut terminal = Terminal::enter();
+    // Blocks in read(2) until a key: no polling. Ends at end of input
+    // (stdin not a terminal, e.g. /dev/null) or at the first quit key; the
+    // process exiting ends it otherwise.
+    std::thread::spawn(move || {
         let mut buf = [0u8; 64];
-        match io::stdin().lock().read(&mut buf) {
-            Ok(n) => buf
-                .get(..n)
-                .unwrap_or_default()
-                .iter()
-                .any(|&b| b == b'q' || b == b'Q' || b == 3),
-            Err(_) => false,
+        while let Ok(n @ 1..) = io::stdin().lock().read(&mut buf) {
+            let keys = buf.get(..n).unwrap_or_default();
+            if keys.iter().any(|&b| b == b'q' || b == b'Q' || b == 3) {
+                handle.stop();
+                return;
+            }
         }
-    }
+    });
+    Box::new(move |snapshot| {
+        if resized.swap(false, Ordering::Relaxed) {
+            terminal.size = Terminal::query_size();
+        }
+        let (width, height) = terminal.size;
+        terminal.draw(&pollen::ui::render(snapshot, width, height));
+    })
 }
 
 impl Drop for Terminal {
