@@ -139,12 +139,19 @@ impl Session {
     }
 
     /// The numbers the status line shows: the torrent's, or with several
-    /// torrents their sums under the name "N torrents".
+    /// torrents their sums under the name "N torrents (M done)".
     pub(super) fn status_snapshot(&mut self, now: Instant) -> StatusSnapshot {
         let mut snapshot = StatusSnapshot {
             name: match self.torrents.iter().next() {
                 Some((_, one)) if self.torrents.len() == 1 => one.meta.name.clone(),
-                _ => format!("{} torrents", self.torrents.len()),
+                _ => {
+                    let done = self
+                        .torrents
+                        .iter()
+                        .filter(|(_, s)| s.torrent.is_complete())
+                        .count();
+                    format!("{} torrents ({done} done)", self.torrents.len())
+                }
             },
             elapsed: now.saturating_duration_since(self.started),
             peers_known: 0,
