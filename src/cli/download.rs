@@ -6,11 +6,13 @@
 //! [`Session::run`]. Ctrl-C and SIGTERM set the session's stop flag (a
 //! second Ctrl-C exits at once).
 
+use std::collections::HashMap;
 use std::ffi::OsString;
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::path::{Path, PathBuf};
 
 use pollen::choker::ChokerKind;
+use pollen::metainfo::InfoHash;
 use pollen::picker::Strategy;
 use pollen::session::{Config, Outcome, Session, DEFAULT_MAX_PEERS};
 use pollen::tracker::http::TrackerCa;
@@ -164,6 +166,13 @@ pub fn run(args: &[OsString]) -> Result<(), CliError> {
         .iter()
         .map(|torrent| pollen::load_torrent(Path::new(torrent)))
         .collect::<Result<Vec<_>, _>>()?;
+    refuse_duplicates(
+        matches
+            .free
+            .iter()
+            .map(String::as_str)
+            .zip(metas.iter().map(|m| m.info_hash)),
+    )?;
     let config =
         Config {
             dest: matches
@@ -233,6 +242,29 @@ pub fn run(args: &[OsString]) -> Result<(), CliError> {
             Ok(())
         }
     }
+}
+
+/// The same torrent given twice (the same file, or two files with one
+/// info-hash) is refused before anything starts: the second would only
+/// meet the first's single-instance lock, whose message blames "another
+/// pollen" (this one).
+fn refuse_duplicates<'a>(
+    torrents: impl IntoIterator<Item = (&'a str, InfoHash)>,
+) -> Result<(), CliError> {
+    let mut seen: HashMap<InfoHash, &str> = HashMap::new();
+    for (path, info_hash) in torrents {
+        if let Some(first) = seen.insert(info_hash, path) {
+            return Err(CliError::Usage(if first == path {
+                format!("{path} is given twice: give each torrent once")
+            } else {
+                format!(
+                    "{path} and {first} are the same torrent (info-hash {}): give each torrent once",
+                    info_hash.to_hex()
+                )
+            }));
+        }
+    }
+    Ok(())
 }
 
 /// `--trace [FILE]` with its filters; `None` when tracing is off.
@@ -317,6 +349,38 @@ fn check_dest(dest: &Path) -> Result<(), CliError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use pollen::hash::Sha1Hash;
+
+    #[test]
+    fn refuse_duplicates_names_the_torrent_given_twice() {
+        let (a, b) = (Sha1Hash([1; 20]), Sha1Hash([2; 20]));
+        let torrents = [("a.torrent", a), ("b.torrent", b), ("a.torrent", a)];
+        let message = refuse_duplicates(torrents).unwrap_err().to_string();
+        assert_eq!(message, "a.torrent is given twice: give each torrent once");
+    }
+
+    #[test]
+    fn refuse_duplicates_names_both_files_of_one_info_hash() {
+        let a = Sha1Hash([0xab; 20]);
+        let torrents = [("a.torrent", a), ("copy.torrent", a)];
+        let message = refuse_duplicates(torrents).unwrap_err().to_string();
+        assert_eq!(
+            message,
+            format!(
+                "copy.torrent and a.torrent are the same torrent (info-hash {}): give each torrent once",
+                "ab".repeat(20)
+            )
+        );
+    }
+
+    #[test]
+    fn refuse_duplicates_lets_distinct_torrents_through() {
+        let torrents = [
+            ("a.torrent", Sha1Hash([1; 20])),
+            ("b.torrent", Sha1Hash([2; 20])),
+        ];
+        assert!(refuse_duplicates(torrents).is_ok());
+    }
 
     /// Every option the code reads must be declared (getopts panics otherwise).
     #[test]
