@@ -81,14 +81,20 @@ impl Pollen {
     /// A quiet seeder of `torrent` from `dir` (`--seed --no-tracker -q`,
     /// plus `extra`), started and listening (its port read).
     pub fn seeder(torrent: &Path, dir: &Path, extra: &[&str]) -> Pollen {
-        let mut args: Vec<&std::ffi::OsStr> = vec![
-            torrent.as_os_str(),
+        Pollen::seeder_of(&[torrent], dir, extra)
+    }
+
+    /// One quiet process seeding every torrent in `torrents` from `dir`
+    /// through its one port, like [`Pollen::seeder`].
+    pub fn seeder_of(torrents: &[&Path], dir: &Path, extra: &[&str]) -> Pollen {
+        let mut args: Vec<&std::ffi::OsStr> = torrents.iter().map(|t| t.as_os_str()).collect();
+        args.extend([
             "-d".as_ref(),
             dir.as_os_str(),
             "--seed".as_ref(),
             "--no-tracker".as_ref(),
             "-q".as_ref(),
-        ];
+        ]);
         args.extend(extra.iter().map(|a| std::ffi::OsStr::new(*a)));
         let mut seeder = Pollen::start(args);
         seeder.port();
