@@ -1,7 +1,9 @@
 //! pollen against real BitTorrent clients on 127.0.0.1: a 64 MiB multi-file
 //! torrent made by `pollen create`, announced to opentracker over HTTP, moves
 //! from aria2c and libtorrent seeders to pollen and from a pollen seeder to
-//! aria2c, libtorrent and transmission-cli, byte for byte.
+//! aria2c, libtorrent and transmission-cli, byte for byte. One pollen
+//! process also downloads two torrents at once through its one port, one
+//! from a libtorrent seeder and the other from a pollen seeder.
 //!
 //! Run by `make interop` (`POLLEN_INTEROP=1 cargo test --release --test
 //! interop -- --test-threads=1`), which installs the Debian packages first;
@@ -19,7 +21,8 @@ use common::clients::{
     aria2c, assert_same_files, free_port, interop_requested, libtorrent, pollen_command,
     tracked_torrent, transmission_leecher, Opentracker, Proc, Role,
 };
-use common::{have_libtorrent, have_program, skip, write_tree, TempDir};
+use common::process::Pollen;
+use common::{have_libtorrent, have_program, seeded_torrent, skip, write_tree, TempDir};
 
 /// The shared tree: nested directories; pieces straddle every file boundary
 /// (no size is a multiple of 256 KiB) and the last piece is short. Total
@@ -271,4 +274,66 @@ fn transmission_downloads_from_a_pollen_seeder_that_dials_it() {
     swarm.assert_downloaded(&dest);
     stop_pollen_seeder(&mut seeder);
     leecher.kill();
+}
+
+/// The libtorrent-seeded torrent of the two-torrent test: a folder whose
+/// pieces straddle its files (16 MiB less a little).
+const LT_SHARE: &[(&str, usize, u64)] = &[
+    ("from-lt/a.bin", 9_000_001, 111),
+    ("from-lt/b.bin", 7_654_321, 112),
+];
+
+/// The pollen-seeded torrent of the two-torrent test: one file, short last piece.
+const POLLEN_SHARE: &[(&str, usize, u64)] = &[("from-pollen.bin", 15_000_017, 113)];
+
+/// One pollen process, one listening port, two torrents at the same time:
+/// one seeded by libtorrent, the other by pollen, neither seeder having
+/// the other's. The leecher is given both seeders (`--peer`, no tracker),
+/// so each of its torrents also dials the seeder that refuses it.
+#[test]
+fn pollen_downloads_two_torrents_at_once_from_a_libtorrent_and_a_pollen_seeder() {
+    let test = "pollen_downloads_two_torrents_at_once_from_a_libtorrent_and_a_pollen_seeder";
+    if !have_tools(test, &["libtorrent"]) {
+        return;
+    }
+    let tmp = TempDir::new("interop-two-torrents");
+    let piece_len = Some(256 * 1024);
+    let (lt_seed, lt_torrent) = seeded_torrent(&tmp.path().join("lt"), LT_SHARE, piece_len);
+    let (pollen_seed, pollen_torrent) =
+        seeded_torrent(&tmp.path().join("pollen"), POLLEN_SHARE, piece_len);
+
+    let lt_cmd = libtorrent(Role::Seed, &lt_torrent, &lt_seed, STOP_AFTER);
+    let mut lt = Proc::spawn("libtorrent-seeder", lt_cmd, tmp.path());
+    let lt_peer = format!("127.0.0.1:{}", lt.wait_for_line("listening", STARTUP_LIMIT));
+    lt.wait_for_line("seeding", STARTUP_LIMIT);
+    let mut pollen_seeder = Pollen::seeder(&pollen_torrent, &pollen_seed, &[]);
+
+    let dest = tmp.path().join("leech");
+    let mut leecher = Pollen::start([
+        "-v".as_ref(),
+        "--no-tracker".as_ref(),
+        "--dest".as_ref(),
+        dest.as_os_str(),
+        "--peer".as_ref(),
+        lt_peer.as_ref(),
+        "--peer".as_ref(),
+        pollen_seeder.peer_arg().as_ref(),
+        lt_torrent.as_os_str(),
+        pollen_torrent.as_os_str(),
+    ]);
+    leecher.port();
+    let status = leecher.wait(TRANSFER_LIMIT);
+    assert!(
+        status.success(),
+        "{status}\n{}\n{}",
+        leecher.stderr(),
+        lt.report()
+    );
+    let names = |share: &[(&'static str, usize, u64)]| -> Vec<&'static str> {
+        share.iter().map(|(path, _, _)| *path).collect()
+    };
+    assert_same_files(&lt_seed, &dest, &names(LT_SHARE));
+    assert_same_files(&pollen_seed, &dest, &names(POLLEN_SHARE));
+    lt.assert_running();
+    assert!(!pollen_seeder.has_exited(), "{}", pollen_seeder.stderr());
 }
