@@ -72,9 +72,10 @@ doc:
 
 ## bench: speed and memory figures (printed, never asserted); the swarm part compares
 ## pollen with aria2c downloading 256 MiB from one libtorrent seeder on 127.0.0.1, the
-## failover part pollen with libtorrent behind a silent tier-1 UDP tracker
+## failover part pollen with libtorrent behind a silent tier-1 UDP tracker, the multi
+## part 100 torrents in one seeding process against one (memory, idle CPU)
 bench: bench-deps build
-	$(CARGO) bench --bench pollen_bench --bench pick_bench --bench swarm_bench --bench failover_bench
+	$(CARGO) bench --bench pollen_bench --bench pick_bench --bench swarm_bench --bench failover_bench --bench multi_bench
 
 bench-deps:
 	$(call install-missing,$(BENCH_TOOLS))
