@@ -58,6 +58,8 @@ mod receive;
 mod slot;
 pub mod status;
 mod stop;
+#[cfg(test)]
+mod tests;
 mod upload;
 
 use std::io::{self, Write as _};

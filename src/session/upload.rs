@@ -27,6 +27,13 @@ impl Session {
     /// Choke epoch: every ten seconds the core chooses whom we upload to
     /// (peers that stopped reading, as only the sockets show, go last),
     /// then may drop a very slow peer for a waiting one.
+    ///
+    /// Runs when any torrent's epoch is due, and then rechokes every
+    /// torrent, so that all of them share one ten-second clock: torrents
+    /// added a few milliseconds apart (a thousand take a second or two to
+    /// open) would otherwise each wake the loop for an epoch of its own,
+    /// every ten seconds, forever. A torrent's first epoch may thus come
+    /// early, once.
     pub(super) fn rechoke(&mut self, now: Instant) {
         let conns = &self.conns;
         let stalled = |key: usize| {
@@ -35,10 +42,8 @@ impl Session {
                 .is_some_and(|c| c.is_stalled(now, STALLED_AFTER))
         };
         for (_, slot) in &mut self.torrents {
-            if slot.torrent.rechoke_due(now) {
-                slot.torrent.rechoke(now, &stalled);
-                slot.torrent.replace_slow_peers(now);
-            }
+            slot.torrent.rechoke(now, &stalled);
+            slot.torrent.replace_slow_peers(now);
         }
     }
 
