@@ -477,14 +477,12 @@ impl Session {
             return;
         }
         self.take_commands();
-        for tid in self.torrent_ids() {
-            if self
-                .torrents
-                .get(tid)
-                .is_some_and(|s| s.checking.is_some() && !s.paused)
-            {
-                self.check_existing_data(tid, now);
-            }
+        if self
+            .torrents
+            .iter()
+            .any(|(_, s)| s.checking.is_some() && !s.paused)
+        {
+            self.check_existing_data(now);
         }
         if self.torrents.iter().any(|(_, s)| !s.verifying.is_empty()) {
             self.run_phase(phase::VERIFY_PIECES, now, Self::verify_pieces);
@@ -576,23 +574,42 @@ impl Session {
         }
     }
 
-    /// Verifies a slice of torrent `tid`'s pieces already on disk
-    /// (start-up check), so a restarted or complete download does not
-    /// fetch what it has.
+    /// Start-up check phase: verifies a slice of the pieces already on
+    /// disk, so a restarted or complete download does not fetch what it
+    /// has. One budget of `Config::check_bytes_per_pass` bytes per pass is
+    /// shared by every torrent, spent in torrent order (so torrents become
+    /// ready one after another): with a budget each, a thousand torrents
+    /// would hash for seconds in one pass while no peer is answered.
+    fn check_existing_data(&mut self, now: Instant) {
+        let mut budget = self.config.check_bytes_per_pass.max(1);
+        for tid in self.torrent_ids() {
+            if budget == 0 {
+                return;
+            }
+            if self
+                .torrents
+                .get(tid)
+                .is_some_and(|s| s.checking.is_some() && !s.paused)
+            {
+                budget = self.check_torrent_data(tid, budget, now);
+            }
+        }
+    }
+
+    /// Checks torrent `tid`'s pieces on disk with up to `budget` bytes of
+    /// hashing; returns what is left of the budget.
     ///
     /// Pieces already in `have` when the check starts are the ones the
     /// resume state vouches for: they are skipped, not hashed. Every other
-    /// piece is hashed, at most `Config::check_bytes_per_pass` bytes per
-    /// pass (a huge piece across several passes); one that fails is not
-    /// ours, whatever was believed before. Nothing else changes `have`
-    /// meanwhile: no block is requested until the check is done.
-    fn check_existing_data(&mut self, tid: TorrentId, now: Instant) {
-        let budget = self.config.check_bytes_per_pass.max(1);
+    /// piece is hashed (a huge one across several passes); one that fails
+    /// is not ours, whatever was believed before. Nothing else changes
+    /// `have` meanwhile: no block is requested until the check is done.
+    fn check_torrent_data(&mut self, tid: TorrentId, budget: u32, now: Instant) -> u32 {
         let Some(slot) = self.torrents.get_mut(tid) else {
-            return;
+            return budget;
         };
         let Some(mut index) = slot.checking else {
-            return;
+            return budget;
         };
         let count = slot.meta.layout.piece_count();
         let mut budget = budget;
@@ -622,13 +639,16 @@ impl Session {
                     slot.torrent.handle_existing_piece(piece.get(), ok);
                     index += 1;
                 }
-                Err(e) => return self.fail(Error::Storage(e)),
+                Err(e) => {
+                    self.fail(Error::Storage(e));
+                    return 0;
+                }
             }
             budget = budget.saturating_sub(step);
         }
         if index < count {
             slot.checking = Some(index);
-            return;
+            return budget;
         }
         slot.checking = None;
         let have = slot.torrent.have().count_ones();
@@ -649,6 +669,7 @@ impl Session {
             slot.torrent.handle_check_done();
         }
         self.apply_actions(tid, now);
+        budget
     }
 
     /// Notes each torrent that has just verified its last piece; ends the

@@ -62,3 +62,26 @@ fn one_choke_epoch_rechokes_every_torrent_so_later_epochs_share_one_wake_up() {
         assert!(slot.torrent.rechoke_due(next));
     }
 }
+
+#[test]
+fn the_start_up_check_shares_one_budget_per_pass_among_all_torrents() {
+    let dir = TempDir::new("check-budget");
+    let mut session = session(&dir, PIECE_LEN as u32);
+    let mut ids = Vec::new();
+    for name in ["first", "second"] {
+        std::fs::write(dir.0.join(name), vec![0u8; 2 * PIECE_LEN]).unwrap();
+        ids.push(session.add_torrent(torrent(name, 2)).unwrap());
+    }
+    let hashed = |session: &Session| -> Vec<u32> {
+        ids.iter()
+            .map(|&id| session.torrent_stats(id).unwrap().pieces_checked)
+            .collect()
+    };
+    // One piece's worth per pass, for the two torrents together, in order.
+    let now = Instant::now();
+    for expected in [[1, 0], [2, 0], [2, 1], [2, 2]] {
+        session.check_existing_data(now);
+        assert_eq!(hashed(&session), expected);
+    }
+    assert!(session.torrents.iter().all(|(_, s)| s.checking.is_none()));
+}
