@@ -67,6 +67,11 @@ pub enum Error {
     Lock(LockError),
     /// The session already runs its most torrents (the number given).
     TooManyTorrents(usize),
+    /// The session already has this torrent (same info-hash).
+    DuplicateTorrent {
+        /// The torrent's name.
+        name: String,
+    },
 }
 
 impl Error {
@@ -88,7 +93,8 @@ impl Error {
             | Error::Io(..)
             | Error::AlreadyRunning { .. }
             | Error::Lock(_)
-            | Error::TooManyTorrents(_) => false,
+            | Error::TooManyTorrents(_)
+            | Error::DuplicateTorrent { .. } => false,
         }
     }
 }
@@ -123,6 +129,9 @@ impl fmt::Display for Error {
             Error::TooManyTorrents(max) => {
                 write!(f, "too many torrents: one session runs at most {max}")
             }
+            Error::DuplicateTorrent { name } => {
+                write!(f, "{name} is already in this session (same info-hash)")
+            }
         }
     }
 }
@@ -140,7 +149,9 @@ impl std::error::Error for Error {
             Error::Create(e) => e.source(),
             Error::Storage(e) => e.source(),
             Error::Lock(e) => e.source(),
-            Error::AlreadyRunning { .. } | Error::TooManyTorrents(_) => None,
+            Error::AlreadyRunning { .. }
+            | Error::TooManyTorrents(_)
+            | Error::DuplicateTorrent { .. } => None,
         }
     }
 }

@@ -96,6 +96,13 @@ fn one_session_downloads_two_torrents_and_a_removed_one_frees_its_lock() {
     other.add_torrent_file(&torrent_c).unwrap();
     drop(other);
 
+    // The same torrent again is refused as a duplicate, not as "another pollen".
+    let again = session.add_torrent_file(&torrent_a).unwrap_err();
+    assert!(
+        again.to_string().contains("already in this session"),
+        "{again}"
+    );
+
     // Bad bytes are refused with a clear error, and nothing is added.
     let bad = session.add_torrent_bytes(b"d4:infoi1ee").unwrap_err();
     assert!(bad.is_bad_input(), "{bad}");

@@ -764,8 +764,20 @@ impl Session {
         // Also when stopped mid-check: `have` then holds the trusted pieces
         // and those hashed so far, nothing unverified, and the pieces not
         // reached yet are hashed at the next start.
+        // A complete torrent whose saved state still matches its files (a
+        // stat per file, no write) is not saved again: a seeder of many
+        // torrents stops without an fsync per torrent.
         for tid in self.torrent_ids() {
-            self.save_resume(tid, Instant::now());
+            let saved = self.torrents.get(tid).is_some_and(|s| {
+                s.torrent.is_complete()
+                    && s.checking.is_none()
+                    && !s.resume_dirty
+                    && s.resume_path.exists()
+                    && resume::stamp_files(&s.dest, &s.meta) == s.last_stamps
+            });
+            if !saved {
+                self.save_resume(tid, Instant::now());
+            }
         }
         let stats = self.total_stats();
         let (uploaded, downloaded, wasted) = (stats.uploaded, stats.downloaded, stats.wasted);

@@ -65,11 +65,20 @@ impl Session {
     /// settings: takes its single-instance lock, opens its files and
     /// resume state. Peers and trackers are contacted once the loop runs.
     ///
-    /// Fails with [`Error::AlreadyRunning`] when another pollen (or another
-    /// torrent of this session) has the same torrent and destination.
+    /// Fails with [`Error::DuplicateTorrent`] when the session has it
+    /// already, and with [`Error::AlreadyRunning`] when another pollen (or
+    /// another session) has the same torrent and destination.
     pub fn add_torrent(&mut self, meta: Metainfo) -> Result<TorrentId, Error> {
         if self.torrents.len() >= super::MAX_TORRENTS {
             return Err(Error::TooManyTorrents(super::MAX_TORRENTS));
+        }
+        // Before the lock: it would be our own, and blame "another pollen".
+        if self
+            .torrents
+            .iter()
+            .any(|(_, s)| s.meta.info_hash == meta.info_hash)
+        {
+            return Err(Error::DuplicateTorrent { name: meta.name });
         }
         let config = &self.config;
         // First of all: nothing may touch the files (`--clean`, the resume
