@@ -1,0 +1,154 @@
+//! The start-up check and completion: each torrent's pieces already on
+//! disk are hashed a budget of bytes per pass, and a torrent whose last
+//! piece is verified is synced and reported.
+//!
+//! Layer 2: blocking disk reads through layer-1 storage, decisions in the
+//! torrent core ([`crate::torrent::Torrent::handle_existing_piece`]).
+
+use std::time::Instant;
+
+use super::{Session, TorrentId};
+use crate::error::Error;
+use crate::storage::PieceHashing;
+
+impl Session {
+    /// Start-up check phase: verifies a slice of the pieces already on
+    /// disk, so a restarted or complete download does not fetch what it
+    /// has. One budget of `Config::check_bytes_per_pass` bytes per pass is
+    /// shared by every torrent, spent in torrent order (so torrents become
+    /// ready one after another): with a budget each, a thousand torrents
+    /// would hash for seconds in one pass while no peer is answered.
+    pub(super) fn check_existing_data(&mut self, now: Instant) {
+        let mut budget = self.config.check_bytes_per_pass.max(1);
+        for tid in self.torrent_ids() {
+            if budget == 0 {
+                return;
+            }
+            if self
+                .torrents
+                .get(tid)
+                .is_some_and(|s| s.checking.is_some() && !s.paused)
+            {
+                budget = self.check_torrent_data(tid, budget, now);
+            }
+        }
+    }
+
+    /// Checks torrent `tid`'s pieces on disk with up to `budget` bytes of
+    /// hashing; returns what is left of the budget.
+    ///
+    /// Pieces already in `have` when the check starts are the ones the
+    /// resume state vouches for: they are skipped, not hashed. Every other
+    /// piece is hashed (a huge one across several passes); one that fails
+    /// is not ours, whatever was believed before. Nothing else changes
+    /// `have` meanwhile: no block is requested until the check is done.
+    fn check_torrent_data(&mut self, tid: TorrentId, budget: u32, now: Instant) -> u32 {
+        let Some(slot) = self.torrents.get_mut(tid) else {
+            return budget;
+        };
+        let Some(mut index) = slot.checking else {
+            return budget;
+        };
+        let count = slot.meta.layout.piece_count();
+        let mut budget = budget;
+        while index < count && budget > 0 {
+            let job = match slot.check_job.take() {
+                Some(job) => job,
+                None => {
+                    let piece = slot.meta.layout.piece(index);
+                    let Some(piece) = piece.filter(|p| !slot.torrent.have().has(p.get())) else {
+                        index += 1;
+                        continue;
+                    };
+                    PieceHashing::new(piece)
+                }
+            };
+            let mut job = job;
+            let piece = job.piece();
+            let Some(expected) = slot.meta.piece_hash(piece).copied() else {
+                index += 1;
+                continue;
+            };
+            let step = budget.min(slot.meta.layout.piece_size(piece));
+            match slot.storage.verify_step(&mut job, step, &expected) {
+                Ok(None) => slot.check_job = Some(job),
+                Ok(Some(ok)) => {
+                    slot.resume_dirty |= !ok && slot.torrent.have().has(piece.get());
+                    slot.torrent.handle_existing_piece(piece.get(), ok);
+                    index += 1;
+                }
+                Err(e) => {
+                    self.fail(Error::Storage(e));
+                    return 0;
+                }
+            }
+            budget = budget.saturating_sub(step);
+        }
+        if index < count {
+            slot.checking = Some(index);
+            return budget;
+        }
+        slot.checking = None;
+        let have = slot.torrent.have().count_ones();
+        let hashed = slot.torrent.stats().pieces_checked;
+        log::info!(
+            "{}: checked existing data: {have} of {count} pieces verified ({hashed} hashed, {} trusted from the resume state)",
+            slot.meta.name,
+            count.saturating_sub(hashed)
+        );
+        // What the hashing found is saved soon, so a crash does not cost it again.
+        slot.resume_dirty |= hashed > 0;
+        let files: Vec<usize> = (0..slot.meta.files.len()).collect();
+        if let Err(e) = slot.storage.create_empty_files() {
+            self.fail(Error::Storage(e));
+        }
+        self.finish_files(tid, &files);
+        if let Some(slot) = self.torrents.get_mut(tid) {
+            slot.torrent.handle_check_done();
+        }
+        self.apply_actions(tid, now);
+        budget
+    }
+
+    /// Notes each torrent that has just verified its last piece; ends the
+    /// run when every torrent is complete, unless seeding.
+    pub(super) fn check_finished(&mut self, now: Instant) {
+        for tid in self.torrent_ids() {
+            self.check_torrent_finished(tid, now);
+        }
+        let all_done = self.torrents.iter().all(|(_, s)| s.completed_at.is_some());
+        if all_done && !self.torrents.is_empty() && !self.config.seed {
+            self.stopping = true;
+        }
+    }
+
+    /// Torrent `tid` has just verified its last piece: sync its files, say
+    /// so, and tell its trackers.
+    fn check_torrent_finished(&mut self, tid: TorrentId, now: Instant) {
+        let Some(slot) = self.torrents.get_mut(tid) else {
+            return;
+        };
+        if slot.checking.is_some() || slot.completed_at.is_some() || !slot.torrent.is_complete() {
+            return;
+        }
+        slot.completed_at = Some(now);
+        if slot.torrent.stats().downloaded == 0 {
+            log::info!(
+                "{}: all {} pieces verified on disk",
+                slot.meta.name,
+                slot.meta.layout.piece_count()
+            );
+            return;
+        }
+        if let Err(e) = slot.storage.sync_all() {
+            return self.fail(Error::Storage(e));
+        }
+        let elapsed = now.saturating_duration_since(slot.started).as_secs_f64();
+        log::info!("{}: download complete in {elapsed:.1} s", slot.meta.name);
+        if self.torrents.iter().all(|(_, s)| s.torrent.is_complete()) {
+            let snapshot = self.status_snapshot(now);
+            self.status.finish_line(&snapshot);
+        }
+        self.on_complete(tid, now);
+    }
+}
