@@ -11,7 +11,11 @@ fn main() -> ExitCode {
     match cli::run(&args) {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
-            eprintln!("error: {error}");
+            if error.is_error() {
+                eprintln!("error: {error}");
+            } else {
+                eprintln!("{error}");
+            }
             ExitCode::from(error.exit_code())
         }
     }

@@ -233,13 +233,25 @@ pub fn run(args: &[OsString]) -> Result<(), CliError> {
     if matches.opt_present("tui") {
         session.on_view(super::terminal::start(session.handle()));
     }
-    stop_on_signals(&session.stop_flag());
+    let signals = stop_on_signals(&session.stop_flag());
     say(&format!("listening on {}\n", session.listen_addr()))?;
     match session.run()? {
         Outcome::Complete => Ok(()),
         Outcome::Stopped => {
-            log::info!("stopped before completion; run again to resume");
-            Ok(())
+            let done = session.verified();
+            let percent = if done.total_bytes == 0 {
+                100.0
+            } else {
+                done.bytes as f64 * 100.0 / done.total_bytes as f64
+            };
+            let signal = signals.load(std::sync::atomic::Ordering::Relaxed);
+            Err(CliError::Stopped {
+                code: super::stopped_exit_code(signal),
+                message: format!(
+                    "stopped at {percent:.1} % ({} of {} pieces); run the same command again to resume",
+                    done.pieces, done.piece_count
+                ),
+            })
         }
     }
 }

@@ -2,7 +2,9 @@
 //!
 //! Layer 3. The library's [`pollen::Error`] says what failed; this adds
 //! what only a command line has (a wrong command line) and maps both to the
-//! documented exit statuses: 0 done, 1 failure while running, 2 bad input.
+//! documented exit statuses: 0 done, 1 failure while running, 2 bad input,
+//! and for a download stopped before completion the shell's 128 + signal
+//! number (130 Ctrl-C or `q`, 143 SIGTERM, 129 SIGHUP).
 
 use std::fmt;
 
@@ -20,6 +22,14 @@ pub enum CliError {
     Usage(String),
     /// The command ran and the library failed.
     Pollen(pollen::Error),
+    /// A download was stopped before completion (a signal, or `q`): not a
+    /// failure, but not done either. The message says how far it got.
+    Stopped {
+        /// The exit status: 128 + the signal's number, as shells report it.
+        code: u8,
+        /// What to tell the user.
+        message: String,
+    },
 }
 
 impl CliError {
@@ -29,7 +39,14 @@ impl CliError {
             CliError::Usage(_) => EXIT_BAD_INPUT,
             CliError::Pollen(e) if e.is_bad_input() => EXIT_BAD_INPUT,
             CliError::Pollen(_) => EXIT_FAILURE,
+            CliError::Stopped { code, .. } => *code,
         }
+    }
+
+    /// Whether main should print it as an error (`error: ...`); a stop is
+    /// reported as it is.
+    pub fn is_error(&self) -> bool {
+        !matches!(self, CliError::Stopped { .. })
     }
 }
 
@@ -38,6 +55,7 @@ impl fmt::Display for CliError {
         match self {
             CliError::Usage(message) => f.write_str(message),
             CliError::Pollen(e) => write!(f, "{e}"),
+            CliError::Stopped { message, .. } => f.write_str(message),
         }
     }
 }
@@ -47,7 +65,7 @@ impl fmt::Display for CliError {
 impl std::error::Error for CliError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
-            CliError::Usage(_) => None,
+            CliError::Usage(_) | CliError::Stopped { .. } => None,
             CliError::Pollen(e) => e.source(),
         }
     }

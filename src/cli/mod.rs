@@ -89,16 +89,38 @@ fn parse_number<T: std::str::FromStr>(
     }
 }
 
-/// Makes Ctrl-C and SIGTERM set `flag`; a second signal exits at once.
-fn stop_on_signals(flag: &std::sync::Arc<std::sync::atomic::AtomicBool>) {
-    for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+/// Makes Ctrl-C, SIGTERM and SIGHUP (the ssh session closed) set `flag`,
+/// a clean stop; a second signal exits at once. Returns where the number
+/// of the last such signal is kept (0: none yet).
+fn stop_on_signals(
+    flag: &std::sync::Arc<std::sync::atomic::AtomicBool>,
+) -> std::sync::Arc<std::sync::atomic::AtomicUsize> {
+    use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
+    let seen = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    for signal in [SIGINT, SIGTERM, SIGHUP] {
         let _ = signal_hook::flag::register_conditional_shutdown(
             signal,
             1,
             std::sync::Arc::clone(flag),
         );
         let _ = signal_hook::flag::register(signal, std::sync::Arc::clone(flag));
+        if let Ok(number) = usize::try_from(signal) {
+            let _ = signal_hook::flag::register_usize(signal, std::sync::Arc::clone(&seen), number);
+        }
     }
+    seen
+}
+
+/// The exit status of a download stopped by `signal` (0: by `q` or the
+/// library): 128 + its number, as shells report a process a signal ended;
+/// Ctrl-C's 130 when no signal did it.
+fn stopped_exit_code(signal: usize) -> u8 {
+    let signal = if signal == 0 {
+        2 // SIGINT: `q` in the TUI is the same wish as Ctrl-C
+    } else {
+        signal
+    };
+    u8::try_from(128 + signal.min(127)).unwrap_or(130)
 }
 
 /// Logging to stderr: warnings by default, info with -v, debug with -vv;

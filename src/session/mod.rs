@@ -126,6 +126,19 @@ pub type ProgressCallback = Box<dyn FnMut(&status::StatusSnapshot) + Send>;
 /// Dropped when the session ends, before its last lines are printed.
 pub type ViewCallback = Box<dyn FnMut(&crate::ui::Snapshot) + Send>;
 
+/// How much is verified ([`Session::verified`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Verified {
+    /// Verified pieces.
+    pub pieces: u32,
+    /// All pieces.
+    pub piece_count: u32,
+    /// Verified bytes.
+    pub bytes: u64,
+    /// All bytes.
+    pub total_bytes: u64,
+}
+
 /// How the session ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Outcome {
@@ -338,6 +351,21 @@ impl Session {
             total.pieces_checked += s.pieces_checked;
         }
         total
+    }
+
+    /// What is verified so far, all torrents together.
+    pub fn verified(&self) -> Verified {
+        let mut done = Verified::default();
+        for (_, slot) in &self.torrents {
+            done.pieces += slot.torrent.have().count_ones();
+            done.piece_count += slot.meta.layout.piece_count();
+            done.total_bytes += slot.meta.total_len();
+            done.bytes += slot
+                .meta
+                .total_len()
+                .saturating_sub(slot.torrent.bytes_left());
+        }
+        done
     }
 
     /// How many torrents the session runs.
