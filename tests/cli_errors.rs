@@ -60,7 +60,7 @@ fn bad_option_values_name_the_option() {
         ),
         (
             vec!["--port", "70000"],
-            "error: --port \"70000\" is not a valid number",
+            "error: --port \"70000\": port must be 0-65535",
         ),
         (
             vec!["--strategy", "fastest"],
@@ -121,4 +121,30 @@ fn every_help_text_lists_its_options() {
             "{option} missing from `pollen help download`"
         );
     }
+}
+
+#[test]
+fn every_subcommand_takes_help_and_exits_0() {
+    for command in ["info", "create", "scrape", "tracker"] {
+        for flag in ["-h", "--help"] {
+            let out = pollen([command, flag]);
+            let stdout = String::from_utf8_lossy(&out.stdout);
+            assert_eq!(out.status.code(), Some(0), "pollen {command} {flag}");
+            assert!(
+                stdout.contains("Usage:") && stdout.contains(command),
+                "pollen {command} {flag} printed: {stdout}"
+            );
+        }
+    }
+}
+
+#[test]
+fn a_port_out_of_range_says_the_range_before_reading_the_torrent() {
+    let out = pollen(["-p", "99999", "no-such.torrent"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert_eq!(
+        stderr.trim(),
+        "error: --port \"99999\": port must be 0-65535"
+    );
 }

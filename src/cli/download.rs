@@ -159,6 +159,13 @@ pub fn run(args: &[OsString]) -> Result<(), CliError> {
         matches.opt_count("verbose"),
         matches.opt_present("quiet") || tui_quiet,
     );
+    // Options first: a wrong one is named before any torrent is read.
+    let port = match matches.opt_str("port") {
+        None => 0,
+        Some(text) => text
+            .parse::<u16>()
+            .map_err(|_| CliError::Usage(format!("--port {text:?}: port must be 0-65535")))?,
+    };
     // Every torrent is read before anything starts: a bad one is refused
     // with its path, and nothing is downloaded.
     let metas = matches
@@ -178,7 +185,7 @@ pub fn run(args: &[OsString]) -> Result<(), CliError> {
             dest: matches
                 .opt_str("dest")
                 .map_or_else(|| PathBuf::from("."), PathBuf::from),
-            port: parse_number(&matches, "port", 0)?,
+            port,
             peers: parse_peers(&matches.opt_strs("peer"))?,
             use_trackers: !matches.opt_present("no-tracker"),
             trackers: parse_trackers(&matches.opt_strs("tracker"))?,

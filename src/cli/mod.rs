@@ -36,6 +36,13 @@ pub fn run(args: &[OsString]) -> Result<(), CliError> {
         return Err(CliError::Usage(format!("no command given\n{USAGE}")));
     };
     let rest = args.get(1..).unwrap_or_default();
+    // `pollen info --help` is `pollen help info`, for every subcommand.
+    let asks_help = rest.iter().any(|a| a == "-h" || a == "--help");
+    if let Some(command @ ("info" | "create" | "scrape" | "tracker")) = first.to_str() {
+        if asks_help {
+            return help(Some(command));
+        }
+    }
     match first.to_str() {
         Some("info") => info::run(rest),
         Some("create") => create::run(rest),
