@@ -57,8 +57,6 @@ pub struct Conn {
     pub write_interest: bool,
     /// Our handshake is in `write_buf` (or sent).
     pub sent_handshake: bool,
-    /// The peer's id from its handshake.
-    pub peer_id: Option<[u8; 20]>,
     /// Set by any phase that wants this connection closed; the cleanup
     /// phase closes it, so a slab key is never reused within one pass.
     pub closing: Option<CloseReason>,
@@ -114,7 +112,6 @@ impl Conn {
             write_buf: Vec::new(),
             write_interest: outgoing,
             sent_handshake: false,
-            peer_id: None,
             closing: None,
             read_pending: false,
             last_write_progress: now,

@@ -249,7 +249,6 @@ impl Session {
         if let Err(reason) = slot.torrent.check_handshake(&handshake.peer_id) {
             return conn.close(reason);
         }
-        conn.peer_id = Some(handshake.peer_id);
         conn.stage = Stage::Active;
         let addr = conn.addr;
         if let Some((tracer, _)) = self.tracer.as_mut() {
