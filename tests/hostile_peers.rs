@@ -193,9 +193,9 @@ impl Drop for PollenProcess {
     }
 }
 
-/// Whether `line` is pollen's status line (`NAME  0:03  peers 2 (1)  ...  eta -`).
+/// Whether `line` is pollen's status line (`NAME  downloading  ...  peers 1 of 2  ...  elapsed 0:03`).
 fn is_status_line(line: &str) -> bool {
-    line.contains("  peers ") && line.contains("  eta ")
+    line.contains("  peers ") && line.contains("  elapsed ")
 }
 
 /// Reads `pipe` to its end into `sink`, one (lossily decoded) line at a time.

@@ -147,7 +147,7 @@ impl Session {
         log::info!("{}: download complete in {elapsed:.1} s", slot.meta.name);
         if self.torrents.iter().all(|(_, s)| s.torrent.is_complete()) {
             let snapshot = self.status_snapshot(now);
-            self.status.finish_line(&snapshot);
+            self.status.finish_line(&snapshot, now);
         }
         self.on_complete(tid, now);
     }

@@ -117,6 +117,8 @@ impl Session {
             core_rng,
             now,
         );
+        // Before any address is listed: a `--peer` or tracker naming us is not a peer.
+        torrent.peer_list_mut().set_listen_addr(self.listen_addr);
         for addr in &config.peers {
             torrent.peer_list_mut().add(*addr);
         }

@@ -198,6 +198,14 @@ impl TrackerState {
             .collect()
     }
 
+    /// Whether an announce is outstanding: some tier has one in flight or
+    /// has not been asked yet (false with no tracker in use).
+    pub(super) fn awaiting_answer(&self) -> bool {
+        self.slots
+            .iter()
+            .any(|slot| slot.flight.is_some() || slot.last.is_none())
+    }
+
     /// The HTTP announces waiting for their turn.
     fn http_queued(&self) -> impl Iterator<Item = (usize, Instant)> + '_ {
         self.slots
