@@ -153,12 +153,17 @@ pub fn run(args: &[OsString]) -> Result<(), CliError> {
             "give at least one .torrent file (see `pollen --help`)".into(),
         ));
     }
+    // --tui draws on stdout: not a terminal (a pipe, a file), the status line instead.
+    let tui = matches.opt_present("tui") && super::terminal::is_terminal();
     // Under --tui, warnings would draw over the screen: errors only, unless -v asks.
-    let tui_quiet = matches.opt_present("tui") && matches.opt_count("verbose") == 0;
+    let tui_quiet = tui && matches.opt_count("verbose") == 0;
     init_logging(
         matches.opt_count("verbose"),
         matches.opt_present("quiet") || tui_quiet,
     );
+    if matches.opt_present("tui") && !tui {
+        log::warn!("--tui: standard output is not a terminal; showing the status line instead");
+    }
     // Options first: a wrong one is named before any torrent is read.
     let port = match matches.opt_str("port") {
         None => 0,
@@ -202,7 +207,7 @@ pub fn run(args: &[OsString]) -> Result<(), CliError> {
             },
             seed: matches.opt_present("seed"),
             max_peers: parse_number(&matches, "max-peers", DEFAULT_MAX_PEERS)?.max(1),
-            show_status: !matches.opt_present("quiet") && !matches.opt_present("tui"),
+            show_status: !matches.opt_present("quiet") && !tui,
             trace: parse_trace(&matches)?,
             force_check: matches.opt_present("check"),
             clean: matches.opt_present("clean"),
@@ -237,12 +242,17 @@ pub fn run(args: &[OsString]) -> Result<(), CliError> {
     for meta in metas {
         session.add_torrent(meta)?;
     }
-    if matches.opt_present("tui") {
+    if tui {
         session.on_view(super::terminal::start(session.handle()));
     }
     let signals = stop_on_signals(&session.stop_flag());
     say(&format!("listening on {}\n", session.listen_addr()))?;
-    match session.run()? {
+    let outcome = session.run()?;
+    // After the session, so a --tui screen is restored first and the lines stay.
+    if !matches.opt_present("quiet") {
+        super::summary::print_done_lines(&session);
+    }
+    match outcome {
         Outcome::Complete => Ok(()),
         Outcome::Stopped => {
             let done = session.verified();

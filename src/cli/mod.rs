@@ -8,6 +8,7 @@ mod download;
 mod error;
 mod info;
 mod scrape;
+mod summary;
 mod terminal;
 mod tracker;
 

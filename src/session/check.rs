@@ -5,13 +5,43 @@
 //! Layer 2: blocking disk reads through layer-1 storage, decisions in the
 //! torrent core ([`crate::torrent::Torrent::handle_existing_piece`]).
 
-use std::time::Instant;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
 
 use super::{Session, TorrentId};
 use crate::error::Error;
 use crate::storage::PieceHashing;
 
+/// How a complete torrent got there ([`Session::completion`]): what a
+/// summary line says.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Completion {
+    /// Where its data is: the file of a single-file torrent, the top
+    /// directory of a multi-file one.
+    pub path: PathBuf,
+    /// Its size in bytes.
+    pub total_bytes: u64,
+    /// Payload bytes downloaded by this session (0: everything was on disk).
+    pub downloaded_bytes: u64,
+    /// From its start in this session (start-up check included) to its
+    /// last piece verified.
+    pub took: Duration,
+}
+
 impl Session {
+    /// How torrent `id` completed, or `None` while it is incomplete (or
+    /// not in the session).
+    pub fn completion(&self, id: TorrentId) -> Option<Completion> {
+        let slot = self.torrents.get(id)?;
+        let completed_at = slot.completed_at?;
+        Some(Completion {
+            path: slot.dest.join(&slot.meta.name),
+            total_bytes: slot.meta.total_len(),
+            downloaded_bytes: slot.torrent.stats().downloaded,
+            took: completed_at.saturating_duration_since(slot.started),
+        })
+    }
+
     /// Start-up check phase: verifies a slice of the pieces already on
     /// disk, so a restarted or complete download does not fetch what it
     /// has. One budget of `Config::check_bytes_per_pass` bytes per pass is

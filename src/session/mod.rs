@@ -74,6 +74,7 @@ use mio::net::TcpListener;
 use mio::{Events, Interest, Poll, Token, Waker};
 use slab::Slab;
 
+pub use check::Completion;
 pub use config::{Config, DEFAULT_CHECK_BYTES_PER_PASS, DEFAULT_MAX_PEERS};
 pub use control::{SessionHandle, MAX_PENDING_COMMANDS};
 pub use slot::TorrentId;
