@@ -200,6 +200,15 @@ fn seeding_30_s_with_stderr_in_a_file_prints_a_few_lines() {
         .stderr(std::fs::File::create(&log_path).unwrap())
         .spawn()
         .unwrap();
+    // A seeder says it is done as soon as its check finds everything on
+    // disk, while it goes on seeding (not only when it exits).
+    let said_done = wait_for(Duration::from_secs(20), || {
+        std::fs::read_to_string(&log_path).is_ok_and(|log| {
+            log.lines()
+                .any(|l| l.starts_with("done: ") && l.contains("already on disk"))
+        })
+    });
+    let running_after_done = child.try_wait().unwrap().is_none();
     let exited = wait_for(Duration::from_secs(30), || {
         child.try_wait().unwrap().is_some()
     });
@@ -214,6 +223,9 @@ fn seeding_30_s_with_stderr_in_a_file_prints_a_few_lines() {
         let _ = child.wait();
     }
     let log = std::fs::read_to_string(&log_path).unwrap();
+    assert!(said_done, "no done line while seeding:\n{log}");
+    assert!(running_after_done, "the seeder stopped by itself:\n{log}");
+    assert_eq!(done_lines(&log).len(), 1, "one done line:\n{log}");
     assert!(!exited, "the seeder stopped by itself:\n{log}");
     assert!(ended, "SIGTERM did not stop it:\n{log}");
     let lines = status_lines(&log, "quiet.bin");

@@ -242,14 +242,21 @@ pub fn run(args: &[OsString]) -> Result<(), CliError> {
     for meta in metas {
         session.add_torrent(meta)?;
     }
+    let quiet = matches.opt_present("quiet");
     if tui {
         session.on_view(super::terminal::start(session.handle()));
+    } else if !quiet {
+        // Each torrent's `done:` line as it completes (a seeder goes on).
+        session.on_complete(Box::new(|_, done| {
+            eprintln!("{}", super::summary::done_line(done));
+        }));
     }
     let signals = stop_on_signals(&session.stop_flag());
     say(&format!("listening on {}\n", session.listen_addr()))?;
     let outcome = session.run()?;
-    // After the session, so a --tui screen is restored first and the lines stay.
-    if !matches.opt_present("quiet") {
+    // Under --tui, after the session, so the screen is restored first and
+    // the lines stay.
+    if tui && !quiet {
         super::summary::print_done_lines(&session);
     }
     match outcome {

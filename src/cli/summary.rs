@@ -2,9 +2,10 @@
 //! `done: 200.0 MiB in 0:01, avg 190.0 MiB/s -> /dest/name`.
 //!
 //! Layer 3: the library says how each torrent completed
-//! ([`Session::completion`]); the command line words it and prints it on
-//! stderr, after the session (and a `--tui` screen) has ended, so it stays
-//! on the terminal.
+//! ([`Session::on_complete`], [`Session::completion`]); the command line
+//! words it and prints it on stderr: as each torrent completes (a seeder
+//! goes on seeding), or under `--tui` after the session has ended and the
+//! screen is restored, so the lines stay on the terminal.
 
 use pollen::session::status::clock;
 use pollen::session::{Completion, Session};

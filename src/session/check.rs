@@ -168,6 +168,7 @@ impl Session {
                 slot.meta.name,
                 slot.meta.layout.piece_count()
             );
+            self.report_completion(tid);
             return;
         }
         if let Err(e) = slot.storage.sync_all() {
@@ -179,6 +180,20 @@ impl Session {
             let snapshot = self.status_snapshot(now);
             self.status.finish_line(&snapshot, now);
         }
-        self.on_complete(tid, now);
+        self.report_completion(tid);
+        self.tell_trackers_complete(tid, now);
+    }
+
+    /// Hands torrent `tid`'s [`Completion`] to the completion callback,
+    /// after ending an in-place status line so the caller's output starts
+    /// on a fresh line.
+    fn report_completion(&mut self, tid: TorrentId) {
+        let Some(done) = self.completion(tid) else {
+            return;
+        };
+        if let Some(callback) = self.completed.as_mut() {
+            self.status.clear();
+            callback(tid, &done);
+        }
     }
 }

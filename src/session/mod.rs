@@ -122,6 +122,11 @@ pub const MAX_TORRENTS: usize = 10_000;
 /// A progress callback: called from the loop once a second, so it must be quick.
 pub type ProgressCallback = Box<dyn FnMut(&status::StatusSnapshot) + Send>;
 
+/// A completion callback: called from the loop once for each torrent
+/// whose last piece is verified (or found complete on disk), with its
+/// [`Completion`]; the CLI prints its `done:` line from it.
+pub type CompleteCallback = Box<dyn FnMut(TorrentId, &Completion) + Send>;
+
 /// A view callback: called once a second, instead of the status line, with
 /// everything a full-screen view shows (the CLI's `--tui` draws it).
 /// Dropped when the session ends, before its last lines are printed.
@@ -204,6 +209,8 @@ pub struct Session {
     more_to_serve: bool,
     /// Called once a second with the numbers of the status line (library API).
     progress: Option<ProgressCallback>,
+    /// Called once per torrent when it completes (library API).
+    completed: Option<CompleteCallback>,
     /// `--trace`: the event formatter and where its lines go.
     tracer: Option<(Tracer, Box<dyn std::io::Write + Send>)>,
     /// The full-screen view (the CLI's `--tui`), if one was set.
@@ -270,6 +277,7 @@ impl Session {
             throttled_until: None,
             more_to_serve: false,
             progress: None,
+            completed: None,
             view: None,
             tracer: None,
         };
@@ -316,6 +324,12 @@ impl Session {
     /// Calls `callback` once a second with the progress numbers.
     pub fn on_progress(&mut self, callback: ProgressCallback) {
         self.progress = Some(callback);
+    }
+
+    /// Calls `callback` once for each torrent that completes (its last
+    /// piece verified, or everything found on disk by the start-up check).
+    pub fn on_complete(&mut self, callback: CompleteCallback) {
+        self.completed = Some(callback);
     }
 
     /// Calls `view` once a second, instead of printing the status line,

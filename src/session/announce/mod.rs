@@ -572,7 +572,7 @@ impl Session {
 
     /// The download completed: every tier that saw us start incomplete is
     /// owed `completed`, sent soon.
-    pub(super) fn on_complete(&mut self, tid: TorrentId, now: Instant) {
+    pub(super) fn tell_trackers_complete(&mut self, tid: TorrentId, now: Instant) {
         self.torrents[tid].tracker.tiers.download_completed(now);
     }
 
