@@ -14,7 +14,7 @@ use pollen::create::{create_torrent, CreateOptions};
 use pollen::metainfo::Metainfo;
 use pollen::units::{format_bytes, parse_size};
 
-use super::{parse, say, CliError};
+use super::{help_option, help_text, parse, say, CliError};
 
 fn options() -> getopts::Options {
     let mut opts = getopts::Options::new();
@@ -48,12 +48,14 @@ fn options() -> getopts::Options {
         "leave out the creation date (same input, same bytes)",
     );
     opts.optflag("f", "force", "replace OUT if it exists");
+    help_option(&mut opts);
     opts
 }
 
 /// Help text for `pollen help create`.
 pub fn usage() -> String {
-    options().usage(
+    help_text(
+        &options(),
         "Usage: pollen create PATH -o OUT.torrent [--tracker URL]... [--piece-size N] \
          [--private] [--comment TEXT]\n\n\
          Hashes PATH (a file or a directory) and writes a .torrent for it.",

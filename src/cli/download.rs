@@ -128,13 +128,14 @@ fn options() -> getopts::Options {
         "verbose",
         "more log output (-v info, -vv debug); RUST_LOG also works",
     );
-    opts.optflag("h", "help", "show this help");
+    super::help_option(&mut opts);
     opts
 }
 
 /// Help text for `pollen help download` and `pollen -h`.
 pub fn usage() -> String {
-    options().usage(
+    super::help_text(
+        &options(),
         "Usage: pollen [OPTIONS] TORRENT...\n\n\
          Downloads each TORRENT into --dest, verifying every piece, then exits 0\n\
          (or keeps seeding with --seed until Ctrl-C). Several torrents run in\n\

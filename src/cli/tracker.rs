@@ -12,7 +12,7 @@ use super::CliError;
 
 #[cfg(feature = "tracker-server")]
 use {
-    super::{parse, parse_number, say},
+    super::{help_option, help_text, parse, parse_number, say},
     pollen::tracker::server::serve::{ServerConfig, TrackerServer},
     pollen::tracker::server::state::TrackerConfig,
     std::collections::BTreeSet,
@@ -65,13 +65,15 @@ fn options() -> getopts::Options {
         "hand out the peers that report the most uploaded first",
     );
     opts.optflagmulti("v", "verbose", "more log output");
+    help_option(&mut opts);
     opts
 }
 
 /// Help text for `pollen help tracker`.
 #[cfg(feature = "tracker-server")]
 pub fn usage() -> String {
-    options().usage(
+    help_text(
+        &options(),
         "Usage: pollen tracker [--port N] [--udp-port N] [--allow FILE.torrent]... [--rank-by-upload]\n\n\
          Serves HTTP announce and scrape (and UDP with --udp-port) until Ctrl-C.\n\
          Peers are forgotten two minutes after their last announce.",
