@@ -10,7 +10,8 @@ use std::net::UdpSocket;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{pollen, run_with_deadline, TempDir};
+use common::process::Pollen;
+use common::{pollen, run_with_deadline, seeded_torrent, TempDir};
 
 /// Every command with its own help text.
 const COMMANDS: &[&str] = &["info", "create", "scrape", "tracker", "download"];
@@ -176,5 +177,144 @@ fn scrape_of_a_silent_udp_tracker_gives_up_after_a_few_seconds() {
             "error: {}: none of its 2 trackers answered the scrape",
             torrent.display()
         )
+    );
+}
+
+#[test]
+fn no_tracker_without_peer_is_refused_for_a_download_that_cannot_find_peers() {
+    let tmp = TempDir::new("no-peers");
+    let (_, torrent) = seeded_torrent(tmp.path(), &[("np/data.bin", 200_000, 4)], None);
+    let dest = tmp.path().join("dest");
+    let out = pollen([
+        torrent.as_os_str(),
+        "-d".as_ref(),
+        dest.as_os_str(),
+        "--no-tracker".as_ref(),
+    ]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert_eq!(
+        stderr.trim(),
+        "error: --no-tracker without --peer: pollen has no way to find peers \
+         (give --peer HOST:PORT, or drop --no-tracker; a seeder can use --seed)"
+    );
+    assert!(out.stdout.is_empty(), "refused before listening");
+    assert!(!dest.join("np").exists(), "nothing written");
+}
+
+#[test]
+fn no_tracker_without_peer_still_checks_complete_data_and_seeds_with_a_note() {
+    let tmp = TempDir::new("no-peers-ok");
+    let (seed, torrent) = seeded_torrent(tmp.path(), &[("ok/data.bin", 200_000, 5)], None);
+    // The files are all there: it checks them and exits 0.
+    let out = pollen([
+        torrent.as_os_str(),
+        "-d".as_ref(),
+        seed.as_os_str(),
+        "--no-tracker".as_ref(),
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // A seeder waits for peers, and says they must come to it.
+    let mut seeder = Pollen::start([
+        torrent.as_os_str(),
+        "-d".as_ref(),
+        seed.as_os_str(),
+        "--no-tracker".as_ref(),
+        "--seed".as_ref(),
+    ]);
+    let port = seeder.port();
+    let noted = common::process::wait_for(Duration::from_secs(30), || {
+        seeder.stderr().contains(&format!(
+            "note: --no-tracker without --peer: pollen finds no peers, they must connect to it (port {port})"
+        ))
+    });
+    assert!(noted, "{}", seeder.stderr());
+    assert!(!seeder.has_exited());
+}
+
+#[test]
+fn bad_seeding_limits_are_usage_errors_naming_the_option() {
+    let torrent = common::fixtures().join("single.torrent");
+    for (option, value) in [
+        ("--seed-ratio", "-1"),
+        ("--seed-ratio", "lots"),
+        ("--seed-time", "5x"),
+        ("--seed-time", "1.5h"),
+    ] {
+        let out = pollen([option.as_ref(), value.as_ref(), torrent.as_os_str()]);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{option} {value}: {stderr}");
+        assert!(
+            stderr.starts_with(&format!("error: {option} \"{value}\" is not a ")),
+            "{stderr}"
+        );
+        assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    }
+}
+
+#[test]
+fn a_seeder_with_seed_time_stops_by_itself_and_exits_0() {
+    let tmp = TempDir::new("seed-time");
+    let (seed, torrent) = seeded_torrent(tmp.path(), &[("st/data.bin", 300_000, 6)], None);
+    let mut seeder = Pollen::start([
+        torrent.as_os_str(),
+        "-d".as_ref(),
+        seed.as_os_str(),
+        "--no-tracker".as_ref(),
+        "--seed-time".as_ref(),
+        "2s".as_ref(),
+        "-v".as_ref(),
+    ]);
+    seeder.port();
+    let status = seeder.wait(Duration::from_secs(60));
+    assert_eq!(status.code(), Some(0), "{}", seeder.stderr());
+    assert!(
+        seeder
+            .stderr()
+            .contains("seed time 2 s reached; stopped seeding"),
+        "{}",
+        seeder.stderr()
+    );
+}
+
+#[test]
+fn a_seeder_with_seed_ratio_1_exits_0_after_one_leecher_has_the_whole_torrent() {
+    let tmp = TempDir::new("seed-ratio");
+    let files = &[("sr/data.bin", 3 * 1024 * 1024, 7)];
+    let (seed, torrent) = seeded_torrent(tmp.path(), files, Some(64 * 1024));
+    let mut seeder = Pollen::start([
+        torrent.as_os_str(),
+        "-d".as_ref(),
+        seed.as_os_str(),
+        "--no-tracker".as_ref(),
+        "--seed-ratio".as_ref(),
+        "1".as_ref(),
+        "-v".as_ref(),
+    ]);
+    let peer = seeder.peer_arg();
+    // Still seeding before anyone has downloaded.
+    assert!(
+        common::process::wait_for(Duration::from_secs(30), || seeder
+            .stderr()
+            .contains("pieces verified on disk")),
+        "{}",
+        seeder.stderr()
+    );
+    assert!(!seeder.has_exited(), "{}", seeder.stderr());
+    let dest = tmp.path().join("leech");
+    let mut leecher = Pollen::leecher(&torrent, &dest, &peer);
+    let status = leecher.wait(Duration::from_secs(60));
+    assert!(status.success(), "{}", leecher.stderr());
+    common::process::assert_same_tree(&seed, &dest);
+    let status = seeder.wait(Duration::from_secs(30));
+    assert_eq!(status.code(), Some(0), "{}", seeder.stderr());
+    assert!(
+        seeder.stderr().contains("seed ratio 1 reached"),
+        "{}",
+        seeder.stderr()
     );
 }

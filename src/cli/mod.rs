@@ -7,7 +7,9 @@ mod create;
 mod download;
 mod error;
 mod info;
+mod no_peers;
 mod scrape;
+mod seeding;
 mod terminal;
 mod tracker;
 

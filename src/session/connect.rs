@@ -40,7 +40,7 @@ impl Session {
         if self.conns.len() >= self.config.max_peers || half_open >= MAX_HALF_OPEN {
             return Dial::Stop;
         }
-        let (seed, listen_addr) = (self.config.seed, self.listen_addr);
+        let (seed, listen_addr) = (self.config.seeds(), self.listen_addr);
         let Some(slot) = self.torrents.get_mut(tid) else {
             return Dial::Stop;
         };
