@@ -318,3 +318,48 @@ fn a_seeder_with_seed_ratio_1_exits_0_after_one_leecher_has_the_whole_torrent() 
         seeder.stderr()
     );
 }
+
+/// The lines `pollen tracker ARGS` prints until its loopback UDP URL
+/// (the last one: HTTP before UDP, loopback last).
+fn tracker_urls(args: &[&str]) -> Vec<String> {
+    let mut all = vec!["tracker", "-p", "0", "-u", "0"];
+    all.extend_from_slice(args);
+    let mut tracker = Pollen::start(all);
+    let mut lines = Vec::new();
+    loop {
+        let line = tracker.next_line();
+        let done = line.starts_with("tracker listening on udp://127.0.0.1:");
+        lines.push(line);
+        if done || lines.len() > 100 {
+            break;
+        }
+    }
+    // The printed loopback URL reaches it.
+    let http = lines
+        .iter()
+        .find_map(|l| l.strip_prefix("tracker listening on http://127.0.0.1:"))
+        .and_then(|rest| rest.strip_suffix("/announce"))
+        .unwrap_or_else(|| panic!("no loopback HTTP URL in {lines:?}"));
+    std::net::TcpStream::connect(("127.0.0.1", http.parse::<u16>().unwrap())).unwrap();
+    lines
+}
+
+#[test]
+fn tracker_prints_urls_other_machines_can_use() {
+    if !common::process::have_tracker_server("tracker_prints_urls_other_machines_can_use") {
+        return;
+    }
+    let bound = tracker_urls(&["-b", "127.0.0.1"]);
+    assert_eq!(bound.len(), 2, "{bound:?}");
+    assert!(bound[0].starts_with("tracker listening on http://127.0.0.1:"));
+    let all = tracker_urls(&[]); // the default: every address
+    assert!(
+        all.iter().all(|l| !l.contains("0.0.0.0")),
+        "an unspecified address in {all:?}"
+    );
+    for scheme in ["http", "udp"] {
+        let loopback = format!("tracker listening on {scheme}://127.0.0.1:");
+        assert!(all.iter().any(|l| l.starts_with(&loopback)), "{all:?}");
+    }
+    println!("pollen tracker printed: {all:#?}");
+}

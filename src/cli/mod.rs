@@ -7,6 +7,8 @@ mod create;
 mod download;
 mod error;
 mod info;
+#[cfg(feature = "tracker-server")]
+mod interfaces;
 mod no_peers;
 mod scrape;
 mod seeding;
