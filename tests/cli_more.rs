@@ -363,3 +363,59 @@ fn tracker_prints_urls_other_machines_can_use() {
     }
     println!("pollen tracker printed: {all:#?}");
 }
+
+#[test]
+fn create_on_a_large_input_shows_progress_and_makes_the_same_torrent() {
+    let tmp = TempDir::new("create-progress");
+    let input = tmp.path().join("big.bin");
+    {
+        use std::io::Write;
+        let block = common::payload(11, 1024 * 1024);
+        let mut file = std::io::BufWriter::new(std::fs::File::create(&input).unwrap());
+        for i in 0u64..64 {
+            file.write_all(&i.to_le_bytes()).unwrap();
+            file.write_all(&block[8..]).unwrap();
+        }
+    }
+    let create = |out: &str, extra: &[&str]| {
+        let output = tmp.path().join(out);
+        let mut args: Vec<&std::ffi::OsStr> = vec![
+            "create".as_ref(),
+            input.as_os_str(),
+            "-o".as_ref(),
+            output.as_os_str(),
+        ];
+        args.extend(extra.iter().map(std::ffi::OsStr::new));
+        let out = pollen(args); // stderr is a pipe, not a terminal
+        assert!(out.status.success(), "{out:?}");
+        let meta = pollen::load_torrent(&output).unwrap();
+        (meta.info_hash, String::from_utf8(out.stderr).unwrap())
+    };
+    let (hash, stderr) = create("a.torrent", &[]);
+    let lines: Vec<&str> = stderr.lines().collect();
+    assert!(
+        (2..=5).contains(&lines.len()),
+        "a few plain lines: {stderr:?}"
+    );
+    assert!(
+        !stderr.contains('\r') && !stderr.contains('\x1b'),
+        "{stderr:?}"
+    );
+    assert!(
+        lines[0].starts_with("hashing: 25 % (16.0 MiB of 64.0 MiB)"),
+        "{stderr}"
+    );
+    assert!(
+        lines.last().unwrap().starts_with("hashed 64.0 MiB in "),
+        "{stderr}"
+    );
+    let (quiet_hash, quiet) = create("q.torrent", &["-q"]);
+    assert_eq!(quiet, "", "-q prints nothing on stderr");
+    assert_eq!(hash, quiet_hash);
+    let library = pollen::create::create_torrent(&input, &Default::default()).unwrap();
+    let library = pollen::metainfo::Metainfo::from_bytes(&library).unwrap();
+    assert_eq!(
+        hash, library.info_hash,
+        "progress does not change the torrent"
+    );
+}
