@@ -64,7 +64,10 @@ fn help_for_a_command_is_the_same_both_ways() {
         let a = pollen(["help", command]).stdout;
         let b = pollen([command, "--help"]).stdout;
         assert_eq!(a, b, "{command}");
-        assert!(String::from_utf8(a).unwrap().contains("-h, --help"));
+        // A build without the tracker has no options to list for it.
+        if command != "tracker" || cfg!(feature = "tracker-server") {
+            assert!(String::from_utf8(a).unwrap().contains("-h, --help"));
+        }
     }
 }
 
