@@ -109,6 +109,20 @@ impl Download {
         self
     }
 
+    /// Seed until each torrent has uploaded `ratio` times its size in this
+    /// run (implies seeding; see [`Config::seed_ratio`]).
+    pub fn seed_ratio(mut self, ratio: f64) -> Download {
+        self.config.seed_ratio = Some(ratio);
+        self
+    }
+
+    /// Seed for `time` after completion (implies seeding; see
+    /// [`Config::seed_time`]). With a ratio too, the first limit met ends it.
+    pub fn seed_time(mut self, time: std::time::Duration) -> Download {
+        self.config.seed_time = Some(time);
+        self
+    }
+
     /// Piece selection strategy (default rarest-first).
     pub fn strategy(mut self, strategy: Strategy) -> Download {
         self.config.strategy = strategy;

@@ -53,6 +53,18 @@ fn options() -> getopts::Options {
         "URL",
     );
     opts.optflag("", "seed", "keep uploading after the download completes");
+    opts.optopt(
+        "",
+        "seed-ratio",
+        "seed until uploaded R times the torrent's size this session (implies --seed)",
+        "R",
+    );
+    opts.optopt(
+        "",
+        "seed-time",
+        "seed for this long, e.g. 90 (seconds), 30m, 2h, 1d (implies --seed)",
+        "DURATION",
+    );
     opts.optflag(
         "",
         "check",
@@ -128,17 +140,22 @@ fn options() -> getopts::Options {
         "verbose",
         "more log output (-v info, -vv debug); RUST_LOG also works",
     );
-    opts.optflag("h", "help", "show this help");
+    super::help_option(&mut opts);
     opts
 }
 
 /// Help text for `pollen help download` and `pollen -h`.
 pub fn usage() -> String {
-    options().usage(
+    super::help_text(
+        &options(),
         "Usage: pollen [OPTIONS] TORRENT...\n\n\
          Downloads each TORRENT into --dest, verifying every piece, then exits 0\n\
-         (or keeps seeding with --seed until Ctrl-C). Several torrents run in\n\
-         one process through one listening port; the options apply to each.",
+         (or keeps seeding with --seed until Ctrl-C; with --seed-ratio or\n\
+         --seed-time each torrent stops seeding when either limit is met, and\n\
+         pollen exits 0 once all have). Several torrents run in one process\n\
+         through one listening port; the options apply to each.\n\
+         --no-tracker without --peer is refused unless seeding (peers must then\n\
+         connect to us) or the files are already on disk to be checked.",
     )
 }
 
@@ -171,6 +188,8 @@ pub fn run(args: &[OsString]) -> Result<(), CliError> {
             .parse::<u16>()
             .map_err(|_| CliError::Usage(format!("--port {text:?}: port must be 0-65535")))?,
     };
+    let seed_ratio = super::seeding::parse_ratio(matches.opt_str("seed-ratio"))?;
+    let seed_time = super::seeding::parse_time(matches.opt_str("seed-time"))?;
     // Every torrent is read before anything starts: a bad one is refused
     // with its path, and nothing is downloaded.
     let metas = matches
@@ -206,6 +225,8 @@ pub fn run(args: &[OsString]) -> Result<(), CliError> {
                 }
             },
             seed: matches.opt_present("seed"),
+            seed_ratio,
+            seed_time,
             max_peers: parse_number(&matches, "max-peers", DEFAULT_MAX_PEERS)?.max(1),
             show_status: !matches.opt_present("quiet") && !tui,
             trace: parse_trace(&matches)?,
@@ -237,6 +258,16 @@ pub fn run(args: &[OsString]) -> Result<(), CliError> {
             max_up: parse_rate(&matches, "max-up")?,
             ..Config::default()
         };
+    let no_peers_note = super::no_peers::check(
+        &super::no_peers::PeerSources {
+            no_tracker: !config.use_trackers,
+            has_peers: !config.peers.is_empty(),
+            seeds: config.seeds(),
+            clean: config.clean,
+            dest: &config.dest,
+        },
+        &metas,
+    )?;
     check_dest(&config.dest)?;
     let mut session = Session::bind(config)?;
     for meta in metas {
@@ -253,6 +284,14 @@ pub fn run(args: &[OsString]) -> Result<(), CliError> {
     }
     let signals = stop_on_signals(&session.stop_flag());
     say(&format!("listening on {}\n", session.listen_addr()))?;
+    if let Some(note) = no_peers_note.filter(|_| !quiet && !tui) {
+        use std::io::Write as _;
+        let _ = writeln!(
+            std::io::stderr(),
+            "{note} (port {})",
+            session.listen_addr().port()
+        );
+    }
     let outcome = session.run()?;
     // Under --tui, after the session, so the screen is restored first and
     // the lines stay.
@@ -434,6 +473,10 @@ mod tests {
             "--tracker",
             "http://127.0.0.1:1/announce",
             "--seed",
+            "--seed-ratio",
+            "1.5",
+            "--seed-time",
+            "2h",
             "--check",
             "--clean",
             "--endgame",
@@ -470,6 +513,8 @@ mod tests {
             "tracker-ca",
             "tracker",
             "seed",
+            "seed-ratio",
+            "seed-time",
             "check",
             "clean",
             "endgame",

@@ -7,7 +7,11 @@ mod create;
 mod download;
 mod error;
 mod info;
+#[cfg(feature = "tracker-server")]
+mod interfaces;
+mod no_peers;
 mod scrape;
+mod seeding;
 mod summary;
 mod terminal;
 mod tracker;
@@ -81,6 +85,40 @@ pub fn say(text: &str) -> Result<(), CliError> {
         Err(e) => Err(pollen::Error::Io("write to standard output", e).into()),
         Ok(()) => Ok(()),
     }
+}
+
+/// The help text of a command: getopts' usage for `options` under `brief`,
+/// tidied: no trailing spaces, no section header (`Options:`) left with
+/// nothing under it, and no blank lines at the end.
+fn help_text(options: &getopts::Options, brief: &str) -> String {
+    tidy_help(&options.usage(brief))
+}
+
+/// See [`help_text`].
+fn tidy_help(text: &str) -> String {
+    let lines: Vec<&str> = text.lines().map(str::trim_end).collect();
+    let mut kept: Vec<&str> = Vec::with_capacity(lines.len());
+    for (i, line) in lines.iter().enumerate() {
+        let next = lines.get(i + 1).copied().unwrap_or_default();
+        if is_section_header(line) && (next.is_empty() || is_section_header(next)) {
+            continue;
+        }
+        kept.push(line);
+    }
+    while kept.last().is_some_and(|l| l.is_empty()) {
+        kept.pop();
+    }
+    kept.join("\n")
+}
+
+/// A help section's header: an unindented `Word:` line such as `Options:`.
+fn is_section_header(line: &str) -> bool {
+    !line.starts_with(' ') && line.ends_with(':') && !line.contains(' ')
+}
+
+/// Declares `-h, --help` (every command takes it; see [`run`]).
+fn help_option(options: &mut getopts::Options) {
+    options.optflag("h", "help", "show this help");
 }
 
 /// Parses the value of `--name`, or gives `default` when absent.
@@ -178,6 +216,17 @@ pub fn printable(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn tidy_help_drops_empty_sections_and_trailing_blanks() {
+        let text = "Usage: pollen x\n\nSays x.\n\nOptions:\n\n";
+        assert_eq!(tidy_help(text), "Usage: pollen x\n\nSays x.");
+        let text = "Usage: y\n\nOptions:\n    -h, --help  help \n    --long \n";
+        assert_eq!(
+            tidy_help(text),
+            "Usage: y\n\nOptions:\n    -h, --help  help\n    --long"
+        );
+    }
 
     #[test]
     fn printable_escapes_terminal_tricks() {

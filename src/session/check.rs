@@ -140,15 +140,56 @@ impl Session {
         budget
     }
 
-    /// Notes each torrent that has just verified its last piece; ends the
-    /// run when every torrent is complete, unless seeding.
+    /// Notes each torrent that has just verified its last piece, and each
+    /// that has met its seeding limit; ends the run when every torrent is
+    /// complete and, if seeding, has met its limit (never without one).
     pub(super) fn check_finished(&mut self, now: Instant) {
         for tid in self.torrent_ids() {
             self.check_torrent_finished(tid, now);
         }
-        let all_done = self.torrents.iter().all(|(_, s)| s.completed_at.is_some());
-        if all_done && !self.torrents.is_empty() && !self.config.seed {
+        if self.config.seed_limits().is_set() {
+            self.check_seed_limits(now);
+        }
+        let seeds = self.config.seeds();
+        let all_done = self
+            .torrents
+            .iter()
+            .all(|(_, s)| s.completed_at.is_some() && (!seeds || s.seed_done));
+        if all_done && !self.torrents.is_empty() {
             self.stopping = true;
+        }
+    }
+
+    /// Stops seeding each complete torrent that has met a seeding limit
+    /// (`Config::seed_ratio`, `Config::seed_time`): it is paused (its peers
+    /// are closed, it accepts and dials nobody) and marked done. Not while
+    /// blocks already counted as uploaded wait in a write buffer: closing
+    /// then would cut off the peer that made the ratio.
+    fn check_seed_limits(&mut self, now: Instant) {
+        let limits = self.config.seed_limits();
+        let sending: std::collections::HashSet<TorrentId> = self
+            .conns
+            .iter()
+            .filter(|(_, c)| !c.write_buf.is_empty())
+            .filter_map(|(_, c)| c.torrent)
+            .collect();
+        for tid in self.torrent_ids() {
+            if sending.contains(&tid) {
+                continue;
+            }
+            let Some(slot) = self.torrents.get_mut(tid) else {
+                continue;
+            };
+            let Some(since) = slot.completed_at.filter(|_| !slot.seed_done) else {
+                continue;
+            };
+            let uploaded = slot.torrent.stats().uploaded;
+            let seeded_for = now.saturating_duration_since(since);
+            if let Some(met) = limits.met(uploaded, slot.meta.total_len(), seeded_for) {
+                slot.seed_done = true;
+                log::info!("{}: {met}; stopped seeding", slot.meta.name);
+                self.pause(tid);
+            }
         }
     }
 

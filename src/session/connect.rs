@@ -40,7 +40,7 @@ impl Session {
         if self.conns.len() >= self.config.max_peers || half_open >= MAX_HALF_OPEN {
             return Dial::Stop;
         }
-        let seed = self.config.seed;
+        let seed = self.config.seeds();
         let Some(slot) = self.torrents.get_mut(tid) else {
             return Dial::Stop;
         };

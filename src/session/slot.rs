@@ -58,6 +58,9 @@ pub(super) struct Slot {
     pub(super) next_resume_save: Instant,
     /// Paused by the caller: no connections, no announces, until resumed.
     pub(super) paused: bool,
+    /// Complete and done seeding: a seeding limit was met (then it is
+    /// paused too).
+    pub(super) seed_done: bool,
 }
 
 impl Session {
@@ -139,6 +142,7 @@ impl Session {
             resume_dirty: false,
             next_resume_save: now,
             paused: false,
+            seed_done: false,
         });
         log::debug!("torrent {tid}: added");
         Ok(tid)

@@ -466,7 +466,7 @@ impl Session {
                     .checking
                     .map(|next| (next, slot.meta.layout.piece_count())),
                 complete: slot.torrent.is_complete(),
-                seed: self.config.seed,
+                seed: self.config.seeds(),
                 peers_known: slot.torrent.peer_list().len(),
                 peers_connected: self
                     .conns
