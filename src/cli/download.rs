@@ -63,6 +63,11 @@ fn options() -> getopts::Options {
         "clean",
         "delete this torrent's files and resume state first",
     );
+    opts.optflag(
+        "",
+        "overwrite",
+        "replace files in the way that match none of the torrent's pieces",
+    );
     opts.optopt(
         "",
         "choker",
@@ -206,6 +211,7 @@ pub fn run(args: &[OsString]) -> Result<(), CliError> {
             trace: parse_trace(&matches)?,
             force_check: matches.opt_present("check"),
             clean: matches.opt_present("clean"),
+            overwrite: matches.opt_present("overwrite"),
             strategy: match matches.opt_str("strategy") {
                 None => Strategy::RarestFirst,
                 Some(text) => text
@@ -419,6 +425,7 @@ mod tests {
             "--seed",
             "--check",
             "--clean",
+            "--overwrite",
             "--endgame",
             "90",
             "--strategy",
@@ -455,6 +462,7 @@ mod tests {
             "seed",
             "check",
             "clean",
+            "overwrite",
             "endgame",
             "choker",
             "strategy",

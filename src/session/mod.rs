@@ -55,6 +55,7 @@ mod conn;
 mod connect;
 mod control;
 mod drive;
+mod existing;
 mod receive;
 mod resume_save;
 mod slot;
@@ -603,11 +604,16 @@ impl Session {
         }
     }
 
-    /// Stops the loop with a fatal error.
+    /// Stops the loop with a fatal error. Only the first is kept: `run`
+    /// returns it and its caller reports it, once (the CLI prints one
+    /// line); what fails after it (the other blocks of a full disk) is
+    /// only logged at debug level.
     fn fail(&mut self, error: Error) {
-        log::error!("{error}");
         if self.fatal.is_none() {
+            log::debug!("stopping: {error}");
             self.fatal = Some(error);
+        } else {
+            log::debug!("also, while stopping: {error}");
         }
         self.stopping = true;
     }
