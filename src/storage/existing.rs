@@ -17,7 +17,10 @@
 //!   and it is not longer than the torrent's file (pollen never makes one
 //!   longer). A `.part` file is always pollen's and is not looked at here.
 //!   A file refused once stays refused: none of its pieces was verified
-//!   (or it is too long), so no saved state can make it pollen's.
+//!   (or it is too long), so no saved state can make it pollen's. The
+//!   price: a small finished file of pollen's whose pieces all lost their
+//!   verification (its neighbours' `.part` files deleted by hand) before a
+//!   save is judged like any other file, and may be refused.
 //! - **nothing to lose:** empty, or all holes (a sparse or preallocated
 //!   file with no data extent, as other clients and tests make). Used.
 //! - **this torrent's data, whole or in part:** the start-up check verifies
@@ -357,6 +360,92 @@ mod tests {
         assert!(blocked.to_string().starts_with(
             "cannot write /dest/d/a.bin: /dest/d is a file, where the torrent needs a directory"
         ));
+    }
+
+    /// A torrent `d` of files `a` (40,000 bytes), `b` (100) and `c` (0)
+    /// in 16 KiB pieces: `a` is pieces 0-2, `b` piece 2.
+    fn three_files() -> Metainfo {
+        let files = "l\
+            d6:lengthi40000e4:pathl1:aee\
+            d6:lengthi100e4:pathl1:bee\
+            d6:lengthi0e4:pathl1:cee\
+            e";
+        let text = format!(
+            "d4:infod5:files{files}4:name1:d12:piece lengthi16384e6:pieces60:{}ee",
+            "x".repeat(60)
+        );
+        Metainfo::from_bytes(text.as_bytes()).unwrap()
+    }
+
+    #[test]
+    fn survey_lists_files_with_data_and_skips_missing_and_empty_ones() {
+        let dir = crate::test_util::TempDir::new("survey-list");
+        let meta = three_files();
+        fs::create_dir_all(dir.0.join("d")).unwrap();
+        fs::write(dir.0.join("d/b"), b"some bytes").unwrap();
+        fs::write(dir.0.join("d/c"), b"").unwrap();
+        let now = crate::resume::stamp_files(&dir.0, &meta);
+        let found = survey(&dir.0, &meta, None, &now).unwrap();
+        assert_eq!(
+            found,
+            [Existing {
+                file: 1,
+                len_on_disk: 10
+            }]
+        );
+        // A zero-length torrent file with bytes on disk is judged too.
+        fs::write(dir.0.join("d/c"), b"!").unwrap();
+        let now = crate::resume::stamp_files(&dir.0, &meta);
+        let found = survey(&dir.0, &meta, None, &now).unwrap();
+        assert_eq!(found.iter().map(|e| e.file).collect::<Vec<_>>(), [1, 2]);
+    }
+
+    #[test]
+    fn a_file_is_pollens_own_only_with_its_saved_stamp_and_a_verified_piece() {
+        let dir = crate::test_util::TempDir::new("survey-ours");
+        let meta = three_files();
+        fs::create_dir_all(dir.0.join("d")).unwrap();
+        fs::write(dir.0.join("d/b"), b"some bytes").unwrap();
+        let now = crate::resume::stamp_files(&dir.0, &meta);
+        let mut state = ResumeState {
+            info_hash: meta.info_hash,
+            have: crate::bitfield::Bitfield::new(3),
+            files: now.clone(),
+        };
+        // The same stamp, but no piece of b verified (a refused file, saved).
+        let found = survey(&dir.0, &meta, Some(&state), &now).unwrap();
+        assert_eq!(found.len(), 1);
+        state.have.set(2);
+        assert!(survey(&dir.0, &meta, Some(&state), &now)
+            .unwrap()
+            .is_empty());
+        // Changed since: judged again.
+        state.files[1].len_on_disk = Some(11);
+        assert_eq!(survey(&dir.0, &meta, Some(&state), &now).unwrap().len(), 1);
+    }
+
+    #[test]
+    fn survey_refuses_a_directory_where_a_file_goes_and_a_file_where_a_directory_goes() {
+        let dir = crate::test_util::TempDir::new("survey-way");
+        let meta = three_files();
+        fs::create_dir_all(dir.0.join("d/a")).unwrap();
+        let now = crate::resume::stamp_files(&dir.0, &meta);
+        assert_eq!(
+            survey(&dir.0, &meta, None, &now),
+            Err(Refusal::NotAFile {
+                path: dir.0.join("d/a"),
+                what: "a directory"
+            })
+        );
+        fs::remove_dir_all(dir.0.join("d")).unwrap();
+        fs::write(dir.0.join("d"), b"mine").unwrap();
+        assert_eq!(
+            survey(&dir.0, &meta, None, &now),
+            Err(Refusal::NotADirectory {
+                path: dir.0.join("d"),
+                needed_for: dir.0.join("d/a")
+            })
+        );
     }
 
     #[test]
