@@ -8,6 +8,8 @@
 //!   completes byte-identical. A partly right file is resumed; an empty or
 //!   sparse one is used; a directory in the way is refused even with
 //!   `--overwrite`; a longer file is refused, and cut to length with it.
+//!   The library says the same with `Error::Refused` and
+//!   `Download::overwrite`.
 //! - A torrent larger than the free space stops before anything starts.
 //! - Past the file size limit, pollen (which ignores SIGXFSZ itself) stops
 //!   with one error line and exit 1, keeps what it verified and its resume
@@ -313,4 +315,31 @@ fn a_full_disk_stops_with_one_line_keeps_what_it_verified_and_resumes() {
         .unwrap_or_else(|| panic!("no resume line:\n{stderr}"));
     assert!(!trusted.starts_with("0 of"), "nothing kept: {trusted}");
     assert_same_file(&seed.join("big.bin"), &dest.join("big.bin"));
+}
+
+#[test]
+fn the_library_refuses_a_foreign_file_with_a_typed_error_and_overwrite_replaces_it() {
+    let (tmp, seed, torrent, _seeder, peer) = swarm("library");
+    let dest = tmp.path().join("dest");
+    std::fs::create_dir_all(&dest).unwrap();
+    let mine = payload(42, 1000);
+    std::fs::write(dest.join("x.iso"), &mine).unwrap();
+    let addr: std::net::SocketAddr = peer.parse().unwrap();
+    let download = |overwrite: bool| {
+        pollen::Download::new(&torrent)
+            .dest(&dest)
+            .peer(addr)
+            .trackers(false)
+            .overwrite(overwrite)
+            .run()
+    };
+    match download(false) {
+        Err(pollen::Error::Refused(pollen::storage::Refusal::Foreign { path })) => {
+            assert_eq!(path, dest.join("x.iso"));
+        }
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+    assert!(std::fs::read(dest.join("x.iso")).unwrap() == mine);
+    assert_eq!(download(true).unwrap(), pollen::Outcome::Complete);
+    assert_same_file(&seed.join("x.iso"), &dest.join("x.iso"));
 }

@@ -387,7 +387,10 @@ impl Session {
     }
 
     /// Runs the loop until every torrent is complete (without `seed`), the
-    /// stop flag is set, or a fatal error (disk) occurs.
+    /// stop flag is set, or a fatal error (disk, a file in the way) occurs:
+    /// then the resume state is saved, `stopped` announced, and the first
+    /// such error returned (later ones, like the other blocks of a full
+    /// disk, are only logged at debug level).
     pub fn run(&mut self) -> Result<Outcome, Error> {
         while !self.stopping {
             let timeout = self.next_deadline(Instant::now());
