@@ -306,7 +306,7 @@ fn a_full_disk_stops_with_one_line_keeps_what_it_verified_and_resumes() {
         .filter_map(Result::ok)
         .any(|e| e.path().extension().is_some_and(|x| x == "resume"));
     assert!(resume, "no resume state after a disk-full stop");
-    // Room again: the same command resumes (nothing re-hashed) and completes.
+    // Room again: the same command trusts what was verified and completes.
     let (code, stderr) = leech(&torrent, &dest, &peer, &["-v"]);
     assert_eq!(code, Some(0), "{stderr}");
     let trusted = stderr
