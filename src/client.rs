@@ -147,6 +147,14 @@ impl Download {
         self
     }
 
+    /// Replace files already at the torrent's paths that match none of its
+    /// pieces (default false: the download fails with [`Error::Refused`]
+    /// before writing to them). See [`crate::session::Config::overwrite`].
+    pub fn overwrite(mut self, overwrite: bool) -> Download {
+        self.config.overwrite = overwrite;
+        self
+    }
+
     /// Most connected peers.
     pub fn max_peers(mut self, count: usize) -> Download {
         self.config.max_peers = count.max(1);
@@ -170,7 +178,13 @@ impl Download {
     ///
     /// Fails with [`Error::AlreadyRunning`] when another pollen (a process,
     /// or another `Download` in this one) is downloading the same torrent
-    /// into the same directory.
+    /// into the same directory; with [`Error::Refused`] when a file already
+    /// in the destination is not this torrent's (see [`Download::overwrite`]);
+    /// with [`Error::NoSpace`] when the destination has too little room.
+    /// A full disk ends the run with [`Error::Storage`], the verified pieces
+    /// and their resume state kept. Under a file size limit (`ulimit -f`),
+    /// ignore SIGXFSZ as the `pollen` command does: its default action kills
+    /// the process before the write can fail.
     pub fn run(self) -> Result<Outcome, Error> {
         let meta = crate::load_torrent(&self.torrent)?;
         let mut session = Session::new(meta, self.config)?;

@@ -75,6 +75,11 @@ fn options() -> getopts::Options {
         "clean",
         "delete this torrent's files and resume state first",
     );
+    opts.optflag(
+        "",
+        "overwrite",
+        "replace files in the way that match none of the torrent's pieces",
+    );
     opts.optopt(
         "",
         "choker",
@@ -232,6 +237,7 @@ pub fn run(args: &[OsString]) -> Result<(), CliError> {
             trace: parse_trace(&matches)?,
             force_check: matches.opt_present("check"),
             clean: matches.opt_present("clean"),
+            overwrite: matches.opt_present("overwrite"),
             strategy: match matches.opt_str("strategy") {
                 None => Strategy::RarestFirst,
                 Some(text) => text
@@ -479,6 +485,7 @@ mod tests {
             "2h",
             "--check",
             "--clean",
+            "--overwrite",
             "--endgame",
             "90",
             "--strategy",
@@ -517,6 +524,7 @@ mod tests {
             "seed-time",
             "check",
             "clean",
+            "overwrite",
             "endgame",
             "choker",
             "strategy",

@@ -138,10 +138,19 @@ fn parse_number<T: std::str::FromStr>(
 /// Makes Ctrl-C, SIGTERM and SIGHUP (the ssh session closed) set `flag`,
 /// a clean stop; a second signal exits at once. Returns where the number
 /// of the last such signal is kept (0: none yet).
+///
+/// SIGXFSZ (a write past the file size limit, `ulimit -f`) is caught and
+/// ignored: its default action kills the process, with no resume state
+/// saved; caught, the write fails with `EFBIG` instead and the session
+/// stops cleanly on that disk-full error.
 fn stop_on_signals(
     flag: &std::sync::Arc<std::sync::atomic::AtomicBool>,
 ) -> std::sync::Arc<std::sync::atomic::AtomicUsize> {
-    use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
+    use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM, SIGXFSZ};
+    let _ = signal_hook::flag::register(
+        SIGXFSZ,
+        std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false)),
+    );
     let seen = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
     for signal in [SIGINT, SIGTERM, SIGHUP] {
         let _ = signal_hook::flag::register_conditional_shutdown(

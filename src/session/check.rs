@@ -114,6 +114,14 @@ impl Session {
             }
             budget = budget.saturating_sub(step);
         }
+        // Files already on disk are judged once all their pieces are
+        // checked: before anything is written to them.
+        if !self.judge_existing_files(tid, index) {
+            return 0;
+        }
+        let Some(slot) = self.torrents.get_mut(tid) else {
+            return budget;
+        };
         if index < count {
             slot.checking = Some(index);
             return budget;

@@ -67,6 +67,13 @@ pub struct Config {
     pub force_check: bool,
     /// Delete this torrent's files and resume state before starting (`--clean`).
     pub clean: bool,
+    /// Replace a file already at a torrent file's path that none of the
+    /// torrent's pieces match (`--overwrite`): it is deleted and downloaded
+    /// afresh, and one longer than the torrent's is cut to length. Without
+    /// it the session stops with [`crate::Error::Refused`] before writing
+    /// to it ([`crate::storage::survey`] says which files are judged).
+    /// Directories in the way are never deleted.
+    pub overwrite: bool,
     /// `--trace [FILE]`: where trace lines go (`None`: no tracing;
     /// `Some(None)`: standard error) and which events to keep.
     pub trace: Option<(Option<PathBuf>, crate::trace::Filter)>,
@@ -111,6 +118,7 @@ impl Default for Config {
             max_up: None,
             force_check: false,
             clean: false,
+            overwrite: false,
             trace: None,
             show_status: false,
         }

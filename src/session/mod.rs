@@ -55,6 +55,7 @@ mod conn;
 mod connect;
 mod control;
 mod drive;
+mod existing;
 mod receive;
 mod resume_save;
 mod slot;
@@ -401,7 +402,10 @@ impl Session {
     }
 
     /// Runs the loop until every torrent is complete (without `seed`), the
-    /// stop flag is set, or a fatal error (disk) occurs.
+    /// stop flag is set, or a fatal error (disk, a file in the way) occurs:
+    /// then the resume state is saved, `stopped` announced, and the first
+    /// such error returned (later ones, like the other blocks of a full
+    /// disk, are only logged at debug level).
     pub fn run(&mut self) -> Result<Outcome, Error> {
         while !self.stopping {
             let timeout = self.next_deadline(Instant::now());
@@ -618,11 +622,16 @@ impl Session {
         }
     }
 
-    /// Stops the loop with a fatal error.
+    /// Stops the loop with a fatal error. Only the first is kept: `run`
+    /// returns it and its caller reports it, once (the CLI prints one
+    /// line); what fails after it (the other blocks of a full disk) is
+    /// only logged at debug level.
     fn fail(&mut self, error: Error) {
-        log::error!("{error}");
         if self.fatal.is_none() {
+            log::debug!("stopping: {error}");
             self.fatal = Some(error);
+        } else {
+            log::debug!("also, while stopping: {error}");
         }
         self.stopping = true;
     }

@@ -317,6 +317,9 @@ impl Session {
             _ => &[],
         };
         if let Handled::Write(write) = slot.torrent.handle_message(key, message, now) {
+            if self.fatal.is_some() {
+                return; // stopping on a disk error: no more writes, no more errors
+            }
             if let Err(e) = slot
                 .storage
                 .write(write.block.piece, write.block.begin, data)
