@@ -320,6 +320,15 @@ fn a_seeder_with_seed_ratio_1_exits_0_after_one_leecher_has_the_whole_torrent() 
         "{}",
         seeder.stderr()
     );
+    // At the default log level too, the user is told why it stopped.
+    let seeded = format!("-> {}", seed.join("sr").display());
+    assert!(
+        seeder.stderr().lines().any(
+            |l| l.starts_with("seeded: 3.0 MiB uploaded (ratio 1.00) ") && l.ends_with(&seeded)
+        ),
+        "{}",
+        seeder.stderr()
+    );
 }
 
 /// The lines `pollen tracker ARGS` prints until its loopback UDP URL

@@ -304,6 +304,10 @@ pub fn run(args: &[OsString]) -> Result<(), CliError> {
     if tui && !quiet {
         super::summary::print_done_lines(&session);
     }
+    let limited = seed_ratio.is_some() || seed_time.is_some();
+    if limited && !quiet && outcome == Outcome::Complete {
+        super::summary::print_seeded_lines(&session);
+    }
     match outcome {
         Outcome::Complete => Ok(()),
         Outcome::Stopped => {

@@ -46,6 +46,30 @@ pub fn print_done_lines(session: &Session) {
     }
 }
 
+/// The line for a torrent whose seeding ended at a limit
+/// (`--seed-ratio`, `--seed-time`): `seeded: 2.8 MiB uploaded (ratio 2.00) -> PATH`.
+pub fn seeded_line(done: &Completion, uploaded: u64) -> String {
+    let ratio = if done.total_bytes == 0 {
+        0.0
+    } else {
+        uploaded as f64 / done.total_bytes as f64
+    };
+    format!(
+        "seeded: {} uploaded (ratio {ratio:.2}) -> {}",
+        format_bytes(uploaded),
+        printable(&done.path.to_string_lossy())
+    )
+}
+
+/// After a run that seeding limits ended: what each torrent uploaded.
+pub fn print_seeded_lines(session: &Session) {
+    for id in session.torrent_ids() {
+        if let (Some(done), Some(stats)) = (session.completion(id), session.torrent_stats(id)) {
+            eprintln!("{}", seeded_line(&done, stats.uploaded));
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -93,5 +117,14 @@ mod tests {
         let mut done = completion(0, Duration::ZERO);
         done.path = PathBuf::from("/dest/evil\u{1b}[2J");
         assert!(done_line(&done).ends_with("-> /dest/evil\\u{1b}[2J"));
+    }
+
+    #[test]
+    fn seeded_line_says_what_was_uploaded_and_the_ratio() {
+        let done = completion(0, Duration::ZERO);
+        assert_eq!(
+            seeded_line(&done, 300 << 20),
+            "seeded: 300.0 MiB uploaded (ratio 1.50) -> /dest/name"
+        );
     }
 }
