@@ -505,6 +505,7 @@ impl Session {
         let Some(slot) = self.torrents.get_mut(shown) else {
             return Snapshot {
                 name: line.name.clone(),
+                activity: line.activity.to_string(),
                 elapsed: line.elapsed,
                 done_bytes: 0,
                 total_bytes: 0,
@@ -568,6 +569,7 @@ impl Session {
         let left = line.total_bytes.saturating_sub(line.done_bytes);
         Snapshot {
             name: line.name.clone(),
+            activity: line.activity.to_string(),
             elapsed: line.elapsed,
             done_bytes: line.done_bytes,
             total_bytes: line.total_bytes,

@@ -118,6 +118,7 @@ fn wanted_map_rows(s: &Snapshot, cols: usize, limit: usize) -> usize {
 fn header(s: &Snapshot, cols: usize) -> Vec<Line> {
     let title = vec![
         Field::whole(percent(s.done_bytes, s.total_bytes)),
+        Field::whole(clean(&s.activity, cols)),
         Field::cut(clean(&s.name, cols)),
     ];
     let eta = s.eta.map_or_else(|| "--".to_string(), duration);
@@ -133,7 +134,7 @@ fn header(s: &Snapshot, cols: usize) -> Vec<Line> {
         Field::whole(format!("elapsed {}", duration(s.elapsed))),
     ];
     let mut peers = vec![Field::whole(format!(
-        "peers {} connected / {} known",
+        "peers {} of {}",
         s.peers_connected, s.peers_known
     ))];
     if let Some((seeders, leechers)) = s.swarm {
@@ -373,6 +374,7 @@ mod tests {
             .collect();
         Snapshot {
             name: "ubuntu-24.04-desktop-amd64.iso".to_string(),
+            activity: "downloading".to_string(),
             elapsed: Duration::from_secs(3723),
             done_bytes: 2_900_000_000,
             total_bytes: 6_400_000_000,
@@ -521,20 +523,23 @@ mod tests {
         for &(width, height) in &[(40u16, 12u16), (160, 50)] {
             let lines = screen(&render(&s, width, height));
             assert!(
-                lines[0].starts_with("45.3%  ubuntu-24.04"),
+                lines[0].starts_with("45.3%  downloading  ubuntu-24.04"),
                 "{:?}",
                 lines[0]
             );
         }
         let lines = screen(&render(&s, 160, 50));
-        assert_eq!(lines[0], "45.3%  ubuntu-24.04-desktop-amd64.iso");
+        assert_eq!(
+            lines[0],
+            "45.3%  downloading  ubuntu-24.04-desktop-amd64.iso"
+        );
         assert_eq!(
             lines[1],
             "2.7 GiB / 6.0 GiB  down 4.2 MiB/s  up 512.0 KiB/s  ETA 13m 15s  elapsed 1h 02m"
         );
         assert_eq!(
             lines[2],
-            "peers 23 connected / 87 known  swarm 120 seeders, 34 leechers  \
+            "peers 23 of 87  swarm 120 seeders, 34 leechers  \
              tracker http://t/announce: ok, next in 28 min"
         );
     }

@@ -12,6 +12,9 @@ use std::time::Duration;
 pub struct Snapshot {
     /// The torrent's name (from the metainfo: untrusted, escaped when drawn).
     pub name: String,
+    /// What pollen is doing, as the status line words it (`downloading`,
+    /// `seeding`, `stalled: no peers`…).
+    pub activity: String,
     /// Time since the session started.
     pub elapsed: Duration,
     /// Verified bytes.
