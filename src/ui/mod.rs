@@ -11,7 +11,7 @@
 //! ```text
 //! 44.9%  downloading  ubuntu-24.04-desktop-amd64.iso          (bold)
 //! 2.6 GiB / 5.8 GiB  down 4.2 MiB/s  up 512.0 KiB/s  ETA 13m 15s  elapsed 1h 02m
-//! peers 40 of 87 (connected of known)  swarm 120 seeders, 34 leechers  tracker http://t/announce: ok
+//! peers 40 of 87  swarm 120 seeders, 34 leechers  tracker http://t/announce: ok
 //! pieces 2400, ~4 per cell: # done  = part done  + in flight  0-9 missing (peers that have it)
 //! #################################################+++5=1==6=0=1==1=0+3==1=4==4=0=1==1=0=1==
 //! address              client                flags downloaded uploaded    down/s  (reverse)
