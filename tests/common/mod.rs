@@ -1,10 +1,12 @@
 //! Helpers shared by the integration tests: scratch directories, the
 //! fixtures' payload formula, and running the `pollen` binary with a deadline.
 //! `clients` drives real BitTorrent programs (interop tests, swarm bench);
-//! `scripted_peer` is a BitTorrent peer whose behaviour a test scripts.
+//! `scripted_peer` is a BitTorrent peer whose behaviour a test scripts;
+//! `harness` runs the test files whose tools may be missing (ignored, not passed).
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
 pub mod clients;
+pub mod harness;
 pub mod scripted_peer;
 pub mod source;
 
