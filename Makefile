@@ -96,8 +96,8 @@ define install-missing
 	  if command -v apt-get >/dev/null; then \
 	    echo "installing test tools:$$missing"; \
 	    $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$missing >/dev/null \
-	      || echo "warning: could not install$$missing; tests that need them will say they are skipped"; \
-	  else echo "warning: no apt-get; tests that need$$missing will say they are skipped"; fi; \
+	      || echo "warning: could not install$$missing; tests that need them are reported as ignored (failed with POLLEN_INTEROP=1)"; \
+	  else echo "warning: no apt-get; tests that need$$missing are reported as ignored (failed with POLLEN_INTEROP=1)"; fi; \
 	fi
 endef
 

@@ -12,8 +12,9 @@
 //!   stderr (`ignored NAME: aria2c not installed (Debian package aria2)`);
 //! - but when the test was asked for (`POLLEN_INTEROP=1`, or a
 //!   [`Need::Requested`] variable of its own is set), a missing tool or file
-//!   fails it with the reason. A missing cargo feature, or a request that was
-//!   not made, still only ignores it: that is how the run was configured.
+//!   fails it with the reason. A missing cargo feature, or a request of its
+//!   own that was not made (`POLLEN_ARM_BIN`), still only ignores it: that
+//!   is how the run was configured.
 //!
 //! libtest's flags keep working: name filters, `--exact`, `--skip`,
 //! `--test-threads`, `--list`, `--ignored` and `--include-ignored` (an
@@ -74,7 +75,7 @@ impl Need {
     fn missing(&self) -> Option<String> {
         match self {
             Need::Requested { var, how } => {
-                (!var_is_on(var)).then(|| format!("run by `{how}` (set {var}=1)"))
+                (!var_is_on(var)).then(|| format!("run by `{how}`, which sets {var}"))
             }
             Need::Program { name, package } => (!super::have_program(name))
                 .then(|| format!("{name} not installed (Debian package {package})")),
@@ -154,19 +155,24 @@ fn plan(test: &Test, seen: &mut HashMap<String, Option<String>>) -> Plan {
             runnable: false,
         };
     }
-    if !tools.is_empty() && asked {
-        return Plan::Fail(tools.join("; "));
+    if !requests.is_empty() {
+        // Not asked for (a request of its own that `POLLEN_INTEROP` does not make).
+        return Plan::Ignore {
+            runnable: tools.is_empty(),
+            reason: requests
+                .into_iter()
+                .chain(tools)
+                .collect::<Vec<_>>()
+                .join("; "),
+        };
     }
-    if tools.is_empty() && requests.is_empty() {
-        return Plan::Run;
-    }
-    Plan::Ignore {
-        runnable: tools.is_empty(),
-        reason: requests
-            .into_iter()
-            .chain(tools)
-            .collect::<Vec<_>>()
-            .join("; "),
+    match (tools.is_empty(), asked) {
+        (true, _) => Plan::Run,
+        (false, true) => Plan::Fail(tools.join("; ")),
+        (false, false) => Plan::Ignore {
+            runnable: false,
+            reason: tools.join("; "),
+        },
     }
 }
 

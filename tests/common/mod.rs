@@ -124,11 +124,6 @@ pub fn have_libtorrent() -> bool {
         .is_ok_and(|s| s.success())
 }
 
-/// Prints why a test is skipped (visible with `--nocapture` and in CI logs).
-pub fn skip(test: &str, reason: &str) {
-    eprintln!("SKIPPED {test}: {reason}");
-}
-
 /// The value after `label` in `pollen info` output.
 pub fn info_field<'a>(stdout: &'a str, label: &str) -> Option<&'a str> {
     stdout
