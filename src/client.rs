@@ -109,6 +109,20 @@ impl Download {
         self
     }
 
+    /// Seed until each torrent has uploaded `ratio` times its size in this
+    /// run (implies seeding; see [`Config::seed_ratio`]).
+    pub fn seed_ratio(mut self, ratio: f64) -> Download {
+        self.config.seed_ratio = Some(ratio);
+        self
+    }
+
+    /// Seed for `time` after completion (implies seeding; see
+    /// [`Config::seed_time`]). With a ratio too, the first limit met ends it.
+    pub fn seed_time(mut self, time: std::time::Duration) -> Download {
+        self.config.seed_time = Some(time);
+        self
+    }
+
     /// Piece selection strategy (default rarest-first).
     pub fn strategy(mut self, strategy: Strategy) -> Download {
         self.config.strategy = strategy;
@@ -130,6 +144,14 @@ impl Download {
     /// Upload limit in bytes per second.
     pub fn max_up(mut self, bytes_per_second: u64) -> Download {
         self.config.max_up = Some(bytes_per_second).filter(|&n| n > 0);
+        self
+    }
+
+    /// Replace files already at the torrent's paths that match none of its
+    /// pieces (default false: the download fails with [`Error::Refused`]
+    /// before writing to them). See [`crate::session::Config::overwrite`].
+    pub fn overwrite(mut self, overwrite: bool) -> Download {
+        self.config.overwrite = overwrite;
         self
     }
 
@@ -156,7 +178,13 @@ impl Download {
     ///
     /// Fails with [`Error::AlreadyRunning`] when another pollen (a process,
     /// or another `Download` in this one) is downloading the same torrent
-    /// into the same directory.
+    /// into the same directory; with [`Error::Refused`] when a file already
+    /// in the destination is not this torrent's (see [`Download::overwrite`]);
+    /// with [`Error::NoSpace`] when the destination has too little room.
+    /// A full disk ends the run with [`Error::Storage`], the verified pieces
+    /// and their resume state kept. Under a file size limit (`ulimit -f`),
+    /// ignore SIGXFSZ as the `pollen` command does: its default action kills
+    /// the process before the write can fail.
     pub fn run(self) -> Result<Outcome, Error> {
         let meta = crate::load_torrent(&self.torrent)?;
         let mut session = Session::new(meta, self.config)?;

@@ -17,7 +17,7 @@ use std::path::PathBuf;
 use crate::create::CreateError;
 use crate::lock::LockError;
 use crate::metainfo::MetainfoError;
-use crate::storage::StorageError;
+use crate::storage::{Refusal, StorageError};
 
 /// A failure that ends the download (or the tracker, or the torrent creation).
 #[derive(Debug)]
@@ -48,6 +48,20 @@ pub enum Error {
     },
     /// A disk fault in the torrent's files.
     Storage(StorageError),
+    /// Something already on disk where the torrent's files go would be
+    /// lost (a file that is not this torrent's, a directory in the way):
+    /// nothing was written to it ([`crate::storage::survey`]).
+    Refused(Refusal),
+    /// The destination's file system has less room than the download still
+    /// needs (checked before it starts).
+    NoSpace {
+        /// The destination directory.
+        dest: PathBuf,
+        /// Bytes the torrents still need on disk, all together.
+        need_bytes: u64,
+        /// Bytes free there for pollen.
+        free_bytes: u64,
+    },
     /// The listening socket could not be bound (port busy, no permission).
     Bind(std::net::SocketAddr, io::Error),
     /// A system call the event loop needs failed.
@@ -89,6 +103,8 @@ impl Error {
             Error::Create(_) => true,
             Error::Output { .. }
             | Error::Storage(_)
+            | Error::Refused(_)
+            | Error::NoSpace { .. }
             | Error::Bind(..)
             | Error::Io(..)
             | Error::AlreadyRunning { .. }
@@ -109,6 +125,18 @@ impl fmt::Display for Error {
             Error::Create(e) => write!(f, "{e}"),
             Error::Output { path, source } => write!(f, "{}: {source}", path.display()),
             Error::Storage(e) => write!(f, "{e}"),
+            Error::Refused(e) => write!(f, "{e}"),
+            Error::NoSpace {
+                dest,
+                need_bytes,
+                free_bytes,
+            } => write!(
+                f,
+                "not enough space on {}: need {} more, {} free",
+                dest.display(),
+                crate::units::format_bytes(*need_bytes),
+                crate::units::format_bytes(*free_bytes)
+            ),
             Error::Bind(addr, e) => write!(
                 f,
                 "cannot listen on {addr}: {e} (choose another port with --port, or 0 for any)"
@@ -150,6 +178,8 @@ impl std::error::Error for Error {
             Error::Storage(e) => e.source(),
             Error::Lock(e) => e.source(),
             Error::AlreadyRunning { .. }
+            | Error::Refused(_)
+            | Error::NoSpace { .. }
             | Error::TooManyTorrents(_)
             | Error::DuplicateTorrent { .. } => None,
         }
@@ -224,6 +254,20 @@ mod tests {
             io::Error::from(io::ErrorKind::AddrInUse),
         );
         assert!(!bind.is_bad_input());
+    }
+
+    #[test]
+    fn no_space_says_how_much_more_is_needed_and_how_much_is_free() {
+        let error = Error::NoSpace {
+            dest: PathBuf::from("/dest"),
+            need_bytes: 1288 * 1024 * 1024,
+            free_bytes: 300 * 1024 * 1024,
+        };
+        assert_eq!(
+            error.to_string(),
+            "not enough space on /dest: need 1.3 GiB more, 300.0 MiB free"
+        );
+        assert!(!error.is_bad_input());
     }
 
     #[test]

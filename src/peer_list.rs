@@ -3,6 +3,11 @@
 //!
 //! Layer 0: pure; times are passed in. A peer is an (address, port) pair:
 //! on loopback, and behind a household NAT, many peers share one IP.
+//!
+//! Our own addresses are never listed (a tracker hands us back ourselves,
+//! a `--peer` names us): the listening address, where bound to `0.0.0.0`
+//! or `::` any loopback address with our port too, and every address a
+//! handshake showed to be us ([`PeerList::mark_own`]).
 
 use std::collections::{HashMap, HashSet};
 use std::net::{IpAddr, SocketAddr};
@@ -49,6 +54,10 @@ struct Entry {
 /// Most banned IPs and peer ids remembered.
 const MAX_BANS: usize = 1_000;
 
+/// Most addresses remembered as our own (found by handshakes): a machine
+/// has a few interfaces and NAT mappings, not thousands.
+const MAX_OWN_ADDRS: usize = 64;
+
 /// Known peers.
 #[derive(Debug, Clone, Default)]
 pub struct PeerList {
@@ -61,6 +70,11 @@ pub struct PeerList {
     /// Strikes by peer id (at most [`MAX_BANS`] ids), so a peer that comes
     /// back from another port keeps the strikes it earned.
     id_strikes: HashMap<[u8; 20], u32>,
+    /// Where we listen: that address (and, bound to all interfaces, any
+    /// loopback address with its port) is us.
+    listen_addr: Option<SocketAddr>,
+    /// Addresses that handshakes showed to be us (at most [`MAX_OWN_ADDRS`]).
+    own: HashSet<SocketAddr>,
 }
 
 impl PeerList {
@@ -69,12 +83,13 @@ impl PeerList {
         PeerList::default()
     }
 
-    /// Remembers `addr`; false if it was known already or the list is full.
+    /// Remembers `addr`; false if it was known already, is our own, or the
+    /// list is full.
     pub fn add(&mut self, addr: SocketAddr) -> bool {
         if self.entries.contains_key(&addr) || self.entries.len() >= MAX_KNOWN_PEERS {
             return false;
         }
-        if addr.port() == 0 || addr.ip().is_unspecified() {
+        if addr.port() == 0 || addr.ip().is_unspecified() || self.is_own(addr) {
             return false;
         }
         self.entries.insert(
@@ -154,11 +169,28 @@ impl PeerList {
         entry.retry_at = Some(now + delay);
     }
 
-    /// Forgets `addr` (it was our own address).
-    pub fn forget(&mut self, addr: SocketAddr) {
+    /// Tells the list where we listen: that address is never listed, nor,
+    /// when `addr` is `0.0.0.0` or `::` (all interfaces), any loopback
+    /// address with its port. Ones listed already are dropped.
+    pub fn set_listen_addr(&mut self, addr: SocketAddr) {
+        self.listen_addr = Some(addr);
+        self.entries.retain(|a, _| !is_listen_addr(addr, *a));
+    }
+
+    /// A handshake showed that `addr` is us (our own peer id came back):
+    /// it is dropped and never listed again (unless banned, which stays).
+    pub fn mark_own(&mut self, addr: SocketAddr) {
         if !self.is_banned(addr) {
             self.entries.remove(&addr);
         }
+        if self.own.len() < MAX_OWN_ADDRS {
+            self.own.insert(addr);
+        }
+    }
+
+    /// Whether `addr` is one of our own addresses.
+    pub fn is_own(&self, addr: SocketAddr) -> bool {
+        self.own.contains(&addr) || self.listen_addr.is_some_and(|l| is_listen_addr(l, addr))
     }
 
     /// Strikes `addr` has (0 when unknown).
@@ -244,6 +276,24 @@ impl PeerList {
         self.entries
             .values()
             .any(|e| e.status == Status::Idle && e.retry_at.is_none_or(|at| at <= now))
+    }
+}
+
+/// Whether a connection to `addr` reaches a socket listening on `listen`.
+fn is_listen_addr(listen: SocketAddr, addr: SocketAddr) -> bool {
+    if addr.port() != listen.port() {
+        return false;
+    }
+    addr == listen || (listen.ip().is_unspecified() && is_loopback(addr.ip()))
+}
+
+/// Loopback, also as an IPv4-mapped IPv6 address (`::ffff:127.0.0.1`).
+fn is_loopback(ip: IpAddr) -> bool {
+    match ip {
+        IpAddr::V4(v4) => v4.is_loopback(),
+        IpAddr::V6(v6) => {
+            v6.is_loopback() || v6.to_ipv4_mapped().is_some_and(|v4| v4.is_loopback())
+        }
     }
 }
 
@@ -360,5 +410,46 @@ mod tests {
         );
         assert!(list.is_banned_id(&id));
         assert_eq!(list.strikes(addr(3)), MAX_STRIKES);
+    }
+
+    #[test]
+    fn our_listening_address_is_never_listed() {
+        let mut list = PeerList::new();
+        list.add(addr(7000));
+        list.add(SocketAddr::from(([127, 0, 0, 9], 7000)));
+        list.add(addr(7001));
+        list.set_listen_addr(SocketAddr::from(([0, 0, 0, 0], 7000)));
+        assert_eq!(list.len(), 1, "the listed copies of us are dropped");
+        assert!(!list.add(addr(7000)));
+        assert!(!list.add(SocketAddr::from(([127, 1, 2, 3], 7000))));
+        assert!(!list.add("[::1]:7000".parse().unwrap()));
+        assert!(!list.add("[::ffff:127.0.0.1]:7000".parse().unwrap()));
+        assert!(list.add(addr(7002)), "other ports are other peers");
+        assert!(
+            list.add(SocketAddr::from(([10, 0, 0, 1], 7000))),
+            "another machine may use our port"
+        );
+    }
+
+    #[test]
+    fn bound_to_one_address_only_that_address_is_us() {
+        let mut list = PeerList::new();
+        list.set_listen_addr(addr(7000));
+        assert!(!list.add(addr(7000)));
+        assert!(list.add(SocketAddr::from(([127, 0, 0, 2], 7000))));
+    }
+
+    #[test]
+    fn an_address_a_handshake_showed_to_be_us_is_dropped_for_good() {
+        let mut list = PeerList::new();
+        let nat = SocketAddr::from(([192, 0, 2, 7], 6881));
+        list.add(nat);
+        list.mark_own(nat);
+        assert!(list.is_empty());
+        assert!(list.is_own(nat));
+        assert!(
+            !list.add(nat),
+            "a tracker handing us back ourselves adds nothing"
+        );
     }
 }

@@ -25,6 +25,8 @@ fn a_busy_port_says_how_to_choose_another() {
         "-p".as_ref(),
         port.as_ref(),
         "--no-tracker".as_ref(),
+        "--peer".as_ref(),
+        "127.0.0.1:1".as_ref(), // without a peer, --no-tracker is refused first
     ]);
     assert_eq!(code, Some(1), "{stderr}");
     assert!(

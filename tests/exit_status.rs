@@ -23,6 +23,8 @@ fn stop_with(signal: &str, tag: &str) -> (Option<i32>, String, bool) {
         "-d".as_ref(),
         dest.as_os_str(),
         "--no-tracker".as_ref(),
+        "--peer".as_ref(),
+        "127.0.0.1:1".as_ref(), // nobody there: it runs until stopped
     ]);
     pollen.port(); // it runs its loop
     let sent = Command::new("kill")

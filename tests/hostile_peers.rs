@@ -193,9 +193,9 @@ impl Drop for PollenProcess {
     }
 }
 
-/// Whether `line` is pollen's status line (`NAME  0:03  peers 2 (1)  ...  eta -`).
+/// Whether `line` is pollen's status line (`NAME  downloading  ...  peers 1 of 2  ...  elapsed 0:03`).
 fn is_status_line(line: &str) -> bool {
-    line.contains("  peers ") && line.contains("  eta ")
+    line.contains("  peers ") && line.contains("  elapsed ")
 }
 
 /// Reads `pipe` to its end into `sink`, one (lossily decoded) line at a time.
@@ -963,11 +963,16 @@ fn serve_zeros_until_closed(probe: &mut ProbeLeecher, piece_count: u32, limit: D
 
 #[test]
 fn corrupt_incoming_peer_stays_banned_when_it_reconnects() {
-    // pollen knows no peer; the corrupt one dials in, is banned after three
+    // pollen knows no live peer (only a closed port: `--no-tracker` needs
+    // some `--peer`); the corrupt one dials in, is banned after three
     // failed pieces, and dials in again from a fresh (ephemeral) port.
     let share = Share::new("ban-incoming", SMALL, 16 * 1024);
     let dest = share.dest("dest");
-    let pollen = PollenProcess::start(&share.leecher_args(&dest, &[]));
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap(); // the listener is dropped here: nothing answers there
+    let pollen = PollenProcess::start(&share.leecher_args(&dest, &[closed]));
     let port = pollen.port();
     let (hash, count) = (share.meta.info_hash.0, share.piece_count());
 

@@ -53,6 +53,18 @@ fn options() -> getopts::Options {
         "URL",
     );
     opts.optflag("", "seed", "keep uploading after the download completes");
+    opts.optopt(
+        "",
+        "seed-ratio",
+        "seed until uploaded R times the torrent's size this session (implies --seed)",
+        "R",
+    );
+    opts.optopt(
+        "",
+        "seed-time",
+        "seed for this long, e.g. 90 (seconds), 30m, 2h, 1d (implies --seed)",
+        "DURATION",
+    );
     opts.optflag(
         "",
         "check",
@@ -62,6 +74,11 @@ fn options() -> getopts::Options {
         "",
         "clean",
         "delete this torrent's files and resume state first",
+    );
+    opts.optflag(
+        "",
+        "overwrite",
+        "replace files in the way that match none of the torrent's pieces",
     );
     opts.optopt(
         "",
@@ -128,17 +145,22 @@ fn options() -> getopts::Options {
         "verbose",
         "more log output (-v info, -vv debug); RUST_LOG also works",
     );
-    opts.optflag("h", "help", "show this help");
+    super::help_option(&mut opts);
     opts
 }
 
 /// Help text for `pollen help download` and `pollen -h`.
 pub fn usage() -> String {
-    options().usage(
+    super::help_text(
+        &options(),
         "Usage: pollen [OPTIONS] TORRENT...\n\n\
          Downloads each TORRENT into --dest, verifying every piece, then exits 0\n\
-         (or keeps seeding with --seed until Ctrl-C). Several torrents run in\n\
-         one process through one listening port; the options apply to each.",
+         (or keeps seeding with --seed until Ctrl-C; with --seed-ratio or\n\
+         --seed-time each torrent stops seeding when either limit is met, and\n\
+         pollen exits 0 once all have). Several torrents run in one process\n\
+         through one listening port; the options apply to each.\n\
+         --no-tracker without --peer is refused unless seeding (peers must then\n\
+         connect to us) or the files are already on disk to be checked.",
     )
 }
 
@@ -153,12 +175,17 @@ pub fn run(args: &[OsString]) -> Result<(), CliError> {
             "give at least one .torrent file (see `pollen --help`)".into(),
         ));
     }
+    // --tui draws on stdout: not a terminal (a pipe, a file), the status line instead.
+    let tui = matches.opt_present("tui") && super::terminal::is_terminal();
     // Under --tui, warnings would draw over the screen: errors only, unless -v asks.
-    let tui_quiet = matches.opt_present("tui") && matches.opt_count("verbose") == 0;
+    let tui_quiet = tui && matches.opt_count("verbose") == 0;
     init_logging(
         matches.opt_count("verbose"),
         matches.opt_present("quiet") || tui_quiet,
     );
+    if matches.opt_present("tui") && !tui {
+        log::warn!("--tui: standard output is not a terminal; showing the status line instead");
+    }
     // Options first: a wrong one is named before any torrent is read.
     let port = match matches.opt_str("port") {
         None => 0,
@@ -166,6 +193,8 @@ pub fn run(args: &[OsString]) -> Result<(), CliError> {
             .parse::<u16>()
             .map_err(|_| CliError::Usage(format!("--port {text:?}: port must be 0-65535")))?,
     };
+    let seed_ratio = super::seeding::parse_ratio(matches.opt_str("seed-ratio"))?;
+    let seed_time = super::seeding::parse_time(matches.opt_str("seed-time"))?;
     // Every torrent is read before anything starts: a bad one is refused
     // with its path, and nothing is downloaded.
     let metas = matches
@@ -201,11 +230,14 @@ pub fn run(args: &[OsString]) -> Result<(), CliError> {
                 }
             },
             seed: matches.opt_present("seed"),
+            seed_ratio,
+            seed_time,
             max_peers: parse_number(&matches, "max-peers", DEFAULT_MAX_PEERS)?.max(1),
-            show_status: !matches.opt_present("quiet") && !matches.opt_present("tui"),
+            show_status: !matches.opt_present("quiet") && !tui,
             trace: parse_trace(&matches)?,
             force_check: matches.opt_present("check"),
             clean: matches.opt_present("clean"),
+            overwrite: matches.opt_present("overwrite"),
             strategy: match matches.opt_str("strategy") {
                 None => Strategy::RarestFirst,
                 Some(text) => text
@@ -232,17 +264,47 @@ pub fn run(args: &[OsString]) -> Result<(), CliError> {
             max_up: parse_rate(&matches, "max-up")?,
             ..Config::default()
         };
+    let no_peers_note = super::no_peers::check(
+        &super::no_peers::PeerSources {
+            no_tracker: !config.use_trackers,
+            has_peers: !config.peers.is_empty(),
+            seeds: config.seeds(),
+            clean: config.clean,
+            dest: &config.dest,
+        },
+        &metas,
+    )?;
     check_dest(&config.dest)?;
     let mut session = Session::bind(config)?;
     for meta in metas {
         session.add_torrent(meta)?;
     }
-    if matches.opt_present("tui") {
+    let quiet = matches.opt_present("quiet");
+    if tui {
         session.on_view(super::terminal::start(session.handle()));
+    } else if !quiet {
+        // Each torrent's `done:` line as it completes (a seeder goes on).
+        session.on_complete(Box::new(|_, done| {
+            eprintln!("{}", super::summary::done_line(done));
+        }));
     }
     let signals = stop_on_signals(&session.stop_flag());
     say(&format!("listening on {}\n", session.listen_addr()))?;
-    match session.run()? {
+    if let Some(note) = no_peers_note.filter(|_| !quiet && !tui) {
+        use std::io::Write as _;
+        let _ = writeln!(
+            std::io::stderr(),
+            "{note} (port {})",
+            session.listen_addr().port()
+        );
+    }
+    let outcome = session.run()?;
+    // Under --tui, after the session, so the screen is restored first and
+    // the lines stay.
+    if tui && !quiet {
+        super::summary::print_done_lines(&session);
+    }
+    match outcome {
         Outcome::Complete => Ok(()),
         Outcome::Stopped => {
             let done = session.verified();
@@ -417,8 +479,13 @@ mod tests {
             "--tracker",
             "http://127.0.0.1:1/announce",
             "--seed",
+            "--seed-ratio",
+            "1.5",
+            "--seed-time",
+            "2h",
             "--check",
             "--clean",
+            "--overwrite",
             "--endgame",
             "90",
             "--strategy",
@@ -453,8 +520,11 @@ mod tests {
             "tracker-ca",
             "tracker",
             "seed",
+            "seed-ratio",
+            "seed-time",
             "check",
             "clean",
+            "overwrite",
             "endgame",
             "choker",
             "strategy",

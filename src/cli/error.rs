@@ -22,6 +22,9 @@ pub enum CliError {
     Usage(String),
     /// The command ran and the library failed.
     Pollen(pollen::Error),
+    /// The command ran and failed for a reason the library does not raise
+    /// (e.g. no tracker answered a scrape); the message says what happened.
+    Failed(String),
     /// A download was stopped before completion (a signal, or `q`): not a
     /// failure, but not done either. The message says how far it got.
     Stopped {
@@ -38,7 +41,7 @@ impl CliError {
         match self {
             CliError::Usage(_) => EXIT_BAD_INPUT,
             CliError::Pollen(e) if e.is_bad_input() => EXIT_BAD_INPUT,
-            CliError::Pollen(_) => EXIT_FAILURE,
+            CliError::Pollen(_) | CliError::Failed(_) => EXIT_FAILURE,
             CliError::Stopped { code, .. } => *code,
         }
     }
@@ -53,7 +56,7 @@ impl CliError {
 impl fmt::Display for CliError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            CliError::Usage(message) => f.write_str(message),
+            CliError::Usage(message) | CliError::Failed(message) => f.write_str(message),
             CliError::Pollen(e) => write!(f, "{e}"),
             CliError::Stopped { message, .. } => f.write_str(message),
         }
@@ -65,7 +68,7 @@ impl fmt::Display for CliError {
 impl std::error::Error for CliError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
-            CliError::Usage(_) | CliError::Stopped { .. } => None,
+            CliError::Usage(_) | CliError::Failed(_) | CliError::Stopped { .. } => None,
             CliError::Pollen(e) => e.source(),
         }
     }

@@ -10,11 +10,18 @@ use std::path::Path;
 use pollen::metainfo::Metainfo;
 use pollen::units::format_bytes;
 
-use super::{parse, printable, say, CliError};
+use super::{help_option, help_text, parse, printable, say, CliError};
+
+fn options() -> getopts::Options {
+    let mut opts = getopts::Options::new();
+    help_option(&mut opts);
+    opts
+}
 
 /// Help text for `pollen help info`.
 pub fn usage() -> String {
-    getopts::Options::new().usage(
+    help_text(
+        &options(),
         "Usage: pollen info FILE.torrent\n\n\
          Prints the name, info-hash (hex), total size, piece size and count, trackers,\n\
          and every file with the path it will be written to under --dest (BEP 47\n\
@@ -24,7 +31,7 @@ pub fn usage() -> String {
 
 /// Runs `pollen info`.
 pub fn run(args: &[OsString]) -> Result<(), CliError> {
-    let matches = parse(&getopts::Options::new(), args, "info")?;
+    let matches = parse(&options(), args, "info")?;
     let [file] = matches.free.as_slice() else {
         return Err(CliError::Usage(
             "info: give exactly one .torrent file (see `pollen help info`)".into(),

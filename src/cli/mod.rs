@@ -7,7 +7,12 @@ mod create;
 mod download;
 mod error;
 mod info;
+#[cfg(feature = "tracker-server")]
+mod interfaces;
+mod no_peers;
 mod scrape;
+mod seeding;
+mod summary;
 mod terminal;
 mod tracker;
 
@@ -82,6 +87,40 @@ pub fn say(text: &str) -> Result<(), CliError> {
     }
 }
 
+/// The help text of a command: getopts' usage for `options` under `brief`,
+/// tidied: no trailing spaces, no section header (`Options:`) left with
+/// nothing under it, and no blank lines at the end.
+fn help_text(options: &getopts::Options, brief: &str) -> String {
+    tidy_help(&options.usage(brief))
+}
+
+/// See [`help_text`].
+fn tidy_help(text: &str) -> String {
+    let lines: Vec<&str> = text.lines().map(str::trim_end).collect();
+    let mut kept: Vec<&str> = Vec::with_capacity(lines.len());
+    for (i, line) in lines.iter().enumerate() {
+        let next = lines.get(i + 1).copied().unwrap_or_default();
+        if is_section_header(line) && (next.is_empty() || is_section_header(next)) {
+            continue;
+        }
+        kept.push(line);
+    }
+    while kept.last().is_some_and(|l| l.is_empty()) {
+        kept.pop();
+    }
+    kept.join("\n")
+}
+
+/// A help section's header: an unindented `Word:` line such as `Options:`.
+fn is_section_header(line: &str) -> bool {
+    !line.starts_with(' ') && line.ends_with(':') && !line.contains(' ')
+}
+
+/// Declares `-h, --help` (every command takes it; see [`run`]).
+fn help_option(options: &mut getopts::Options) {
+    options.optflag("h", "help", "show this help");
+}
+
 /// Parses the value of `--name`, or gives `default` when absent.
 fn parse_number<T: std::str::FromStr>(
     matches: &getopts::Matches,
@@ -99,10 +138,19 @@ fn parse_number<T: std::str::FromStr>(
 /// Makes Ctrl-C, SIGTERM and SIGHUP (the ssh session closed) set `flag`,
 /// a clean stop; a second signal exits at once. Returns where the number
 /// of the last such signal is kept (0: none yet).
+///
+/// SIGXFSZ (a write past the file size limit, `ulimit -f`) is caught and
+/// ignored: its default action kills the process, with no resume state
+/// saved; caught, the write fails with `EFBIG` instead and the session
+/// stops cleanly on that disk-full error.
 fn stop_on_signals(
     flag: &std::sync::Arc<std::sync::atomic::AtomicBool>,
 ) -> std::sync::Arc<std::sync::atomic::AtomicUsize> {
-    use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
+    use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM, SIGXFSZ};
+    let _ = signal_hook::flag::register(
+        SIGXFSZ,
+        std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false)),
+    );
     let seen = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
     for signal in [SIGINT, SIGTERM, SIGHUP] {
         let _ = signal_hook::flag::register_conditional_shutdown(
@@ -177,6 +225,17 @@ pub fn printable(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn tidy_help_drops_empty_sections_and_trailing_blanks() {
+        let text = "Usage: pollen x\n\nSays x.\n\nOptions:\n\n";
+        assert_eq!(tidy_help(text), "Usage: pollen x\n\nSays x.");
+        let text = "Usage: y\n\nOptions:\n    -h, --help  help \n    --long \n";
+        assert_eq!(
+            tidy_help(text),
+            "Usage: y\n\nOptions:\n    -h, --help  help\n    --long"
+        );
+    }
 
     #[test]
     fn printable_escapes_terminal_tricks() {

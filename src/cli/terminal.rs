@@ -10,7 +10,7 @@
 //! which is ours. The saved settings (`stty -g`) are restored when the
 //! [`Terminal`] is dropped, on every exit path that unwinds or returns.
 
-use std::io::{self, Read, Write};
+use std::io::{self, IsTerminal, Read, Write};
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -20,6 +20,12 @@ use pollen::ui::{ENTER, LEAVE};
 
 /// Size used when `stty size` cannot tell (not a terminal).
 const FALLBACK_SIZE: (u16, u16) = (80, 24);
+
+/// Whether standard output is a terminal (`--tui` draws there; when it is
+/// not, the download shows the status line instead).
+pub fn is_terminal() -> bool {
+    io::stdout().is_terminal()
+}
 
 /// The terminal, switched to full-screen, single-key mode.
 #[derive(Debug)]

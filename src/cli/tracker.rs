@@ -12,7 +12,7 @@ use super::CliError;
 
 #[cfg(feature = "tracker-server")]
 use {
-    super::{parse, parse_number, say},
+    super::{help_option, help_text, parse, parse_number, say},
     pollen::tracker::server::serve::{ServerConfig, TrackerServer},
     pollen::tracker::server::state::TrackerConfig,
     std::collections::BTreeSet,
@@ -65,16 +65,20 @@ fn options() -> getopts::Options {
         "hand out the peers that report the most uploaded first",
     );
     opts.optflagmulti("v", "verbose", "more log output");
+    help_option(&mut opts);
     opts
 }
 
 /// Help text for `pollen help tracker`.
 #[cfg(feature = "tracker-server")]
 pub fn usage() -> String {
-    options().usage(
+    help_text(
+        &options(),
         "Usage: pollen tracker [--port N] [--udp-port N] [--allow FILE.torrent]... [--rank-by-upload]\n\n\
          Serves HTTP announce and scrape (and UDP with --udp-port) until Ctrl-C.\n\
-         Peers are forgotten two minutes after their last announce.",
+         Peers are forgotten two minutes after their last announce. Prints one\n\
+         announce URL per address it can be reached on (with the default --bind,\n\
+         each of this machine's addresses, loopback last).",
     )
 }
 
@@ -122,9 +126,15 @@ pub fn run(args: &[OsString]) -> Result<(), CliError> {
     let http = server
         .http_addr()
         .map_err(|e| pollen::Error::Io("read the bound address", e))?;
-    say(&format!("tracker listening on http://{http}/announce\n"))?;
+    for ip in super::interfaces::reachable_addresses(http.ip()) {
+        let at = SocketAddr::new(ip, http.port());
+        say(&format!("tracker listening on http://{at}/announce\n"))?;
+    }
     if let Some(udp) = server.udp_addr() {
-        say(&format!("tracker listening on udp://{udp}\n"))?;
+        for ip in super::interfaces::reachable_addresses(udp.ip()) {
+            let at = SocketAddr::new(ip, udp.port());
+            say(&format!("tracker listening on udp://{at}\n"))?;
+        }
     }
     Ok(server.run()?)
 }

@@ -5,13 +5,43 @@
 //! Layer 2: blocking disk reads through layer-1 storage, decisions in the
 //! torrent core ([`crate::torrent::Torrent::handle_existing_piece`]).
 
-use std::time::Instant;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
 
 use super::{Session, TorrentId};
 use crate::error::Error;
 use crate::storage::PieceHashing;
 
+/// How a complete torrent got there ([`Session::completion`]): what a
+/// summary line says.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Completion {
+    /// Where its data is: the file of a single-file torrent, the top
+    /// directory of a multi-file one.
+    pub path: PathBuf,
+    /// Its size in bytes.
+    pub total_bytes: u64,
+    /// Payload bytes downloaded by this session (0: everything was on disk).
+    pub downloaded_bytes: u64,
+    /// From its start in this session (start-up check included) to its
+    /// last piece verified.
+    pub took: Duration,
+}
+
 impl Session {
+    /// How torrent `id` completed, or `None` while it is incomplete (or
+    /// not in the session).
+    pub fn completion(&self, id: TorrentId) -> Option<Completion> {
+        let slot = self.torrents.get(id)?;
+        let completed_at = slot.completed_at?;
+        Some(Completion {
+            path: slot.dest.join(&slot.meta.name),
+            total_bytes: slot.meta.total_len(),
+            downloaded_bytes: slot.torrent.stats().downloaded,
+            took: completed_at.saturating_duration_since(slot.started),
+        })
+    }
+
     /// Start-up check phase: verifies a slice of the pieces already on
     /// disk, so a restarted or complete download does not fetch what it
     /// has. One budget of `Config::check_bytes_per_pass` bytes per pass is
@@ -84,6 +114,14 @@ impl Session {
             }
             budget = budget.saturating_sub(step);
         }
+        // Files already on disk are judged once all their pieces are
+        // checked: before anything is written to them.
+        if !self.judge_existing_files(tid, index) {
+            return 0;
+        }
+        let Some(slot) = self.torrents.get_mut(tid) else {
+            return budget;
+        };
         if index < count {
             slot.checking = Some(index);
             return budget;
@@ -110,15 +148,56 @@ impl Session {
         budget
     }
 
-    /// Notes each torrent that has just verified its last piece; ends the
-    /// run when every torrent is complete, unless seeding.
+    /// Notes each torrent that has just verified its last piece, and each
+    /// that has met its seeding limit; ends the run when every torrent is
+    /// complete and, if seeding, has met its limit (never without one).
     pub(super) fn check_finished(&mut self, now: Instant) {
         for tid in self.torrent_ids() {
             self.check_torrent_finished(tid, now);
         }
-        let all_done = self.torrents.iter().all(|(_, s)| s.completed_at.is_some());
-        if all_done && !self.torrents.is_empty() && !self.config.seed {
+        if self.config.seed_limits().is_set() {
+            self.check_seed_limits(now);
+        }
+        let seeds = self.config.seeds();
+        let all_done = self
+            .torrents
+            .iter()
+            .all(|(_, s)| s.completed_at.is_some() && (!seeds || s.seed_done));
+        if all_done && !self.torrents.is_empty() {
             self.stopping = true;
+        }
+    }
+
+    /// Stops seeding each complete torrent that has met a seeding limit
+    /// (`Config::seed_ratio`, `Config::seed_time`): it is paused (its peers
+    /// are closed, it accepts and dials nobody) and marked done. Not while
+    /// blocks already counted as uploaded wait in a write buffer: closing
+    /// then would cut off the peer that made the ratio.
+    fn check_seed_limits(&mut self, now: Instant) {
+        let limits = self.config.seed_limits();
+        let sending: std::collections::HashSet<TorrentId> = self
+            .conns
+            .iter()
+            .filter(|(_, c)| !c.write_buf.is_empty())
+            .filter_map(|(_, c)| c.torrent)
+            .collect();
+        for tid in self.torrent_ids() {
+            if sending.contains(&tid) {
+                continue;
+            }
+            let Some(slot) = self.torrents.get_mut(tid) else {
+                continue;
+            };
+            let Some(since) = slot.completed_at.filter(|_| !slot.seed_done) else {
+                continue;
+            };
+            let uploaded = slot.torrent.stats().uploaded;
+            let seeded_for = now.saturating_duration_since(since);
+            if let Some(met) = limits.met(uploaded, slot.meta.total_len(), seeded_for) {
+                slot.seed_done = true;
+                log::info!("{}: {met}; stopped seeding", slot.meta.name);
+                self.pause(tid);
+            }
         }
     }
 
@@ -138,6 +217,7 @@ impl Session {
                 slot.meta.name,
                 slot.meta.layout.piece_count()
             );
+            self.report_completion(tid);
             return;
         }
         if let Err(e) = slot.storage.sync_all() {
@@ -147,8 +227,22 @@ impl Session {
         log::info!("{}: download complete in {elapsed:.1} s", slot.meta.name);
         if self.torrents.iter().all(|(_, s)| s.torrent.is_complete()) {
             let snapshot = self.status_snapshot(now);
-            self.status.finish_line(&snapshot);
+            self.status.finish_line(&snapshot, now);
         }
-        self.on_complete(tid, now);
+        self.report_completion(tid);
+        self.tell_trackers_complete(tid, now);
+    }
+
+    /// Hands torrent `tid`'s [`Completion`] to the completion callback,
+    /// after ending an in-place status line so the caller's output starts
+    /// on a fresh line.
+    fn report_completion(&mut self, tid: TorrentId) {
+        let Some(done) = self.completion(tid) else {
+            return;
+        };
+        if let Some(callback) = self.completed.as_mut() {
+            self.status.clear();
+            callback(tid, &done);
+        }
     }
 }

@@ -4,6 +4,7 @@
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
+use std::time::Duration;
 
 use crate::picker::Strategy;
 
@@ -32,8 +33,18 @@ pub struct Config {
     pub tracker_ca: Option<crate::tracker::http::TrackerCa>,
     /// Tracker URLs given by hand (`--tracker`), tried before the torrent's.
     pub trackers: Vec<String>,
-    /// Keep uploading after the download completes (until stopped).
+    /// Keep uploading after the download completes (until stopped, or
+    /// until a seeding limit below is met).
     pub seed: bool,
+    /// Stop seeding a torrent once it has uploaded this many times its
+    /// size (`--seed-ratio`; counting this session's upload only, see
+    /// [`crate::torrent::SeedLimits`]). Setting it implies `seed`.
+    pub seed_ratio: Option<f64>,
+    /// Stop seeding a torrent after it has seeded this long in this session
+    /// (`--seed-time`). Setting it implies `seed`. With both limits, the
+    /// first one met ends the torrent's seeding; once every torrent has
+    /// met one, [`super::Session::run`] returns `Outcome::Complete`.
+    pub seed_time: Option<Duration>,
     /// Most connected peers at once.
     pub max_peers: usize,
     /// Bytes the start-up check hashes per loop pass (at least one byte is
@@ -56,11 +67,33 @@ pub struct Config {
     pub force_check: bool,
     /// Delete this torrent's files and resume state before starting (`--clean`).
     pub clean: bool,
+    /// Replace a file already at a torrent file's path that none of the
+    /// torrent's pieces match (`--overwrite`): it is deleted and downloaded
+    /// afresh, and one longer than the torrent's is cut to length. Without
+    /// it the session stops with [`crate::Error::Refused`] before writing
+    /// to it ([`crate::storage::survey`] says which files are judged).
+    /// Directories in the way are never deleted.
+    pub overwrite: bool,
     /// `--trace [FILE]`: where trace lines go (`None`: no tracing;
     /// `Some(None)`: standard error) and which events to keep.
     pub trace: Option<(Option<PathBuf>, crate::trace::Filter)>,
     /// Print the status line on stderr.
     pub show_status: bool,
+}
+
+impl Config {
+    /// The seeding limits (`seed_ratio`, `seed_time`) as one value.
+    pub fn seed_limits(&self) -> crate::torrent::SeedLimits {
+        crate::torrent::SeedLimits {
+            ratio: self.seed_ratio,
+            time: self.seed_time,
+        }
+    }
+
+    /// Whether complete torrents are seeded: `seed`, or a seeding limit set.
+    pub fn seeds(&self) -> bool {
+        self.seed || self.seed_limits().is_set()
+    }
 }
 
 impl Default for Config {
@@ -74,6 +107,8 @@ impl Default for Config {
             trackers: Vec::new(),
             tracker_ca: None,
             seed: false,
+            seed_ratio: None,
+            seed_time: None,
             max_peers: DEFAULT_MAX_PEERS,
             check_bytes_per_pass: DEFAULT_CHECK_BYTES_PER_PASS,
             strategy: Strategy::RarestFirst,
@@ -83,6 +118,7 @@ impl Default for Config {
             max_up: None,
             force_check: false,
             clean: false,
+            overwrite: false,
             trace: None,
             show_status: false,
         }

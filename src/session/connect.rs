@@ -40,7 +40,7 @@ impl Session {
         if self.conns.len() >= self.config.max_peers || half_open >= MAX_HALF_OPEN {
             return Dial::Stop;
         }
-        let (seed, listen_addr) = (self.config.seed, self.listen_addr);
+        let seed = self.config.seeds();
         let Some(slot) = self.torrents.get_mut(tid) else {
             return Dial::Stop;
         };
@@ -52,10 +52,6 @@ impl Session {
             let Some(addr) = peer_list.next_to_connect(now) else {
                 return Dial::Stop;
             };
-            if addr == listen_addr {
-                peer_list.forget(addr);
-                continue;
-            }
             let mut socket = match TcpStream::connect(addr) {
                 Ok(socket) => socket,
                 Err(e) => {

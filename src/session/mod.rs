@@ -55,6 +55,7 @@ mod conn;
 mod connect;
 mod control;
 mod drive;
+mod existing;
 mod receive;
 mod resume_save;
 mod slot;
@@ -74,6 +75,7 @@ use mio::net::TcpListener;
 use mio::{Events, Interest, Poll, Token, Waker};
 use slab::Slab;
 
+pub use check::Completion;
 pub use config::{Config, DEFAULT_CHECK_BYTES_PER_PASS, DEFAULT_MAX_PEERS};
 pub use control::{SessionHandle, MAX_PENDING_COMMANDS};
 pub use slot::TorrentId;
@@ -120,6 +122,11 @@ pub const MAX_TORRENTS: usize = 10_000;
 
 /// A progress callback: called from the loop once a second, so it must be quick.
 pub type ProgressCallback = Box<dyn FnMut(&status::StatusSnapshot) + Send>;
+
+/// A completion callback: called from the loop once for each torrent
+/// whose last piece is verified (or found complete on disk), with its
+/// [`Completion`]; the CLI prints its `done:` line from it.
+pub type CompleteCallback = Box<dyn FnMut(TorrentId, &Completion) + Send>;
 
 /// A view callback: called once a second, instead of the status line, with
 /// everything a full-screen view shows (the CLI's `--tui` draws it).
@@ -203,6 +210,8 @@ pub struct Session {
     more_to_serve: bool,
     /// Called once a second with the numbers of the status line (library API).
     progress: Option<ProgressCallback>,
+    /// Called once per torrent when it completes (library API).
+    completed: Option<CompleteCallback>,
     /// `--trace`: the event formatter and where its lines go.
     tracer: Option<(Tracer, Box<dyn std::io::Write + Send>)>,
     /// The full-screen view (the CLI's `--tui`), if one was set.
@@ -269,6 +278,7 @@ impl Session {
             throttled_until: None,
             more_to_serve: false,
             progress: None,
+            completed: None,
             view: None,
             tracer: None,
         };
@@ -315,6 +325,12 @@ impl Session {
     /// Calls `callback` once a second with the progress numbers.
     pub fn on_progress(&mut self, callback: ProgressCallback) {
         self.progress = Some(callback);
+    }
+
+    /// Calls `callback` once for each torrent that completes (its last
+    /// piece verified, or everything found on disk by the start-up check).
+    pub fn on_complete(&mut self, callback: CompleteCallback) {
+        self.completed = Some(callback);
     }
 
     /// Calls `view` once a second, instead of printing the status line,
@@ -386,7 +402,10 @@ impl Session {
     }
 
     /// Runs the loop until every torrent is complete (without `seed`), the
-    /// stop flag is set, or a fatal error (disk) occurs.
+    /// stop flag is set, or a fatal error (disk, a file in the way) occurs:
+    /// then the resume state is saved, `stopped` announced, and the first
+    /// such error returned (later ones, like the other blocks of a full
+    /// disk, are only logged at debug level).
     pub fn run(&mut self) -> Result<Outcome, Error> {
         while !self.stopping {
             let timeout = self.next_deadline(Instant::now());
@@ -603,11 +622,16 @@ impl Session {
         }
     }
 
-    /// Stops the loop with a fatal error.
+    /// Stops the loop with a fatal error. Only the first is kept: `run`
+    /// returns it and its caller reports it, once (the CLI prints one
+    /// line); what fails after it (the other blocks of a full disk) is
+    /// only logged at debug level.
     fn fail(&mut self, error: Error) {
-        log::error!("{error}");
         if self.fatal.is_none() {
+            log::debug!("stopping: {error}");
             self.fatal = Some(error);
+        } else {
+            log::debug!("also, while stopping: {error}");
         }
         self.stopping = true;
     }

@@ -239,8 +239,7 @@ impl Session {
         };
         let info_hash = slot.meta.info_hash.0;
         if handshake.peer_id == our_id {
-            slot.torrent.peer_list_mut().forget(conn.addr);
-            return conn.close(CloseReason::ConnectedToSelf);
+            return self.on_self_connection(key, info_hash, now);
         }
         if conn.torrent.is_none() && !slot.torrent.peer_list_mut().mark_connected(conn.addr) {
             return conn.close(CloseReason::Banned);
@@ -274,6 +273,36 @@ impl Session {
         self.apply_actions(tid, now);
     }
 
+    /// A handshake came with our own peer id: we dialled ourselves. The
+    /// dialling side never lists the address it dialled again, in any
+    /// torrent (a tracker would hand it back at every announce). The
+    /// answering side cannot know which address that was (through a NAT or
+    /// a forwarded port it is not ours), so it answers with our handshake
+    /// first, which tells the dialling side, then closes.
+    fn on_self_connection(&mut self, key: usize, info_hash: [u8; 20], now: Instant) {
+        let our_id = self.peer_id;
+        let Some(conn) = self.conns.get_mut(key) else {
+            return;
+        };
+        let (addr, outgoing) = (conn.addr, conn.outgoing);
+        if !conn.sent_handshake {
+            conn.write_buf
+                .extend_from_slice(&our_handshake(info_hash, our_id).encode());
+            conn.sent_handshake = true;
+            // Now, not in before_sleep: cleanup closes it before then.
+            self.flush(key, now);
+        }
+        if let Some(conn) = self.conns.get_mut(key) {
+            conn.close(CloseReason::ConnectedToSelf);
+        }
+        if outgoing {
+            log::info!("{addr}: this address is ourselves; not dialling it again");
+            for (_, slot) in &mut self.torrents {
+                slot.torrent.peer_list_mut().mark_own(addr);
+            }
+        }
+    }
+
     /// Handles one message from an active peer: its torrent's core decides;
     /// a block it wants is written here, from the frame in the read buffer.
     fn handle_message(&mut self, key: usize, message: Message<'_>, now: Instant) {
@@ -288,6 +317,9 @@ impl Session {
             _ => &[],
         };
         if let Handled::Write(write) = slot.torrent.handle_message(key, message, now) {
+            if self.fatal.is_some() {
+                return; // stopping on a disk error: no more writes, no more errors
+            }
             if let Err(e) = slot
                 .storage
                 .write(write.block.piece, write.block.begin, data)

@@ -58,6 +58,14 @@ pub(super) struct Slot {
     pub(super) next_resume_save: Instant,
     /// Paused by the caller: no connections, no announces, until resumed.
     pub(super) paused: bool,
+    /// Complete and done seeding: a seeding limit was met (then it is
+    /// paused too).
+    pub(super) seed_done: bool,
+    /// Files found at their final names that pollen did not make, not yet
+    /// judged by the start-up check (`existing.rs`); a refused one stays.
+    pub(super) existing: Vec<crate::storage::Existing>,
+    /// Bytes this torrent still needed on disk when it was added.
+    pub(super) space_needed: u64,
 }
 
 impl Session {
@@ -87,13 +95,19 @@ impl Session {
         if config.clean {
             clean(&config.dest, &meta);
         }
-        let storage = Storage::new(&config.dest, &meta)?;
         let resume_path = resume::resume_path(&config.dest, &meta);
         let last_stamps = resume::stamp_files(&config.dest, &meta);
-        let trusted = if config.force_check {
-            None
-        } else {
-            trusted_from_resume(&resume_path, &last_stamps, &meta)
+        let saved = load_resume(&resume_path, &meta);
+        // Before storage opens anything: what is in the way is named now,
+        // what must be hashed to be judged waits for the start-up check.
+        let existing = crate::storage::survey(&config.dest, &meta, saved.as_ref(), &last_stamps)
+            .map_err(Error::Refused)?;
+        let storage = Storage::new(&config.dest, &meta)?;
+        let trusted = match saved {
+            Some(state) if !config.force_check => {
+                Some(resume::trusted_pieces(&state, &last_stamps, &meta))
+            }
+            _ => None,
         };
         if let Some(trusted) = &trusted {
             log::info!(
@@ -109,6 +123,7 @@ impl Session {
                 .map_err(|e| Error::Io("start the tracker state", e))?;
         let meta = Arc::new(meta);
         let have = trusted.unwrap_or_else(|| Bitfield::new(meta.layout.piece_count()));
+        let space_needed = self.check_space(&meta, &storage, &have)?;
         let core_rng = Rng::new(self.rng.next_u64());
         let mut torrent = Torrent::new(
             Arc::clone(&meta),
@@ -117,6 +132,8 @@ impl Session {
             core_rng,
             now,
         );
+        // Before any address is listed: a `--peer` or tracker naming us is not a peer.
+        torrent.peer_list_mut().set_listen_addr(self.listen_addr);
         for addr in &config.peers {
             torrent.peer_list_mut().add(*addr);
         }
@@ -137,6 +154,9 @@ impl Session {
             resume_dirty: false,
             next_resume_save: now,
             paused: false,
+            seed_done: false,
+            existing,
+            space_needed,
         });
         log::debug!("torrent {tid}: added");
         Ok(tid)
@@ -172,16 +192,11 @@ fn torrent_config(config: &Config) -> TorrentConfig {
     }
 }
 
-/// The pieces the saved resume state lets us trust without re-hashing, or
-/// `None` (missing, corrupt or stale state: everything is re-checked).
-fn trusted_from_resume(
-    path: &std::path::Path,
-    stamps: &[resume::FileStamp],
-    meta: &Metainfo,
-) -> Option<Bitfield> {
+/// The saved resume state, or `None` (missing, corrupt or from another
+/// torrent: everything is re-checked).
+fn load_resume(path: &std::path::Path, meta: &Metainfo) -> Option<resume::ResumeState> {
     match resume::load(path, meta) {
-        Ok(Some(state)) => Some(resume::trusted_pieces(&state, stamps, meta)),
-        Ok(None) => None,
+        Ok(state) => state,
         Err(e) => {
             log::warn!("{}: {e}; re-checking the data on disk", path.display());
             None

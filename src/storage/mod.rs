@@ -18,6 +18,9 @@
 //! - Open file handles are cached, at most [`MAX_OPEN_FILES`] at once.
 //! - A file that is not complete carries a `.part` suffix; the session
 //!   calls [`Storage::finish_file`] once every piece touching it is verified.
+//! - A file already at a final name that pollen did not make is judged
+//!   before anything is written to it (`existing.rs`: never lose a user's
+//!   file), and the room still needed is checked before the download starts.
 
 use std::collections::BTreeSet;
 use std::fmt;
@@ -28,6 +31,12 @@ use std::path::{Component, Path, PathBuf};
 
 use crate::hash::{Sha1Hash, Sha1Hasher};
 use crate::metainfo::{FileSpan, Layout, Metainfo, PieceIndex};
+
+mod existing;
+
+pub use existing::{
+    free_bytes, judge, space_needed, survey, unallocated, Existing, Refusal, Verdict,
+};
 
 /// Most file handles kept open at once. Small boxes often allow 1024
 /// descriptors in all, shared with peer sockets; a torrent may have
@@ -50,6 +59,17 @@ pub struct StorageError {
     pub source: io::Error,
 }
 
+impl StorageError {
+    /// Whether the disk (or a quota, or the process's file size limit) is
+    /// full: `ENOSPC`, `EDQUOT`, `EFBIG`. Room made, the same command resumes.
+    pub fn is_disk_full(&self) -> bool {
+        matches!(
+            self.source.kind(),
+            io::ErrorKind::StorageFull | io::ErrorKind::QuotaExceeded | io::ErrorKind::FileTooLarge
+        )
+    }
+}
+
 impl fmt::Display for StorageError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
@@ -58,7 +78,11 @@ impl fmt::Display for StorageError {
             self.action,
             self.path.display(),
             self.source
-        )
+        )?;
+        if self.is_disk_full() {
+            f.write_str(" (disk full: make room, then run the same command again to resume)")?;
+        }
+        Ok(())
     }
 }
 
@@ -76,6 +100,8 @@ struct DiskFile {
     path: PathBuf,
     /// Its final name.
     final_path: PathBuf,
+    /// Its name while incomplete ([`partial_paths`]).
+    partial_path: PathBuf,
     len: u64,
     /// Never on disk: a BEP 47 padding file (reads as zeros) or symlink
     /// (holds no bytes).
@@ -158,11 +184,12 @@ impl Storage {
             let path = if final_path.exists() || file.len == 0 {
                 final_path.clone()
             } else {
-                partial
+                partial.clone()
             };
             files.push(DiskFile {
                 path,
                 final_path,
+                partial_path: partial,
                 len: file.len,
                 absent: !file.on_disk(),
             });
@@ -213,6 +240,61 @@ impl Storage {
             file.path = to;
         }
         Ok(())
+    }
+
+    /// `--overwrite` of a file that is not this torrent's: deletes what is
+    /// at file `index`'s final name, so the file is downloaded afresh under
+    /// its `.part` name. Blocks (an unlink).
+    pub fn discard_file(&mut self, index: usize) -> Result<(), StorageError> {
+        let Some(file) = self.files.get_mut(index) else {
+            return Ok(());
+        };
+        let gone = file.final_path.clone();
+        file.path = file.partial_path.clone();
+        self.open.retain(|o| o.file_index != index);
+        match fs::remove_file(&gone) {
+            Err(e) if e.kind() != io::ErrorKind::NotFound => {
+                return Err(StorageError {
+                    path: gone,
+                    action: "remove",
+                    source: e,
+                })
+            }
+            _ => {}
+        }
+        if let Some(parent) = gone.parent() {
+            self.unsynced_dirs.insert(parent.to_path_buf());
+        }
+        self.touched.insert(index);
+        Ok(())
+    }
+
+    /// `--overwrite` of a file longer than the torrent's: cuts it to the
+    /// torrent file's length (its bytes before that are kept, and so are
+    /// the pieces they verified). Blocks (a truncate).
+    pub fn cut_to_length(&mut self, index: usize) -> Result<(), StorageError> {
+        let Some(file) = self.files.get(index) else {
+            return Ok(());
+        };
+        let len = file.len;
+        let handle = self.handle(index, true)?;
+        if let Err(source) = handle.set_len(len) {
+            return Err(self.error(index, "truncate", source));
+        }
+        self.unsynced_files.insert(index);
+        self.touched.insert(index);
+        Ok(())
+    }
+
+    /// Bytes of the torrent's files not yet allocated on disk: their holes
+    /// and missing tails, under their current names (padding files and
+    /// symlinks take none). Blocks (a `stat` per file).
+    pub fn unallocated_bytes(&self) -> u64 {
+        self.files
+            .iter()
+            .filter(|f| !f.absent)
+            .map(|f| unallocated(f.len, existing::allocated_bytes(&f.path)))
+            .fold(0u64, u64::saturating_add)
     }
 
     /// Writes `data` at `begin` bytes into `piece`, creating files and

@@ -21,6 +21,7 @@
 
 mod action;
 mod download;
+mod seed_limit;
 mod timeouts;
 mod upload;
 
@@ -32,6 +33,7 @@ use std::time::{Duration, Instant};
 pub use action::{
     Action, BlockDigest, BlockWrite, DigestPurpose, Handled, Note, OutMessage, PeerKey,
 };
+pub use seed_limit::{SeedLimitMet, SeedLimits};
 pub use timeouts::REQUEST_TIMEOUT;
 pub use upload::Serve;
 

@@ -198,6 +198,14 @@ impl TrackerState {
             .collect()
     }
 
+    /// Whether an announce is outstanding: some tier has one in flight or
+    /// has not been asked yet (false with no tracker in use).
+    pub(super) fn awaiting_answer(&self) -> bool {
+        self.slots
+            .iter()
+            .any(|slot| slot.flight.is_some() || slot.last.is_none())
+    }
+
     /// The HTTP announces waiting for their turn.
     fn http_queued(&self) -> impl Iterator<Item = (usize, Instant)> + '_ {
         self.slots
@@ -564,7 +572,7 @@ impl Session {
 
     /// The download completed: every tier that saw us start incomplete is
     /// owed `completed`, sent soon.
-    pub(super) fn on_complete(&mut self, tid: TorrentId, now: Instant) {
+    pub(super) fn tell_trackers_complete(&mut self, tid: TorrentId, now: Instant) {
         self.torrents[tid].tracker.tiers.download_completed(now);
     }
 
