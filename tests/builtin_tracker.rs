@@ -13,7 +13,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::process::{assert_same_tree, have_tracker_server, wait_for, Pollen, Tracker};
+use common::process::{assert_same_tree, wait_for, Pollen, Tracker};
 use common::{pollen, write_tree, TempDir};
 use pollen::create::{create_torrent, CreateOptions};
 
@@ -74,18 +74,20 @@ fn swarm_through(url_of: impl Fn(&Tracker) -> String) {
 }
 
 #[test]
+#[cfg_attr(
+    not(feature = "tracker-server"),
+    ignore = "pollen built without the cargo feature tracker-server"
+)]
 fn seeder_and_leechers_meet_through_the_http_tracker() {
-    if !have_tracker_server("seeder_and_leechers_meet_through_the_http_tracker") {
-        return;
-    }
     swarm_through(|t| t.http.clone());
 }
 
 #[test]
+#[cfg_attr(
+    not(feature = "tracker-server"),
+    ignore = "pollen built without the cargo feature tracker-server"
+)]
 fn seeder_and_leechers_meet_through_the_udp_tracker() {
-    if !have_tracker_server("seeder_and_leechers_meet_through_the_udp_tracker") {
-        return;
-    }
     swarm_through(|t| t.udp.clone());
 }
 
@@ -124,10 +126,11 @@ fn lossy_proxy(tracker: &str, drop: usize) -> (String, Arc<AtomicUsize>, Arc<Ato
 }
 
 #[test]
+#[cfg_attr(
+    not(feature = "tracker-server"),
+    ignore = "pollen built without the cargo feature tracker-server"
+)]
 fn udp_announce_survives_lost_datagrams_by_retransmitting() {
-    if !have_tracker_server("udp_announce_survives_lost_datagrams_by_retransmitting") {
-        return;
-    }
     let tracker = Tracker::start(&[]);
     let tmp = TempDir::new("builtin-lossy");
     let (proxy_url, dropped, stop) = lossy_proxy(&tracker.udp, 1);
@@ -158,10 +161,11 @@ fn udp_announce_survives_lost_datagrams_by_retransmitting() {
 }
 
 #[test]
+#[cfg_attr(
+    not(feature = "tracker-server"),
+    ignore = "pollen built without the cargo feature tracker-server"
+)]
 fn a_dead_first_tier_falls_through_to_the_second() {
-    if !have_tracker_server("a_dead_first_tier_falls_through_to_the_second") {
-        return;
-    }
     let tracker = Tracker::start(&[]);
     let tmp = TempDir::new("builtin-tiers");
     let dead_port = UdpSocket::bind("127.0.0.1:0")
@@ -196,10 +200,11 @@ fn a_dead_first_tier_falls_through_to_the_second() {
 }
 
 #[test]
+#[cfg_attr(
+    not(feature = "tracker-server"),
+    ignore = "pollen built without the cargo feature tracker-server"
+)]
 fn scrape_counts_match_the_swarm() {
-    if !have_tracker_server("scrape_counts_match_the_swarm") {
-        return;
-    }
     let tracker = Tracker::start(&[]);
     let tmp = TempDir::new("builtin-scrape");
     let (torrent, seed) = make_torrent(&tmp, vec![tracker.http.clone(), tracker.udp.clone()]);
@@ -222,10 +227,11 @@ fn scrape_counts_match_the_swarm() {
 }
 
 #[test]
+#[cfg_attr(
+    not(feature = "tracker-server"),
+    ignore = "pollen built without the cargo feature tracker-server"
+)]
 fn hostile_requests_get_failure_reasons_and_the_tracker_survives() {
-    if !have_tracker_server("hostile_requests_get_failure_reasons_and_the_tracker_survives") {
-        return;
-    }
     use std::io::{Read, Write};
     let tracker = Tracker::start(&[]);
     let addr = tracker
@@ -268,14 +274,11 @@ fn hostile_requests_get_failure_reasons_and_the_tracker_survives() {
 /// tracker` says so in one line and exits 2 (bad input), whatever options
 /// it is given.
 #[test]
+#[cfg_attr(
+    feature = "tracker-server",
+    ignore = "this build has the tracker (`cargo test --no-default-features` runs this check)"
+)]
 fn without_the_tracker_feature_the_command_says_so() {
-    if cfg!(feature = "tracker-server") {
-        common::skip(
-            "without_the_tracker_feature_the_command_says_so",
-            "this build has the tracker (run `cargo test --no-default-features` for this check)",
-        );
-        return;
-    }
     for args in [&["tracker"][..], &["tracker", "-p", "0", "-u", "0"]] {
         let out = pollen(args);
         let stderr = String::from_utf8(out.stderr).unwrap();

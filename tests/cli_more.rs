@@ -357,10 +357,11 @@ fn tracker_urls(args: &[&str]) -> Vec<String> {
 }
 
 #[test]
+#[cfg_attr(
+    not(feature = "tracker-server"),
+    ignore = "pollen built without the cargo feature tracker-server"
+)]
 fn tracker_prints_urls_other_machines_can_use() {
-    if !common::process::have_tracker_server("tracker_prints_urls_other_machines_can_use") {
-        return;
-    }
     let bound = tracker_urls(&["-b", "127.0.0.1"]);
     assert_eq!(bound.len(), 2, "{bound:?}");
     assert!(bound[0].starts_with("tracker listening on http://127.0.0.1:"));

@@ -21,8 +21,42 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use common::harness::{self, program, trial};
 use common::process::Pollen;
-use common::{have_program, payload, seeded_torrent, skip, TempDir};
+use common::{payload, seeded_torrent, TempDir};
+
+/// Every test of this file (`harness = false`: a `#[test]` here would not run).
+fn main() {
+    harness::run(vec![
+        trial!(
+            a_foreign_file_is_refused_untouched_and_overwrite_replaces_it,
+            []
+        ),
+        trial!(a_partly_right_file_is_resumed_in_place, []),
+        trial!(
+            an_empty_or_sparse_file_holds_nothing_to_lose_and_is_used,
+            []
+        ),
+        trial!(a_longer_file_is_refused_and_overwrite_cuts_it_to_length, []),
+        trial!(
+            a_directory_where_a_file_goes_is_refused_even_with_overwrite,
+            []
+        ),
+        trial!(a_small_file_whose_pieces_span_missing_files_is_refused, []),
+        trial!(
+            a_torrent_larger_than_the_free_space_stops_before_it_starts,
+            []
+        ),
+        trial!(
+            a_full_disk_stops_with_one_line_keeps_what_it_verified_and_resumes,
+            [program("prlimit", "util-linux")]
+        ),
+        trial!(
+            the_library_refuses_a_foreign_file_with_a_typed_error_and_overwrite_replaces_it,
+            []
+        ),
+    ]);
+}
 
 /// Longest any one pollen run here may take.
 const RUN_LIMIT: Duration = Duration::from_secs(60);
@@ -74,7 +108,6 @@ fn assert_same_file(want: &Path, got: &Path) {
     );
 }
 
-#[test]
 fn a_foreign_file_is_refused_untouched_and_overwrite_replaces_it() {
     let (tmp, seed, torrent, _seeder, peer) = swarm("foreign");
     let dest = tmp.path().join("dest");
@@ -106,7 +139,6 @@ fn a_foreign_file_is_refused_untouched_and_overwrite_replaces_it() {
     assert_same_file(&seed.join("x.iso"), &target);
 }
 
-#[test]
 fn a_partly_right_file_is_resumed_in_place() {
     let (tmp, seed, torrent, _seeder, peer) = swarm("partial");
     let dest = tmp.path().join("dest");
@@ -121,7 +153,6 @@ fn a_partly_right_file_is_resumed_in_place() {
     assert_same_file(&seed.join("x.iso"), &dest.join("x.iso"));
 }
 
-#[test]
 fn an_empty_or_sparse_file_holds_nothing_to_lose_and_is_used() {
     let (tmp, seed, torrent, _seeder, peer) = swarm("empty");
     for (name, len) in [("empty", 0), ("sparse", 300_000)] {
@@ -136,7 +167,6 @@ fn an_empty_or_sparse_file_holds_nothing_to_lose_and_is_used() {
     }
 }
 
-#[test]
 fn a_longer_file_is_refused_and_overwrite_cuts_it_to_length() {
     let (tmp, seed, torrent, _seeder, peer) = swarm("longer");
     let dest = tmp.path().join("dest");
@@ -162,7 +192,6 @@ fn a_longer_file_is_refused_and_overwrite_cuts_it_to_length() {
     assert_same_file(&seed.join("x.iso"), &target);
 }
 
-#[test]
 fn a_directory_where_a_file_goes_is_refused_even_with_overwrite() {
     let (tmp, _seed, torrent, _seeder, peer) = swarm("directory");
     let dest = tmp.path().join("dest");
@@ -187,7 +216,6 @@ fn a_directory_where_a_file_goes_is_refused_even_with_overwrite() {
 /// A small file whose only piece also spans two files that are missing
 /// cannot be proven either way: pollen refuses it (the careful choice),
 /// and `--overwrite` fetches it again.
-#[test]
 fn a_small_file_whose_pieces_span_missing_files_is_refused() {
     let tmp = TempDir::new("unprovable");
     let files = [
@@ -231,7 +259,6 @@ fn huge_torrent(len: u64) -> Vec<u8> {
     out
 }
 
-#[test]
 fn a_torrent_larger_than_the_free_space_stops_before_it_starts() {
     let tmp = TempDir::new("nospace");
     let dest = tmp.path().join("dest");
@@ -252,14 +279,7 @@ fn a_torrent_larger_than_the_free_space_stops_before_it_starts() {
     assert!(!dest.join("huge.bin").exists() && !dest.join("huge.bin.part").exists());
 }
 
-#[test]
 fn a_full_disk_stops_with_one_line_keeps_what_it_verified_and_resumes() {
-    if !have_program("prlimit") {
-        return skip(
-            "a_full_disk_stops_with_one_line_keeps_what_it_verified_and_resumes",
-            "prlimit (util-linux) is not installed",
-        );
-    }
     let tmp = TempDir::new("fsize");
     let (seed, torrent) = seeded_torrent(tmp.path(), &[("big.bin", 4 << 20, 5)], Some(64 * 1024));
     let mut seeder = Pollen::seeder(&torrent, &seed, &[]);
@@ -317,7 +337,6 @@ fn a_full_disk_stops_with_one_line_keeps_what_it_verified_and_resumes() {
     assert_same_file(&seed.join("big.bin"), &dest.join("big.bin"));
 }
 
-#[test]
 fn the_library_refuses_a_foreign_file_with_a_typed_error_and_overwrite_replaces_it() {
     let (tmp, seed, torrent, _seeder, peer) = swarm("library");
     let dest = tmp.path().join("dest");

@@ -1,7 +1,8 @@
 //! An HTTPS announce to a local TLS tracker whose certificate is signed by
 //! a test CA: refused without `--tracker-ca`, accepted with it, and the
 //! download completes through it. The CA and the server are made here with
-//! `openssl` and Python's `ssl` module (skipped with a reason if absent).
+//! `openssl` and Python's `ssl` module (without them the test is reported
+//! as ignored, with the reason; `common::harness`).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
@@ -9,9 +10,24 @@ mod common;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
+use common::harness::{self, program, trial, Need};
 use common::process::{assert_same_tree, wait_for, Pollen};
-use common::{have_program, skip, write_tree, TempDir};
+use common::{write_tree, TempDir};
 use pollen::create::{create_torrent, CreateOptions};
+
+fn main() {
+    harness::run(vec![trial!(
+        https_announce_with_a_private_ca,
+        [
+            Need::Feature {
+                name: "https",
+                enabled: cfg!(feature = "https")
+            },
+            program("openssl", "openssl"),
+            program("python3", "python3"),
+        ]
+    )]);
+}
 
 /// A one-file HTTPS tracker: answers every announce with the compact
 /// address given on the command line.
@@ -118,20 +134,7 @@ fn make_certs(dir: &std::path::Path) {
     );
 }
 
-#[test]
 fn https_announce_with_a_private_ca() {
-    if !cfg!(feature = "https") {
-        return skip(
-            "https_announce_with_a_private_ca",
-            "built without the https feature",
-        );
-    }
-    if !have_program("openssl") || !have_program("python3") {
-        return skip(
-            "https_announce_with_a_private_ca",
-            "needs openssl and python3",
-        );
-    }
     let tmp = TempDir::new("https");
     make_certs(tmp.path());
     let seed = tmp.path().join("seed");

@@ -6,10 +6,12 @@
 //! from a libtorrent seeder and the other from a pollen seeder.
 //!
 //! Run by `make interop` (`POLLEN_INTEROP=1 cargo test --release --test
-//! interop -- --test-threads=1`), which installs the Debian packages first;
-//! plain `cargo test` skips these tests with a message, and so does a test
-//! whose tool is missing. Every process is killed when its test ends, and
-//! every wait has a deadline (see `common::clients`).
+//! interop -- --test-threads=1`), which installs the Debian packages first.
+//! Plain `cargo test` reports these tests as ignored, with the reason; so it
+//! does a test whose tool is missing, which with `POLLEN_INTEROP=1` fails
+//! instead (`common::harness`; `harness = false` in Cargo.toml). Every
+//! process is killed when its test ends, and every wait has a deadline (see
+//! `common::clients`).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
@@ -18,11 +20,47 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use common::clients::{
-    aria2c, assert_same_files, free_port, interop_requested, libtorrent, pollen_command,
-    tracked_torrent, transmission_leecher, Opentracker, Proc, Role,
+    aria2c, assert_same_files, free_port, libtorrent, pollen_command, tracked_torrent,
+    transmission_leecher, Opentracker, Proc, Role,
 };
+use common::harness::{self, interop, program, trial, Need};
 use common::process::Pollen;
-use common::{have_libtorrent, have_program, seeded_torrent, skip, write_tree, TempDir};
+use common::{seeded_torrent, write_tree, TempDir};
+
+fn main() {
+    let opentracker = || program("opentracker", "opentracker");
+    let aria2 = || program("aria2c", "aria2");
+    harness::run(vec![
+        trial!(
+            pollen_downloads_from_an_aria2c_seeder_found_through_opentracker,
+            [interop(), opentracker(), aria2()]
+        ),
+        trial!(
+            pollen_downloads_from_a_libtorrent_seeder_found_through_opentracker,
+            [interop(), opentracker(), Need::Libtorrent]
+        ),
+        trial!(
+            aria2c_downloads_from_a_pollen_seeder,
+            [interop(), opentracker(), aria2()]
+        ),
+        trial!(
+            libtorrent_downloads_from_a_pollen_seeder,
+            [interop(), opentracker(), Need::Libtorrent]
+        ),
+        trial!(
+            transmission_downloads_from_a_pollen_seeder_that_dials_it,
+            [
+                interop(),
+                opentracker(),
+                program("transmission-cli", "transmission-cli")
+            ]
+        ),
+        trial!(
+            pollen_downloads_two_torrents_at_once_from_a_libtorrent_and_a_pollen_seeder,
+            [interop(), Need::Libtorrent]
+        ),
+    ]);
+}
 
 /// The shared tree: nested directories; pieces straddle every file boundary
 /// (no size is a multiple of 256 KiB) and the last piece is short. Total
@@ -132,35 +170,7 @@ fn stop_pollen_seeder(seeder: &mut Proc) {
     }
 }
 
-/// Whether `tools` are installed; prints why `test` is skipped if not.
-fn have_tools(test: &str, tools: &[&str]) -> bool {
-    if !interop_requested(test) {
-        return false;
-    }
-    for tool in tools {
-        let present = match *tool {
-            "libtorrent" => have_libtorrent(),
-            program => have_program(program),
-        };
-        if !present {
-            let how = match *tool {
-                "libtorrent" => "/usr/bin/python3 has no libtorrent module (python3-libtorrent)",
-                "aria2c" => "aria2c not installed (package aria2)",
-                _ => "not installed",
-            };
-            skip(test, &format!("{tool}: {how}; `make interop` installs it"));
-            return false;
-        }
-    }
-    true
-}
-
-#[test]
 fn pollen_downloads_from_an_aria2c_seeder_found_through_opentracker() {
-    let test = "pollen_downloads_from_an_aria2c_seeder_found_through_opentracker";
-    if !have_tools(test, &["opentracker", "aria2c"]) {
-        return;
-    }
     let mut swarm = Swarm::new("interop-aria2-seeds", SHARE);
     let seeder_cmd = aria2c(Role::Seed, &swarm.torrent, &swarm.seed_dir(), free_port());
     let mut seeder = Proc::spawn("aria2c-seeder", seeder_cmd, swarm.logs());
@@ -171,12 +181,7 @@ fn pollen_downloads_from_an_aria2c_seeder_found_through_opentracker() {
     swarm.assert_downloaded(&dest);
 }
 
-#[test]
 fn pollen_downloads_from_a_libtorrent_seeder_found_through_opentracker() {
-    let test = "pollen_downloads_from_a_libtorrent_seeder_found_through_opentracker";
-    if !have_tools(test, &["opentracker", "libtorrent"]) {
-        return;
-    }
     let mut swarm = Swarm::new("interop-lt-seeds", SHARE);
     let seeder_cmd = libtorrent(Role::Seed, &swarm.torrent, &swarm.seed_dir(), STOP_AFTER);
     let mut seeder = Proc::spawn("libtorrent-seeder", seeder_cmd, swarm.logs());
@@ -192,12 +197,7 @@ fn pollen_downloads_from_a_libtorrent_seeder_found_through_opentracker() {
 /// matters if the test harness itself were killed.
 const STOP_AFTER: Duration = Duration::from_secs(600);
 
-#[test]
 fn aria2c_downloads_from_a_pollen_seeder() {
-    let test = "aria2c_downloads_from_a_pollen_seeder";
-    if !have_tools(test, &["opentracker", "aria2c"]) {
-        return;
-    }
     let mut swarm = Swarm::new("interop-pollen-to-aria2", SHARE);
     let mut seeder = swarm.pollen_seeder(&[]);
     swarm.wait_for_seeder(&mut seeder);
@@ -210,12 +210,7 @@ fn aria2c_downloads_from_a_pollen_seeder() {
     stop_pollen_seeder(&mut seeder);
 }
 
-#[test]
 fn libtorrent_downloads_from_a_pollen_seeder() {
-    let test = "libtorrent_downloads_from_a_pollen_seeder";
-    if !have_tools(test, &["opentracker", "libtorrent"]) {
-        return;
-    }
     let mut swarm = Swarm::new("interop-pollen-to-lt", SHARE);
     let mut seeder = swarm.pollen_seeder(&[]);
     swarm.wait_for_seeder(&mut seeder);
@@ -239,12 +234,7 @@ fn libtorrent_downloads_from_a_pollen_seeder() {
 /// Transmission queues many requests and then waits for the blocks, so
 /// this also checks that a pollen seeder serves a deep queue at once and
 /// advertises its queue size (`reqq`, BEP 10); see `upload_pipelining.rs`.
-#[test]
 fn transmission_downloads_from_a_pollen_seeder_that_dials_it() {
-    let test = "transmission_downloads_from_a_pollen_seeder_that_dials_it";
-    if !have_tools(test, &["opentracker", "transmission-cli"]) {
-        return;
-    }
     let swarm = Swarm::new("interop-pollen-to-tr", SHARE);
     let dest = swarm.leech_dir();
     let port = free_port();
@@ -290,12 +280,7 @@ const POLLEN_SHARE: &[(&str, usize, u64)] = &[("from-pollen.bin", 15_000_017, 11
 /// one seeded by libtorrent, the other by pollen, neither seeder having
 /// the other's. The leecher is given both seeders (`--peer`, no tracker),
 /// so each of its torrents also dials the seeder that refuses it.
-#[test]
 fn pollen_downloads_two_torrents_at_once_from_a_libtorrent_and_a_pollen_seeder() {
-    let test = "pollen_downloads_two_torrents_at_once_from_a_libtorrent_and_a_pollen_seeder";
-    if !have_tools(test, &["libtorrent"]) {
-        return;
-    }
     let tmp = TempDir::new("interop-two-torrents");
     let piece_len = Some(256 * 1024);
     let (lt_seed, lt_torrent) = seeded_torrent(&tmp.path().join("lt"), LT_SHARE, piece_len);

@@ -9,9 +9,11 @@
 //! (aria2 cannot announce over UDP with its DHT off, so it always gets the
 //! `http://` one.)
 //!
-//! Run by `make interop` (with `interop.rs`); plain `cargo test` skips these
-//! tests with a message, and so does a test whose tool is missing. Every
-//! process is killed when its test ends, and every wait has a deadline.
+//! Run by `make interop` (with `interop.rs`); plain `cargo test` reports
+//! these tests as ignored with the reason, and so it does a test whose tool
+//! is missing, unless `POLLEN_INTEROP=1`, which makes that a failure
+//! (`common::harness`). Every process is killed when its test ends, and
+//! every wait has a deadline.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
@@ -20,12 +22,35 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use common::clients::{
-    aria2c, assert_same_files, free_port, interop_requested, libtorrent, pollen_command, wait_for,
-    Opentracker, Proc, Role,
+    aria2c, assert_same_files, free_port, libtorrent, pollen_command, wait_for, Opentracker, Proc,
+    Role,
 };
-use common::process::{have_tracker_server, Tracker};
+use common::harness::{self, interop, program, trial, Need};
+use common::process::Tracker;
 use common::TempDir;
-use common::{have_libtorrent, have_program, info_field, run_with_deadline, skip, write_tree};
+use common::{info_field, run_with_deadline, write_tree};
+
+fn main() {
+    let aria2 = || program("aria2c", "aria2");
+    let tracker_server = || Need::Feature {
+        name: "tracker-server",
+        enabled: cfg!(feature = "tracker-server"),
+    };
+    harness::run(vec![
+        trial!(
+            pollen_announces_to_opentracker_over_udp_and_downloads_from_aria2c,
+            [interop(), program("opentracker", "opentracker"), aria2()]
+        ),
+        trial!(
+            aria2c_and_libtorrent_download_from_pollen_through_pollen_tracker,
+            [interop(), tracker_server(), aria2(), Need::Libtorrent]
+        ),
+        trial!(
+            pollen_downloads_from_libtorrent_through_pollen_tracker_over_udp,
+            [interop(), tracker_server(), Need::Libtorrent]
+        ),
+    ]);
+}
 
 /// The shared tree: nested directories, pieces straddling every file
 /// boundary, a short last piece. 25,165,824 bytes less 4,321 (24 MiB).
@@ -51,28 +76,6 @@ const SEEDER_LIFETIME: Duration = Duration::from_secs(600);
 const ARIA2_SEED_TIME: &str = "--seed-time=0.02";
 /// Pause between two `pollen scrape` runs while waiting for counts.
 const SCRAPE_EVERY: Duration = Duration::from_millis(200);
-
-/// Whether `tools` are installed; prints why `test` is skipped if not.
-fn have_tools(test: &str, tools: &[&str]) -> bool {
-    if !interop_requested(test) {
-        return false;
-    }
-    for tool in tools {
-        let (present, package) = match *tool {
-            "libtorrent" => (have_libtorrent(), "python3-libtorrent"),
-            "aria2c" => (have_program("aria2c"), "aria2"),
-            program => (have_program(program), program),
-        };
-        if !present {
-            skip(
-                test,
-                &format!("{tool} not installed (package {package}); `make interop` installs it"),
-            );
-            return false;
-        }
-    }
-    true
-}
 
 /// One test's scratch world: the seed's copy of the files under `seed/`,
 /// logs, and the torrents.
@@ -272,12 +275,8 @@ fn took(test: &str, phase: &str, since: Instant) {
 
 /// opentracker serves HTTP and UDP on one port with one peer table: the
 /// aria2c seeder announces over HTTP, pollen over UDP, and pollen finds it.
-#[test]
 fn pollen_announces_to_opentracker_over_udp_and_downloads_from_aria2c() {
     let test = "pollen_announces_to_opentracker_over_udp_and_downloads_from_aria2c";
-    if !have_tools(test, &["opentracker", "aria2c"]) {
-        return;
-    }
     let share = Share::new("interop-udp-opentracker");
     // The torrents name the tracker's port, so make them once it is picked;
     // a few ports are tried in case another process takes the one picked.
@@ -312,15 +311,8 @@ fn pollen_announces_to_opentracker_over_udp_and_downloads_from_aria2c() {
 /// A pollen seeder, an aria2c leecher announcing over HTTP and a libtorrent
 /// leecher announcing over UDP meet at `pollen tracker`; both leechers
 /// complete, and the tracker's scrape counts both downloads.
-#[test]
 fn aria2c_and_libtorrent_download_from_pollen_through_pollen_tracker() {
     let test = "aria2c_and_libtorrent_download_from_pollen_through_pollen_tracker";
-    if !have_tracker_server(test) {
-        return;
-    }
-    if !have_tools(test, &["aria2c", "libtorrent"]) {
-        return;
-    }
     let share = Share::new("interop-pollen-tracker-swarm");
     let tracker = Tracker::start(&[]);
     let (http_torrent, udp_torrent, _) = share.torrent_pair(&tracker.http, &tracker.udp);
@@ -416,15 +408,8 @@ fn aria2c_and_libtorrent_download_from_pollen_through_pollen_tracker() {
 
 /// A libtorrent seeder announces to `pollen tracker` over UDP; a pollen
 /// leecher announces there over UDP too, finds it, and downloads.
-#[test]
 fn pollen_downloads_from_libtorrent_through_pollen_tracker_over_udp() {
     let test = "pollen_downloads_from_libtorrent_through_pollen_tracker_over_udp";
-    if !have_tracker_server(test) {
-        return;
-    }
-    if !have_tools(test, &["libtorrent"]) {
-        return;
-    }
     let share = Share::new("interop-lt-pollen-tracker-udp");
     let tracker = Tracker::start(&[]);
     let (_, udp_torrent, _) = share.torrent_pair(&tracker.http, &tracker.udp);

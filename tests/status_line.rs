@@ -4,7 +4,8 @@
 //! line); a `--peer` that turns out to be ourselves (through a forwarded
 //! port) is dropped and not counted; with stderr in a file, 30 s of seeding
 //! print only a few status lines; and in an 80-column tmux pane the status
-//! line of a long name never wraps (skipped with a reason without tmux).
+//! line of a long name never wraps (without tmux it is reported as ignored,
+//! with the reason: `common::harness`).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
@@ -16,15 +17,29 @@ use std::sync::atomic::{AtomicU16, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use common::harness::{self, program, trial};
 use common::process::{wait_for, Pollen};
-use common::{have_program, seeded_torrent, skip, TempDir};
+use common::{seeded_torrent, TempDir};
+
+/// Every test of this file (`harness = false`: a `#[test]` here would not run).
+fn main() {
+    harness::run(vec![
+        trial!(a_download_prints_one_done_line_with_its_path, []),
+        trial!(tui_without_a_terminal_on_stdout_shows_the_status_line, []),
+        trial!(a_peer_that_is_ourselves_is_dropped_and_not_counted, []),
+        trial!(seeding_30_s_with_stderr_in_a_file_prints_a_few_lines, []),
+        trial!(
+            status_line_of_a_long_name_fits_an_80_column_tmux_pane,
+            [program("tmux", "tmux")]
+        ),
+    ]);
+}
 
 /// The `done:` lines of a stderr.
 fn done_lines(stderr: &str) -> Vec<&str> {
     stderr.lines().filter(|l| l.starts_with("done: ")).collect()
 }
 
-#[test]
 fn a_download_prints_one_done_line_with_its_path() {
     let tmp = TempDir::new("status-done");
     let (seed, torrent) = seeded_torrent(tmp.path(), &[("summary.bin", 1_500_000, 71)], None);
@@ -60,7 +75,6 @@ fn a_download_prints_one_done_line_with_its_path() {
     seeder.kill();
 }
 
-#[test]
 fn tui_without_a_terminal_on_stdout_shows_the_status_line() {
     let tmp = TempDir::new("status-tui");
     let (seed, torrent) = seeded_torrent(tmp.path(), &[("plain.bin", 500_000, 72)], None);
@@ -140,7 +154,6 @@ fn pipe(mut from: TcpStream, mut to: TcpStream) {
     });
 }
 
-#[test]
 fn a_peer_that_is_ourselves_is_dropped_and_not_counted() {
     let tmp = TempDir::new("status-self");
     let (_seed, torrent) = seeded_torrent(tmp.path(), &[("alone.bin", 100_000, 73)], None);
@@ -186,7 +199,6 @@ fn status_lines<'a>(log: &'a str, name: &str) -> Vec<&'a str> {
 /// seeder off a terminal stays quiet (a line per state change or minute,
 /// not per second). It waits on the process (which must stay up) with a
 /// deadline, not a bare sleep.
-#[test]
 fn seeding_30_s_with_stderr_in_a_file_prints_a_few_lines() {
     let tmp = TempDir::new("status-quiet");
     let (seed, torrent) = seeded_torrent(tmp.path(), &[("quiet.bin", 400_000, 74)], None);
@@ -280,12 +292,7 @@ fn assert_fits_80(pane: &str, name: &str, activity: &str) {
     }
 }
 
-#[test]
 fn status_line_of_a_long_name_fits_an_80_column_tmux_pane() {
-    let test = "status_line_of_a_long_name_fits_an_80_column_tmux_pane";
-    if !have_program("tmux") {
-        return skip(test, "tmux not installed");
-    }
     let tmp = TempDir::new("status-tmux");
     let name = format!(
         "{}-été-über-naïve.bin",

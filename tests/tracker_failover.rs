@@ -25,7 +25,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use common::http_tracker::{Reply, TestTracker};
-use common::process::{assert_same_tree, have_tracker_server, wait_for, Pollen, Tracker};
+use common::process::{assert_same_tree, wait_for, Pollen, Tracker};
 use common::scripted_peer::ProbeLeecher;
 use common::{write_tree, TempDir};
 use pollen::create::{create_torrent, CreateOptions};
@@ -166,10 +166,11 @@ fn a_silent_udp_tier_does_not_hold_up_the_http_tier() {
 /// The same with the working tier on UDP too (`pollen tracker`): two UDP
 /// exchanges in flight at once, each on its own socket and token.
 #[test]
+#[cfg_attr(
+    not(feature = "tracker-server"),
+    ignore = "pollen built without the cargo feature tracker-server"
+)]
 fn a_silent_udp_tier_does_not_hold_up_a_udp_tier() {
-    if !have_tracker_server("a_silent_udp_tier_does_not_hold_up_a_udp_tier") {
-        return;
-    }
     let tracker = Tracker::start(&[]);
     silent_first_tier_then(&tracker.udp, "failover-silent-udp");
 }

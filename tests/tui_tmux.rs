@@ -1,7 +1,7 @@
 //! `pollen --tui` in a real terminal: tmux runs it against a local seeder,
 //! the captured pane shows the header, the piece map and a peer row, and
-//! `q` quits and gives the terminal back. Skipped with a reason if tmux is
-//! missing (`make test` installs it).
+//! `q` quits and gives the terminal back. Without tmux the test is reported
+//! as ignored, with the reason (`common::harness`; `make test` installs it).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
@@ -9,8 +9,17 @@ mod common;
 use std::process::Command;
 use std::time::Duration;
 
+use common::harness::{self, program, trial};
 use common::process::{wait_for, Pollen};
-use common::{have_program, seeded_torrent, skip, TempDir};
+use common::{seeded_torrent, TempDir};
+
+/// Every test of this file (`harness = false`: a `#[test]` here would not run).
+fn main() {
+    harness::run(vec![trial!(
+        tui_shows_header_piece_map_and_peers_and_q_quits,
+        [program("tmux", "tmux")]
+    )]);
+}
 
 struct TmuxSession(String);
 
@@ -37,14 +46,7 @@ fn session_alive(session: &str) -> bool {
         .is_ok_and(|s| s.success())
 }
 
-#[test]
 fn tui_shows_header_piece_map_and_peers_and_q_quits() {
-    if !have_program("tmux") {
-        return skip(
-            "tui_shows_header_piece_map_and_peers_and_q_quits",
-            "tmux not installed",
-        );
-    }
     let tmp = TempDir::new("tui");
     let (seed, torrent) = seeded_torrent(
         tmp.path(),

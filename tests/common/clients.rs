@@ -22,23 +22,6 @@ pub const POLL_EVERY: Duration = Duration::from_millis(20);
 /// Output bytes of each stream shown when a test fails.
 const LOG_TAIL_BYTES: usize = 3000;
 
-/// The environment variable that turns the interop tests on (`make interop` sets it).
-pub const INTEROP_VAR: &str = "POLLEN_INTEROP";
-
-/// Whether the interop tests were asked for. They move hundreds of MiB
-/// between real clients, so plain `cargo test` skips them (with a message)
-/// and `make interop` runs them in release mode with `POLLEN_INTEROP=1`.
-pub fn interop_requested(test: &str) -> bool {
-    let on = std::env::var_os(INTEROP_VAR).is_some_and(|v| !v.is_empty() && v != "0");
-    if !on {
-        super::skip(
-            test,
-            &format!("run by `make interop` (set {INTEROP_VAR}=1)"),
-        );
-    }
-    on
-}
-
 /// A TCP port on 127.0.0.1 that was free a moment ago (bound to port 0, read back, released).
 pub fn free_port() -> u16 {
     TcpListener::bind((Ipv4Addr::LOCALHOST, 0))

@@ -1,10 +1,12 @@
 //! Helpers shared by the integration tests: scratch directories, the
 //! fixtures' payload formula, and running the `pollen` binary with a deadline.
 //! `clients` drives real BitTorrent programs (interop tests, swarm bench);
-//! `scripted_peer` is a BitTorrent peer whose behaviour a test scripts.
+//! `scripted_peer` is a BitTorrent peer whose behaviour a test scripts;
+//! `harness` runs the test files whose tools may be missing (ignored, not passed).
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
 pub mod clients;
+pub mod harness;
 pub mod scripted_peer;
 pub mod source;
 
@@ -120,11 +122,6 @@ pub fn have_libtorrent() -> bool {
         .stderr(Stdio::null())
         .status()
         .is_ok_and(|s| s.success())
-}
-
-/// Prints why a test is skipped (visible with `--nocapture` and in CI logs).
-pub fn skip(test: &str, reason: &str) {
-    eprintln!("SKIPPED {test}: {reason}");
 }
 
 /// The value after `label` in `pollen info` output.

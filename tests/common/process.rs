@@ -195,18 +195,8 @@ impl Pollen {
     }
 }
 
-/// Whether this build has `pollen tracker` (the cargo feature
-/// `tracker-server`); when it does not, says that `test` is skipped.
-pub fn have_tracker_server(test: &str) -> bool {
-    if cfg!(feature = "tracker-server") {
-        return true;
-    }
-    super::skip(test, "pollen was built without the tracker-server feature");
-    false
-}
-
-/// `pollen tracker` on 127.0.0.1 with HTTP and UDP on free ports (see
-/// [`have_tracker_server`]).
+/// `pollen tracker` on 127.0.0.1 with HTTP and UDP on free ports (tests
+/// that use it are ignored in builds without the feature `tracker-server`).
 pub struct Tracker {
     pub process: Pollen,
     pub http: String,
