@@ -388,8 +388,8 @@ fn aria2c_and_libtorrent_download_from_pollen_through_pollen_tracker() {
         &tracker.udp,
         Duration::from_secs(10),
         &mut [&mut seeder],
-        "both downloads completed",
-        |c| c.completed >= 2,
+        "both downloads completed and both leechers gone",
+        |c| c.completed >= 2 && c.seeders <= 1 && c.leechers == 0,
     );
     let over_http = pollen_scrape(&http_torrent, &tracker.http);
     assert_eq!(over_http, Some(after), "HTTP and UDP scrapes disagree");

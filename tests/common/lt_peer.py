@@ -20,18 +20,21 @@ import time
 import libtorrent as lt
 
 
-def leave(ses, handle, limit=2.0):
+def leave(ses, handle, limit=5.0):
     """Removes the torrent so that libtorrent announces `stopped`, and waits (at most
-    LIMIT seconds) until it has. Exiting with the torrent still added sends no
-    `stopped`, and a tracker would list this peer as a seeder for minutes."""
+    LIMIT seconds) until the tracker has answered it. Exiting with the torrent still
+    added sends no `stopped`, and a tracker would list this peer as a seeder for
+    minutes; exiting right after "sending announce" can cut a UDP announce short
+    (it needs a connect round trip first) on a busy machine."""
     ses.remove_torrent(handle)
     deadline = time.monotonic() + limit
+    sent = False
     while time.monotonic() < deadline:
         for alert in ses.pop_alerts():
             print("alert", alert.message(), file=sys.stderr, flush=True)
             if isinstance(alert, lt.tracker_announce_alert) and alert.event == lt.event_t.stopped:
-                # "sending announce": give the datagram or request a moment to go out.
-                time.sleep(0.2)
+                sent = True
+            elif sent and isinstance(alert, (lt.tracker_reply_alert, lt.tracker_error_alert)):
                 return
         time.sleep(0.02)
 
