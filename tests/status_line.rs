@@ -19,6 +19,7 @@ use std::time::{Duration, Instant};
 
 use common::harness::{self, program, trial};
 use common::process::{wait_for, Pollen};
+use common::tmux::Tmux;
 use common::{seeded_torrent, TempDir};
 
 /// Every test of this file (`harness = false`: a `#[test]` here would not run).
@@ -252,27 +253,6 @@ fn seeding_30_s_with_stderr_in_a_file_prints_a_few_lines() {
     );
 }
 
-/// A tmux session, killed on drop.
-struct TmuxSession(String);
-
-impl Drop for TmuxSession {
-    fn drop(&mut self) {
-        let _ = Command::new("tmux")
-            .args(["kill-session", "-t", &self.0])
-            .status();
-    }
-}
-
-/// The pane's text, wrapped lines joined (`-J`): a status line that
-/// wrapped shows as one line wider than the pane.
-fn capture_joined(session: &str) -> String {
-    let out = Command::new("tmux")
-        .args(["capture-pane", "-p", "-J", "-t", session])
-        .output()
-        .unwrap();
-    String::from_utf8_lossy(&out.stdout).to_string()
-}
-
 /// Every line of `pane` but the `done:` summary (a long path may wrap)
 /// fits 80 columns, and the status line shows on one row starting with
 /// the name.
@@ -311,40 +291,33 @@ fn status_line_of_a_long_name_fits_an_80_column_tmux_pane() {
         torrent.display(),
         dest.display()
     );
-    let started = Command::new("tmux")
-        .args(["new-session", "-d", "-s", &session, "-x", "80", "-y", "24"])
-        .arg(&command)
-        .status()
-        .unwrap();
-    assert!(started.success());
-    let _guard = TmuxSession(session.clone());
-    // Keep the pane after pollen exits, to read its last lines.
-    let _ = Command::new("tmux")
-        .args(["set-option", "-t", &session, "remain-on-exit", "on"])
-        .status();
+    // The pane stays after pollen exits, to read its last lines.
+    let tmux = Tmux::start(&session, 80, 24, &command, true);
     let mut pane = String::new();
     let downloading = wait_for(Duration::from_secs(30), || {
-        pane = capture_joined(&session);
+        pane = tmux.capture(true);
         pane.contains("  downloading  ")
     });
     assert!(downloading, "pane:\n{pane}");
     assert_fits_80(&pane, &name, "  downloading  ");
     let seeding = wait_for(Duration::from_secs(60), || {
-        pane = capture_joined(&session);
+        pane = tmux.capture(true);
         pane.contains("  seeding  ")
     });
     assert!(seeding, "pane:\n{pane}");
     assert_fits_80(&pane, &name, "  seeding  ");
     eprintln!("{pane}");
-    Command::new("tmux")
-        .args(["send-keys", "-t", &session, "C-c"])
-        .status()
-        .unwrap();
-    let done = wait_for(Duration::from_secs(20), || {
-        pane = capture_joined(&session);
-        pane.contains("done: ")
+    // The done line came at completion, while it goes on seeding.
+    assert!(
+        pane.contains("done: "),
+        "no done line while seeding:\n{pane}"
+    );
+    tmux.send_keys("C-c");
+    let exited = wait_for(Duration::from_secs(20), || {
+        pane = tmux.capture(true);
+        pane.contains("Pane is dead")
     });
-    assert!(done, "no done line after Ctrl-C:\n{pane}");
+    assert!(exited, "Ctrl-C did not stop it:\n{pane}");
     assert!(
         pane.contains(&format!("{}", dest.join(&name).display())),
         "{pane}"

@@ -6,11 +6,11 @@
 
 mod common;
 
-use std::process::Command;
 use std::time::Duration;
 
 use common::harness::{self, program, trial};
 use common::process::{wait_for, Pollen};
+use common::tmux::Tmux;
 use common::{seeded_torrent, TempDir};
 
 /// Every test of this file (`harness = false`: a `#[test]` here would not run).
@@ -19,31 +19,6 @@ fn main() {
         tui_shows_header_piece_map_and_peers_and_q_quits,
         [program("tmux", "tmux")]
     )]);
-}
-
-struct TmuxSession(String);
-
-impl Drop for TmuxSession {
-    fn drop(&mut self) {
-        let _ = Command::new("tmux")
-            .args(["kill-session", "-t", &self.0])
-            .status();
-    }
-}
-
-fn capture(session: &str) -> String {
-    let out = Command::new("tmux")
-        .args(["capture-pane", "-p", "-t", session])
-        .output()
-        .unwrap();
-    String::from_utf8_lossy(&out.stdout).to_string()
-}
-
-fn session_alive(session: &str) -> bool {
-    Command::new("tmux")
-        .args(["has-session", "-t", session])
-        .status()
-        .is_ok_and(|s| s.success())
 }
 
 fn tui_shows_header_piece_map_and_peers_and_q_quits() {
@@ -65,25 +40,10 @@ fn tui_shows_header_piece_map_and_peers_and_q_quits() {
         torrent.display(),
         dest.display()
     );
-    let status = Command::new("tmux")
-        .args([
-            "new-session",
-            "-d",
-            "-s",
-            &name,
-            "-x",
-            "120",
-            "-y",
-            "40",
-            &command,
-        ])
-        .status()
-        .unwrap();
-    assert!(status.success());
-    let _guard = TmuxSession(name.clone());
+    let tmux = Tmux::start(&name, 120, 40, &command, false);
     let mut pane = String::new();
     let shown = wait_for(Duration::from_secs(30), || {
-        pane = capture(&name);
+        pane = tmux.capture(false);
         pane.contains("127.0.0.1:") && pane.contains("pollen 0.1.0") && pane.contains('#')
     });
     assert!(shown, "pane:\n{pane}");
@@ -96,14 +56,11 @@ fn tui_shows_header_piece_map_and_peers_and_q_quits() {
         "peer table:\n{pane}"
     );
     eprintln!("{pane}");
-    Command::new("tmux")
-        .args(["send-keys", "-t", &name, "q"])
-        .status()
-        .unwrap();
+    tmux.send_keys("q");
     assert!(
-        wait_for(Duration::from_secs(20), || !session_alive(&name)),
+        wait_for(Duration::from_secs(20), || !tmux.alive()),
         "q did not quit:\n{}",
-        capture(&name)
+        tmux.capture(false)
     );
     seeder.kill();
 }

@@ -9,6 +9,7 @@ pub mod clients;
 pub mod harness;
 pub mod scripted_peer;
 pub mod source;
+pub mod tmux;
 
 use std::fs;
 use std::path::{Path, PathBuf};
