@@ -284,7 +284,9 @@ pub enum PeerError {
         sent: u32,
     },
     /// The peer rejected [`MAX_REJECTS`] requests or let [`MAX_TIMEOUTS`]
-    /// requests time out: it is no longer asked (not a ban reason).
+    /// requests time out: it is dropped from the fetch (not a ban reason).
+    /// A later [`MetadataFetch::handle_size`] would add it afresh, so the
+    /// caller stops passing on that peer's `ut_metadata` (or closes it).
     GaveUp,
     /// A message about a peer the fetch does not know (never announced a
     /// size, or was dropped).
@@ -406,17 +408,17 @@ impl<P: Copy + Ord + fmt::Debug> MetadataFetch<P> {
         if !self.peers.contains_key(&peer) && self.peers.len() >= MAX_PEERS {
             return Err(PeerError::TooManyPeers);
         }
+        // A repeated handshake (BEP 10 allows one) may change the size but
+        // keeps the peer's rejects and timeouts: they cannot be reset.
         self.release(peer);
-        self.peers.insert(
-            peer,
-            PeerSlot {
-                total_len: total,
-                in_flight: None,
-                not_before: None,
-                rejects: 0,
-                timeouts: 0,
-            },
-        );
+        let slot = self.peers.entry(peer).or_insert(PeerSlot {
+            total_len: total,
+            in_flight: None,
+            not_before: None,
+            rejects: 0,
+            timeouts: 0,
+        });
+        slot.total_len = total;
         self.adopt_size();
         Ok(())
     }
@@ -1182,6 +1184,23 @@ mod tests {
         assert_eq!(fetch.poll_request(now), None, "peer 2 is busy");
         fetch.handle_size(3, 20_000).unwrap();
         assert_eq!(fetch.poll_request(now), Some((3, 0)));
+    }
+
+    #[test]
+    fn a_repeated_handshake_does_not_reset_the_reject_count() {
+        let (_, hash) = info_of(20_000);
+        let mut fetch = MetadataFetch::new(hash);
+        let mut now = Instant::now();
+        fetch.handle_size(1, 20_000).unwrap();
+        let mut gave_up = false;
+        for _ in 0..MAX_REJECTS {
+            fetch.handle_size(1, 20_000).unwrap();
+            let (peer, piece) = fetch.poll_request(now).unwrap();
+            gave_up = fetch.handle_reject(peer, piece, now) == Err(PeerError::GaveUp);
+            now += REJECT_BACKOFF;
+        }
+        assert!(gave_up);
+        assert_eq!(fetch.poll_request(now), None);
     }
 
     #[test]
