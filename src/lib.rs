@@ -20,7 +20,8 @@
 //! L0  torrent, bencode, metainfo, bitfield, wire, hash, units, peer,
 //!     picker, partial_pieces, smart_ban, choker, peer_list, rate, ratelimit, rng,
 //!     trace, resume::{state, error}, tracker::{announce, udp, tiers, scrape},
-//!     tracker::server::{self, state, http_request, udp_request}, ui, close_reason
+//!     tracker::server::{self, state, http_request, udp_request}, ui, close_reason,
+//!     magnet, metadata
 //!                       pure: bytes/values in, values/bytes out; no I/O, no clock
 //! ```
 //!
@@ -80,6 +81,8 @@
 //! | 3 | HTTP tracker announce | [`tracker::announce`], [`tracker::http`] |
 //! | 6 | fast extension message ids | [`wire`] |
 //! | 7 | IPv6 tracker peers (`peers6`) | [`tracker::announce`] |
+//! | 9 | magnet links: `xt=urn:btih:` (hex, base32), `dn`, `tr`, `x.pe` | [`magnet`] |
+//! | 9 | ut_metadata messages and fetching the info dictionary from peers (not yet wired to the session) | [`metadata`] |
 //! | 10 | extension protocol handshake (`reqq`) | [`wire`], [`wire::extension`] |
 //! | 12 | `announce-list` tiers; tier order and failover | [`metainfo`], [`create`], [`tracker::tiers`] |
 //! | 15 | UDP tracker protocol: packets, connect/announce/scrape exchange | [`tracker::udp`] |
@@ -101,6 +104,8 @@ pub mod create;
 pub mod error;
 pub mod hash;
 pub mod lock;
+pub mod magnet;
+pub mod metadata;
 pub mod metainfo;
 pub mod partial_pieces;
 pub mod peer;

@@ -195,6 +195,7 @@ pub fn run(args: &[OsString]) -> Result<(), CliError> {
     };
     let seed_ratio = super::seeding::parse_ratio(matches.opt_str("seed-ratio"))?;
     let seed_time = super::seeding::parse_time(matches.opt_str("seed-time"))?;
+    refuse_magnets(&matches.free)?;
     // Every torrent is read before anything starts: a bad one is refused
     // with its path, and nothing is downloaded.
     let metas = matches
@@ -409,6 +410,20 @@ fn parse_trackers(urls: &[String]) -> Result<Vec<String>, CliError> {
 }
 
 /// `HOST:PORT` strings to addresses (a host name is looked up once, here).
+/// Magnet links are parsed (a malformed one is named) but not yet
+/// downloaded: metadata exchange (BEP 9) is still to come.
+fn refuse_magnets(torrents: &[String]) -> Result<(), CliError> {
+    if let Some(link) = torrents.iter().find(|t| pollen::magnet::is_magnet(t)) {
+        super::info::parse_magnet(link)?;
+        return Err(CliError::Usage(
+            "downloading from magnet links is not yet supported; give a .torrent file \
+             (`pollen info 'magnet:?...'` shows what the link holds)"
+                .into(),
+        ));
+    }
+    Ok(())
+}
+
 fn parse_peers(texts: &[String]) -> Result<Vec<SocketAddr>, CliError> {
     let mut peers = Vec::new();
     for text in texts {

@@ -1,5 +1,6 @@
 //! `pollen info FILE.torrent`: what a torrent holds and where each file
-//! would be written after sanitizing.
+//! would be written after sanitizing; `pollen info 'magnet:?...'`: what a
+//! magnet link holds (no metadata is fetched).
 //!
 //! Layer 3. Prints to stdout; refusals go through the caller to stderr.
 
@@ -7,6 +8,7 @@ use std::ffi::OsString;
 use std::fmt::Write;
 use std::path::Path;
 
+use pollen::magnet::Magnet;
 use pollen::metainfo::Metainfo;
 use pollen::units::format_bytes;
 
@@ -22,10 +24,12 @@ fn options() -> getopts::Options {
 pub fn usage() -> String {
     help_text(
         &options(),
-        "Usage: pollen info FILE.torrent\n\n\
+        "Usage: pollen info FILE.torrent\n       pollen info 'magnet:?xt=urn:btih:...'\n\n\
          Prints the name, info-hash (hex), total size, piece size and count, trackers,\n\
          and every file with the path it will be written to under --dest (BEP 47\n\
-         padding files are left out; symlinks are listed but never created).",
+         padding files are left out; symlinks are listed but never created).\n\
+         For a magnet link: its name, info-hash, trackers, peers and the parameters\n\
+         pollen ignores (a file whose name starts with magnet: is given as ./magnet:...).",
     )
 }
 
@@ -37,8 +41,46 @@ pub fn run(args: &[OsString]) -> Result<(), CliError> {
             "info: give exactly one .torrent file (see `pollen help info`)".into(),
         ));
     };
+    if pollen::magnet::is_magnet(file) {
+        let magnet = parse_magnet(file)?;
+        return say(&describe_magnet(&magnet));
+    }
     let meta = pollen::load_torrent(Path::new(file))?;
     say(&describe(&meta))
+}
+
+/// Parses a magnet link given on the command line; a malformed one is bad
+/// input (exit 2), one line.
+pub(super) fn parse_magnet(link: &str) -> Result<Magnet, CliError> {
+    pollen::magnet::parse(link).map_err(|e| CliError::Usage(e.to_string()))
+}
+
+/// The report on a magnet link, as text.
+fn describe_magnet(magnet: &Magnet) -> String {
+    let mut out = String::new();
+    let mut line = |label: &str, value: String| out.push_str(&format!("{label:<14}{value}\n"));
+    let name = magnet.name.as_deref().map_or("(no name)".into(), printable);
+    line("name:", name);
+    line("info-hash:", magnet.info_hash.to_hex());
+    if magnet.trackers.is_empty() {
+        line("trackers:", "none".into());
+    }
+    for (i, url) in magnet.trackers.iter().enumerate() {
+        line(if i == 0 { "trackers:" } else { "" }, printable(url));
+    }
+    if magnet.peers.is_empty() {
+        line("peers:", "none".into());
+    }
+    for (i, peer) in magnet.peers.iter().enumerate() {
+        line(
+            if i == 0 { "peers:" } else { "" },
+            printable(&peer.to_string()),
+        );
+    }
+    for note in &magnet.notes {
+        let _ = writeln!(out, "note: {}", printable(note));
+    }
+    out
 }
 
 /// The report, as text.

@@ -27,7 +27,7 @@ pollen: a small BitTorrent client
 
 Usage:
   pollen [OPTIONS] TORRENT          download TORRENT (see `pollen help download`)
-  pollen info FILE.torrent          show what a torrent holds and where it would be written
+  pollen info FILE.torrent|MAGNET   show what a torrent or magnet link holds (and where files go)
   pollen create PATH -o OUT.torrent make a torrent from a file or directory
   pollen scrape TORRENT             ask the trackers how many seeders and leechers there are
   pollen tracker [--port N]         run a small tracker for a local swarm
