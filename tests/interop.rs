@@ -5,7 +5,8 @@
 //! process also downloads two torrents at once through its one port, one
 //! from a libtorrent seeder and the other from a pollen seeder. libtorrent
 //! given only a magnet link (and the seeder's address) gets the metadata
-//! from a pollen seeder (BEP 9), then the data.
+//! from a pollen seeder (BEP 9), then the data; so does aria2c, which the
+//! seeder dials.
 //!
 //! Run by `make interop` (`POLLEN_INTEROP=1 cargo test --release --test
 //! interop -- --test-threads=1`), which installs the Debian packages first.
@@ -64,6 +65,10 @@ fn main() {
         trial!(
             libtorrent_downloads_from_a_pollen_seeder_given_only_a_magnet,
             [interop(), Need::Libtorrent]
+        ),
+        trial!(
+            aria2c_downloads_from_a_pollen_seeder_given_only_a_magnet,
+            [interop(), aria2()]
         ),
     ]);
 }
@@ -359,6 +364,33 @@ fn libtorrent_downloads_from_a_pollen_seeder_given_only_a_magnet() {
         "{}",
         leecher.report()
     );
+    let names: Vec<&str> = SHARE.iter().map(|(path, _, _)| *path).collect();
+    assert_same_files(&seed, &dest, &names);
+    assert!(!seeder.has_exited(), "{}", seeder.stderr());
+}
+
+/// aria2c knows only `magnet:?xt=urn:btih:HEX` (it has no tracker, DHT or
+/// `x.pe` to find peers with), so the pollen seeder dials it (`--peer`):
+/// aria2c fetches the metadata over `ut_metadata`, then the data.
+fn aria2c_downloads_from_a_pollen_seeder_given_only_a_magnet() {
+    let tmp = TempDir::new("interop-magnet-pollen-to-aria2");
+    let (seed, torrent) = seeded_torrent(tmp.path(), SHARE, Some(256 * 1024));
+    let meta = pollen::metainfo::Metainfo::from_bytes(&std::fs::read(&torrent).unwrap()).unwrap();
+    let magnet = format!("magnet:?xt=urn:btih:{}", meta.info_hash.to_hex());
+    let dest = tmp.path().join("leech");
+    std::fs::create_dir_all(&dest).unwrap();
+    let port = free_port();
+    let leecher_cmd = aria2c(Role::Leech, std::path::Path::new(&magnet), &dest, port);
+    let mut leecher = Proc::spawn("aria2c-magnet-leecher", leecher_cmd, tmp.path());
+    let listening = common::clients::wait_for(STARTUP_LIMIT, || {
+        std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() || !leecher.running()
+    });
+    leecher.assert_running();
+    assert!(listening, "aria2c never listened on {port}");
+
+    let peer = format!("127.0.0.1:{port}");
+    let mut seeder = Pollen::seeder(&torrent, &seed, &["--peer", &peer]);
+    leecher.wait_success(TRANSFER_LIMIT);
     let names: Vec<&str> = SHARE.iter().map(|(path, _, _)| *path).collect();
     assert_same_files(&seed, &dest, &names);
     assert!(!seeder.has_exited(), "{}", seeder.stderr());
