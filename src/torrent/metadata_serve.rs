@@ -58,7 +58,7 @@ pub const MAX_METADATA_REJECTS_PER_WINDOW: u32 = 64;
 #[derive(Debug, Clone, Default)]
 pub(super) struct MetadataPeer {
     /// The id it receives `ut_metadata` messages under (its handshake's
-    /// `m.ut_metadata`), if it announced one.
+    /// `m.ut_metadata`), if it announced one and has not turned it off.
     ut_metadata: Option<u8>,
     /// When the current reply window began.
     window_start: Option<Instant>,
@@ -134,7 +134,10 @@ impl Torrent {
             Ok(ext) => {
                 peer.state
                     .set_max_requests(ext.reqq.and_then(|n| usize::try_from(n).ok()));
-                peer.metadata.ut_metadata = ext.ut_metadata;
+                // BEP 10: `m` is additive; 0 turns the extension off.
+                if let Some(id) = ext.ut_metadata {
+                    peer.metadata.ut_metadata = (id != 0).then_some(id);
+                }
                 log::debug!(
                     "{}: extension handshake: client {:?}, reqq {:?}, ut_metadata {:?}",
                     peer.addr,
@@ -397,6 +400,35 @@ mod tests {
         );
         ask(&mut core, 0, now);
         assert!(sent_extended(&mut core).is_empty());
+    }
+
+    #[test]
+    fn a_repeated_handshake_without_m_keeps_the_id_and_zero_turns_it_off() {
+        let now = Instant::now();
+        let mut core = seeder(three_piece_metadata(), now);
+        greet(&mut core, now);
+        sent_extended(&mut core);
+        let send_handshake = |core: &mut Torrent, payload: &[u8]| {
+            core.handle_message(
+                PEER,
+                Message::Extended {
+                    id: extension::HANDSHAKE_ID,
+                    payload,
+                },
+                now,
+            );
+        };
+        send_handshake(&mut core, b"d4:reqqi500ee");
+        ask(&mut core, 0, now);
+        let sent = sent_extended(&mut core);
+        assert_eq!(sent.len(), 1);
+        assert_eq!(
+            sent[0].0, THEIR_ID,
+            "the id is kept (BEP 10: m is additive)"
+        );
+        send_handshake(&mut core, b"d1:md11:ut_metadatai0eee");
+        ask(&mut core, 0, now);
+        assert!(sent_extended(&mut core).is_empty(), "turned off");
     }
 
     #[test]

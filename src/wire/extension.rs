@@ -29,8 +29,10 @@ pub struct ExtHandshake {
     pub reqq: Option<u32>,
     /// Its client name and version (`v`), as it sent it.
     pub client: Option<String>,
-    /// The id it receives `ut_metadata` messages under (`m.ut_metadata`):
-    /// `None` if absent, out of range, or 0 (BEP 10: 0 disables it).
+    /// The id it receives `ut_metadata` messages under (`m.ut_metadata`),
+    /// `None` if absent or not an integer in 0..=255. `Some(0)` means it
+    /// turns the extension off: BEP 10's `m` is additive, so a repeated
+    /// handshake without the key changes nothing, and 0 disables it.
     pub ut_metadata: Option<u8>,
     /// The size of its info dictionary in bytes (`metadata_size`, BEP 9),
     /// if it sent a positive one. Not checked against any cap here: the
@@ -63,8 +65,7 @@ impl ExtHandshake {
             ut_metadata: dict
                 .get_dict(b"m")
                 .and_then(|m| m.get_int(UT_METADATA))
-                .and_then(|n| u8::try_from(n).ok())
-                .filter(|&n| n != 0),
+                .and_then(|n| u8::try_from(n).ok()),
             metadata_size: dict
                 .get_int(b"metadata_size")
                 .and_then(|n| u64::try_from(n).ok())
@@ -130,9 +131,10 @@ mod tests {
 
     #[test]
     fn hostile_ut_metadata_ids_and_sizes_are_treated_as_absent() {
+        let off = ExtHandshake::parse(b"d1:md11:ut_metadatai0eee").unwrap();
+        assert_eq!(off.ut_metadata, Some(0), "0 turns it off (BEP 10)");
         for payload in [
-            &b"d1:md11:ut_metadatai0eee"[..],
-            b"d1:md11:ut_metadatai256eee",
+            &b"d1:md11:ut_metadatai256eee"[..],
             b"d1:md11:ut_metadatai-1eee",
             b"d1:md11:ut_metadata1:xee",
             b"d1:mi5e13:metadata_sizei-4ee",
