@@ -83,6 +83,7 @@
 //! | 7 | IPv6 tracker peers (`peers6`) | [`tracker::announce`] |
 //! | 9 | magnet links: `xt=urn:btih:` (hex, base32), `dn`, `tr`, `x.pe` | [`magnet`] |
 //! | 9 | ut_metadata messages and fetching the info dictionary from peers (not yet wired to the session) | [`metadata`] |
+//! | 9, 10 | serving our info dictionary: ut_metadata and metadata_size offered in our handshake, data and reject replies, capped per peer; none for private torrents | [`torrent`], [`wire::extension`] |
 //! | 10 | extension protocol handshake (`reqq`) | [`wire`], [`wire::extension`] |
 //! | 12 | `announce-list` tiers; tier order and failover | [`metainfo`], [`create`], [`tracker::tiers`] |
 //! | 15 | UDP tracker protocol: packets, connect/announce/scrape exchange | [`tracker::udp`] |

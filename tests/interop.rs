@@ -3,7 +3,10 @@
 //! from aria2c and libtorrent seeders to pollen and from a pollen seeder to
 //! aria2c, libtorrent and transmission-cli, byte for byte. One pollen
 //! process also downloads two torrents at once through its one port, one
-//! from a libtorrent seeder and the other from a pollen seeder.
+//! from a libtorrent seeder and the other from a pollen seeder. libtorrent
+//! given only a magnet link (and the seeder's address) gets the metadata
+//! from a pollen seeder (BEP 9), then the data; so does aria2c, which the
+//! seeder dials.
 //!
 //! Run by `make interop` (`POLLEN_INTEROP=1 cargo test --release --test
 //! interop -- --test-threads=1`), which installs the Debian packages first.
@@ -58,6 +61,14 @@ fn main() {
         trial!(
             pollen_downloads_two_torrents_at_once_from_a_libtorrent_and_a_pollen_seeder,
             [interop(), Need::Libtorrent]
+        ),
+        trial!(
+            libtorrent_downloads_from_a_pollen_seeder_given_only_a_magnet,
+            [interop(), Need::Libtorrent]
+        ),
+        trial!(
+            aria2c_downloads_from_a_pollen_seeder_given_only_a_magnet,
+            [interop(), aria2()]
         ),
     ]);
 }
@@ -321,4 +332,66 @@ fn pollen_downloads_two_torrents_at_once_from_a_libtorrent_and_a_pollen_seeder()
     assert_same_files(&pollen_seed, &dest, &names(POLLEN_SHARE));
     lt.assert_running();
     assert!(!pollen_seeder.has_exited(), "{}", pollen_seeder.stderr());
+}
+
+/// libtorrent knows only `magnet:?xt=urn:btih:HEX` and the seeder's
+/// address (`lt_peer.py magnet`, which dials it with `connect_peer`; no
+/// tracker): it must fetch the info dictionary from pollen over
+/// `ut_metadata`, check it against the info-hash, then download the data.
+fn libtorrent_downloads_from_a_pollen_seeder_given_only_a_magnet() {
+    let tmp = TempDir::new("interop-magnet-pollen-to-lt");
+    let (seed, torrent) = seeded_torrent(tmp.path(), SHARE, Some(256 * 1024));
+    let meta = pollen::metainfo::Metainfo::from_bytes(&std::fs::read(&torrent).unwrap()).unwrap();
+    let hex = meta.info_hash.to_hex();
+    let mut seeder = Pollen::seeder(&torrent, &seed, &[]);
+
+    let dest = tmp.path().join("leech");
+    std::fs::create_dir_all(&dest).unwrap();
+    let mut command = std::process::Command::new("/usr/bin/python3");
+    command
+        .arg(common::clients::lt_peer_script())
+        .arg("magnet")
+        .arg(format!("magnet:?xt=urn:btih:{hex}"))
+        .arg(&dest)
+        .arg(seeder.peer_arg())
+        .arg(TRANSFER_LIMIT.as_secs().to_string());
+    let mut leecher = Proc::spawn("libtorrent-magnet-leecher", command, tmp.path());
+    let made = leecher.wait_for_line("metadata", TRANSFER_LIMIT);
+    assert_eq!(made, hex, "the torrent libtorrent made from our metadata");
+    leecher.wait_success(TRANSFER_LIMIT + Duration::from_secs(10));
+    assert!(
+        leecher.stdout().contains("complete"),
+        "{}",
+        leecher.report()
+    );
+    let names: Vec<&str> = SHARE.iter().map(|(path, _, _)| *path).collect();
+    assert_same_files(&seed, &dest, &names);
+    assert!(!seeder.has_exited(), "{}", seeder.stderr());
+}
+
+/// aria2c knows only `magnet:?xt=urn:btih:HEX` (it has no tracker, DHT or
+/// `x.pe` to find peers with), so the pollen seeder dials it (`--peer`):
+/// aria2c fetches the metadata over `ut_metadata`, then the data.
+fn aria2c_downloads_from_a_pollen_seeder_given_only_a_magnet() {
+    let tmp = TempDir::new("interop-magnet-pollen-to-aria2");
+    let (seed, torrent) = seeded_torrent(tmp.path(), SHARE, Some(256 * 1024));
+    let meta = pollen::metainfo::Metainfo::from_bytes(&std::fs::read(&torrent).unwrap()).unwrap();
+    let magnet = format!("magnet:?xt=urn:btih:{}", meta.info_hash.to_hex());
+    let dest = tmp.path().join("leech");
+    std::fs::create_dir_all(&dest).unwrap();
+    let port = free_port();
+    let leecher_cmd = aria2c(Role::Leech, std::path::Path::new(&magnet), &dest, port);
+    let mut leecher = Proc::spawn("aria2c-magnet-leecher", leecher_cmd, tmp.path());
+    let listening = common::clients::wait_for(STARTUP_LIMIT, || {
+        std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() || !leecher.running()
+    });
+    leecher.assert_running();
+    assert!(listening, "aria2c never listened on {port}");
+
+    let peer = format!("127.0.0.1:{port}");
+    let mut seeder = Pollen::seeder(&torrent, &seed, &["--peer", &peer]);
+    leecher.wait_success(TRANSFER_LIMIT);
+    let names: Vec<&str> = SHARE.iter().map(|(path, _, _)| *path).collect();
+    assert_same_files(&seed, &dest, &names);
+    assert!(!seeder.has_exited(), "{}", seeder.stderr());
 }

@@ -40,6 +40,14 @@ pub enum OutMessage {
     Cancel(BlockRequest),
     /// Our BEP 10 extension handshake payload.
     ExtHandshake(Vec<u8>),
+    /// A BEP 10 extension message, under the id the peer chose for it
+    /// (e.g. a BEP 9 `ut_metadata` data or reject).
+    Extended {
+        /// The peer's extended message id for this extension.
+        id: u8,
+        /// The message payload (after the id).
+        payload: Vec<u8>,
+    },
 }
 
 impl OutMessage {
@@ -77,6 +85,7 @@ impl OutMessage {
                 id: crate::wire::extension::HANDSHAKE_ID,
                 payload,
             },
+            OutMessage::Extended { id, payload } => Message::Extended { id: *id, payload },
         }
     }
 }

@@ -21,6 +21,7 @@
 
 mod action;
 mod download;
+mod metadata_serve;
 mod seed_limit;
 mod timeouts;
 mod upload;
@@ -32,6 +33,9 @@ use std::time::{Duration, Instant};
 
 pub use action::{
     Action, BlockDigest, BlockWrite, DigestPurpose, Handled, Note, OutMessage, PeerKey,
+};
+pub use metadata_serve::{
+    MAX_METADATA_PIECES_PER_WINDOW, MAX_METADATA_REJECTS_PER_WINDOW, METADATA_REPLY_WINDOW,
 };
 pub use seed_limit::{SeedLimitMet, SeedLimits};
 pub use timeouts::REQUEST_TIMEOUT;
@@ -125,6 +129,8 @@ struct Peer {
     closing: bool,
     /// When the handshakes were exchanged.
     joined_at: Instant,
+    /// Its `ut_metadata` id and how many metadata replies it got lately.
+    metadata: metadata_serve::MetadataPeer,
 }
 
 /// What a connected peer looks like from outside (status line, TUI).
@@ -437,6 +443,7 @@ impl Torrent {
                 upload_share: None,
                 closing: false,
                 joined_at: now,
+                metadata: metadata_serve::MetadataPeer::default(),
             },
         );
         if !self.checking && self.have.count_ones() > 0 {
@@ -444,10 +451,7 @@ impl Torrent {
             self.send(key, OutMessage::Bitfield(bytes));
         }
         if handshake.supports_extensions() {
-            let payload = crate::wire::extension::our_handshake(
-                crate::peer::MAX_QUEUED_REQUESTS,
-                CLIENT_NAME,
-            );
+            let payload = self.our_ext_handshake();
             self.send(key, OutMessage::ExtHandshake(payload));
         }
     }
@@ -495,25 +499,7 @@ impl Torrent {
         match message {
             Message::KeepAlive | Message::Port(_) | Message::Suggest { .. } => {}
             Message::AllowedFast { .. } | Message::Unknown { .. } => {}
-            Message::Extended { id, payload } => {
-                if id == crate::wire::extension::HANDSHAKE_ID {
-                    match crate::wire::extension::ExtHandshake::parse(payload) {
-                        Ok(ext) => {
-                            peer.state
-                                .set_max_requests(ext.reqq.and_then(|n| usize::try_from(n).ok()));
-                            log::debug!(
-                                "{}: extension handshake: client {:?}, reqq {:?}",
-                                peer.addr,
-                                ext.client,
-                                ext.reqq
-                            );
-                        }
-                        Err(e) => {
-                            log::debug!("{}: bad extension handshake ignored: {e}", peer.addr)
-                        }
-                    }
-                }
-            }
+            Message::Extended { id, payload } => self.on_extended(key, id, payload, now),
             Message::Choke => {
                 for block in peer.state.peer_choked() {
                     self.partial_pieces.release(&block);

@@ -1,15 +1,26 @@
 //! The extension protocol handshake (BEP 10): how two peers tell each other
 //! which extensions they speak and how many requests they will queue.
 //!
-//! Layer 0: pure. pollen speaks no BEP 10 extension messages yet (its `m`
-//! dictionary is empty); it uses the handshake for `reqq`, the number of
-//! outstanding REQUESTs a peer accepts. Without it a peer cannot know our
-//! queue limit, and requests past it would vanish.
+//! Layer 0: pure. The handshake carries `reqq`, the number of outstanding
+//! REQUESTs a peer accepts (without it a peer cannot know our queue limit,
+//! and requests past it would vanish), and the `m` dictionary that maps
+//! extension names to the message ids each side chose. pollen speaks one
+//! extension message, BEP 9's `ut_metadata` ([`UT_METADATA_ID`]), and
+//! announces `metadata_size` when it has the info dictionary to serve.
+//! Each side sends an extension message under the id the *receiver* chose.
 
 use crate::bencode::{self, Dict, Limits, Value};
 
 /// The extended message id of the handshake itself (BEP 10).
 pub const HANDSHAKE_ID: u8 = 0;
+
+/// The id under which we receive `ut_metadata` messages (BEP 9), announced
+/// in our `m` dictionary. Any non-zero id would do; 1 is what most clients
+/// pick for their first extension.
+pub const UT_METADATA_ID: u8 = 1;
+
+/// The name of the metadata extension in the `m` dictionary (BEP 9).
+const UT_METADATA: &[u8] = b"ut_metadata";
 
 /// What a peer said in its extension handshake.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -18,6 +29,15 @@ pub struct ExtHandshake {
     pub reqq: Option<u32>,
     /// Its client name and version (`v`), as it sent it.
     pub client: Option<String>,
+    /// The id it receives `ut_metadata` messages under (`m.ut_metadata`),
+    /// `None` if absent or not an integer in 0..=255. `Some(0)` means it
+    /// turns the extension off: BEP 10's `m` is additive, so a repeated
+    /// handshake without the key changes nothing, and 0 disables it.
+    pub ut_metadata: Option<u8>,
+    /// The size of its info dictionary in bytes (`metadata_size`, BEP 9),
+    /// if it sent a positive one. Not checked against any cap here: the
+    /// metadata fetch does that.
+    pub metadata_size: Option<u64>,
 }
 
 /// Longest client name kept from a peer (for logs and the TUI).
@@ -42,18 +62,36 @@ impl ExtHandshake {
                     .take(MAX_CLIENT_NAME_CHARS)
                     .collect()
             }),
+            ut_metadata: dict
+                .get_dict(b"m")
+                .and_then(|m| m.get_int(UT_METADATA))
+                .and_then(|n| u8::try_from(n).ok()),
+            metadata_size: dict
+                .get_int(b"metadata_size")
+                .and_then(|n| u64::try_from(n).ok())
+                .filter(|&n| n > 0),
         })
     }
 }
 
-/// Our extension handshake payload: no extensions, our queue size, our name.
-pub fn our_handshake(reqq: usize, client: &str) -> Vec<u8> {
+/// Our extension handshake payload: our queue size, our name, and, when
+/// `metadata_len` is given (the byte length of the info dictionary we
+/// serve), `m.ut_metadata` = [`UT_METADATA_ID`] and `metadata_size`.
+/// Without it the `m` dictionary is empty (nothing to serve, e.g. a
+/// private torrent).
+pub fn our_handshake(reqq: usize, client: &str, metadata_len: Option<usize>) -> Vec<u8> {
     let reqq = i64::try_from(reqq).unwrap_or(i64::MAX);
-    bencode::encode(&Value::Dict(Dict::new(vec![
-        (b"m", Value::Dict(Dict::new(Vec::new()))),
-        (b"reqq", Value::Int(reqq)),
+    let mut extensions = Vec::new();
+    let mut entries = vec![
+        (&b"reqq"[..], Value::Int(reqq)),
         (b"v", Value::Bytes(client.as_bytes())),
-    ])))
+    ];
+    if let Some(len) = metadata_len.and_then(|n| i64::try_from(n).ok()) {
+        extensions.push((UT_METADATA, Value::Int(i64::from(UT_METADATA_ID))));
+        entries.push((b"metadata_size", Value::Int(len)));
+    }
+    entries.push((b"m", Value::Dict(Dict::new(extensions))));
+    bencode::encode(&Value::Dict(Dict::new(entries)))
 }
 
 #[cfg(test)]
@@ -62,11 +100,51 @@ mod tests {
 
     #[test]
     fn our_handshake_round_trips() {
-        let payload = our_handshake(2000, "pollen 0.1.0");
+        let payload = our_handshake(2000, "pollen 0.1.0", None);
         assert_eq!(payload, b"d1:mde4:reqqi2000e1:v12:pollen 0.1.0e");
         let parsed = ExtHandshake::parse(&payload).unwrap();
         assert_eq!(parsed.reqq, Some(2000));
         assert_eq!(parsed.client.as_deref(), Some("pollen 0.1.0"));
+        assert_eq!(parsed.ut_metadata, None);
+        assert_eq!(parsed.metadata_size, None);
+    }
+
+    #[test]
+    fn a_handshake_with_metadata_offers_ut_metadata_and_its_size() {
+        let payload = our_handshake(2000, "pollen 0.1.0", Some(31_337));
+        assert_eq!(
+            payload,
+            &b"d1:md11:ut_metadatai1ee13:metadata_sizei31337e4:reqqi2000e1:v12:pollen 0.1.0e"[..]
+        );
+        let parsed = ExtHandshake::parse(&payload).unwrap();
+        assert_eq!(parsed.ut_metadata, Some(UT_METADATA_ID));
+        assert_eq!(parsed.metadata_size, Some(31_337));
+    }
+
+    #[test]
+    fn a_peers_ut_metadata_id_is_read_from_its_m_dictionary() {
+        let lt = b"d1:md11:lt_donthavei7e6:ut_pexi1e11:ut_metadatai3ee13:metadata_sizei9000ee";
+        let parsed = ExtHandshake::parse(lt).unwrap();
+        assert_eq!(parsed.ut_metadata, Some(3));
+        assert_eq!(parsed.metadata_size, Some(9000));
+    }
+
+    #[test]
+    fn hostile_ut_metadata_ids_and_sizes_are_treated_as_absent() {
+        let off = ExtHandshake::parse(b"d1:md11:ut_metadatai0eee").unwrap();
+        assert_eq!(off.ut_metadata, Some(0), "0 turns it off (BEP 10)");
+        for payload in [
+            &b"d1:md11:ut_metadatai256eee"[..],
+            b"d1:md11:ut_metadatai-1eee",
+            b"d1:md11:ut_metadata1:xee",
+            b"d1:mi5e13:metadata_sizei-4ee",
+            b"d1:mle13:metadata_sizei0ee",
+            b"d11:ut_metadatai1e13:metadata_size3:abce",
+        ] {
+            let parsed = ExtHandshake::parse(payload).unwrap();
+            assert_eq!(parsed.ut_metadata, None, "{payload:?}");
+            assert_eq!(parsed.metadata_size, None, "{payload:?}");
+        }
     }
 
     #[test]

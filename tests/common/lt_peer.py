@@ -2,12 +2,17 @@
 
     /usr/bin/python3 lt_peer.py seed  TORRENT SAVE_DIR [LIMIT_SECONDS]
     /usr/bin/python3 lt_peer.py leech TORRENT SAVE_DIR [LIMIT_SECONDS]
+    /usr/bin/python3 lt_peer.py magnet MAGNET_URI SAVE_DIR HOST:PORT [LIMIT_SECONDS]
 
 Prints, one line each, flushed:
     listening PORT    once the session is bound (TCP, 127.0.0.1 only)
     seeding           seed: the data checked complete (then it seeds until killed)
     complete          leech: every piece downloaded and verified (then it leaves the
                       swarm, telling its trackers `stopped`, and exits 0)
+    metadata HEX      magnet: the metadata arrived (BEP 9); HEX is the info-hash of
+                      the torrent it makes up. Then `complete` as for leech.
+The magnet mode knows only the link and dials HOST:PORT itself (connect_peer), so
+it needs no tracker.
 It exits 1 when LIMIT_SECONDS (default 300) pass first, or when a seeder finds its
 data incomplete. The peer announces to the torrent's trackers; DHT, local peer
 discovery, UPnP, NAT-PMP and uTP are off, so no packet leaves the loopback.
@@ -40,10 +45,14 @@ def leave(ses, handle, limit=5.0):
 
 
 def main():
-    if len(sys.argv) not in (4, 5) or sys.argv[1] not in ("seed", "leech"):
+    args = sys.argv[1:]
+    peer = None
+    if args[:1] == ["magnet"] and len(args) in (4, 5):
+        peer = args.pop(3)
+    if len(args) not in (3, 4) or args[0] not in ("seed", "leech", "magnet"):
         sys.exit(__doc__)
-    mode, torrent, save = sys.argv[1], sys.argv[2], sys.argv[3]
-    limit = float(sys.argv[4]) if len(sys.argv) == 5 else 300.0
+    mode, torrent, save = args[0], args[1], args[2]
+    limit = float(args[3]) if len(args) == 4 else 300.0
     deadline = time.monotonic() + limit
 
     ses = lt.session({
@@ -60,6 +69,9 @@ def main():
         "alert_mask": lt.alert.category_t.error_notification
         | lt.alert.category_t.tracker_notification,
     })
+    if mode == "magnet":
+        magnet_leech(ses, torrent, save, peer, deadline)
+        return
     ti = lt.torrent_info(torrent)
     handle = ses.add_torrent({"ti": ti, "save_path": save})
     print("listening", ses.listen_port(), flush=True)
@@ -88,6 +100,35 @@ def main():
             print("alert", alert.message(), file=sys.stderr, flush=True)
         time.sleep(0.2)
     sys.exit("seeder time limit reached")
+
+
+def magnet_leech(ses, uri, save, peer, deadline):
+    """Downloads from a magnet link alone, dialing PEER (HOST:PORT) directly."""
+    params = lt.parse_magnet_uri(uri)
+    params.save_path = save
+    handle = ses.add_torrent(params)
+    print("listening", ses.listen_port(), flush=True)
+    host, port = peer.rsplit(":", 1)
+    handle.connect_peer((host, int(port)))
+    told = False
+    redial = time.monotonic() + 5.0
+    done = (lt.torrent_status.seeding, lt.torrent_status.finished)
+    while time.monotonic() < deadline:
+        status = handle.status()
+        for alert in ses.pop_alerts():
+            print("alert", alert.message(), file=sys.stderr, flush=True)
+        if status.has_metadata and not told:
+            print("metadata", str(handle.torrent_file().info_hashes().v1), flush=True)
+            told = True
+        if status.state in done:
+            print("complete", flush=True)
+            ses.remove_torrent(handle)
+            return
+        if status.num_peers == 0 and time.monotonic() > redial:
+            handle.connect_peer((host, int(port)))
+            redial = time.monotonic() + 5.0
+        time.sleep(0.02)
+    sys.exit("time limit reached in state %s" % handle.status().state)
 
 
 main()
