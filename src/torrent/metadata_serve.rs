@@ -296,6 +296,20 @@ mod tests {
         );
     }
 
+    /// The extension handshake the core sends first, parsed.
+    fn our_ext_handshake(core: &mut Torrent) -> ExtHandshake {
+        let ours = std::iter::from_fn(|| core.poll_action())
+            .find_map(|action| match action {
+                Action::Send {
+                    message: OutMessage::ExtHandshake(payload),
+                    ..
+                } => Some(payload),
+                _ => None,
+            })
+            .unwrap();
+        ExtHandshake::parse(&ours).unwrap()
+    }
+
     fn greet(core: &mut Torrent, now: Instant) {
         let payload = their_handshake();
         core.handle_message(
@@ -313,16 +327,7 @@ mod tests {
         let now = Instant::now();
         let meta = three_piece_metadata();
         let mut core = seeder(Arc::clone(&meta), now);
-        let ours = std::iter::from_fn(|| core.poll_action())
-            .find_map(|action| match action {
-                Action::Send {
-                    message: OutMessage::ExtHandshake(payload),
-                    ..
-                } => Some(payload),
-                _ => None,
-            })
-            .unwrap();
-        let parsed = ExtHandshake::parse(&ours).unwrap();
+        let parsed = our_ext_handshake(&mut core);
         assert_eq!(parsed.ut_metadata, Some(UT_METADATA_ID));
         assert_eq!(parsed.metadata_size, Some(meta.info_bytes.len() as u64));
     }
@@ -437,16 +442,7 @@ mod tests {
         let mut meta = (*three_piece_metadata()).clone();
         meta.private = true;
         let mut core = seeder(Arc::new(meta), now);
-        let ours = std::iter::from_fn(|| core.poll_action())
-            .find_map(|action| match action {
-                Action::Send {
-                    message: OutMessage::ExtHandshake(payload),
-                    ..
-                } => Some(payload),
-                _ => None,
-            })
-            .unwrap();
-        let parsed = ExtHandshake::parse(&ours).unwrap();
+        let parsed = our_ext_handshake(&mut core);
         assert_eq!(parsed.ut_metadata, None);
         assert_eq!(parsed.metadata_size, None);
         greet(&mut core, now);
