@@ -313,12 +313,8 @@ fn status_line_of_a_long_name_fits_an_80_column_tmux_pane() {
         "no done line while seeding:\n{pane}"
     );
     tmux.send_keys("C-c");
-    // Generous: the loop fsyncs the resume state after completion, and on
-    // a disk busy with a parallel build that alone has taken over 20 s.
-    let exited = wait_for(Duration::from_secs(90), || {
-        pane = tmux.capture(true);
-        pane.contains("Pane is dead")
-    });
+    let exited = wait_for(Duration::from_secs(20), || tmux.pane_dead());
+    pane = tmux.capture(true);
     assert!(exited, "Ctrl-C did not stop it:\n{pane}");
     assert!(
         pane.contains(&format!("{}", dest.join(&name).display())),

@@ -54,6 +54,16 @@ impl Tmux {
             .status();
     }
 
+    /// Whether the command in the pane has exited (with `keep`, the pane
+    /// stays; tmux's "Pane is dead" text is not always on screen, so ask
+    /// tmux itself).
+    pub fn pane_dead(&self) -> bool {
+        Command::new("tmux")
+            .args(["list-panes", "-t", &self.name, "-F", "#{pane_dead}"])
+            .output()
+            .is_ok_and(|out| String::from_utf8_lossy(&out.stdout).trim() == "1")
+    }
+
     /// Whether the session still exists (its command has not exited, or
     /// the pane is kept).
     pub fn alive(&self) -> bool {
