@@ -239,6 +239,17 @@ impl PeerList {
         }
     }
 
+    /// Bans `addr` at once, with its identity (see
+    /// [`PeerList::ban_identity`]): for proof that needs no strikes, like
+    /// metadata that does not hash to the info-hash.
+    pub fn ban(&mut self, addr: SocketAddr, peer_id: Option<[u8; 20]>) {
+        self.add(addr);
+        if let Some(entry) = self.entries.get_mut(&addr) {
+            entry.status = Status::Banned;
+        }
+        self.ban_identity(addr, peer_id);
+    }
+
     /// Bans a peer beyond its address: its IP (unless loopback, where every
     /// local peer shares one IP) and its peer id.
     pub fn ban_identity(&mut self, addr: SocketAddr, peer_id: Option<[u8; 20]>) {

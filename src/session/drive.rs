@@ -66,6 +66,7 @@ impl Session {
                         .collect();
                     self.finish_files(tid, &files);
                 }
+                Action::MetadataReceived { info } => self.metadata_arrived(tid, &info),
                 Action::Note(note) => self.trace_note(note, now),
             }
         }

@@ -56,6 +56,7 @@ mod connect;
 mod control;
 mod drive;
 mod existing;
+mod magnet;
 mod receive;
 mod resume_save;
 mod slot;

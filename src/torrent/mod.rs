@@ -21,6 +21,7 @@
 
 mod action;
 mod download;
+mod metadata_fetch;
 mod metadata_serve;
 mod seed_limit;
 mod timeouts;
@@ -34,6 +35,7 @@ use std::time::{Duration, Instant};
 pub use action::{
     Action, BlockDigest, BlockWrite, DigestPurpose, Handled, Note, OutMessage, PeerKey,
 };
+pub use metadata_fetch::MAX_EARLY_HAVES;
 pub use metadata_serve::{
     MAX_METADATA_PIECES_PER_WINDOW, MAX_METADATA_REJECTS_PER_WINDOW, METADATA_REPLY_WINDOW,
 };
@@ -131,6 +133,8 @@ struct Peer {
     joined_at: Instant,
     /// Its `ut_metadata` id and how many metadata replies it got lately.
     metadata: metadata_serve::MetadataPeer,
+    /// What it said it has before the metadata arrived (a magnet link).
+    early: metadata_fetch::EarlyPieces,
 }
 
 /// What a connected peer looks like from outside (status line, TUI).
@@ -183,6 +187,8 @@ pub struct Torrent {
     down_rate: RateMeter,
     up_rate: RateMeter,
     actions: VecDeque<Action>,
+    /// The metadata fetch of a magnet link, until the metadata arrives.
+    fetch: Option<Box<crate::metadata::MetadataFetch<PeerKey>>>,
 }
 
 impl Torrent {
@@ -222,6 +228,7 @@ impl Torrent {
             down_rate: RateMeter::new(),
             up_rate: RateMeter::new(),
             actions: VecDeque::new(),
+            fetch: None,
         }
     }
 
@@ -240,9 +247,10 @@ impl Torrent {
         &self.have
     }
 
-    /// Whether every piece is verified.
+    /// Whether every piece is verified (never while the metadata is
+    /// still being fetched: no pieces are known then).
     pub fn is_complete(&self) -> bool {
-        self.have.is_complete()
+        self.fetch.is_none() && self.have.is_complete()
     }
 
     /// Whether the start-up check is still running.
@@ -334,7 +342,9 @@ impl Torrent {
 
     /// When the core next wants [`Torrent::handle_timeout`].
     pub fn next_deadline(&self) -> Instant {
-        self.next_rechoke.min(self.next_check)
+        let fetch = self.fetch.as_ref().and_then(|f| f.next_deadline());
+        let core = self.next_rechoke.min(self.next_check);
+        fetch.map_or(core, |at| at.min(core))
     }
 
     /// Runs the periodic phases that are due, in the loop's order: what
@@ -444,6 +454,7 @@ impl Torrent {
                 closing: false,
                 joined_at: now,
                 metadata: metadata_serve::MetadataPeer::default(),
+                early: metadata_fetch::EarlyPieces::default(),
             },
         );
         if !self.checking && self.have.count_ones() > 0 {
@@ -466,6 +477,9 @@ impl Torrent {
         reason: &CloseReason,
         now: Instant,
     ) {
+        if let Some(fetch) = self.fetch.as_mut() {
+            fetch.remove_peer(key);
+        }
         if let Some(mut peer) = self.peers.remove(&key) {
             for block in peer.state.take_all_requests() {
                 self.partial_pieces.release(&block);
@@ -496,6 +510,12 @@ impl Torrent {
             peer.state.note_message()
         };
         log::trace!("{} <- {}", peer.addr, message.name());
+        if self.fetch.is_some() && self.hold_early_message(key, &message) {
+            return Handled::Done;
+        }
+        let Some(peer) = self.peers.get_mut(&key) else {
+            return Handled::Done;
+        };
         match message {
             Message::KeepAlive | Message::Port(_) | Message::Suggest { .. } => {}
             Message::AllowedFast { .. } | Message::Unknown { .. } => {}
@@ -659,6 +679,6 @@ impl Torrent {
 }
 
 #[cfg(test)]
-mod sim;
+pub(crate) mod sim;
 #[cfg(test)]
 mod tests;

@@ -74,21 +74,35 @@ impl ExtHandshake {
     }
 }
 
-/// Our extension handshake payload: our queue size, our name, and, when
-/// `metadata_len` is given (the byte length of the info dictionary we
-/// serve), `m.ut_metadata` = [`UT_METADATA_ID`] and `metadata_size`.
-/// Without it the `m` dictionary is empty (nothing to serve, e.g. a
-/// private torrent).
-pub fn our_handshake(reqq: usize, client: &str, metadata_len: Option<usize>) -> Vec<u8> {
+/// What our extension handshake says about `ut_metadata` (BEP 9).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MetadataOffer {
+    /// Nothing: no `ut_metadata` in `m` (a private torrent).
+    None,
+    /// `m.ut_metadata` without `metadata_size`: we speak the extension
+    /// but have no metadata yet (a magnet link, fetching it).
+    Asking,
+    /// `m.ut_metadata` and `metadata_size`: the byte length of the info
+    /// dictionary we serve.
+    Serving(usize),
+}
+
+/// Our extension handshake payload: our queue size, our name, and what we
+/// say about `ut_metadata` (under [`UT_METADATA_ID`]).
+pub fn our_handshake(reqq: usize, client: &str, metadata: MetadataOffer) -> Vec<u8> {
     let reqq = i64::try_from(reqq).unwrap_or(i64::MAX);
     let mut extensions = Vec::new();
     let mut entries = vec![
         (&b"reqq"[..], Value::Int(reqq)),
         (b"v", Value::Bytes(client.as_bytes())),
     ];
-    if let Some(len) = metadata_len.and_then(|n| i64::try_from(n).ok()) {
+    if metadata != MetadataOffer::None {
         extensions.push((UT_METADATA, Value::Int(i64::from(UT_METADATA_ID))));
-        entries.push((b"metadata_size", Value::Int(len)));
+    }
+    if let MetadataOffer::Serving(len) = metadata {
+        if let Ok(len) = i64::try_from(len) {
+            entries.push((b"metadata_size", Value::Int(len)));
+        }
     }
     entries.push((b"m", Value::Dict(Dict::new(extensions))));
     bencode::encode(&Value::Dict(Dict::new(entries)))
@@ -100,7 +114,7 @@ mod tests {
 
     #[test]
     fn our_handshake_round_trips() {
-        let payload = our_handshake(2000, "pollen 0.1.0", None);
+        let payload = our_handshake(2000, "pollen 0.1.0", MetadataOffer::None);
         assert_eq!(payload, b"d1:mde4:reqqi2000e1:v12:pollen 0.1.0e");
         let parsed = ExtHandshake::parse(&payload).unwrap();
         assert_eq!(parsed.reqq, Some(2000));
@@ -111,7 +125,7 @@ mod tests {
 
     #[test]
     fn a_handshake_with_metadata_offers_ut_metadata_and_its_size() {
-        let payload = our_handshake(2000, "pollen 0.1.0", Some(31_337));
+        let payload = our_handshake(2000, "pollen 0.1.0", MetadataOffer::Serving(31_337));
         assert_eq!(
             payload,
             &b"d1:md11:ut_metadatai1ee13:metadata_sizei31337e4:reqqi2000e1:v12:pollen 0.1.0e"[..]
