@@ -9,15 +9,18 @@ use std::fs;
 use std::time::{Duration, Instant};
 
 use common::scripted_peer::{
-    wait_until, OwnedMessage, PeerError, ProbeLeecher, ScriptedSeeder, SeederBehavior,
-    OVERSIZED_FRAME_LEN, PROBE_PEER_ID, SEEDER_PEER_ID,
+    wait_until, MetadataBehavior, OwnedMessage, PeerError, ProbeLeecher, ScriptedSeeder,
+    SeederBehavior, OVERSIZED_FRAME_LEN, OVERSIZED_METADATA_LEN, PROBE_PEER_ID, SEEDER_PEER_ID,
+    SEEDER_UT_METADATA_ID,
 };
 use common::{write_tree, TempDir};
 use pollen::bitfield::Bitfield;
 use pollen::create::{create_torrent, CreateOptions};
 use pollen::hash::Sha1Hash;
+use pollen::metadata::MetadataMessage;
 use pollen::metainfo::Metainfo;
-use pollen::wire::WireError;
+use pollen::wire::extension::ExtHandshake;
+use pollen::wire::{Message, WireError};
 
 /// A short wait for things that must not happen.
 const QUIET: Duration = Duration::from_millis(300);
@@ -99,6 +102,90 @@ fn honest_seeder_serves_pieces_of_several_blocks() {
     // 200,124 bytes: 12 full blocks and a short one, in 4 pieces.
     assert_eq!(seeder.blocks_served(), 13);
     assert!(seeder.errors().is_empty(), "{:?}", seeder.errors());
+}
+
+/// The id the probe receives `ut_metadata` under (BEP 10 `m`).
+const PROBE_UT_METADATA_ID: u8 = 5;
+
+/// The next extended message (BEP 10, message id 20) through `probe`: (extended id, payload).
+fn next_extended(probe: &mut ProbeLeecher) -> (u8, Vec<u8>) {
+    loop {
+        match probe.next_message().unwrap() {
+            OwnedMessage::Other { id: 20, payload } if !payload.is_empty() => {
+                return (payload[0], payload[1..].to_vec())
+            }
+            OwnedMessage::KeepAlive | OwnedMessage::Bitfield(_) => continue,
+            other => panic!("expected an extended message, got {}", other.name()),
+        }
+    }
+}
+
+#[test]
+fn metadata_seeders_announce_and_answer_ut_metadata_as_scripted() {
+    let (tmp, meta) = share(16 * 1024);
+    let info = &meta.info_bytes;
+    assert!(info.len() < 16 * 1024, "one metadata piece");
+    for behavior in [
+        MetadataBehavior::Honest,
+        MetadataBehavior::Corrupt,
+        MetadataBehavior::Oversized,
+        MetadataBehavior::RejectAll,
+    ] {
+        let seeder = ScriptedSeeder::start_with_metadata(
+            &meta,
+            tmp.path(),
+            SeederBehavior::Honest,
+            behavior,
+        );
+        let mut probe = ProbeLeecher::connect(seeder.port(), meta.info_hash.0, 13).unwrap();
+        assert!(probe.read_handshake().unwrap().supports_extensions());
+        let (id, payload) = next_extended(&mut probe);
+        assert_eq!(id, 0, "{behavior:?}: the extension handshake comes first");
+        let theirs = ExtHandshake::parse(&payload).unwrap();
+        assert_eq!(theirs.ut_metadata, Some(SEEDER_UT_METADATA_ID));
+        let size = match behavior {
+            MetadataBehavior::Oversized => OVERSIZED_METADATA_LEN,
+            _ => info.len(),
+        };
+        assert_eq!(theirs.metadata_size, Some(size as u64), "{behavior:?}");
+
+        let ours = format!("d1:md11:ut_metadatai{PROBE_UT_METADATA_ID}eee");
+        probe
+            .send(&Message::Extended {
+                id: 0,
+                payload: ours.as_bytes(),
+            })
+            .unwrap();
+        let request = MetadataMessage::Request { piece: 0 }.encode();
+        probe
+            .send(&Message::Extended {
+                id: SEEDER_UT_METADATA_ID,
+                payload: &request,
+            })
+            .unwrap();
+        let (id, reply) = next_extended(&mut probe);
+        assert_eq!(
+            id, PROBE_UT_METADATA_ID,
+            "{behavior:?}: replies under our id"
+        );
+        match (behavior, MetadataMessage::decode(&reply).unwrap()) {
+            (MetadataBehavior::Honest, MetadataMessage::Data { data, .. }) => {
+                assert!(data == &info[..], "the info dictionary as it is");
+            }
+            (MetadataBehavior::Corrupt, MetadataMessage::Data { data, .. }) => {
+                assert_eq!(data.len(), info.len());
+                assert_eq!(data[0], !info[0]);
+                assert!(data[1..] == info[1..]);
+            }
+            (
+                MetadataBehavior::Oversized | MetadataBehavior::RejectAll,
+                MetadataMessage::Reject { piece: 0 },
+            ) => {}
+            (_, other) => panic!("{behavior:?}: {other:?}"),
+        }
+        assert_eq!(seeder.metadata_requests(), 1);
+        assert!(seeder.errors().is_empty(), "{:?}", seeder.errors());
+    }
 }
 
 #[test]

@@ -1,6 +1,7 @@
 //! A scripted BitTorrent peer for integration tests: a [`ScriptedSeeder`] that
-//! plays honest or hostile, and a [`ProbeLeecher`] that drives one connection
-//! to pollen step by step.
+//! plays honest or hostile (with its data, and, when asked, with its
+//! metadata: BEP 9 `ut_metadata` over BEP 10, see [`MetadataBehavior`]), and
+//! a [`ProbeLeecher`] that drives one connection to pollen step by step.
 //!
 //! Test code, not part of pollen: blocking `std::net` sockets on 127.0.0.1
 //! only, one thread per accepted connection. The peer speaks BEP 3 through
@@ -22,8 +23,10 @@ use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
 use pollen::bitfield::Bitfield;
+use pollen::metadata::{MetadataMessage, MAX_METADATA_SIZE, METADATA_PIECE_LEN};
 use pollen::metainfo::{Block, Layout, Metainfo, BLOCK_LEN};
 use pollen::storage::Storage;
+use pollen::wire::extension::ExtHandshake;
 use pollen::wire::{
     decode_frame, BlockRequest, FrameLimits, Handshake, Message, WireError, HANDSHAKE_LEN,
 };
@@ -66,6 +69,17 @@ const READ_CHUNK_BYTES: usize = 32 * 1024;
 /// The length prefix [`SeederBehavior::OversizedFrame`] sends: 1 MiB + 1,
 /// above libtorrent's 1 MiB drop line and far above any frame pollen accepts.
 pub const OVERSIZED_FRAME_LEN: u32 = (1 << 20) + 1;
+
+/// The `metadata_size` [`MetadataBehavior::Oversized`] announces: one byte
+/// over pollen's cap ([`MAX_METADATA_SIZE`], 10 MiB).
+pub const OVERSIZED_METADATA_LEN: usize = MAX_METADATA_SIZE + 1;
+/// The BEP 10 message id of extended messages.
+const EXTENDED_ID: u8 = 20;
+/// The extended id of the extension handshake (BEP 10).
+const EXT_HANDSHAKE_ID: u8 = 0;
+/// The id under which a seeder receives `ut_metadata` messages: not
+/// pollen's own (1), so a message sent under the wrong id would show.
+pub const SEEDER_UT_METADATA_ID: u8 = 3;
 
 /// Polls `cond` every 10 ms until it holds or `deadline` passes; returns its last answer.
 pub fn wait_until(deadline: Instant, mut cond: impl FnMut() -> bool) -> bool {
@@ -364,6 +378,26 @@ pub enum SeederBehavior {
     UnrequestedFlood,
 }
 
+/// What a [`ScriptedSeeder`] started with
+/// [`ScriptedSeeder::start_with_metadata`] does about the torrent's metadata
+/// (BEP 9 `ut_metadata`, over BEP 10: it sets the extension bit and sends an
+/// extension handshake after its BITFIELD). Its data is served as its
+/// [`SeederBehavior`] says.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MetadataBehavior {
+    /// Announces the true `metadata_size` and serves every piece as it is.
+    Honest,
+    /// Announces the true `metadata_size` and answers every request with a
+    /// piece of the right length whose first byte is inverted: the
+    /// assembled metadata never hashes to the info-hash.
+    Corrupt,
+    /// Announces a `metadata_size` of [`OVERSIZED_METADATA_LEN`] and rejects
+    /// any request.
+    Oversized,
+    /// Announces the true `metadata_size` and rejects every request.
+    RejectAll,
+}
+
 /// What the seeder saw, shared by its threads.
 #[derive(Default)]
 struct Stats {
@@ -376,6 +410,9 @@ struct Stats {
     requests_while_choked: AtomicUsize,
     disconnects: AtomicUsize,
     requests: Mutex<Vec<BlockRequest>>,
+    metadata_requests: AtomicUsize,
+    metadata_pieces_sent: AtomicUsize,
+    metadata_rejects_sent: AtomicUsize,
     peer_ids: Mutex<Vec<[u8; 20]>>,
     errors: Mutex<Vec<String>>,
 }
@@ -394,6 +431,8 @@ struct Shared {
     meta: Metainfo,
     data_dir: PathBuf,
     behavior: SeederBehavior,
+    /// `None`: the seeder does not speak BEP 10 (nor serve metadata).
+    metadata: Option<MetadataBehavior>,
     have: Bitfield,
     /// [`SEEDER_PEER_ID`] stamped with the listening port.
     peer_id: [u8; 20],
@@ -427,12 +466,34 @@ impl ScriptedSeeder {
         ScriptedSeeder::start_with_pieces(meta, data_dir, behavior, all)
     }
 
+    /// Starts a seeder of every piece of `meta` that also speaks BEP 10
+    /// and answers `ut_metadata` requests as `metadata` says.
+    pub fn start_with_metadata(
+        meta: &Metainfo,
+        data_dir: &Path,
+        behavior: SeederBehavior,
+        metadata: MetadataBehavior,
+    ) -> ScriptedSeeder {
+        let all = Bitfield::full(meta.layout.piece_count());
+        ScriptedSeeder::launch(meta, data_dir, behavior, Some(metadata), all)
+    }
+
     /// Starts a seeder that announces and serves only the pieces in `have`;
     /// requests for other pieces are counted as bad and not answered.
     pub fn start_with_pieces(
         meta: &Metainfo,
         data_dir: &Path,
         behavior: SeederBehavior,
+        have: Bitfield,
+    ) -> ScriptedSeeder {
+        ScriptedSeeder::launch(meta, data_dir, behavior, None, have)
+    }
+
+    fn launch(
+        meta: &Metainfo,
+        data_dir: &Path,
+        behavior: SeederBehavior,
+        metadata: Option<MetadataBehavior>,
         have: Bitfield,
     ) -> ScriptedSeeder {
         assert_eq!(have.len(), meta.layout.piece_count(), "bitfield length");
@@ -447,6 +508,7 @@ impl ScriptedSeeder {
             meta: meta.clone(),
             data_dir: data_dir.to_path_buf(),
             behavior,
+            metadata,
             have,
             peer_id: stamp_port(SEEDER_PEER_ID, addr.port()),
             stop: AtomicBool::new(false),
@@ -508,6 +570,27 @@ impl ScriptedSeeder {
     /// Every REQUEST received, in order (the first 100,000).
     pub fn requests(&self) -> Vec<BlockRequest> {
         lock(&self.shared.stats.requests).clone()
+    }
+
+    /// `ut_metadata` requests received (under [`SEEDER_UT_METADATA_ID`]).
+    pub fn metadata_requests(&self) -> usize {
+        self.shared.stats.metadata_requests.load(Ordering::SeqCst)
+    }
+
+    /// `ut_metadata` data messages sent (corrupt ones included).
+    pub fn metadata_pieces_sent(&self) -> usize {
+        self.shared
+            .stats
+            .metadata_pieces_sent
+            .load(Ordering::SeqCst)
+    }
+
+    /// `ut_metadata` rejects sent.
+    pub fn metadata_rejects_sent(&self) -> usize {
+        self.shared
+            .stats
+            .metadata_rejects_sent
+            .load(Ordering::SeqCst)
     }
 
     /// REQUESTs outside the torrent, over 16 KiB, or for a piece this seeder lacks.
@@ -649,6 +732,9 @@ struct SeederConn<'a> {
     remote_has: Vec<u32>,
     /// State of the random bytes of the hostile behaviours.
     noise: u64,
+    /// The id the remote receives `ut_metadata` under (its extension
+    /// handshake's `m`), once it said.
+    their_ut_metadata: Option<u8>,
 }
 
 impl<'a> SeederConn<'a> {
@@ -664,6 +750,7 @@ impl<'a> SeederConn<'a> {
             served: 0,
             remote_has: Vec::new(),
             noise: 0x9E37_79B9_7F4A_7C15 ^ u64::from(shared.peer_id[19]),
+            their_ut_metadata: None,
         })
     }
 
@@ -679,6 +766,9 @@ impl<'a> SeederConn<'a> {
     fn run(mut self) -> Result<(), PeerError> {
         self.handshake()?;
         self.send_bitfield()?;
+        if let Some(metadata) = self.shared.metadata {
+            self.send_ext_handshake(metadata)?;
+        }
         if self.shared.behavior == SeederBehavior::OversizedFrame {
             let mut frame = OVERSIZED_FRAME_LEN.to_be_bytes().to_vec();
             frame.push(7); // a PIECE id, as if a huge block were coming
@@ -713,8 +803,112 @@ impl<'a> SeederConn<'a> {
             SeederBehavior::WrongInfoHash => ours.map(|b| !b),
             _ => ours,
         };
-        self.conn
-            .send_raw(&Handshake::new(reply, self.shared.peer_id).encode())
+        let mut handshake = Handshake::new(reply, self.shared.peer_id);
+        if self.shared.metadata.is_some() {
+            handshake = handshake.with_extensions();
+        }
+        self.conn.send_raw(&handshake.encode())
+    }
+
+    /// Our extension handshake (BEP 10): `ut_metadata` under
+    /// [`SEEDER_UT_METADATA_ID`] and the `metadata_size` `metadata` says.
+    fn send_ext_handshake(&mut self, metadata: MetadataBehavior) -> Result<(), PeerError> {
+        let size = match metadata {
+            MetadataBehavior::Oversized => OVERSIZED_METADATA_LEN,
+            _ => self.shared.meta.info_bytes.len(),
+        };
+        // Keys in bencode order: "m" < "metadata_size" < "v".
+        let payload = format!(
+            "d1:md11:ut_metadatai{SEEDER_UT_METADATA_ID}ee13:metadata_sizei{size}e1:v8:scriptede"
+        );
+        self.conn.send(&Message::Extended {
+            id: EXT_HANDSHAKE_ID,
+            payload: payload.as_bytes(),
+        })
+    }
+
+    /// An extended message (BEP 10): the remote's extension handshake (its
+    /// `ut_metadata` id is kept) or a `ut_metadata` message for us.
+    fn on_extended(&mut self, payload: &[u8]) -> Result<Flow, PeerError> {
+        let Some((&ext_id, body)) = payload.split_first() else {
+            return Ok(Flow::Continue);
+        };
+        if ext_id == EXT_HANDSHAKE_ID {
+            if let Ok(theirs) = ExtHandshake::parse(body) {
+                if theirs.ut_metadata.is_some() {
+                    self.their_ut_metadata = theirs.ut_metadata.filter(|&id| id != 0);
+                }
+            }
+            return Ok(Flow::Continue);
+        }
+        let Some(metadata) = self.shared.metadata else {
+            return Ok(Flow::Continue);
+        };
+        if ext_id != SEEDER_UT_METADATA_ID {
+            self.shared
+                .record_error(format!("extended message under id {ext_id}, not ours"));
+            return Ok(Flow::Continue);
+        }
+        match MetadataMessage::decode(body) {
+            Ok(MetadataMessage::Request { piece }) => self.on_metadata_request(metadata, piece),
+            Ok(_) => Ok(Flow::Continue),
+            Err(e) => {
+                self.shared
+                    .record_error(format!("bad ut_metadata message: {e}"));
+                Ok(Flow::Continue)
+            }
+        }
+    }
+
+    /// Answers a request for metadata piece `piece` as `metadata` says.
+    fn on_metadata_request(
+        &mut self,
+        metadata: MetadataBehavior,
+        piece: u32,
+    ) -> Result<Flow, PeerError> {
+        let stats = &self.shared.stats;
+        bump(&stats.metadata_requests);
+        let Some(their_id) = self.their_ut_metadata else {
+            self.shared
+                .record_error("ut_metadata request before the remote's extension handshake".into());
+            return Ok(Flow::Continue);
+        };
+        let info = &self.shared.meta.info_bytes;
+        let start = usize::try_from(piece)
+            .unwrap_or(usize::MAX)
+            .saturating_mul(METADATA_PIECE_LEN);
+        let end = start.saturating_add(METADATA_PIECE_LEN).min(info.len());
+        let bytes = info.get(start..end).filter(|b| !b.is_empty());
+        let serves = matches!(
+            metadata,
+            MetadataBehavior::Honest | MetadataBehavior::Corrupt
+        );
+        let payload = match bytes.filter(|_| serves) {
+            Some(bytes) => {
+                let mut data = bytes.to_vec();
+                if metadata == MetadataBehavior::Corrupt {
+                    if let Some(first) = data.first_mut() {
+                        *first = !*first;
+                    }
+                }
+                bump(&stats.metadata_pieces_sent);
+                MetadataMessage::Data {
+                    piece,
+                    total_size: u32::try_from(info.len()).unwrap_or(u32::MAX),
+                    data: &data,
+                }
+                .encode()
+            }
+            None => {
+                bump(&stats.metadata_rejects_sent);
+                MetadataMessage::Reject { piece }.encode()
+            }
+        };
+        self.conn.send(&Message::Extended {
+            id: their_id,
+            payload: &payload,
+        })?;
+        Ok(Flow::Continue)
     }
 
     fn send_bitfield(&mut self) -> Result<(), PeerError> {
@@ -735,6 +929,10 @@ impl<'a> SeederConn<'a> {
                 Ok(Flow::Continue)
             }
             OwnedMessage::Request(request) => self.on_request(request),
+            OwnedMessage::Other {
+                id: EXTENDED_ID,
+                payload,
+            } => self.on_extended(&payload),
             OwnedMessage::Have(piece) => {
                 if self.remote_has.len() < MAX_LOGGED_REQUESTS {
                     self.remote_has.push(piece);
