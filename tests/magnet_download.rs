@@ -19,6 +19,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitStatus;
 use std::time::Duration;
 
+use common::clients::{pollen_command, Proc};
 use common::process::{assert_same_tree, wait_for, Pollen};
 use common::scripted_peer::{MetadataBehavior, ScriptedSeeder, SeederBehavior};
 use common::{info_field, pollen, seeded_torrent, TempDir};
@@ -301,22 +302,15 @@ fn a_magnet_download_stopped_in_its_data_phase_resumes_and_completes() {
     eprintln!("stopped at {done} of {pieces} pieces; the rerun fetched {fetched} of {total} bytes");
 }
 
-/// Waits up to `limit` for `log()` to contain `text`; panics with it otherwise.
-fn wait_for_log(leecher: &mut Pollen, text: &str, limit: Duration) {
-    let seen = wait_for(limit, || {
-        leecher.stderr().contains(text) || leecher.has_exited()
-    });
-    let log = leecher.stderr();
-    assert!(seen && log.contains(text), "no {text:?} in:\n{log}");
-}
-
 /// The leecher knows three hostile metadata peers (`x.pe`): one sends
 /// corrupt metadata, one announces a `metadata_size` over 10 MiB, one
 /// rejects every request. The metadata is one piece, so whoever supplies
 /// it supplies all of it: the liar is proven wrong at once and banned. The
 /// honest pollen seeder dials the leecher only once the ban is logged and
 /// the rejecter has rejected, so the order is fixed; then the leecher
-/// gets the right metadata from it and completes.
+/// gets the right metadata from it and completes. Meanwhile its status
+/// line (on stderr, a plain line off a terminal whenever the activity
+/// changes) says it is still fetching the metadata: `fetching metadata 0/1`.
 #[test]
 fn a_metadata_liar_is_banned_and_the_honest_seeder_beside_it_supplies_the_metadata() {
     let share = Share::new("magnet-hostile");
@@ -337,20 +331,33 @@ fn a_metadata_liar_is_banned_and_the_honest_seeder_beside_it_supplies_the_metada
         ("x.pe", &oversized.addr().to_string()),
         ("x.pe", &rejecter.addr().to_string()),
     ]);
-    let mut leecher = share.leecher(&link, &["--no-tracker"]);
-    let leecher_addr = format!("127.0.0.1:{}", leecher.port());
+    let mut command = pollen_command([link.as_str(), "--no-tracker", "-v", "-d"]);
+    command.arg(share.dest());
+    let mut leecher = Proc::spawn("magnet-leecher", command, share.tmp.path());
+    let listening = leecher.wait_for_line("listening on", DOWNLOAD_LIMIT);
+    let port = listening.rsplit(':').next().unwrap();
+    let leecher_addr = format!("127.0.0.1:{port}");
 
     let ban = format!("{}: banned: sent metadata that does not match", liar.addr());
-    wait_for_log(&mut leecher, &ban, DOWNLOAD_LIMIT);
+    leecher.wait_for_stderr(&ban, DOWNLOAD_LIMIT);
     assert!(
         wait_for(DOWNLOAD_LIMIT, || rejecter.metadata_rejects_sent() > 0),
         "the rejecter was never asked:\n{}",
-        leecher.stderr()
+        leecher.report()
+    );
+    // Only the rejecter is left, and it gives nothing: still fetching.
+    assert!(
+        wait_for(DOWNLOAD_LIMIT, || leecher
+            .stderr()
+            .contains("fetching metadata 0/1")),
+        "{}",
+        leecher.report()
     );
     assert!(!leecher.stderr().contains("info-hash verified"));
 
     let mut honest = Pollen::seeder(&share.torrent, &share.seed, &["--peer", &leecher_addr]);
-    let log = finish(&mut leecher);
+    leecher.wait_success(DOWNLOAD_LIMIT);
+    let log = leecher.stderr();
     assert!(log.contains("info-hash verified"), "{log}");
     share.assert_downloaded();
     share.assert_saved_torrent();
