@@ -7,7 +7,8 @@
 //! (SIGTERM) in its data phase resumes and completes. A peer that sends
 //! wrong metadata is banned (by its address), one that announces an
 //! impossible `metadata_size` is dropped, one that rejects every request is
-//! outlasted, and the honest seeder beside them supplies the metadata.
+//! outlasted, and the honest seeder beside them supplies the metadata; a
+//! metadata of two pieces, fetched beside such peers, bans nobody.
 //!
 //! Every process is killed when its test ends and every wait has a deadline
 //! (`common::process`).
@@ -383,6 +384,78 @@ fn a_metadata_liar_is_banned_and_the_honest_seeder_beside_it_supplies_the_metada
     assert_eq!(oversized.metadata_requests(), 0);
     assert_eq!(rejecter.metadata_pieces_sent(), 0);
     for peer in [&liar, &oversized, &rejecter] {
+        assert!(peer.errors().is_empty(), "{:?}", peer.errors());
+    }
+    assert!(!honest.has_exited(), "{}", honest.stderr());
+}
+
+/// Files with long names, so the info dictionary spans two 16 KiB
+/// metadata pieces while the payload stays small (about 300 KB).
+fn album() -> Vec<(String, usize, u64)> {
+    (0..300)
+        .map(|i| {
+            let name = format!("album/track-{i:04}-with-a-long-descriptive-name.dat");
+            (name, 700 + i % 300, 500 + i as u64)
+        })
+        .collect()
+}
+
+/// A metadata of two pieces, with everyone listed from the start (`x.pe`):
+/// an honest pollen seeder, a peer that announces a `metadata_size` over
+/// 10 MiB and one that rejects every metadata request. Which peers get
+/// asked depends on who joins the fetch first (the rejecter often is not
+/// asked at all; the count is printed); whatever the order, the download
+/// completes, the oversized peer is never asked, and nobody is banned:
+/// rejecting is no lie.
+#[test]
+fn a_two_piece_metadata_beside_oversized_and_rejecting_peers_completes_and_bans_nobody() {
+    let tmp = TempDir::new("magnet-hostile-start");
+    let files = album();
+    let files: Vec<(&str, usize, u64)> =
+        files.iter().map(|(n, l, s)| (n.as_str(), *l, *s)).collect();
+    let (seed, torrent) = seeded_torrent(tmp.path(), &files, Some(16 * 1024));
+    let meta = Metainfo::from_bytes(&std::fs::read(&torrent).unwrap()).unwrap();
+    let metadata_pieces = meta.info_bytes.len().div_ceil(METADATA_PIECE_LEN);
+    assert!(metadata_pieces >= 2, "{} bytes", meta.info_bytes.len());
+    let hex = meta.info_hash.to_hex();
+
+    let mut honest = Pollen::seeder(&torrent, &seed, &[]);
+    let hostile = |metadata| {
+        ScriptedSeeder::start_with_metadata(&meta, &seed, SeederBehavior::Honest, metadata)
+    };
+    let oversized = hostile(MetadataBehavior::Oversized);
+    let rejecter = hostile(MetadataBehavior::RejectAll);
+    let link = format!(
+        "magnet:?xt=urn:btih:{hex}&dn=album&x.pe={}&x.pe={}&x.pe={}",
+        oversized.addr(),
+        rejecter.addr(),
+        honest.peer_arg()
+    );
+    let dest = tmp.path().join("leech");
+    let mut leecher = Pollen::start([
+        link.as_ref(),
+        "-d".as_ref(),
+        dest.as_os_str(),
+        "--no-tracker".as_ref(),
+        "-v".as_ref(),
+    ]);
+    let log = finish(&mut leecher);
+    assert!(log.contains("info-hash verified"), "{log}");
+    assert_same_tree(&seed.join("album"), &dest.join("album"));
+    let saved = dest.join(".pollen").join(format!("{hex}.torrent"));
+    let again = Metainfo::from_bytes(&std::fs::read(&saved).unwrap()).unwrap();
+    assert_eq!(again.info_hash, meta.info_hash);
+
+    // The download is small and may end before the oversized peer's
+    // handshake is read; whether or not it was, nobody is banned.
+    assert!(!log.contains("banned"), "{log}");
+    assert_eq!(oversized.metadata_requests(), 0);
+    assert_eq!(rejecter.metadata_pieces_sent(), 0);
+    eprintln!(
+        "the rejecter was asked {} time(s)",
+        rejecter.metadata_requests()
+    );
+    for peer in [&oversized, &rejecter] {
         assert!(peer.errors().is_empty(), "{:?}", peer.errors());
     }
     assert!(!honest.has_exited(), "{}", honest.stderr());
