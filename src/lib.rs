@@ -21,7 +21,7 @@
 //!     picker, partial_pieces, smart_ban, choker, peer_list, rate, ratelimit, rng,
 //!     trace, resume::{state, error}, tracker::{announce, udp, tiers, scrape},
 //!     tracker::server::{self, state, http_request, udp_request}, ui, close_reason,
-//!     magnet, metadata
+//!     magnet, metadata, pex
 //!                       pure: bytes/values in, values/bytes out; no I/O, no clock
 //! ```
 //!
@@ -85,6 +85,7 @@
 //! | 9 | ut_metadata messages and fetching the info dictionary from peers (not yet wired to the session) | [`metadata`] |
 //! | 9, 10 | serving our info dictionary: ut_metadata and metadata_size offered in our handshake, data and reject replies, capped per peer; none for private torrents | [`torrent`], [`wire::extension`] |
 //! | 10 | extension protocol handshake (`reqq`) | [`wire`], [`wire::extension`] |
+//! | 11 | peer exchange (`ut_pex`): the codec and per-peer diffs; one message a minute per peer listing connected peers' listen addresses; none for private torrents | [`mod@pex`], [`torrent`] |
 //! | 12 | `announce-list` tiers; tier order and failover | [`metainfo`], [`create`], [`tracker::tiers`] |
 //! | 15 | UDP tracker protocol: packets, connect/announce/scrape exchange | [`tracker::udp`] |
 //! | 19 | `url-list` web seeds (parsed) | [`metainfo`] |
@@ -111,6 +112,7 @@ pub mod metainfo;
 pub mod partial_pieces;
 pub mod peer;
 pub mod peer_list;
+pub mod pex;
 pub mod picker;
 pub mod rate;
 pub mod ratelimit;
