@@ -107,10 +107,11 @@ impl Torrent {
     /// Our extension handshake payload: `reqq`, our name, and the
     /// `ut_metadata` offer with `metadata_size` when we serve metadata.
     pub(super) fn our_ext_handshake(&self) -> Vec<u8> {
-        extension::our_handshake(
+        extension::our_handshake_with(
             crate::peer::MAX_QUEUED_REQUESTS,
             super::CLIENT_NAME,
             served_metadata(&self.meta).map(<[u8]>::len),
+            self.pex_offers(),
         )
     }
 
@@ -120,6 +121,7 @@ impl Torrent {
         match id {
             extension::HANDSHAKE_ID => self.on_ext_handshake(key, payload),
             UT_METADATA_ID => self.on_ut_metadata(key, payload, now),
+            extension::UT_PEX_ID => self.on_ut_pex(key, payload),
             _ => {}
         }
     }
@@ -145,6 +147,7 @@ impl Torrent {
                     ext.reqq,
                     ext.ut_metadata
                 );
+                self.on_pex_handshake(key, &ext);
             }
             Err(e) => log::debug!("{}: bad extension handshake ignored: {e}", peer.addr),
         }

@@ -22,6 +22,7 @@
 mod action;
 mod download;
 mod metadata_serve;
+mod pex;
 mod seed_limit;
 mod timeouts;
 mod upload;
@@ -37,6 +38,7 @@ pub use action::{
 pub use metadata_serve::{
     MAX_METADATA_PIECES_PER_WINDOW, MAX_METADATA_REJECTS_PER_WINDOW, METADATA_REPLY_WINDOW,
 };
+pub use pex::{MAX_PEX_LISTED, PEX_PERIOD};
 pub use seed_limit::{SeedLimitMet, SeedLimits};
 pub use timeouts::REQUEST_TIMEOUT;
 pub use upload::Serve;
@@ -131,6 +133,8 @@ struct Peer {
     joined_at: Instant,
     /// Its `ut_metadata` id and how many metadata replies it got lately.
     metadata: metadata_serve::MetadataPeer,
+    /// Its `ut_pex` id, where it listens, and what we told it (BEP 11).
+    pex: pex::PexPeerState,
 }
 
 /// What a connected peer looks like from outside (status line, TUI).
@@ -444,6 +448,7 @@ impl Torrent {
                 closing: false,
                 joined_at: now,
                 metadata: metadata_serve::MetadataPeer::default(),
+                pex: pex::PexPeerState::default(),
             },
         );
         if !self.checking && self.have.count_ones() > 0 {
