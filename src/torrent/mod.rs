@@ -6,8 +6,8 @@
 //! quinn-proto and smoltcp: inputs are `handle_*` calls with the time
 //! passed in (a peer's handshake, each decoded message, a block written, a
 //! piece checked, a disconnect), and the periodic phases of the classic
-//! loop (`check_timeouts`, `send_haves`, `request_blocks`, `rechoke`) are
-//! plain methods too. Outputs wait in a queue drained with
+//! loop (`check_timeouts`, `send_haves`, `request_blocks`, `rechoke`,
+//! `send_pex`) are plain methods too. Outputs wait in a queue drained with
 //! [`Torrent::poll_action`]: messages to send, peers to close, pieces to
 //! hash, digests to read ([`Action`]). The session drives one per torrent
 //! over real sockets and files; the tests drive several against each other
