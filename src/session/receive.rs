@@ -256,7 +256,7 @@ impl Session {
             return conn.close(reason);
         }
         conn.stage = Stage::Active;
-        let addr = conn.addr;
+        let (addr, outgoing) = (conn.addr, conn.outgoing);
         if let Some((tracer, _)) = self.tracer.as_mut() {
             let client = super::client_tag(&handshake.peer_id);
             tracer.wire_in(
@@ -277,6 +277,9 @@ impl Session {
             super::client_tag(&handshake.peer_id)
         );
         slot.torrent.handle_handshake(key, addr, handshake, now);
+        if outgoing {
+            slot.torrent.handle_dialled(key);
+        }
         self.apply_actions(tid, now);
     }
 

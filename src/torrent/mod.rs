@@ -6,8 +6,8 @@
 //! quinn-proto and smoltcp: inputs are `handle_*` calls with the time
 //! passed in (a peer's handshake, each decoded message, a block written, a
 //! piece checked, a disconnect), and the periodic phases of the classic
-//! loop (`check_timeouts`, `send_haves`, `request_blocks`, `rechoke`) are
-//! plain methods too. Outputs wait in a queue drained with
+//! loop (`check_timeouts`, `send_haves`, `request_blocks`, `rechoke`,
+//! `send_pex`) are plain methods too. Outputs wait in a queue drained with
 //! [`Torrent::poll_action`]: messages to send, peers to close, pieces to
 //! hash, digests to read ([`Action`]). The session drives one per torrent
 //! over real sockets and files; the tests drive several against each other
@@ -23,6 +23,7 @@ mod action;
 mod download;
 mod metadata_fetch;
 mod metadata_serve;
+mod pex;
 mod seed_limit;
 mod timeouts;
 mod upload;
@@ -39,6 +40,7 @@ pub use metadata_fetch::MAX_EARLY_HAVES;
 pub use metadata_serve::{
     MAX_METADATA_PIECES_PER_WINDOW, MAX_METADATA_REJECTS_PER_WINDOW, METADATA_REPLY_WINDOW,
 };
+pub use pex::{MAX_PEX_LISTED, PEX_PERIOD};
 pub use seed_limit::{SeedLimitMet, SeedLimits};
 pub use timeouts::REQUEST_TIMEOUT;
 pub use upload::Serve;
@@ -135,6 +137,8 @@ struct Peer {
     metadata: metadata_serve::MetadataPeer,
     /// What it said it has before the metadata arrived (a magnet link).
     early: metadata_fetch::EarlyPieces,
+    /// Its `ut_pex` id, where it listens, and what we told it (BEP 11).
+    pex: pex::PexPeerState,
 }
 
 /// What a connected peer looks like from outside (status line, TUI).
@@ -455,6 +459,7 @@ impl Torrent {
                 joined_at: now,
                 metadata: metadata_serve::MetadataPeer::default(),
                 early: metadata_fetch::EarlyPieces::default(),
+                pex: pex::PexPeerState::default(),
             },
         );
         if !self.checking && self.have.count_ones() > 0 {
