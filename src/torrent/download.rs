@@ -53,12 +53,16 @@ impl Torrent {
             let done = u64::from(self.have.count_ones()) * 100;
             done >= u64::from(pct) * u64::from(self.meta.layout.piece_count())
         });
+        let sequential = self.config.strategy == crate::picker::Strategy::Sequential;
         let mut turns: Vec<PeerKey> = self
             .peers
             .iter()
             .filter(|(_, p)| !p.closing && p.state.am_interested())
-            // A peer that chokes us may still serve its allowed-fast pieces (BEP 6).
-            .filter(|(_, p)| !p.state.peer_choking() || !p.state.allowed_fast().is_empty())
+            // A peer that chokes us may still serve its allowed-fast pieces
+            // (BEP 6); a sequential download keeps its order and waits.
+            .filter(|(_, p)| {
+                !p.state.peer_choking() || (!p.state.allowed_fast().is_empty() && !sequential)
+            })
             .map(|(&k, _)| k)
             .collect();
         let first = turns
@@ -120,7 +124,9 @@ impl Torrent {
             .state
             .peer_choking()
             .then(|| only_pieces(peer.state.has(), peer.state.allowed_fast().iter().copied()));
-        let suggested = if allowed.is_some() {
+        // A sequential download keeps its order: hints do not change it.
+        let sequential = self.config.strategy == crate::picker::Strategy::Sequential;
+        let suggested = if allowed.is_some() || sequential {
             None
         } else {
             let fresh = peer

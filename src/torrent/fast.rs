@@ -14,6 +14,11 @@
 //! our requests in flight until each is answered by a PIECE or a REJECT (or
 //! times out); a SUGGEST_PIECE only orders our picks for that peer.
 //!
+//! A sequential download (`--strategy sequential`, for streaming) does not
+//! ask a choking peer for its allowed-fast pieces: they are scattered, and
+//! the user asked for the pieces in order; it waits for the UNCHOKE. Nor
+//! does it follow SUGGEST_PIECE hints.
+//!
 //! IPv6 peers get no allowed-fast set: BEP 6 defines the set from an IPv4
 //! address only (its first three octets), and pollen sends ALLOWED_FAST to
 //! IPv4 peers alone (an IPv4-mapped IPv6 address counts as IPv4).
@@ -519,6 +524,38 @@ mod tests {
         assert_eq!(requests_sent(&drain(&mut core)), vec![2, 9]);
         core.request_blocks(now, None);
         assert_eq!(drain(&mut core), vec![], "never the same block twice");
+    }
+
+    #[test]
+    fn a_sequential_download_waits_for_the_unchoke_instead_of_allowed_fast_pieces() {
+        let now = Instant::now();
+        let (meta, _) = test_torrent((PIECES * BLOCK_LEN) as usize, BLOCK_LEN, 6);
+        let handshake = Handshake::new(meta.info_hash.0, [7; 20]).with_fast();
+        let config = TorrentConfig {
+            strategy: crate::picker::Strategy::Sequential,
+            ..TorrentConfig::default()
+        };
+        let mut core = Torrent::new(meta, config, Bitfield::new(PIECES), Rng::new(6), now);
+        core.handle_check_done();
+        core.handle_handshake(PEER, peer_addr(), &handshake, now);
+        core.handle_message(PEER, Message::HaveAll, now);
+        core.handle_message(PEER, Message::AllowedFast { piece: 9 }, now);
+        drain(&mut core);
+        core.request_blocks(now, None);
+        assert_eq!(drain(&mut core), vec![]);
+        core.handle_message(PEER, Message::Unchoke, now);
+        core.request_blocks(now, None);
+        let asked: Vec<u32> = drain(&mut core)
+            .into_iter()
+            .filter_map(|a| match a {
+                Action::Send {
+                    message: OutMessage::Request(r),
+                    ..
+                } => Some(r.piece),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(asked, all_pieces(), "in order once unchoked");
     }
 
     #[test]
