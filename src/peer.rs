@@ -726,4 +726,81 @@ mod tests {
         assert_eq!(peer.note_unrequested(later), 1);
         assert_eq!(peer.note_unrequested(later), 2);
     }
+
+    fn blocks(layout: &Layout) -> Vec<Block> {
+        layout
+            .pieces()
+            .map(|p| layout.block(p, 0).unwrap())
+            .collect()
+    }
+
+    #[test]
+    fn a_choke_under_the_fast_extension_keeps_allowed_fast_requests_and_returns_the_rest() {
+        let layout = Layout::new(16384, &[16384 * 4]).unwrap();
+        let blocks = blocks(&layout);
+        for fast in [false, true] {
+            let mut peer = PeerState::new(4);
+            if fast {
+                peer.set_fast();
+            }
+            peer.set_allowed_fast_for_it(vec![2]);
+            assert_eq!(peer.is_allowed_fast_for_it(2), fast);
+            peer.unchoke();
+            for block in &blocks {
+                assert!(peer.queue_request(*block));
+            }
+            let (message, rejected) = peer.choke().unwrap();
+            assert_eq!(message, Message::Choke);
+            if fast {
+                assert_eq!(rejected, vec![blocks[0], blocks[1], blocks[3]]);
+                assert_eq!(peer.peek_queued(), Some(&blocks[2]));
+            } else {
+                assert_eq!(rejected, vec![], "BEP 3: dropped silently");
+                assert_eq!(peer.queued_len(), 0);
+            }
+            assert!(peer.choke().is_none(), "choked already");
+        }
+    }
+
+    #[test]
+    fn a_choke_from_a_fast_peer_keeps_our_requests_in_flight() {
+        let layout = Layout::new(16384, &[16384 * 2]).unwrap();
+        let t0 = Instant::now();
+        for fast in [false, true] {
+            let mut peer = PeerState::new(2);
+            if fast {
+                peer.set_fast();
+            }
+            for block in blocks(&layout) {
+                peer.add_request(block, t0);
+            }
+            let dropped = peer.peer_choked();
+            assert!(peer.peer_choking());
+            if fast {
+                assert!(dropped.is_empty());
+                assert_eq!(peer.requested().len(), 2);
+            } else {
+                assert_eq!(dropped.len(), 2);
+                assert!(peer.requested().is_empty());
+            }
+        }
+    }
+
+    #[test]
+    fn allowed_fast_and_suggested_pieces_are_remembered_within_bounds() {
+        let mut peer = PeerState::new(1000);
+        for piece in 0..100 {
+            peer.add_allowed_fast(piece);
+        }
+        assert!(!peer.add_allowed_fast(3), "known already");
+        assert_eq!(peer.allowed_fast().len(), MAX_ALLOWED_FAST_FROM_PEER);
+        for piece in 0..100 {
+            peer.add_suggested(piece);
+        }
+        peer.add_suggested(90);
+        let kept: Vec<u32> = peer.suggested().collect();
+        assert_eq!(kept.len(), MAX_SUGGESTED_PIECES);
+        assert_eq!(kept.last(), Some(&90), "a repeated hint is the newest");
+        assert!(!kept.contains(&83), "the oldest are forgotten");
+    }
 }
