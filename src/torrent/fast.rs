@@ -115,18 +115,15 @@ impl Torrent {
         }
     }
 
-    /// One of the five BEP 6 messages arrived (`first`: nothing but
-    /// extension handshakes and keepalives came before it). Without the
-    /// extension in force it closes the peer.
+    /// One of the five BEP 6 messages arrived from a peer with the
+    /// extension in force (`handle_message` closes the others first;
+    /// `first`: nothing but extension handshakes and keepalives came
+    /// before it).
     pub(super) fn on_fast_message(&mut self, key: PeerKey, message: Message<'_>, first: bool) {
         let piece_count = self.meta.layout.piece_count();
         let Some(peer) = self.peers.get_mut(&key) else {
             return;
         };
-        if !peer.state.fast() {
-            let name = message.name();
-            return self.close(key, CloseReason::FastMessageWithoutFast { message: name });
-        }
         match message {
             Message::HaveAll if first => {
                 self.set_peer_pieces(key, crate::bitfield::Bitfield::full(piece_count));
@@ -524,6 +521,46 @@ mod tests {
         assert_eq!(requests_sent(&drain(&mut core)), vec![2, 9]);
         core.request_blocks(now, None);
         assert_eq!(drain(&mut core), vec![], "never the same block twice");
+    }
+
+    #[test]
+    fn while_fetching_metadata_a_fast_peer_gets_have_none_and_others_are_held_to_the_bit() {
+        let now = Instant::now();
+        let (meta, _) = test_torrent((PIECES * BLOCK_LEN) as usize, BLOCK_LEN, 6);
+        let placeholder = std::sync::Arc::new(crate::metainfo::Metainfo::awaiting(
+            meta.info_hash,
+            "magnet",
+            Vec::new(),
+        ));
+        let mut core = Torrent::new(
+            placeholder,
+            TorrentConfig::default(),
+            Bitfield::new(0),
+            Rng::new(6),
+            now,
+        );
+        core.await_metadata();
+        let fast = Handshake::new(meta.info_hash.0, [7; 20]).with_fast();
+        core.handle_handshake(PEER, peer_addr(), &fast, now);
+        assert_eq!(drain(&mut core), vec![send(OutMessage::HaveNone)]);
+        // Its HAVE_ALL waits for the metadata, as a BITFIELD would.
+        core.handle_message(PEER, Message::HaveAll, now);
+        assert_eq!(drain(&mut core), vec![]);
+
+        let other = 8;
+        let legacy = Handshake::new(meta.info_hash.0, [8; 20]);
+        core.handle_handshake(other, peer_addr(), &legacy, now);
+        assert_eq!(drain(&mut core), vec![], "no BITFIELD: nothing to say");
+        core.handle_message(other, Message::HaveAll, now);
+        assert_eq!(
+            drain(&mut core),
+            vec![Action::Close {
+                peer: other,
+                reason: CloseReason::FastMessageWithoutFast {
+                    message: "HAVE_ALL"
+                }
+            }]
+        );
     }
 
     #[test]

@@ -6,8 +6,8 @@
 //! quinn-proto and smoltcp: inputs are `handle_*` calls with the time
 //! passed in (a peer's handshake, each decoded message, a block written, a
 //! piece checked, a disconnect), and the periodic phases of the classic
-//! loop (`check_timeouts`, `send_haves`, `request_blocks`, `rechoke`) are
-//! plain methods too. Outputs wait in a queue drained with
+//! loop (`check_timeouts`, `send_haves`, `request_blocks`, `rechoke`,
+//! `send_pex`) are plain methods too. Outputs wait in a queue drained with
 //! [`Torrent::poll_action`]: messages to send, peers to close, pieces to
 //! hash, digests to read ([`Action`]). The session drives one per torrent
 //! over real sockets and files; the tests drive several against each other
@@ -22,7 +22,9 @@
 mod action;
 mod download;
 mod fast;
+mod metadata_fetch;
 mod metadata_serve;
+mod pex;
 mod seed_limit;
 mod timeouts;
 mod upload;
@@ -36,9 +38,11 @@ pub use action::{
     Action, BlockDigest, BlockWrite, DigestPurpose, Handled, Note, OutMessage, PeerKey,
 };
 pub use fast::{allowed_fast_set, our_handshake, ALLOWED_FAST_SET_LEN};
+pub use metadata_fetch::MAX_EARLY_HAVES;
 pub use metadata_serve::{
     MAX_METADATA_PIECES_PER_WINDOW, MAX_METADATA_REJECTS_PER_WINDOW, METADATA_REPLY_WINDOW,
 };
+pub use pex::{MAX_PEX_LISTED, PEX_PERIOD};
 pub use seed_limit::{SeedLimitMet, SeedLimits};
 pub use timeouts::REQUEST_TIMEOUT;
 pub use upload::Serve;
@@ -133,6 +137,10 @@ struct Peer {
     joined_at: Instant,
     /// Its `ut_metadata` id and how many metadata replies it got lately.
     metadata: metadata_serve::MetadataPeer,
+    /// What it said it has before the metadata arrived (a magnet link).
+    early: metadata_fetch::EarlyPieces,
+    /// Its `ut_pex` id, where it listens, and what we told it (BEP 11).
+    pex: pex::PexPeerState,
 }
 
 /// What a connected peer looks like from outside (status line, TUI).
@@ -185,6 +193,8 @@ pub struct Torrent {
     down_rate: RateMeter,
     up_rate: RateMeter,
     actions: VecDeque<Action>,
+    /// The metadata fetch of a magnet link, until the metadata arrives.
+    fetch: Option<Box<crate::metadata::MetadataFetch<PeerKey>>>,
 }
 
 impl Torrent {
@@ -224,6 +234,7 @@ impl Torrent {
             down_rate: RateMeter::new(),
             up_rate: RateMeter::new(),
             actions: VecDeque::new(),
+            fetch: None,
         }
     }
 
@@ -242,9 +253,10 @@ impl Torrent {
         &self.have
     }
 
-    /// Whether every piece is verified.
+    /// Whether every piece is verified (never while the metadata is
+    /// still being fetched: no pieces are known then).
     pub fn is_complete(&self) -> bool {
-        self.have.is_complete()
+        self.fetch.is_none() && self.have.is_complete()
     }
 
     /// Whether the start-up check is still running.
@@ -340,7 +352,9 @@ impl Torrent {
 
     /// When the core next wants [`Torrent::handle_timeout`].
     pub fn next_deadline(&self) -> Instant {
-        self.next_rechoke.min(self.next_check)
+        let fetch = self.fetch.as_ref().and_then(|f| f.next_deadline());
+        let core = self.next_rechoke.min(self.next_check);
+        fetch.map_or(core, |at| at.min(core))
     }
 
     /// Runs the periodic phases that are due, in the loop's order: what
@@ -457,6 +471,8 @@ impl Torrent {
                 closing: false,
                 joined_at: now,
                 metadata: metadata_serve::MetadataPeer::default(),
+                early: metadata_fetch::EarlyPieces::default(),
+                pex: pex::PexPeerState::default(),
             },
         );
         if fast {
@@ -481,6 +497,9 @@ impl Torrent {
         reason: &CloseReason,
         now: Instant,
     ) {
+        if let Some(fetch) = self.fetch.as_mut() {
+            fetch.remove_peer(key);
+        }
         if let Some(mut peer) = self.peers.remove(&key) {
             for block in peer.state.take_all_requests() {
                 self.partial_pieces.release(&block);
@@ -511,6 +530,17 @@ impl Torrent {
             peer.state.note_message()
         };
         log::trace!("{} <- {}", peer.addr, message.name());
+        if message.is_fast_extension() && !peer.state.fast() {
+            let message = message.name();
+            self.close(key, CloseReason::FastMessageWithoutFast { message });
+            return Handled::Done;
+        }
+        if self.fetch.is_some() && self.hold_early_message(key, &message) {
+            return Handled::Done;
+        }
+        let Some(peer) = self.peers.get_mut(&key) else {
+            return Handled::Done;
+        };
         match message {
             Message::KeepAlive | Message::Port(_) | Message::Unknown { .. } => {}
             Message::HaveAll
@@ -678,6 +708,6 @@ impl Torrent {
 }
 
 #[cfg(test)]
-mod sim;
+pub(crate) mod sim;
 #[cfg(test)]
 mod tests;

@@ -1018,6 +1018,8 @@ impl Swarm {
                     node,
                     note,
                 }),
+                // Every simulated node starts with its metainfo.
+                Action::MetadataReceived { .. } => {}
             }
         }
     }

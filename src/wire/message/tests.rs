@@ -319,6 +319,7 @@ fn max_frame_len_is_the_largest_message_allowed() {
     );
     let tight = FrameLimits {
         piece_count: 8,
+        piece_count_known: true,
         max_block_len: 0,
         max_extended_len: 0,
         max_unknown_len: 0,
@@ -343,4 +344,48 @@ fn names_and_ids_follow_the_beps() {
         payload: b"",
     };
     assert_eq!((unknown.id(), unknown.name()), (Some(99), "UNKNOWN"));
+}
+
+#[test]
+fn before_metadata_a_bitfield_of_any_length_up_to_the_ceiling_decodes() {
+    let limits = FrameLimits::before_metadata();
+    for len in [1usize, 2, 100] {
+        let mut frame = u32::try_from(1 + len).unwrap().to_be_bytes().to_vec();
+        frame.push(5);
+        frame.extend(std::iter::repeat_n(0xff, len));
+        let (message, used) = decode_frame(&frame, &limits).unwrap().unwrap();
+        assert_eq!(used, frame.len());
+        assert_eq!(message, Message::Bitfield(&frame[5..]));
+    }
+    let too_long = limits.piece_count.div_ceil(8) + 2;
+    let header = too_long.to_be_bytes();
+    let frame = [&header[..], &[5u8][..]].concat();
+    assert!(decode_frame(&frame, &limits).is_err());
+}
+
+#[test]
+fn exactly_the_five_bep6_messages_belong_to_the_fast_extension() {
+    let block = BlockRequest {
+        piece: 1,
+        begin: 0,
+        len: 16384,
+    };
+    let fast = [
+        Message::HaveAll,
+        Message::HaveNone,
+        Message::Reject(block),
+        Message::AllowedFast { piece: 1 },
+        Message::Suggest { piece: 1 },
+    ];
+    assert!(fast.iter().all(Message::is_fast_extension));
+    let others = [
+        Message::KeepAlive,
+        Message::Choke,
+        Message::Have { piece: 1 },
+        Message::Bitfield(&[0xff]),
+        Message::Request(block),
+        Message::Cancel(block),
+        Message::Port(6881),
+    ];
+    assert!(!others.iter().any(Message::is_fast_extension));
 }
