@@ -177,6 +177,11 @@ impl PeerList {
         self.entries.retain(|a, _| !is_listen_addr(addr, *a));
     }
 
+    /// Where we listen, if the session said ([`PeerList::set_listen_addr`]).
+    pub fn listen_addr(&self) -> Option<SocketAddr> {
+        self.listen_addr
+    }
+
     /// A handshake showed that `addr` is us (our own peer id came back):
     /// it is dropped and never listed again (unless banned, which stays).
     pub fn mark_own(&mut self, addr: SocketAddr) {

@@ -287,8 +287,10 @@ pub fn run(args: &[OsString]) -> Result<(), CliError> {
         session.add_torrent(meta)?;
     }
     for magnet in &magnets {
-        for note in &magnet.notes {
-            log::info!("magnet link: {note}");
+        if !matches.opt_present("quiet") {
+            for note in &magnet.notes {
+                eprintln!("note: magnet link: {note}");
+            }
         }
         session.add_parsed_magnet(magnet)?;
     }

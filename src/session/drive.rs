@@ -115,6 +115,18 @@ impl Session {
         }
     }
 
+    /// PEX phase (BEP 11), once a second with the housekeeping: each core
+    /// sends the peers whose turn has come (at most one message a minute
+    /// each) the connected peers joined and left since their last message.
+    /// Only queues messages; never blocks.
+    pub(super) fn send_pex(&mut self, now: Instant) {
+        for (_, slot) in &mut self.torrents {
+            if !slot.paused {
+                slot.torrent.send_pex(now);
+            }
+        }
+    }
+
     /// Gives each of torrent `tid`'s `files` whose pieces are all verified
     /// its real name (dropping the `.part` suffix).
     pub(super) fn finish_files(&mut self, tid: TorrentId, files: &[usize]) {

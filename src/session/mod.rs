@@ -21,9 +21,10 @@
 //!                                         on_writable, receive (finishes a connect, then bytes in)
 //!     tick(now)                         the due periodic phases, in order: check_existing_data,
 //!                                         verify_pieces (large pieces, a slice per pass),
-//!                                         add_peers, check_timeouts, send_keepalives, show_status
-//!                                         (once a second), cleanup, send_haves, request_blocks,
-//!                                         rechoke (every 10 s), announce, check_finished, save_resume
+//!                                         add_peers, check_timeouts, send_keepalives, send_pex,
+//!                                         show_status (once a second), cleanup, send_haves,
+//!                                         request_blocks, rechoke (every 10 s), announce,
+//!                                         check_finished, save_resume
 //!     before_sleep(now)                 serve_requests, flush_all (in rounds), cleanup, write_trace
 //! ```
 //!
@@ -541,6 +542,7 @@ impl Session {
             self.run_phase(phase::ADD_PEERS, now, Self::add_peers);
             self.run_phase(phase::CHECK_TIMEOUTS, now, Self::check_timeouts);
             self.run_phase(phase::SEND_KEEPALIVES, now, Self::send_keepalives);
+            self.run_phase(phase::SEND_PEX, now, Self::send_pex);
             self.show_status(now);
         }
         self.run_phase(phase::CLEANUP, now, Self::cleanup);

@@ -254,18 +254,16 @@ pub fn format_status(s: &StatusSnapshot, width: Option<usize>) -> String {
 /// The fields after the name, most important first (the last are dropped
 /// first when the line is too wide).
 fn status_fields(s: &StatusSnapshot) -> Vec<String> {
-    // Only a magnet link before its metadata has no bytes at all.
-    let percent = if s.total_bytes == 0 {
-        0.0
-    } else {
-        s.done_bytes as f64 * 100.0 / s.total_bytes as f64
-    };
+    // Only a magnet link before its metadata has no size: no percent, no
+    // eta, no byte counts until it is known.
+    let sized = s.total_bytes > 0;
+    let mut fields = vec![s.activity.to_string()];
+    if sized {
+        let percent = s.done_bytes as f64 * 100.0 / s.total_bytes as f64;
+        fields.push(format!("{percent:.1}%"));
+    }
+    fields.push(format!("down {}/s", format_bytes(s.down_rate)));
     let left = s.total_bytes.saturating_sub(s.done_bytes);
-    let mut fields = vec![
-        s.activity.to_string(),
-        format!("{percent:.1}%"),
-        format!("down {}/s", format_bytes(s.down_rate)),
-    ];
     if left > 0 {
         fields.push(match left.checked_div(s.down_rate) {
             Some(secs) => format!("eta {}", clock(Duration::from_secs(secs))),
@@ -274,11 +272,13 @@ fn status_fields(s: &StatusSnapshot) -> Vec<String> {
     }
     fields.push(format!("up {}/s", format_bytes(s.up_rate)));
     fields.push(format!("peers {} of {}", s.peers_connected, s.peers_known));
-    fields.push(format!(
-        "{}/{}",
-        format_bytes(s.done_bytes),
-        format_bytes(s.total_bytes)
-    ));
+    if sized {
+        fields.push(format!(
+            "{}/{}",
+            format_bytes(s.done_bytes),
+            format_bytes(s.total_bytes)
+        ));
+    }
     if let Some((seeders, leechers)) = s.swarm {
         fields.push(format!("swarm {seeders}s/{leechers}l"));
     }
@@ -652,6 +652,29 @@ mod tests {
         assert_eq!(
             format_status(&seeding, None),
             "big.iso  seeding  100.0%  down 4.0 MiB/s  up 512.0 KiB/s  peers 5 of 12  4.0 GiB/4.0 GiB  swarm 3s/9l  elapsed 0:42"
+        );
+    }
+
+    #[test]
+    fn before_a_magnets_metadata_the_line_shows_no_size() {
+        let snapshot = StatusSnapshot {
+            name: "0123abcd".into(),
+            activity: Activity::FetchingMetadata {
+                got: 1,
+                of: Some(2),
+            },
+            elapsed: Duration::from_secs(3),
+            peers_known: 3,
+            peers_connected: 2,
+            done_bytes: 0,
+            total_bytes: 0,
+            down_rate: 0,
+            up_rate: 0,
+            swarm: None,
+        };
+        assert_eq!(
+            format_status(&snapshot, Some(200)),
+            "0123abcd  fetching metadata 1/2  down 0 B/s  up 0 B/s  peers 2 of 3  elapsed 0:03"
         );
     }
 

@@ -126,7 +126,12 @@ impl Torrent {
             None if self.fetch.is_some() => MetadataOffer::Asking,
             None => MetadataOffer::None,
         };
-        extension::our_handshake(crate::peer::MAX_QUEUED_REQUESTS, super::CLIENT_NAME, offer)
+        extension::our_handshake_with(
+            crate::peer::MAX_QUEUED_REQUESTS,
+            super::CLIENT_NAME,
+            offer,
+            self.pex_offers(),
+        )
     }
 
     /// A BEP 10 extended message from a connected peer: its handshake, or
@@ -135,6 +140,7 @@ impl Torrent {
         match id {
             extension::HANDSHAKE_ID => self.on_ext_handshake(key, payload),
             UT_METADATA_ID => self.on_ut_metadata(key, payload, now),
+            extension::UT_PEX_ID => self.on_ut_pex(key, payload),
             _ => {}
         }
     }
@@ -168,6 +174,7 @@ impl Torrent {
         if let (Some(_), Some(size)) = (peer.metadata.ut_metadata, ext.metadata_size) {
             self.offer_metadata(key, size);
         }
+        self.on_pex_handshake(key, &ext);
     }
 
     /// A `ut_metadata` message: a request is answered (see the module doc);
