@@ -435,12 +435,19 @@ pub struct BlockChoice<'a> {
     /// Endgame forced early (`--endgame PCT` reached): duplicate requests
     /// are allowed even while other peers' pieces still have wanted blocks.
     pub endgame: bool,
+    /// The peer has no request in flight. Only such a peer is given a
+    /// duplicate (as libtorrent does): a peer with work in its pipeline
+    /// is busy anyway, and duplicates asked of it while every block is
+    /// still on its way (a small torrent fits in the pipelines at once)
+    /// would be wasted bandwidth, not a faster finish.
+    pub idle: bool,
 }
 
 /// The next block to request from a peer: a wanted block of a piece in
 /// progress, else the first block of a newly picked piece, else (endgame,
-/// when nothing is left unrequested) a block another peer is already
-/// fetching. `already_asked` says which blocks this peer has been asked for.
+/// when nothing is left unrequested, and only for an idle peer) a block
+/// another peer is already fetching. `already_asked` says which blocks
+/// this peer has been asked for.
 pub fn next_block(
     partial_pieces: &mut PartialPieces,
     choice: &BlockChoice<'_>,
@@ -463,6 +470,9 @@ pub fn next_block(
     }
     if partial_pieces.has_wanted_blocks() && !choice.endgame {
         return None; // wanted blocks remain, just not ones this peer has
+    }
+    if !choice.idle {
+        return None; // duplicates only for a peer with nothing in flight
     }
     partial_pieces.request_any_duplicate(choice.layout, choice.peer_has, choice.peer, already_asked)
 }
@@ -582,6 +592,7 @@ mod tests {
             peer: addr(1),
             peer_has: &all,
             endgame: false,
+            idle: true,
         };
         let mut asked: Vec<Block> = Vec::new();
         let mut take = |d: &mut PartialPieces, asked: &mut Vec<Block>| {
@@ -600,6 +611,12 @@ mod tests {
         // Another peer gets endgame duplicates.
         let mut other = Vec::new();
         assert_eq!(take(&mut d, &mut other), Some((0, 0)));
+        // But not while it has requests of its own in flight.
+        let busy = BlockChoice {
+            idle: false,
+            ..choice
+        };
+        assert_eq!(next_block(&mut d, &busy, |_| false, &mut rng), None);
     }
 
     #[test]

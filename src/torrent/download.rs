@@ -146,6 +146,7 @@ impl Torrent {
             peer: peer.addr,
             peer_has: peer.state.has(),
             endgame,
+            idle: peer.state.requested().is_empty(),
         };
         let asked = peer.state.requested();
         let already = |b: &Block| asked.iter().any(|r| r.block == *b);

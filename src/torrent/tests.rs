@@ -268,6 +268,34 @@ fn a_fast_swarm_with_more_leechers_than_slots_rejects_and_loses_no_block() {
 }
 
 #[test]
+fn two_fast_seeders_of_a_torrent_that_fits_in_the_pipelines_waste_little() {
+    // 1 MiB of 16 KiB pieces: the first seeder's pipeline takes every
+    // block at once, so endgame starts right away. Duplicates go only to a
+    // peer with nothing in flight, so the second seeder is not asked for
+    // copies of blocks that are all still on their way.
+    let mut swarm = Swarm::new(1 << 20, 16 * 1024, 11);
+    let leecher = swarm.add_node(Role::Leecher);
+    for _ in 0..2 {
+        let seeder = swarm.add_node(Role::Seeder);
+        swarm.connect_with(
+            leecher,
+            seeder,
+            LinkConfig::latency(ms(1)).bandwidth(64 * 1024 * KIB),
+        );
+    }
+    swarm
+        .run_until(|s| s.is_complete(leecher), secs(60))
+        .unwrap();
+    assert_eq!(swarm.node(leecher).disk, swarm.payload());
+    let wasted = swarm.node(leecher).core.stats().wasted;
+    println!("wasted {wasted} B of {} B", 1 << 20);
+    assert!(
+        wasted <= 4 * 16 * 1024,
+        "{wasted} B wasted: duplicates were asked of busy peers"
+    );
+}
+
+#[test]
 fn endgame_asks_two_peers_for_the_last_blocks_and_cancels_the_slower_copy() {
     let mut swarm = Swarm::new(1 << 20, 64 * 1024, 3);
     let leecher = swarm.add_node(Role::Leecher);
