@@ -21,7 +21,7 @@
 //!     picker, partial_pieces, smart_ban, choker, peer_list, rate, ratelimit, rng,
 //!     trace, resume::{state, error}, tracker::{announce, udp, tiers, scrape},
 //!     tracker::server::{self, state, http_request, udp_request}, ui, close_reason,
-//!     magnet, metadata
+//!     magnet, metadata, web_seed
 //!                       pure: bytes/values in, values/bytes out; no I/O, no clock
 //! ```
 //!
@@ -87,7 +87,7 @@
 //! | 10 | extension protocol handshake (`reqq`) | [`wire`], [`wire::extension`] |
 //! | 12 | `announce-list` tiers; tier order and failover | [`metainfo`], [`create`], [`tracker::tiers`] |
 //! | 15 | UDP tracker protocol: packets, connect/announce/scrape exchange | [`tracker::udp`] |
-//! | 19 | `url-list` web seeds (parsed) | [`metainfo`] |
+//! | 19 | `url-list` web seeds: file URLs, range mapping, a sans-IO HTTP/1.1 range client; driven by the session as pseudo-peers | [`metainfo`], [`web_seed`], [`create`] |
 //! | 23 | compact tracker peer lists | [`tracker::announce`] |
 //! | 27 | `private` flag | [`metainfo`], [`create`] |
 //! | 47 | padding files (with or without `path`, BitComet names); symlinks hold no data and are never created | [`metainfo`], [`storage`] |
@@ -127,6 +127,7 @@ pub mod trace;
 pub mod tracker;
 pub mod ui;
 pub mod units;
+pub mod web_seed;
 pub mod wire;
 
 pub use client::{download, Download, Progress, StopHandle};
