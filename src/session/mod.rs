@@ -64,6 +64,7 @@ mod stop;
 #[cfg(test)]
 mod tests;
 mod upload;
+mod web_seed;
 
 use std::io::{self, Write as _};
 use std::net::SocketAddr;
@@ -421,7 +422,8 @@ impl Session {
     /// How long the poll may sleep: until the nearest timer, or not at all
     /// while a start-up check or a large piece's hashing has work.
     fn next_deadline(&self, now: Instant) -> Duration {
-        let reads_pending = self.conns.iter().any(|(_, c)| c.read_pending);
+        let reads_pending =
+            self.conns.iter().any(|(_, c)| c.read_pending) || self.web_seeds_pending();
         let hashing = self
             .torrents
             .iter()
@@ -502,6 +504,10 @@ impl Session {
                 self.receive_udp_tracker(tid, tier, now);
                 continue;
             }
+            if let Some((tid, index)) = web_seed::web_seed_of(token.0) {
+                self.web_seed_event(tid, index, readable, writable, now);
+                continue;
+            }
             let key = token.0;
             if !self.conns.contains(key) {
                 continue;
@@ -545,6 +551,7 @@ impl Session {
         self.run_phase(phase::CLEANUP, now, Self::cleanup);
         self.run_phase(phase::SEND_HAVES, now, Self::send_haves);
         self.run_phase(phase::REQUEST_BLOCKS, now, Self::request_blocks);
+        self.run_phase(phase::REQUEST_BLOCKS, now, Self::drive_web_seeds);
         if self
             .torrents
             .iter()

@@ -66,6 +66,8 @@ pub(super) struct Slot {
     pub(super) existing: Vec<crate::storage::Existing>,
     /// Bytes this torrent still needed on disk when it was added.
     pub(super) space_needed: u64,
+    /// Its BEP 19 web seeds (`web_seed.rs`).
+    pub(super) web_seeds: super::web_seed::WebSeeds,
 }
 
 impl Session {
@@ -121,6 +123,7 @@ impl Session {
         let tracker =
             announce::TrackerState::new(&meta, config, now, &mut self.rng, Arc::clone(&self.waker))
                 .map_err(|e| Error::Io("start the tracker state", e))?;
+        let web_seeds = super::web_seed::WebSeeds::new(&meta, Arc::clone(&self.waker), now);
         let meta = Arc::new(meta);
         let have = trusted.unwrap_or_else(|| Bitfield::new(meta.layout.piece_count()));
         let space_needed = self.check_space(&meta, &storage, &have)?;
@@ -157,6 +160,7 @@ impl Session {
             seed_done: false,
             existing,
             space_needed,
+            web_seeds,
         });
         log::debug!("torrent {tid}: added");
         Ok(tid)

@@ -18,3 +18,24 @@ pub mod url;
 pub use http::{HttpError, Progress, RangeAsk, ResponseParser, MAX_REDIRECTS};
 pub use ranges::{file_ranges, FileExtent, FileRange};
 pub use url::{file_url, HttpUrl, Scheme, UrlError};
+
+/// Whether `url_list` (a torrent's `url-list`) has a web seed pollen
+/// uses: a well-formed `http://` URL (`https://` ones are skipped).
+pub fn has_usable_web_seed(url_list: &[String]) -> bool {
+    url_list
+        .iter()
+        .any(|u| HttpUrl::parse(u).is_ok_and(|u| u.scheme == Scheme::Http))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_http_web_seeds_count_as_usable() {
+        let list = |urls: &[&str]| urls.iter().map(|u| u.to_string()).collect::<Vec<_>>();
+        assert!(has_usable_web_seed(&list(&["https://a/", "http://b/"])));
+        assert!(!has_usable_web_seed(&list(&["https://a/", "http:///x"])));
+        assert!(!has_usable_web_seed(&[]));
+    }
+}
