@@ -36,8 +36,9 @@
 //! knows a peer by its address.
 //!
 //! The status line's `peers C of K` counts BitTorrent connections only,
-//! not web seeds; the TUI's peer table shows a joined web seed as a row
-//! of its own (client `-PW…`).
+//! not web seeds (its activity word does count them: a download from a
+//! web seed alone says `downloading`); the TUI's peer table shows a
+//! joined web seed as a row of its own (client `-PW…`).
 
 use std::collections::VecDeque;
 use std::io::{self, Read as _, Write as _};
@@ -247,6 +248,14 @@ impl WebSeeds {
             extents: crate::web_seed::ranges::extents(meta),
             paths,
         }
+    }
+
+    /// How many are in the core as pseudo-peers now.
+    pub(super) fn joined_count(&self) -> usize {
+        self.seeds
+            .iter()
+            .filter(|s| matches!(s.status, Status::Joined { .. }))
+            .count()
     }
 }
 
