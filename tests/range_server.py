@@ -5,6 +5,8 @@ Usage: python3 range_server.py DIR
 Binds 127.0.0.1 on a free port and prints "port N" on its first line.
 Serves GET with keep-alive; "Range: bytes=a-b" (one range) gets 206 with
 Content-Range, no Range gets 200, a missing file 404, a bad range 416.
+Two prefixes test redirects: /redirect/PATH answers 302 to /PATH, and
+/loop/PATH answers 302 to itself for ever.
 """
 import os
 import re
@@ -26,8 +28,19 @@ class Handler(BaseHTTPRequestHandler):
         self.send_header("Content-Length", "0")
         self.end_headers()
 
+    def redirect(self, location):
+        self.send_response(302)
+        self.send_header("Location", location)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
     def do_GET(self):
-        path = urllib.parse.unquote(urllib.parse.urlsplit(self.path).path)
+        raw = urllib.parse.urlsplit(self.path).path
+        if raw.startswith("/redirect/"):
+            return self.redirect(raw[len("/redirect"):])
+        if raw.startswith("/loop/"):
+            return self.redirect(raw)
+        path = urllib.parse.unquote(raw)
         full = os.path.realpath(os.path.join(ROOT, path.lstrip("/")))
         if not full.startswith(ROOT + os.sep) or not os.path.isfile(full):
             return self.send_empty(404)

@@ -44,6 +44,14 @@ fn main() {
             a_web_seed_with_a_corrupted_file_is_backed_off_and_the_peer_fills_in,
             [program("python3", "python3")]
         ),
+        trial!(
+            a_redirecting_web_seed_is_followed,
+            [program("python3", "python3")]
+        ),
+        trial!(
+            web_seeds_that_answer_404_or_redirect_for_ever_are_backed_off,
+            [program("python3", "python3")]
+        ),
     ]);
 }
 
@@ -127,20 +135,28 @@ const FILES: &[(&str, usize, u64)] = &[
 /// `pollen create --web-seed URL` (the URL names the server's root, which
 /// holds `share/`). Returns (seed directory, torrent).
 fn make_torrent(root: &Path, web_seed: &str) -> (PathBuf, PathBuf) {
+    make_torrent_with(root, &[web_seed])
+}
+
+/// [`make_torrent`] with several web seeds.
+fn make_torrent_with(root: &Path, web_seeds: &[&str]) -> (PathBuf, PathBuf) {
     let seed = root.join("seed");
     write_tree(&seed, FILES);
     let torrent = root.join("t.torrent");
-    let out = pollen([
+    let share = seed.join("share");
+    let mut args: Vec<&std::ffi::OsStr> = vec![
         "create".as_ref(),
-        seed.join("share").as_os_str(),
+        share.as_os_str(),
         "-o".as_ref(),
         torrent.as_os_str(),
-        "--web-seed".as_ref(),
-        web_seed.as_ref(),
         "--piece-size".as_ref(),
         "32768".as_ref(),
         "-q".as_ref(),
-    ]);
+    ];
+    for url in web_seeds {
+        args.extend(["--web-seed".as_ref(), std::ffi::OsStr::new(*url)]);
+    }
+    let out = pollen(args);
     assert!(
         out.status.success(),
         "{}",
@@ -234,6 +250,51 @@ fn a_web_seed_with_a_corrupted_file_is_backed_off_and_the_peer_fills_in() {
             .any(|l| l.contains("web seed http://127.0.0.1") && l.contains("backing off")),
         "no back-off in the log:\n{log}"
     );
+}
+
+fn a_redirecting_web_seed_is_followed() {
+    let dir = TempDir::new("webseed-redirect");
+    let served = dir.path().join("served");
+    std::fs::create_dir_all(&served).unwrap();
+    let server = RangeServer::start(&served);
+    let (seed, torrent) = make_torrent(dir.path(), &format!("{}redirect/", server.url()));
+    copy_tree(&seed, &served);
+    let dest = dir.path().join("dl");
+    let mut leech = leecher(&torrent, &dest, &[]);
+    let status = leech.wait(DOWNLOAD_LIMIT);
+    assert!(status.success(), "{status}; pollen:\n{}", leech.stderr());
+    assert_same_tree(&seed, &dest);
+    let log = server.log();
+    assert!(
+        log.contains("\"GET /redirect/share/z HTTP/1.1\" 302"),
+        "{log}"
+    );
+    assert!(log.contains("\"GET /share/z HTTP/1.1\" 206"), "{log}");
+}
+
+fn web_seeds_that_answer_404_or_redirect_for_ever_are_backed_off() {
+    let dir = TempDir::new("webseed-404");
+    let served = dir.path().join("served");
+    std::fs::create_dir_all(&served).unwrap();
+    let server = RangeServer::start(&served);
+    let missing = format!("{}missing/", server.url());
+    let looping = format!("{}loop/", server.url());
+    let (seed, torrent) = make_torrent_with(dir.path(), &[&missing, &looping]);
+    // Slow, so both web seeds (which take turns: one server) are tried.
+    let mut seeder = Pollen::seeder(&torrent, &seed, &["--max-up", "300K"]);
+    let peer = seeder.peer_arg();
+    let dest = dir.path().join("dl");
+    let mut leech = leecher(&torrent, &dest, &["--peer", &peer]);
+    let status = leech.wait(DOWNLOAD_LIMIT);
+    let log = leech.stderr();
+    assert!(status.success(), "{status}; pollen:\n{log}");
+    assert_same_tree(&seed, &dest);
+    let backed_off = |url: &str, why: &str| {
+        log.lines()
+            .any(|l| l.contains(&format!("web seed {url}: {why}")) && l.contains("backing off"))
+    };
+    assert!(backed_off(&missing, "HTTP status 404"), "{log}");
+    assert!(backed_off(&looping, "more than 5 redirects"), "{log}");
 }
 
 /// Copies the tree under `from` into `to`.
