@@ -45,6 +45,10 @@ fn main() {
             [program("python3", "python3")]
         ),
         trial!(
+            padding_files_are_never_fetched_from_a_web_seed,
+            [program("python3", "python3")]
+        ),
+        trial!(
             a_redirecting_web_seed_is_followed,
             [program("python3", "python3")]
         ),
@@ -295,6 +299,63 @@ fn web_seeds_that_answer_404_or_redirect_for_ever_are_backed_off() {
     };
     assert!(backed_off(&missing, "HTTP status 404"), "{log}");
     assert!(backed_off(&looping, "more than 5 redirects"), "{log}");
+}
+
+/// A payload tree: (relative path, length, seed) per file.
+type Tree = &'static [(&'static str, usize, u64)];
+
+/// The BEP 47 fixtures (fixtures/README.md) with a pad file after their
+/// first data file, and their data files: (relative path, length, seed).
+const PADDED: &[(&str, Tree)] = &[
+    (
+        "pad-no-path.torrent",
+        &[("padded/a.bin", 10_000, 43), ("padded/b.bin", 20_000, 44)],
+    ),
+    (
+        "bitcomet-padding.torrent",
+        &[
+            ("bitcomet/a.bin", 10_000, 45),
+            ("bitcomet/b.bin", 3_000, 46),
+        ],
+    ),
+];
+
+fn padding_files_are_never_fetched_from_a_web_seed() {
+    for (fixture, files) in PADDED {
+        let dir = TempDir::new("webseed-pad");
+        let served = dir.path().join("served");
+        write_tree(&served, files);
+        let server = RangeServer::start(&served);
+        // `url-list` lives outside `info`: adding it keeps the info-hash.
+        let mut bytes = std::fs::read(common::fixtures().join(fixture)).unwrap();
+        assert_eq!(bytes.pop(), Some(b'e'));
+        let url = server.url();
+        bytes.extend_from_slice(format!("8:url-list{}:{url}e", url.len()).as_bytes());
+        let torrent = dir.path().join("t.torrent");
+        std::fs::write(&torrent, bytes).unwrap();
+        let dest = dir.path().join("dl");
+        let mut leech = leecher(&torrent, &dest, &[]);
+        let status = leech.wait(DOWNLOAD_LIMIT);
+        assert!(
+            status.success(),
+            "{fixture}: {status}; pollen:\n{}",
+            leech.stderr()
+        );
+        assert_same_tree(&served, &dest);
+        let log = server.log();
+        for (path, _, _) in *files {
+            assert!(
+                log.contains(&format!("\"GET /{path} HTTP/1.1\" 206")),
+                "{log}"
+            );
+        }
+        for line in log.lines().filter(|l| l.contains("\"GET ")) {
+            let asked_data = files
+                .iter()
+                .any(|(path, _, _)| line.contains(&format!("\"GET /{path} HTTP/1.1\" 206")));
+            assert!(asked_data, "{fixture}: asked for something else: {line}");
+        }
+    }
 }
 
 /// Copies the tree under `from` into `to`.
