@@ -18,12 +18,14 @@
 //!     wait_for_events(timeout)          epoll_wait / poll(2)
 //!     now = Instant::now()              the clock is read once per pass
 //!     dispatch_events(now)              per ready socket: accept_peers, receive_udp_tracker,
-//!                                         on_writable, receive (finishes a connect, then bytes in)
+//!                                         web_seed_event, on_writable, receive (finishes a
+//!                                         connect, then bytes in)
 //!     tick(now)                         the due periodic phases, in order: check_existing_data,
 //!                                         verify_pieces (large pieces, a slice per pass),
 //!                                         add_peers, check_timeouts, send_keepalives, show_status
 //!                                         (once a second), cleanup, send_haves, request_blocks,
-//!                                         rechoke (every 10 s), announce, check_finished, save_resume
+//!                                         drive_web_seeds, rechoke (every 10 s), announce,
+//!                                         check_finished, save_resume
 //!     before_sleep(now)                 serve_requests, flush_all (in rounds), cleanup, write_trace
 //! ```
 //!
@@ -469,7 +471,8 @@ impl Session {
 
     /// Hands each readiness event to its phase: the listener to
     /// `accept_peers`, a peer socket to `on_writable` or `receive`, a UDP
-    /// tracker socket to `receive_udp_tracker`. First, peers that used up
+    /// tracker socket to `receive_udp_tracker`, a web seed's HTTP socket to
+    /// `web_seed_event`. First, peers that used up
     /// their read budget last pass are read again (`receive_pending`).
     /// Events for keys no longer in the slab are ignored.
     fn dispatch_events(&mut self, now: Instant) {
