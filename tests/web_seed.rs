@@ -45,6 +45,10 @@ fn main() {
             [program("python3", "python3")]
         ),
         trial!(
+            a_single_file_torrent_uses_the_web_seed_url_as_is,
+            [program("python3", "python3")]
+        ),
+        trial!(
             padding_files_are_never_fetched_from_a_web_seed,
             [program("python3", "python3")]
         ),
@@ -299,6 +303,41 @@ fn web_seeds_that_answer_404_or_redirect_for_ever_are_backed_off() {
     };
     assert!(backed_off(&missing, "HTTP status 404"), "{log}");
     assert!(backed_off(&looping, "more than 5 redirects"), "{log}");
+}
+
+fn a_single_file_torrent_uses_the_web_seed_url_as_is() {
+    let dir = TempDir::new("webseed-single");
+    let served = dir.path().join("served");
+    // On the server the file has another name than in the torrent.
+    write_tree(&served, &[("mirror/renamed.iso", 200_001, 7)]);
+    let server = RangeServer::start(&served);
+    let local = dir.path().join("image.iso");
+    std::fs::copy(served.join("mirror/renamed.iso"), &local).unwrap();
+    let torrent = dir.path().join("t.torrent");
+    let url = format!("{}mirror/renamed.iso", server.url());
+    let out = pollen([
+        "create".as_ref(),
+        local.as_os_str(),
+        "-o".as_ref(),
+        torrent.as_os_str(),
+        "--web-seed".as_ref(),
+        url.as_ref(),
+        "-q".as_ref(),
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let dest = dir.path().join("dl");
+    let mut leech = leecher(&torrent, &dest, &[]);
+    let status = leech.wait(DOWNLOAD_LIMIT);
+    assert!(status.success(), "{status}; pollen:\n{}", leech.stderr());
+    let got = std::fs::read(dest.join("image.iso")).unwrap();
+    assert!(got == std::fs::read(&local).unwrap(), "image.iso differs");
+    assert!(server
+        .log()
+        .contains("\"GET /mirror/renamed.iso HTTP/1.1\" 206"));
 }
 
 /// A payload tree: (relative path, length, seed) per file.

@@ -148,6 +148,9 @@ struct WebSeed {
     job: Option<Job>,
     /// Its read budget ran out: read again next pass.
     read_pending: bool,
+    /// It finished a run outside the receive phase: the next pass must
+    /// come at once, so `request_blocks` gives it more.
+    refill: bool,
 }
 
 /// One HTTP connection.
@@ -226,6 +229,7 @@ impl WebSeeds {
                 conn: None,
                 job: None,
                 read_pending: false,
+                refill: false,
             });
         }
         let paths = meta
@@ -287,9 +291,22 @@ impl Session {
                     }
                 }
             }
+            let mut joined = false;
             for index in 0..count {
                 self.check_web_seed_timeouts(tid, index, now);
-                self.maybe_join(tid, index, now);
+                joined |= self.maybe_join(tid, index, now);
+            }
+            if joined {
+                // Their first requests now, not a housekeeping period later.
+                self.request_blocks(now);
+                for other in self.torrent_ids() {
+                    self.apply_actions(other, now);
+                }
+            }
+            for index in 0..count {
+                if let Some(seed) = self.seed_mut(tid, index) {
+                    seed.refill = false;
+                }
                 self.advance(tid, index, now);
                 if self.seed(tid, index).is_some_and(|s| s.read_pending) {
                     self.web_seed_event(tid, index, true, false, now);
@@ -303,7 +320,7 @@ impl Session {
     pub(super) fn web_seeds_pending(&self) -> bool {
         self.torrents
             .iter()
-            .any(|(_, s)| s.web_seeds.seeds.iter().any(|w| w.read_pending))
+            .any(|(_, s)| s.web_seeds.seeds.iter().any(|w| w.read_pending || w.refill))
     }
 
     /// A message the core sends to web seed `key`: REQUESTs are queued,
@@ -386,10 +403,11 @@ impl Session {
 
     /// Joins web seed `index` to the core when it is due, its torrent
     /// wants data and its address is known.
-    fn maybe_join(&mut self, tid: TorrentId, index: usize, now: Instant) {
+    /// Returns whether it joined.
+    fn maybe_join(&mut self, tid: TorrentId, index: usize, now: Instant) -> bool {
         let peer_id = web_seed_peer_id(key_of(tid, index));
         let Some(slot) = self.torrents.get_mut(tid) else {
-            return;
+            return false;
         };
         let wanting = !slot.paused && slot.checking.is_none() && !slot.torrent.is_complete();
         let joined: Vec<SocketAddr> = slot
@@ -402,21 +420,27 @@ impl Session {
             })
             .collect();
         let Some(seed) = slot.web_seeds.seeds.get(index) else {
-            return;
+            return false;
         };
         match seed.status {
             Status::Idle { retry_at } if wanting && now >= retry_at => {}
-            Status::Joined { .. } if !wanting => return self.detach(tid, index, now),
-            _ => return,
+            Status::Joined { .. } if !wanting => {
+                self.detach(tid, index, now);
+                return false;
+            }
+            _ => return false,
         }
         let (host, port) = (seed.base.host.clone(), seed.base.port);
         let addr = match slot.web_seeds.resolver.lookup(&host, port, now) {
             Lookup::Ready(addr) => addr,
-            Lookup::Pending => return,
-            Lookup::Failed(why) => return self.back_off(tid, index, &why, now),
+            Lookup::Pending => return false,
+            Lookup::Failed(why) => {
+                self.back_off(tid, index, &why, now);
+                return false;
+            }
         };
         if joined.contains(&addr) {
-            return; // another URL on this server is in; this one waits its turn
+            return false; // another URL on this server is in; this one waits its turn
         }
         let key = key_of(tid, index);
         let info_hash = slot.meta.info_hash.0;
@@ -429,6 +453,7 @@ impl Session {
         slot.torrent.handle_message(key, Message::HaveAll, now);
         slot.torrent.handle_message(key, Message::Unchoke, now);
         self.apply_actions(tid, now);
+        true
     }
 
     /// Web seed `index` failed: it leaves the core and waits, longer after
@@ -563,6 +588,7 @@ impl Session {
                 if job.blocks.is_empty() {
                     seed.job = None; // the run is done
                     seed.failures = 0;
+                    seed.refill = true;
                     return Ok(true);
                 }
                 return Err("the replies ended short of the blocks asked for".into());
@@ -658,6 +684,10 @@ impl Session {
                 begin: block.begin,
                 data: &data,
             };
+            let addr = self.web_seed_addr(tid, index);
+            if let (Some((tracer, _)), Some(addr)) = (self.tracer.as_mut(), addr) {
+                tracer.message_in(now, crate::trace::phase::RECEIVE, addr, &message);
+            }
             self.handle_peer_message(tid, key, message, now);
         }
     }
@@ -889,6 +919,9 @@ fn open_conn(
     now: Instant,
 ) -> Result<HttpConn, String> {
     let mut socket = TcpStream::connect(addr).map_err(|e| format!("connect failed: {e}"))?;
+    // A request is one small write and then we wait for the reply: no
+    // reason to let Nagle hold it back.
+    let _ = socket.set_nodelay(true);
     registry
         .register(
             &mut socket,
