@@ -10,7 +10,8 @@
 //!   pollen seeder: the download is still byte-identical (the bad pieces
 //!   fail their hash and come from the peer) and the web seed is backed off.
 //!
-//! Needs `python3`; without it each test is ignored with the reason.
+//! The server needs `python3`; without it those tests are ignored with the
+//! reason.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
@@ -52,6 +53,7 @@ fn main() {
             padding_files_are_never_fetched_from_a_web_seed,
             [program("python3", "python3")]
         ),
+        trial!(an_https_only_web_seed_is_no_source_under_no_tracker, []),
         trial!(
             a_redirecting_web_seed_is_followed,
             [program("python3", "python3")]
@@ -338,6 +340,25 @@ fn a_single_file_torrent_uses_the_web_seed_url_as_is() {
     assert!(server
         .log()
         .contains("\"GET /mirror/renamed.iso HTTP/1.1\" 206"));
+}
+
+/// pollen skips `https://` web seeds (no TLS in the loop yet), so a
+/// torrent whose only web seed is one has no source without a tracker or
+/// a peer: refused before anything starts, as without web seeds.
+fn an_https_only_web_seed_is_no_source_under_no_tracker() {
+    let dir = TempDir::new("webseed-https");
+    let (_, torrent) = make_torrent(dir.path(), "https://127.0.0.1:1/");
+    let dest = dir.path().join("dl");
+    let out = pollen([
+        torrent.as_os_str(),
+        "-d".as_ref(),
+        dest.as_os_str(),
+        "--no-tracker".as_ref(),
+    ]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("--no-tracker without --peer"), "{stderr}");
+    assert!(!dest.join("share").exists(), "nothing written");
 }
 
 /// A payload tree: (relative path, length, seed) per file.
