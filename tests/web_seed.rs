@@ -10,6 +10,10 @@
 //!   pollen seeder: the download is still byte-identical (the bad pieces
 //!   fail their hash and come from the peer) and the web seed is backed off.
 //!
+//! And: a single-file torrent uses its URL as is; BEP 47 padding is never
+//! asked for; a redirect is followed; a 404 and a redirect loop back their
+//! web seeds off; an `https://`-only web seed is no source.
+//!
 //! The server needs `python3`; without it those tests are ignored with the
 //! reason.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
