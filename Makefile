@@ -17,7 +17,7 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 ## run: build in release mode and download TORRENT into DEST (extra flags in ARGS)
 run: build
-	@if [ -z "$(TORRENT)" ]; then echo "usage: make run TORRENT=file.torrent [DEST=dir] [ARGS='--seed ...']" >&2; exit 2; fi
+	@if [ -z "$(TORRENT)" ]; then echo "usage: make run TORRENT=file.torrent|'magnet:?...' [DEST=dir] [ARGS='--seed ...']" >&2; exit 2; fi
 	./target/release/pollen --dest "$(DEST)" $(ARGS) "$(TORRENT)"
 
 build:

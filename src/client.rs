@@ -63,8 +63,9 @@ pub struct Download {
 pub use crate::session::StopHandle;
 
 impl Download {
-    /// A download of the torrent file at `torrent`, into the current
-    /// directory unless [`Download::dest`] says otherwise.
+    /// A download of the torrent file at `torrent`, or of a magnet link
+    /// (`magnet:?xt=urn:btih:...`, its metadata fetched from peers), into
+    /// the current directory unless [`Download::dest`] says otherwise.
     ///
     /// ```
     /// let download = pollen::Download::new("x.torrent").dest("/tmp").seed(true);
@@ -186,12 +187,32 @@ impl Download {
     /// ignore SIGXFSZ as the `pollen` command does: its default action kills
     /// the process before the write can fail.
     pub fn run(self) -> Result<Outcome, Error> {
-        let meta = crate::load_torrent(&self.torrent)?;
-        let mut session = Session::new(meta, self.config)?;
+        // Read (or parse) before binding: a bad torrent is named first.
+        let link = self
+            .torrent
+            .to_str()
+            .filter(|t| crate::magnet::is_magnet(t));
+        let source = match link {
+            Some(link) => Source::Magnet(crate::magnet::parse(link).map_err(Error::Magnet)?),
+            None => Source::File(crate::load_torrent(&self.torrent)?),
+        };
+        let mut session = Session::bind(self.config)?;
+        match source {
+            Source::File(meta) => session.add_torrent(meta)?,
+            Source::Magnet(magnet) => session.add_parsed_magnet(&magnet)?,
+        };
         session.set_stop_handle(&self.stop);
         if let Some(callback) = self.progress {
             session.on_progress(callback);
         }
         session.run()
     }
+}
+
+/// What a [`Download`] was given, read before the session binds.
+enum Source {
+    /// A torrent file, read and checked.
+    File(crate::metainfo::Metainfo),
+    /// A magnet link, parsed.
+    Magnet(crate::magnet::Magnet),
 }

@@ -101,6 +101,12 @@ pub enum CloseReason {
     },
     /// The peer was banned: its data failed hash checks too often.
     Banned,
+    /// The peer sent metadata (BEP 9) that does not hash to the
+    /// info-hash, alone or as proven by a later verified copy: banned.
+    BadMetadata,
+    /// The peer broke the metadata exchange (BEP 9): an impossible
+    /// `metadata_size`, a piece of the wrong length, a changing size.
+    MetadataViolation(crate::metadata::PeerError),
     /// The peer sent nothing for the idle timeout (three minutes).
     Idle,
     /// The peer does not read what we send: our buffer for it grew too big.
@@ -161,7 +167,9 @@ impl CloseReason {
             | CloseReason::RequestsWhileChoked
             | CloseReason::PieceOutOfRange { .. }
             | CloseReason::UnrequestedBlocks { .. }
-            | CloseReason::Banned => self.is_misbehaviour(),
+            | CloseReason::Banned
+            | CloseReason::BadMetadata
+            | CloseReason::MetadataViolation(_) => self.is_misbehaviour(),
         }
     }
 
@@ -181,7 +189,9 @@ impl CloseReason {
             | CloseReason::RequestsWhileChoked
             | CloseReason::PieceOutOfRange { .. }
             | CloseReason::UnrequestedBlocks { .. }
-            | CloseReason::Banned => true,
+            | CloseReason::Banned
+            | CloseReason::BadMetadata
+            | CloseReason::MetadataViolation(_) => true,
             CloseReason::ConnectTimeout
             | CloseReason::ConnectFailed(_)
             | CloseReason::RegisterFailed(_)
@@ -245,6 +255,10 @@ impl fmt::Display for CloseReason {
                 write!(f, "sent {count} blocks we never asked for")
             }
             CloseReason::Banned => f.write_str("banned: sent data that failed hash checks"),
+            CloseReason::BadMetadata => {
+                f.write_str("banned: sent metadata that does not match the info-hash")
+            }
+            CloseReason::MetadataViolation(e) => write!(f, "bad metadata exchange: {e}"),
             CloseReason::Idle => f.write_str("silent for three minutes"),
             CloseReason::NotReading { queued_bytes } => {
                 write!(f, "not reading what we send ({queued_bytes} bytes queued)")
@@ -314,6 +328,8 @@ mod tests {
             },
             CloseReason::UnrequestedBlocks { count: 101 },
             CloseReason::Banned,
+            CloseReason::BadMetadata,
+            CloseReason::MetadataViolation(crate::metadata::PeerError::BadSize(0)),
             CloseReason::Idle,
             CloseReason::NotReading { queued_bytes: 1 },
             CloseReason::BothComplete,
@@ -392,6 +408,7 @@ mod tests {
         let words = [
             (CloseReason::WrongInfoHash, "another torrent"),
             (CloseReason::Banned, "banned"),
+            (CloseReason::BadMetadata, "banned"),
             (CloseReason::BothComplete, "both complete"),
             (
                 CloseReason::BadMessage(WireError::BitfieldLength {

@@ -86,6 +86,8 @@ pub enum Error {
         /// The torrent's name.
         name: String,
     },
+    /// A magnet link that cannot be used (malformed, or v2-only).
+    Magnet(crate::magnet::MagnetError),
 }
 
 impl Error {
@@ -95,7 +97,7 @@ impl Error {
     /// for bad input, 1 otherwise.
     pub fn is_bad_input(&self) -> bool {
         match self {
-            Error::TorrentUnreadable { .. } | Error::Torrent { .. } => true,
+            Error::TorrentUnreadable { .. } | Error::Torrent { .. } | Error::Magnet(_) => true,
             Error::Create(CreateError::Io { source, .. }) => {
                 source.kind() == io::ErrorKind::NotFound
             }
@@ -160,6 +162,7 @@ impl fmt::Display for Error {
             Error::DuplicateTorrent { name } => {
                 write!(f, "{name} is already in this session (same info-hash)")
             }
+            Error::Magnet(e) => write!(f, "{e}"),
         }
     }
 }
@@ -181,7 +184,8 @@ impl std::error::Error for Error {
             | Error::Refused(_)
             | Error::NoSpace { .. }
             | Error::TooManyTorrents(_)
-            | Error::DuplicateTorrent { .. } => None,
+            | Error::DuplicateTorrent { .. }
+            | Error::Magnet(_) => None,
         }
     }
 }

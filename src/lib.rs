@@ -21,7 +21,7 @@
 //!     picker, partial_pieces, smart_ban, choker, peer_list, rate, ratelimit, rng,
 //!     trace, resume::{state, error}, tracker::{announce, udp, tiers, scrape},
 //!     tracker::server::{self, state, http_request, udp_request}, ui, close_reason,
-//!     magnet, metadata, web_seed
+//!     magnet, metadata, pex, web_seed
 //!                       pure: bytes/values in, values/bytes out; no I/O, no clock
 //! ```
 //!
@@ -37,7 +37,7 @@
 //! | wait | `next_deadline`, `wait_for_events` | sleep in epoll_wait(2) until a socket is ready or the nearest timer |
 //! | dispatch | `accept_peers`, `receive`, `on_writable` | new connections; bytes in, frames decoded and handled; connects finished, bytes out |
 //! | tick | `verify_pieces` | while a downloaded piece too large for one pass is queued: hash a slice of it |
-//! | tick | `add_peers`, `check_timeouts`, `send_keepalives`, `show_status` | once a second: dial known peers, drop silent ones, keepalives, status line |
+//! | tick | `add_peers`, `check_timeouts`, `send_keepalives`, `send_pex`, `show_status` | once a second: dial known peers, drop silent ones, keepalives, peer exchange (each peer at most once a minute), status line |
 //! | tick | `cleanup`, `send_haves`, `request_blocks`, `drive_web_seeds` | every pass: close marked peers, announce new pieces, refill pipelines, turn web seeds' requests into HTTP range requests |
 //! | tick | `rechoke`, `announce` | every 10 s: choose who we upload to; every pass: start each due tier's announce (UDP in the loop), at most one blocking HTTP announce |
 //! | before sleep | `serve_requests`, `flush_all`, `cleanup`, `write_trace` | read requested blocks from disk, write every buffer, write the `--trace` lines |
@@ -85,6 +85,7 @@
 //! | 9 | ut_metadata messages and fetching the info dictionary from peers (not yet wired to the session) | [`metadata`] |
 //! | 9, 10 | serving our info dictionary: ut_metadata and metadata_size offered in our handshake, data and reject replies, capped per peer; none for private torrents | [`torrent`], [`wire::extension`] |
 //! | 10 | extension protocol handshake (`reqq`) | [`wire`], [`wire::extension`] |
+//! | 11 | peer exchange (ut_pex): the codec and per-peer diffs; one message a minute per peer listing connected peers' listen addresses; none for private torrents | [`mod@pex`], [`torrent`] |
 //! | 12 | `announce-list` tiers; tier order and failover | [`metainfo`], [`create`], [`tracker::tiers`] |
 //! | 15 | UDP tracker protocol: packets, connect/announce/scrape exchange | [`tracker::udp`] |
 //! | 19 | `url-list` web seeds: file URLs, range mapping, a sans-IO HTTP/1.1 range client; driven by the session as pseudo-peers | [`metainfo`], [`mod@web_seed`], [`create`] |
@@ -111,6 +112,7 @@ pub mod metainfo;
 pub mod partial_pieces;
 pub mod peer;
 pub mod peer_list;
+pub mod pex;
 pub mod picker;
 pub mod rate;
 pub mod ratelimit;

@@ -177,6 +177,11 @@ impl PeerList {
         self.entries.retain(|a, _| !is_listen_addr(addr, *a));
     }
 
+    /// Where we listen, if the session said ([`PeerList::set_listen_addr`]).
+    pub fn listen_addr(&self) -> Option<SocketAddr> {
+        self.listen_addr
+    }
+
     /// A handshake showed that `addr` is us (our own peer id came back):
     /// it is dropped and never listed again (unless banned, which stays).
     pub fn mark_own(&mut self, addr: SocketAddr) {
@@ -237,6 +242,17 @@ impl PeerList {
         if let Some(entry) = self.entries.get_mut(&addr) {
             entry.peer_id = Some(peer_id);
         }
+    }
+
+    /// Bans `addr` at once, with its identity (see
+    /// [`PeerList::ban_identity`]): for proof that needs no strikes, like
+    /// metadata that does not hash to the info-hash.
+    pub fn ban(&mut self, addr: SocketAddr, peer_id: Option<[u8; 20]>) {
+        self.add(addr);
+        if let Some(entry) = self.entries.get_mut(&addr) {
+            entry.status = Status::Banned;
+        }
+        self.ban_identity(addr, peer_id);
     }
 
     /// Bans a peer beyond its address: its IP (unless loopback, where every

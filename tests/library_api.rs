@@ -1,6 +1,7 @@
 //! The library API from the outside: `pollen::Download` downloads from a
 //! local seeder with a progress callback, a stop handle ends a seeding
-//! session from another thread, and the `download` example program works.
+//! session from another thread, a magnet link downloads through the same
+//! builder, and the `download` example program works.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
@@ -61,6 +62,34 @@ fn download_builder_with_progress_and_stop_handle() {
     stop.stop();
     let outcome = runner.join().unwrap().unwrap();
     assert_eq!(outcome, pollen::Outcome::Complete);
+    seeder.kill();
+}
+
+#[test]
+fn download_builder_takes_a_magnet_link() {
+    let (tmp, seed, torrent) = setup("api-magnet");
+    let mut seeder = Pollen::seeder(&torrent, &seed, &[]);
+    let peer = seeder.peer_arg();
+    let meta = pollen::load_torrent(&torrent).unwrap();
+    let hex = meta.info_hash.to_hex();
+    let link = format!("magnet:?xt=urn:btih:{hex}&dn=lib&x.pe={peer}");
+    let dest = tmp.path().join("dest");
+    let outcome = pollen::Download::new(&link)
+        .dest(&dest)
+        .trackers(false)
+        .run()
+        .unwrap();
+    assert_eq!(outcome, pollen::Outcome::Complete);
+    assert_same_tree(&seed, &dest);
+    let saved = dest.join(".pollen").join(format!("{hex}.torrent"));
+    let again = pollen::load_torrent(&saved).unwrap();
+    assert_eq!(again.info_hash, meta.info_hash);
+    // A malformed link is bad input, named as such, before anything binds.
+    let err = pollen::Download::new("magnet:?xt=urn:btih:1234")
+        .dest(&dest)
+        .run()
+        .unwrap_err();
+    assert!(err.is_bad_input(), "{err}");
     seeder.kill();
 }
 

@@ -1,7 +1,8 @@
 //! Magnet links on the command line: `pollen info 'magnet:?...'` prints what
 //! the link holds and exits 0; a malformed link is one line and exit 2; a
-//! download from a magnet link says it is not yet supported (exit 2) instead
-//! of looking for a file of that name.
+//! download from a magnet link with no tracker and no peer to ask is
+//! refused up front (exit 2) instead of waiting for ever, and never looks
+//! for a file of that name.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
@@ -153,7 +154,7 @@ fn malformed_links_are_one_line_and_exit_2() {
 }
 
 #[test]
-fn downloading_a_magnet_link_says_it_is_not_yet_supported() {
+fn a_magnet_link_with_no_tracker_and_no_peer_is_refused_up_front() {
     let tmp = TempDir::new("magnet-download");
     let dest = tmp.path().join("dest");
     let link = "magnet:?xt=urn:btih:c9e15763f722f23e98a29decdfae341b98d53056&dn=x";
@@ -162,9 +163,10 @@ fn downloading_a_magnet_link_says_it_is_not_yet_supported() {
     assert!(stdout.is_empty(), "{stdout}");
     assert_eq!(stderr.lines().count(), 1, "{stderr}");
     assert!(
-        stderr.contains("downloading from magnet links is not yet supported"),
+        stderr.contains("no tracker (tr=) and no peer (x.pe)"),
         "{stderr}"
     );
+    assert!(stderr.contains("--peer HOST:PORT"), "{stderr}");
     assert!(!stderr.contains("No such file"), "{stderr}");
     assert!(!dest.exists(), "nothing is created for a refused magnet");
 }

@@ -12,6 +12,7 @@ use std::net::{SocketAddr, ToSocketAddrs};
 use std::path::{Path, PathBuf};
 
 use pollen::choker::ChokerKind;
+use pollen::magnet::Magnet;
 use pollen::metainfo::InfoHash;
 use pollen::picker::Strategy;
 use pollen::session::{Config, Outcome, Session, DEFAULT_MAX_PEERS};
@@ -195,21 +196,23 @@ pub fn run(args: &[OsString]) -> Result<(), CliError> {
     };
     let seed_ratio = super::seeding::parse_ratio(matches.opt_str("seed-ratio"))?;
     let seed_time = super::seeding::parse_time(matches.opt_str("seed-time"))?;
-    refuse_magnets(&matches.free)?;
-    // Every torrent is read before anything starts: a bad one is refused
-    // with its path, and nothing is downloaded.
-    let metas = matches
-        .free
-        .iter()
-        .map(|torrent| pollen::load_torrent(Path::new(torrent)))
-        .collect::<Result<Vec<_>, _>>()?;
-    refuse_duplicates(
-        matches
-            .free
-            .iter()
-            .map(String::as_str)
-            .zip(metas.iter().map(|m| m.info_hash)),
-    )?;
+    // Every torrent is read (every magnet link parsed) before anything
+    // starts: a bad one is refused with its path, and nothing is downloaded.
+    let mut metas = Vec::new();
+    let mut magnets = Vec::new();
+    let mut hashes = Vec::new();
+    for torrent in &matches.free {
+        if pollen::magnet::is_magnet(torrent) {
+            let magnet = super::info::parse_magnet(torrent)?;
+            hashes.push((torrent.as_str(), magnet.info_hash));
+            magnets.push(magnet);
+        } else {
+            let meta = pollen::load_torrent(Path::new(torrent))?;
+            hashes.push((torrent.as_str(), meta.info_hash));
+            metas.push(meta);
+        }
+    }
+    refuse_duplicates(hashes)?;
     let config =
         Config {
             dest: matches
@@ -275,10 +278,21 @@ pub fn run(args: &[OsString]) -> Result<(), CliError> {
         },
         &metas,
     )?;
+    for magnet in &magnets {
+        refuse_unreachable_magnet(magnet, &config)?;
+    }
     check_dest(&config.dest)?;
     let mut session = Session::bind(config)?;
     for meta in metas {
         session.add_torrent(meta)?;
+    }
+    for magnet in &magnets {
+        if !matches.opt_present("quiet") {
+            for note in &magnet.notes {
+                eprintln!("note: magnet link: {note}");
+            }
+        }
+        session.add_parsed_magnet(magnet)?;
     }
     let quiet = matches.opt_present("quiet");
     if tui {
@@ -313,18 +327,20 @@ pub fn run(args: &[OsString]) -> Result<(), CliError> {
         Outcome::Complete => Ok(()),
         Outcome::Stopped => {
             let done = session.verified();
-            let percent = if done.total_bytes == 0 {
-                100.0
-            } else {
-                done.bytes as f64 * 100.0 / done.total_bytes as f64
-            };
             let signal = signals.load(std::sync::atomic::Ordering::Relaxed);
-            Err(CliError::Stopped {
-                code: super::stopped_exit_code(signal),
-                message: format!(
+            // Only a magnet link still fetching its metadata has no bytes.
+            let message = if done.total_bytes == 0 {
+                "stopped before the metadata arrived; run the same command again to retry".into()
+            } else {
+                let percent = done.bytes as f64 * 100.0 / done.total_bytes as f64;
+                format!(
                     "stopped at {percent:.1} % ({} of {} pieces); run the same command again to resume",
                     done.pieces, done.piece_count
-                ),
+                )
+            };
+            Err(CliError::Stopped {
+                code: super::stopped_exit_code(signal),
+                message,
             })
         }
     }
@@ -410,20 +426,29 @@ fn parse_trackers(urls: &[String]) -> Result<Vec<String>, CliError> {
 }
 
 /// `HOST:PORT` strings to addresses (a host name is looked up once, here).
-/// Magnet links are parsed (a malformed one is named) but not yet
-/// downloaded: metadata exchange (BEP 9) is still to come.
-fn refuse_magnets(torrents: &[String]) -> Result<(), CliError> {
-    if let Some(link) = torrents.iter().find(|t| pollen::magnet::is_magnet(t)) {
-        super::info::parse_magnet(link)?;
-        return Err(CliError::Usage(
-            "downloading from magnet links is not yet supported; give a .torrent file \
-             (`pollen info 'magnet:?...'` shows what the link holds)"
-                .into(),
-        ));
+/// A magnet link with no tracker and no peer to ask for its metadata
+/// (pollen has no DHT yet) could only wait for ever: refused up front.
+fn refuse_unreachable_magnet(magnet: &Magnet, config: &Config) -> Result<(), CliError> {
+    let trackers =
+        config.use_trackers && !(magnet.trackers.is_empty() && config.trackers.is_empty());
+    // A torrent file saved by an earlier run: it is as good as a torrent file.
+    let saved = pollen::resume::torrent_path(&config.dest, &magnet.info_hash).exists();
+    if saved || trackers || !magnet.peers.is_empty() || !config.peers.is_empty() {
+        return Ok(());
     }
-    Ok(())
+    Err(CliError::Usage(format!(
+        "magnet link {}: no tracker (tr=) and no peer (x.pe) to get it from{} \
+         (give --peer HOST:PORT or --tracker URL)",
+        magnet.info_hash.to_hex(),
+        if config.use_trackers {
+            ""
+        } else {
+            " with --no-tracker"
+        }
+    )))
 }
 
+/// `HOST:PORT` strings to addresses (a host name is looked up once, here).
 fn parse_peers(texts: &[String]) -> Result<Vec<SocketAddr>, CliError> {
     let mut peers = Vec::new();
     for text in texts {

@@ -128,6 +128,19 @@ impl Layout {
         })
     }
 
+    /// The layout of a torrent whose metadata is not known yet (a magnet
+    /// link): no files, no pieces. Never the layout of a real torrent,
+    /// which [`Layout::new`] refuses to make empty.
+    pub fn empty() -> Layout {
+        Layout {
+            piece_len: super::BLOCK_LEN,
+            total_len: 0,
+            piece_count: 0,
+            file_offsets: Vec::new(),
+            file_lens: Vec::new(),
+        }
+    }
+
     /// The nominal piece length (every piece but possibly the last).
     pub fn piece_len(&self) -> u32 {
         self.piece_len

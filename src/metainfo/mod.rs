@@ -166,6 +166,29 @@ impl Metainfo {
         })
     }
 
+    /// A stand-in for a torrent known only by its info-hash (a magnet
+    /// link), until its metadata arrives: `name` (the link's `dn`, or the
+    /// info-hash in hex) for the status line, the link's trackers, and no
+    /// files, pieces or info dictionary.
+    pub fn awaiting(info_hash: InfoHash, name: &str, trackers: Vec<Vec<String>>) -> Metainfo {
+        Metainfo {
+            info_hash,
+            name: name.to_string(),
+            multi_file: false,
+            files: Vec::new(),
+            layout: Layout::empty(),
+            piece_hashes: Vec::new(),
+            trackers,
+            private: false,
+            comment: None,
+            created_by: None,
+            creation_date: None,
+            url_list: Vec::new(),
+            info_bytes: Vec::new(),
+            warnings: Vec::new(),
+        }
+    }
+
     /// The expected SHA-1 of a piece.
     pub fn piece_hash(&self, piece: PieceIndex) -> Option<&Sha1Hash> {
         self.piece_hashes.get(piece.as_usize())

@@ -55,6 +55,17 @@ pub fn resume_path(dest: &Path, meta: &Metainfo) -> PathBuf {
         .join(format!("{}.{RESUME_EXTENSION}", meta.info_hash.to_hex()))
 }
 
+/// Where the `.torrent` file of a torrent added by magnet link is saved
+/// once its metadata arrives, so a restart needs no peer for it:
+/// `DEST/.pollen/<info-hash in hex>.torrent`.
+pub fn torrent_path(dest: &Path, info_hash: &crate::metainfo::InfoHash) -> PathBuf {
+    dest.join(RESUME_DIR)
+        .join(format!("{}.{TORRENT_EXTENSION}", info_hash.to_hex()))
+}
+
+/// The suffix of a saved magnet's torrent file.
+const TORRENT_EXTENSION: &str = "torrent";
+
 /// The size, modification time and status-change time of each of the
 /// torrent's files under `dest`, in torrent order. A missing file (or
 /// anything that is not a regular file) and every padding file or symlink
@@ -113,13 +124,19 @@ fn ctime_nanos(meta: &fs::Metadata) -> Option<i64> {
 /// `fsync`, rename over `path`, `fsync` of the directory. Creates the
 /// directory if needed. Blocks (disk I/O, two `fsync`s).
 pub fn save(path: &Path, state: &ResumeState) -> io::Result<()> {
+    save_bytes(path, &encode(state))
+}
+
+/// Writes `bytes` to `path` atomically, as [`save`] does (the torrent
+/// file of a magnet link is saved this way too).
+pub fn save_bytes(path: &Path, bytes: &[u8]) -> io::Result<()> {
     let dir = match path.parent() {
         Some(dir) if !dir.as_os_str().is_empty() => dir,
         _ => Path::new("."),
     };
     fs::create_dir_all(dir).map_err(|e| context("create directory", dir, e))?;
     let tmp = tmp_path(path);
-    if let Err(e) = write_synced(&tmp, &encode(state)) {
+    if let Err(e) = write_synced(&tmp, bytes) {
         let _ = fs::remove_file(&tmp);
         return Err(context("write", &tmp, e));
     }

@@ -69,7 +69,7 @@ mod file;
 mod state;
 
 pub use error::ResumeError;
-pub use file::{load, resume_path, save, stamp_files, RESUME_DIR};
+pub use file::{load, resume_path, save, save_bytes, stamp_files, torrent_path, RESUME_DIR};
 pub use state::{
     decode, encode, max_resume_bytes, trusted_pieces, FileStamp, ResumeState, FORMAT_VERSION,
 };

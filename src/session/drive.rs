@@ -72,6 +72,7 @@ impl Session {
                         .collect();
                     self.finish_files(tid, &files);
                 }
+                Action::MetadataReceived { info } => self.metadata_arrived(tid, &info),
                 Action::Note(note) => self.trace_note(note, now),
             }
         }
@@ -117,6 +118,18 @@ impl Session {
     pub(super) fn send_haves(&mut self, _now: Instant) {
         for (_, slot) in &mut self.torrents {
             slot.torrent.send_haves();
+        }
+    }
+
+    /// PEX phase (BEP 11), once a second with the housekeeping: each core
+    /// sends the peers whose turn has come (at most one message a minute
+    /// each) the connected peers joined and left since their last message.
+    /// Only queues messages; never blocks.
+    pub(super) fn send_pex(&mut self, now: Instant) {
+        for (_, slot) in &mut self.torrents {
+            if !slot.paused {
+                slot.torrent.send_pex(now);
+            }
         }
     }
 

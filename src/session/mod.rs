@@ -22,10 +22,10 @@
 //!                                         connect, then bytes in)
 //!     tick(now)                         the due periodic phases, in order: check_existing_data,
 //!                                         verify_pieces (large pieces, a slice per pass),
-//!                                         add_peers, check_timeouts, send_keepalives, show_status
-//!                                         (once a second), cleanup, send_haves, request_blocks,
-//!                                         drive_web_seeds, rechoke (every 10 s), announce,
-//!                                         check_finished, save_resume
+//!                                         add_peers, check_timeouts, send_keepalives, send_pex,
+//!                                         show_status (once a second), cleanup, send_haves,
+//!                                         request_blocks, drive_web_seeds, rechoke (every 10 s),
+//!                                         announce, check_finished, save_resume
 //!     before_sleep(now)                 serve_requests, flush_all (in rounds), cleanup, write_trace
 //! ```
 //!
@@ -58,6 +58,7 @@ mod connect;
 mod control;
 mod drive;
 mod existing;
+mod magnet;
 mod receive;
 mod resume_save;
 mod slot;
@@ -549,6 +550,7 @@ impl Session {
             self.run_phase(phase::ADD_PEERS, now, Self::add_peers);
             self.run_phase(phase::CHECK_TIMEOUTS, now, Self::check_timeouts);
             self.run_phase(phase::SEND_KEEPALIVES, now, Self::send_keepalives);
+            self.run_phase(phase::SEND_PEX, now, Self::send_pex);
             self.show_status(now);
         }
         self.run_phase(phase::CLEANUP, now, Self::cleanup);

@@ -94,15 +94,22 @@ impl Session {
     /// The frame limits for a peer of `torrent` (a BITFIELD is sized by its
     /// piece count); for one not yet routed, the most generous of all.
     fn frame_limits(&self, torrent: Option<TorrentId>) -> FrameLimits {
-        let pieces = match torrent {
-            Some(tid) => self.torrents.get(tid).map(|s| s.meta.layout.piece_count()),
+        let limits_of = |slot: &super::slot::Slot| {
+            if slot.torrent.is_awaiting_metadata() {
+                FrameLimits::before_metadata()
+            } else {
+                FrameLimits::for_pieces(slot.meta.layout.piece_count())
+            }
+        };
+        let limits = match torrent {
+            Some(tid) => self.torrents.get(tid).map(limits_of),
             None => self
                 .torrents
                 .iter()
-                .map(|(_, s)| s.meta.layout.piece_count())
-                .max(),
+                .map(|(_, s)| limits_of(s))
+                .max_by_key(FrameLimits::max_frame_len),
         };
-        FrameLimits::for_pieces(pieces.unwrap_or(0))
+        limits.unwrap_or(FrameLimits::for_pieces(0))
     }
 
     /// Receive phase for one readable socket: read, decode, handle, repeat
@@ -249,7 +256,7 @@ impl Session {
             return conn.close(reason);
         }
         conn.stage = Stage::Active;
-        let addr = conn.addr;
+        let (addr, outgoing) = (conn.addr, conn.outgoing);
         if let Some((tracer, _)) = self.tracer.as_mut() {
             let client = super::client_tag(&handshake.peer_id);
             tracer.wire_in(
@@ -270,6 +277,9 @@ impl Session {
             super::client_tag(&handshake.peer_id)
         );
         slot.torrent.handle_handshake(key, addr, handshake, now);
+        if outgoing {
+            slot.torrent.handle_dialled(key);
+        }
         self.apply_actions(tid, now);
     }
 

@@ -19,6 +19,9 @@ impl Session {
         let Some(slot) = self.torrents.get_mut(tid) else {
             return;
         };
+        if slot.torrent.is_awaiting_metadata() {
+            return; // nothing to save: no files, no pieces yet
+        }
         slot.next_resume_save = now + RESUME_SAVE_PERIOD;
         slot.resume_dirty = false;
         if let Err(e) = slot.storage.sync_all() {

@@ -79,35 +79,58 @@ impl Session {
     /// already, and with [`Error::AlreadyRunning`] when another pollen (or
     /// another session) has the same torrent and destination.
     pub fn add_torrent(&mut self, meta: Metainfo) -> Result<TorrentId, Error> {
+        self.check_room_for(&meta.info_hash, &meta.name)?;
+        // First of all: nothing may touch the files (`--clean`, the resume
+        // state, storage) while another pollen owns them.
+        let lock = take_lock(&self.config.dest, &meta.info_hash, &meta.name)?;
+        if self.config.clean {
+            clean(&self.config.dest, &meta);
+        }
+        let files = self.open_files(&meta)?;
+        let tid = self.insert_slot(lock, meta, Some(files))?;
+        log::debug!("torrent {tid}: added");
+        Ok(tid)
+    }
+
+    /// Refuses a torrent the session cannot take: it is full, or has this
+    /// one already (checked before the lock: it would be our own, and
+    /// blame "another pollen").
+    pub(super) fn check_room_for(
+        &self,
+        info_hash: &crate::metainfo::InfoHash,
+        name: &str,
+    ) -> Result<(), Error> {
         if self.torrents.len() >= super::MAX_TORRENTS {
             return Err(Error::TooManyTorrents(super::MAX_TORRENTS));
         }
-        // Before the lock: it would be our own, and blame "another pollen".
         if self
             .torrents
             .iter()
-            .any(|(_, s)| s.meta.info_hash == meta.info_hash)
+            .any(|(_, s)| s.meta.info_hash == *info_hash)
         {
-            return Err(Error::DuplicateTorrent { name: meta.name });
+            return Err(Error::DuplicateTorrent {
+                name: name.to_string(),
+            });
         }
+        Ok(())
+    }
+
+    /// Opens `meta`'s files under the destination: reads the resume state,
+    /// surveys what is in the way, checks the free space. The lock must be
+    /// held.
+    pub(super) fn open_files(&self, meta: &Metainfo) -> Result<OpenedFiles, Error> {
         let config = &self.config;
-        // First of all: nothing may touch the files (`--clean`, the resume
-        // state, storage) while another pollen owns them.
-        let lock = take_lock(&config.dest, &meta)?;
-        if config.clean {
-            clean(&config.dest, &meta);
-        }
-        let resume_path = resume::resume_path(&config.dest, &meta);
-        let last_stamps = resume::stamp_files(&config.dest, &meta);
-        let saved = load_resume(&resume_path, &meta);
+        let resume_path = resume::resume_path(&config.dest, meta);
+        let last_stamps = resume::stamp_files(&config.dest, meta);
+        let saved = load_resume(&resume_path, meta);
         // Before storage opens anything: what is in the way is named now,
         // what must be hashed to be judged waits for the start-up check.
-        let existing = crate::storage::survey(&config.dest, &meta, saved.as_ref(), &last_stamps)
+        let existing = crate::storage::survey(&config.dest, meta, saved.as_ref(), &last_stamps)
             .map_err(Error::Refused)?;
-        let storage = Storage::new(&config.dest, &meta)?;
+        let storage = Storage::new(&config.dest, meta)?;
         let trusted = match saved {
             Some(state) if !config.force_check => {
-                Some(resume::trusted_pieces(&state, &last_stamps, &meta))
+                Some(resume::trusted_pieces(&state, &last_stamps, meta))
             }
             _ => None,
         };
@@ -119,22 +142,57 @@ impl Session {
                 trusted.len()
             );
         }
+        let have = trusted.unwrap_or_else(|| Bitfield::new(meta.layout.piece_count()));
+        let space_needed = self.check_space(meta, &storage, &have)?;
+        Ok(OpenedFiles {
+            storage,
+            have,
+            resume_path,
+            last_stamps,
+            existing,
+            space_needed,
+        })
+    }
+
+    /// Puts a torrent in the session: its core, its trackers, and its files
+    /// (`None` for a magnet link before its metadata: a placeholder `meta`
+    /// and a core that fetches the metadata first).
+    pub(super) fn insert_slot(
+        &mut self,
+        lock: InstanceLock,
+        meta: Metainfo,
+        files: Option<OpenedFiles>,
+    ) -> Result<TorrentId, Error> {
+        let config = &self.config;
         let now = Instant::now();
         let tracker =
             announce::TrackerState::new(&meta, config, now, &mut self.rng, Arc::clone(&self.waker))
                 .map_err(|e| Error::Io("start the tracker state", e))?;
         let web_seeds = super::web_seed::WebSeeds::new(&meta, Arc::clone(&self.waker), now);
         let meta = Arc::new(meta);
-        let have = trusted.unwrap_or_else(|| Bitfield::new(meta.layout.piece_count()));
-        let space_needed = self.check_space(&meta, &storage, &have)?;
+        let awaiting = files.is_none();
+        let files = match files {
+            Some(files) => files,
+            None => OpenedFiles {
+                storage: Storage::new(&config.dest, &meta)?,
+                have: Bitfield::new(0),
+                resume_path: resume::resume_path(&config.dest, &meta),
+                last_stamps: Vec::new(),
+                existing: Vec::new(),
+                space_needed: 0,
+            },
+        };
         let core_rng = Rng::new(self.rng.next_u64());
         let mut torrent = Torrent::new(
             Arc::clone(&meta),
             torrent_config(config),
-            have,
+            files.have,
             core_rng,
             now,
         );
+        if awaiting {
+            torrent.await_metadata();
+        }
         // Before any address is listed: a `--peer` or tracker naming us is not a peer.
         torrent.peer_list_mut().set_listen_addr(self.listen_addr);
         for addr in &config.peers {
@@ -144,27 +202,37 @@ impl Session {
             _lock: lock,
             meta,
             torrent,
-            storage,
+            storage: files.storage,
             dest: config.dest.clone(),
             tracker,
-            checking: Some(0),
+            checking: (!awaiting).then_some(0),
             check_job: None,
             verifying: VecDeque::new(),
             started: now,
             completed_at: None,
-            resume_path,
-            last_stamps,
+            resume_path: files.resume_path,
+            last_stamps: files.last_stamps,
             resume_dirty: false,
             next_resume_save: now,
             paused: false,
             seed_done: false,
-            existing,
-            space_needed,
+            existing: files.existing,
+            space_needed: files.space_needed,
             web_seeds,
         });
-        log::debug!("torrent {tid}: added");
         Ok(tid)
     }
+}
+
+/// A torrent's files, opened under the destination ([`Session::open_files`]).
+pub(super) struct OpenedFiles {
+    pub(super) storage: Storage,
+    /// The pieces the resume state vouches for (or none).
+    pub(super) have: Bitfield,
+    pub(super) resume_path: PathBuf,
+    pub(super) last_stamps: Vec<resume::FileStamp>,
+    pub(super) existing: Vec<crate::storage::Existing>,
+    pub(super) space_needed: u64,
 }
 
 impl Session {
@@ -208,12 +276,16 @@ fn load_resume(path: &std::path::Path, meta: &Metainfo) -> Option<resume::Resume
     }
 }
 
-/// The single-instance lock of `meta` in `dest`, or why not: another
+/// The single-instance lock of the torrent `info_hash` (called `name`) in `dest`, or why not: another
 /// pollen's ([`Error::AlreadyRunning`]) or a file system fault.
-fn take_lock(dest: &std::path::Path, meta: &Metainfo) -> Result<InstanceLock, Error> {
-    InstanceLock::acquire(dest, &meta.info_hash).map_err(|e| match e {
+pub(super) fn take_lock(
+    dest: &std::path::Path,
+    info_hash: &crate::metainfo::InfoHash,
+    name: &str,
+) -> Result<InstanceLock, Error> {
+    InstanceLock::acquire(dest, info_hash).map_err(|e| match e {
         LockError::Held { pid } => Error::AlreadyRunning {
-            name: meta.name.clone(),
+            name: name.to_string(),
             dest: dest.to_path_buf(),
             pid,
         },
@@ -223,7 +295,7 @@ fn take_lock(dest: &std::path::Path, meta: &Metainfo) -> Result<InstanceLock, Er
 
 /// `--clean`: removes this torrent's files (final and `.part` names) and its
 /// resume state. Only paths the torrent names, under `dest`.
-fn clean(dest: &std::path::Path, meta: &Metainfo) {
+pub(super) fn clean(dest: &std::path::Path, meta: &Metainfo) {
     let partials = crate::storage::partial_paths(dest, meta);
     for (file, partial) in meta.files.iter().zip(partials) {
         if !file.on_disk() {

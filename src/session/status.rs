@@ -51,6 +51,14 @@ pub enum Activity {
         /// All pieces.
         of: u32,
     },
+    /// A magnet link's metadata is being fetched from connected peers:
+    /// pieces of it received so far, of how many (once a peer said).
+    FetchingMetadata {
+        /// Metadata pieces received.
+        got: u32,
+        /// Metadata pieces in all, once known.
+        of: Option<u32>,
+    },
     /// Peers are connected and pieces are missing.
     Downloading,
     /// Pieces are missing; peers are known but none is connected (yet).
@@ -77,6 +85,9 @@ pub struct ActivityFacts {
     pub checking: Option<(u32, u32)>,
     /// Every piece is verified.
     pub complete: bool,
+    /// A magnet link's metadata is being fetched: (pieces received, of
+    /// how many once known).
+    pub metadata: Option<(u32, Option<u32>)>,
     /// Keep uploading once complete.
     pub seed: bool,
     /// Known peer addresses (ourselves never among them).
@@ -94,6 +105,8 @@ impl Activity {
             Activity::Paused
         } else if let Some((checked, of)) = facts.checking {
             Activity::Checking { checked, of }
+        } else if let Some((got, of)) = facts.metadata.filter(|_| facts.peers_connected > 0) {
+            Activity::FetchingMetadata { got, of }
         } else if facts.complete && facts.seed {
             Activity::Seeding
         } else if facts.complete {
@@ -142,13 +155,14 @@ impl Activity {
     fn rank(self) -> u8 {
         match self {
             Activity::Checking { .. } => 0,
-            Activity::Downloading => 1,
-            Activity::Connecting => 2,
-            Activity::WaitingForTracker => 3,
-            Activity::Stalled => 4,
-            Activity::Seeding => 5,
-            Activity::Complete => 6,
-            Activity::Paused => 7,
+            Activity::FetchingMetadata { .. } => 1,
+            Activity::Downloading => 2,
+            Activity::Connecting => 3,
+            Activity::WaitingForTracker => 4,
+            Activity::Stalled => 5,
+            Activity::Seeding => 6,
+            Activity::Complete => 7,
+            Activity::Paused => 8,
         }
     }
 }
@@ -164,6 +178,10 @@ impl fmt::Display for Activity {
                 };
                 write!(f, "checking {percent}%")
             }
+            Activity::FetchingMetadata { got, of: Some(of) } => {
+                write!(f, "fetching metadata {got}/{of}")
+            }
+            Activity::FetchingMetadata { of: None, .. } => f.write_str("fetching metadata"),
             Activity::Downloading => f.write_str("downloading"),
             Activity::Connecting => f.write_str("connecting"),
             Activity::WaitingForTracker => f.write_str("waiting for tracker"),
@@ -236,17 +254,16 @@ pub fn format_status(s: &StatusSnapshot, width: Option<usize>) -> String {
 /// The fields after the name, most important first (the last are dropped
 /// first when the line is too wide).
 fn status_fields(s: &StatusSnapshot) -> Vec<String> {
-    let percent = if s.total_bytes == 0 {
-        100.0
-    } else {
-        s.done_bytes as f64 * 100.0 / s.total_bytes as f64
-    };
+    // Only a magnet link before its metadata has no size: no percent, no
+    // eta, no byte counts until it is known.
+    let sized = s.total_bytes > 0;
+    let mut fields = vec![s.activity.to_string()];
+    if sized {
+        let percent = s.done_bytes as f64 * 100.0 / s.total_bytes as f64;
+        fields.push(format!("{percent:.1}%"));
+    }
+    fields.push(format!("down {}/s", format_bytes(s.down_rate)));
     let left = s.total_bytes.saturating_sub(s.done_bytes);
-    let mut fields = vec![
-        s.activity.to_string(),
-        format!("{percent:.1}%"),
-        format!("down {}/s", format_bytes(s.down_rate)),
-    ];
     if left > 0 {
         fields.push(match left.checked_div(s.down_rate) {
             Some(secs) => format!("eta {}", clock(Duration::from_secs(secs))),
@@ -255,11 +272,13 @@ fn status_fields(s: &StatusSnapshot) -> Vec<String> {
     }
     fields.push(format!("up {}/s", format_bytes(s.up_rate)));
     fields.push(format!("peers {} of {}", s.peers_connected, s.peers_known));
-    fields.push(format!(
-        "{}/{}",
-        format_bytes(s.done_bytes),
-        format_bytes(s.total_bytes)
-    ));
+    if sized {
+        fields.push(format!(
+            "{}/{}",
+            format_bytes(s.done_bytes),
+            format_bytes(s.total_bytes)
+        ));
+    }
     if let Some((seeders, leechers)) = s.swarm {
         fields.push(format!("swarm {seeders}s/{leechers}l"));
     }
@@ -466,6 +485,10 @@ impl Session {
                     .checking
                     .map(|next| (next, slot.meta.layout.piece_count())),
                 complete: slot.torrent.is_complete(),
+                metadata: slot
+                    .torrent
+                    .metadata_progress()
+                    .map(|(got, of)| (u32::try_from(got).unwrap_or(u32::MAX), of)),
                 seed: self.config.seeds(),
                 peers_known: slot.torrent.peer_list().len(),
                 // Joined web seeds count here (a web-seeded download is
@@ -636,9 +659,58 @@ mod tests {
     }
 
     #[test]
+    fn before_a_magnets_metadata_the_line_shows_no_size() {
+        let snapshot = StatusSnapshot {
+            name: "0123abcd".into(),
+            activity: Activity::FetchingMetadata {
+                got: 1,
+                of: Some(2),
+            },
+            elapsed: Duration::from_secs(3),
+            peers_known: 3,
+            peers_connected: 2,
+            done_bytes: 0,
+            total_bytes: 0,
+            down_rate: 0,
+            up_rate: 0,
+            swarm: None,
+        };
+        assert_eq!(
+            format_status(&snapshot, Some(200)),
+            "0123abcd  fetching metadata 1/2  down 0 B/s  up 0 B/s  peers 2 of 3  elapsed 0:03"
+        );
+    }
+
+    #[test]
     fn activity_follows_check_completion_peers_and_trackers() {
         let base = ActivityFacts::default();
         let table = [
+            (
+                ActivityFacts {
+                    metadata: Some((1, Some(3))),
+                    peers_known: 2,
+                    peers_connected: 1,
+                    ..base
+                },
+                "fetching metadata 1/3",
+            ),
+            (
+                ActivityFacts {
+                    metadata: Some((0, None)),
+                    peers_known: 2,
+                    peers_connected: 1,
+                    ..base
+                },
+                "fetching metadata",
+            ),
+            (
+                ActivityFacts {
+                    metadata: Some((0, None)),
+                    peers_known: 2,
+                    ..base
+                },
+                "connecting",
+            ),
             (
                 ActivityFacts {
                     checking: Some((3, 12)),

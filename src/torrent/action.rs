@@ -187,6 +187,14 @@ pub enum Action {
         /// The piece.
         piece: PieceIndex,
     },
+    /// A magnet's metadata arrived and hashes to the info-hash: the
+    /// driver builds the torrent from `info` (the raw info dictionary),
+    /// saves it, opens its files and calls
+    /// [`super::Torrent::handle_metadata`].
+    MetadataReceived {
+        /// The bencoded info dictionary, verified.
+        info: Vec<u8>,
+    },
     /// A line for the trace.
     Note(Note),
 }

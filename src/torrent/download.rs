@@ -45,6 +45,10 @@ impl Torrent {
         now: Instant,
         mut limit: Option<&mut TokenBucket>,
     ) -> Option<Instant> {
+        if self.fetch.is_some() {
+            self.request_metadata(now);
+            return None;
+        }
         if self.checking || self.have.is_complete() {
             return None;
         }
@@ -425,7 +429,7 @@ impl Torrent {
             self.update_interest(key);
         }
         // Seeds have nothing to give each other.
-        if self.have.is_complete() {
+        if self.is_complete() {
             let seeds: Vec<PeerKey> = self
                 .peers
                 .iter()

@@ -37,7 +37,7 @@ use std::time::{Duration, Instant};
 use super::{OutMessage, PeerKey, Torrent};
 use crate::metadata::{piece_count, MetadataMessage, MAX_METADATA_SIZE, METADATA_PIECE_LEN};
 use crate::metainfo::Metainfo;
-use crate::wire::extension::{self, ExtHandshake, UT_METADATA_ID};
+use crate::wire::extension::{self, ExtHandshake, MetadataOffer, UT_METADATA_ID};
 
 /// The window over which metadata replies to one peer are counted.
 pub const METADATA_REPLY_WINDOW: Duration = Duration::from_secs(1);
@@ -66,6 +66,8 @@ pub(super) struct MetadataPeer {
     pieces_sent: u32,
     /// Rejects sent in the current window.
     rejects_sent: u32,
+    /// It sent a well-formed extension handshake (it speaks BEP 10).
+    extensions: bool,
 }
 
 /// How a request is answered.
@@ -80,6 +82,16 @@ enum Reply {
 }
 
 impl MetadataPeer {
+    /// Whether the peer sent us a BEP 10 extension handshake.
+    pub(super) fn speaks_extensions(&self) -> bool {
+        self.extensions
+    }
+
+    /// The id it receives `ut_metadata` messages under, if it offered one.
+    pub(super) fn their_id(&self) -> Option<u8> {
+        self.ut_metadata
+    }
+
     /// What the caps allow for a request that deserves a piece (`data`)
     /// or a reject, at `now`; counts what it allows.
     fn admit(&mut self, data: bool, now: Instant) -> Reply {
@@ -105,12 +117,20 @@ impl MetadataPeer {
 
 impl Torrent {
     /// Our extension handshake payload: `reqq`, our name, and the
-    /// `ut_metadata` offer with `metadata_size` when we serve metadata.
+    /// `ut_metadata` offer: with `metadata_size` when we serve metadata,
+    /// without it while we fetch it (a magnet link), none for a private
+    /// torrent.
     pub(super) fn our_ext_handshake(&self) -> Vec<u8> {
-        extension::our_handshake(
+        let offer = match served_metadata(&self.meta) {
+            Some(info) => MetadataOffer::Serving(info.len()),
+            None if self.fetch.is_some() => MetadataOffer::Asking,
+            None => MetadataOffer::None,
+        };
+        extension::our_handshake_with(
             crate::peer::MAX_QUEUED_REQUESTS,
             super::CLIENT_NAME,
-            served_metadata(&self.meta).map(<[u8]>::len),
+            offer,
+            self.pex_offers(),
         )
     }
 
@@ -120,6 +140,7 @@ impl Torrent {
         match id {
             extension::HANDSHAKE_ID => self.on_ext_handshake(key, payload),
             UT_METADATA_ID => self.on_ut_metadata(key, payload, now),
+            extension::UT_PEX_ID => self.on_ut_pex(key, payload),
             _ => {}
         }
     }
@@ -130,24 +151,30 @@ impl Torrent {
         let Some(peer) = self.peers.get_mut(&key) else {
             return;
         };
-        match ExtHandshake::parse(payload) {
-            Ok(ext) => {
-                peer.state
-                    .set_max_requests(ext.reqq.and_then(|n| usize::try_from(n).ok()));
-                // BEP 10: `m` is additive; 0 turns the extension off.
-                if let Some(id) = ext.ut_metadata {
-                    peer.metadata.ut_metadata = (id != 0).then_some(id);
-                }
-                log::debug!(
-                    "{}: extension handshake: client {:?}, reqq {:?}, ut_metadata {:?}",
-                    peer.addr,
-                    ext.client,
-                    ext.reqq,
-                    ext.ut_metadata
-                );
-            }
-            Err(e) => log::debug!("{}: bad extension handshake ignored: {e}", peer.addr),
+        let ext = match ExtHandshake::parse(payload) {
+            Ok(ext) => ext,
+            Err(e) => return log::debug!("{}: bad extension handshake ignored: {e}", peer.addr),
+        };
+        peer.metadata.extensions = true;
+        peer.state
+            .set_max_requests(ext.reqq.and_then(|n| usize::try_from(n).ok()));
+        // BEP 10: `m` is additive; 0 turns the extension off.
+        if let Some(id) = ext.ut_metadata {
+            peer.metadata.ut_metadata = (id != 0).then_some(id);
         }
+        log::debug!(
+            "{}: extension handshake: client {:?}, reqq {:?}, ut_metadata {:?}, metadata_size {:?}",
+            peer.addr,
+            ext.client,
+            ext.reqq,
+            ext.ut_metadata,
+            ext.metadata_size
+        );
+        // A magnet's core fetches from every peer that offers the metadata.
+        if let (Some(_), Some(size)) = (peer.metadata.ut_metadata, ext.metadata_size) {
+            self.offer_metadata(key, size);
+        }
+        self.on_pex_handshake(key, &ext);
     }
 
     /// A `ut_metadata` message: a request is answered (see the module doc);
@@ -163,6 +190,7 @@ impl Torrent {
         };
         let piece = match MetadataMessage::decode(payload) {
             Ok(MetadataMessage::Request { piece }) => piece,
+            Ok(other) if self.fetch.is_some() => return self.on_metadata_reply(key, other, now),
             Ok(other) => {
                 log::debug!("{addr}: unexpected ut_metadata message ignored: {other:?}");
                 return;

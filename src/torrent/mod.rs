@@ -6,8 +6,8 @@
 //! quinn-proto and smoltcp: inputs are `handle_*` calls with the time
 //! passed in (a peer's handshake, each decoded message, a block written, a
 //! piece checked, a disconnect), and the periodic phases of the classic
-//! loop (`check_timeouts`, `send_haves`, `request_blocks`, `rechoke`) are
-//! plain methods too. Outputs wait in a queue drained with
+//! loop (`check_timeouts`, `send_haves`, `request_blocks`, `rechoke`,
+//! `send_pex`) are plain methods too. Outputs wait in a queue drained with
 //! [`Torrent::poll_action`]: messages to send, peers to close, pieces to
 //! hash, digests to read ([`Action`]). The session drives one per torrent
 //! over real sockets and files; the tests drive several against each other
@@ -21,7 +21,9 @@
 
 mod action;
 mod download;
+mod metadata_fetch;
 mod metadata_serve;
+mod pex;
 mod seed_limit;
 mod timeouts;
 mod upload;
@@ -34,9 +36,11 @@ use std::time::{Duration, Instant};
 pub use action::{
     Action, BlockDigest, BlockWrite, DigestPurpose, Handled, Note, OutMessage, PeerKey,
 };
+pub use metadata_fetch::MAX_EARLY_HAVES;
 pub use metadata_serve::{
     MAX_METADATA_PIECES_PER_WINDOW, MAX_METADATA_REJECTS_PER_WINDOW, METADATA_REPLY_WINDOW,
 };
+pub use pex::{MAX_PEX_LISTED, PEX_PERIOD};
 pub use seed_limit::{SeedLimitMet, SeedLimits};
 pub use timeouts::REQUEST_TIMEOUT;
 pub use upload::Serve;
@@ -131,6 +135,10 @@ struct Peer {
     joined_at: Instant,
     /// Its `ut_metadata` id and how many metadata replies it got lately.
     metadata: metadata_serve::MetadataPeer,
+    /// What it said it has before the metadata arrived (a magnet link).
+    early: metadata_fetch::EarlyPieces,
+    /// Its `ut_pex` id, where it listens, and what we told it (BEP 11).
+    pex: pex::PexPeerState,
 }
 
 /// What a connected peer looks like from outside (status line, TUI).
@@ -186,6 +194,8 @@ pub struct Torrent {
     /// Addresses struck since the driver last asked ([`Torrent::take_struck`]),
     /// at most [`MAX_STRUCK_KEPT`].
     struck: Vec<SocketAddr>,
+    /// The metadata fetch of a magnet link, until the metadata arrives.
+    fetch: Option<Box<crate::metadata::MetadataFetch<PeerKey>>>,
 }
 
 /// Most struck addresses kept for the driver between two
@@ -231,6 +241,7 @@ impl Torrent {
             up_rate: RateMeter::new(),
             actions: VecDeque::new(),
             struck: Vec::new(),
+            fetch: None,
         }
     }
 
@@ -249,9 +260,10 @@ impl Torrent {
         &self.have
     }
 
-    /// Whether every piece is verified.
+    /// Whether every piece is verified (never while the metadata is
+    /// still being fetched: no pieces are known then).
     pub fn is_complete(&self) -> bool {
-        self.have.is_complete()
+        self.fetch.is_none() && self.have.is_complete()
     }
 
     /// Whether the start-up check is still running.
@@ -357,7 +369,9 @@ impl Torrent {
 
     /// When the core next wants [`Torrent::handle_timeout`].
     pub fn next_deadline(&self) -> Instant {
-        self.next_rechoke.min(self.next_check)
+        let fetch = self.fetch.as_ref().and_then(|f| f.next_deadline());
+        let core = self.next_rechoke.min(self.next_check);
+        fetch.map_or(core, |at| at.min(core))
     }
 
     /// Runs the periodic phases that are due, in the loop's order: what
@@ -467,6 +481,8 @@ impl Torrent {
                 closing: false,
                 joined_at: now,
                 metadata: metadata_serve::MetadataPeer::default(),
+                early: metadata_fetch::EarlyPieces::default(),
+                pex: pex::PexPeerState::default(),
             },
         );
         if !self.checking && self.have.count_ones() > 0 {
@@ -489,6 +505,9 @@ impl Torrent {
         reason: &CloseReason,
         now: Instant,
     ) {
+        if let Some(fetch) = self.fetch.as_mut() {
+            fetch.remove_peer(key);
+        }
         if let Some(mut peer) = self.peers.remove(&key) {
             for block in peer.state.take_all_requests() {
                 self.partial_pieces.release(&block);
@@ -519,6 +538,12 @@ impl Torrent {
             peer.state.note_message()
         };
         log::trace!("{} <- {}", peer.addr, message.name());
+        if self.fetch.is_some() && self.hold_early_message(key, &message) {
+            return Handled::Done;
+        }
+        let Some(peer) = self.peers.get_mut(&key) else {
+            return Handled::Done;
+        };
         match message {
             Message::KeepAlive | Message::Port(_) | Message::Suggest { .. } => {}
             Message::AllowedFast { .. } | Message::Unknown { .. } => {}
@@ -682,6 +707,6 @@ impl Torrent {
 }
 
 #[cfg(test)]
-mod sim;
+pub(crate) mod sim;
 #[cfg(test)]
 mod tests;

@@ -1004,6 +1004,8 @@ impl Swarm {
                     node,
                     note,
                 }),
+                // Every simulated node starts with its metainfo.
+                Action::MetadataReceived { .. } => {}
             }
         }
     }

@@ -24,6 +24,7 @@ impl Torrent {
     /// them), and peers that unchoked us but send nothing are snubbed.
     pub fn check_timeouts(&mut self, now: Instant) {
         self.next_check = now + CHECK_PERIOD;
+        self.check_metadata_timeouts(now);
         let mut notes = Vec::new();
         for peer in self.peers.values_mut().filter(|p| !p.closing) {
             if peer.state.check_snubbed(now) {
@@ -64,7 +65,7 @@ impl Torrent {
     /// slowest peer that unchokes us, if it gives us less than a tenth of
     /// the median, is dropped (at most one per call, every 30 s).
     pub fn replace_slow_peers(&mut self, now: Instant) {
-        if self.have.is_complete()
+        if self.is_complete()
             || self.peer_count() < self.config.max_peers
             || !self.peer_list.has_candidates(now)
         {

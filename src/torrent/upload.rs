@@ -66,7 +66,7 @@ impl Torrent {
     /// peers stopped reading what we send (the driver sees the sockets).
     pub fn rechoke(&mut self, now: Instant, stalled: &dyn Fn(PeerKey) -> bool) {
         self.next_rechoke = now + RECHOKE_PERIOD;
-        let seeding = self.have.is_complete();
+        let seeding = self.is_complete();
         let mut candidates: Vec<Candidate> = self
             .peers
             .iter_mut()

@@ -25,7 +25,7 @@
 //! | kind | events | phases |
 //! | --- | --- | --- |
 //! | `loop` | each wake from `epoll_wait` | `wait` |
-//! | `wire` | handshakes and messages in and out, peer timeouts | `receive`, `on_writable`, `request_blocks`, `send_haves`, `send_keepalives`, `serve_requests`, `rechoke`, `check_timeouts` |
+//! | `wire` | handshakes and messages in and out, peer timeouts | `receive`, `on_writable`, `request_blocks`, `send_haves`, `send_keepalives`, `send_pex`, `serve_requests`, `rechoke`, `check_timeouts` |
 //! | `choke` | each choke and unchoke we send, with the reason | `rechoke`, `receive` (a newly interested peer gets a free slot) |
 //! | `pick` | each piece picked for a peer, hash results, HAVE broadcasts | `request_blocks`, `receive`, `send_haves` |
 //! | `tracker` | each announce: URL, event, time taken, peers or error | `announce`, `receive` (UDP tracker replies) |
@@ -73,6 +73,8 @@ pub mod phase {
     pub const CHECK_TIMEOUTS: &str = "check_timeouts";
     /// Sending keep-alives to idle connections.
     pub const SEND_KEEPALIVES: &str = "send_keepalives";
+    /// Telling peers that speak `ut_pex` about the other peers (BEP 11).
+    pub const SEND_PEX: &str = "send_pex";
     /// Closing the connections marked for closing.
     pub const CLEANUP: &str = "cleanup";
     /// Telling every peer about newly verified pieces.
@@ -547,7 +549,10 @@ impl fmt::Display for EventParam<'_> {
 
 /// Describes a peer message for the trace, in BEP 3 words: `HAVE #7`,
 /// `REQUEST #12 +32768 (16384 B)`, `PIECE #12 +32768 (16384 B)`,
-/// `BITFIELD (37/128 pieces)`, `EXTENDED id 0 (48 B)`, `KEEP_ALIVE`.
+/// `BITFIELD (37/128 pieces)`, `EXTENDED id 0 (48 B)`, `KEEP_ALIVE`; an
+/// extended message whose payload can be read says what it is
+/// (`EXTENDED id 2 (40 B): ut_pex added 3 dropped 1`, see
+/// `describe_extended`).
 ///
 /// A BITFIELD counts the bits set out of all its bits: the torrent's piece
 /// count rounded up to a multiple of 8 (the message does not carry the count).
@@ -568,9 +573,14 @@ pub fn describe(message: &Message<'_>) -> String {
             format!("{name} ({set}/{} pieces)", bytes.len().saturating_mul(8))
         }
         Message::Port(port) => format!("{name} {port}"),
-        Message::Extended { id, payload } | Message::Unknown { id, payload } => {
-            format!("{name} id {id} ({} B)", payload.len())
+        Message::Extended { id, payload } => {
+            let mut text = format!("{name} id {id} ({} B)", payload.len());
+            if let Some(what) = describe_extended(id, payload) {
+                let _ = write!(text, ": {what}");
+            }
+            text
         }
+        Message::Unknown { id, payload } => format!("{name} id {id} ({} B)", payload.len()),
         Message::KeepAlive
         | Message::Choke
         | Message::Unchoke
@@ -579,6 +589,84 @@ pub fn describe(message: &Message<'_>) -> String {
         | Message::HaveAll
         | Message::HaveNone => name.to_string(),
     }
+}
+
+/// Most extension names a traced BEP 10 handshake lists (a hostile `m`
+/// may hold thousands): real clients offer about ten.
+const MAX_TRACED_EXTENSIONS: usize = 16;
+
+/// Longest extension name written to the trace, in characters.
+const MAX_TRACED_NAME_CHARS: usize = 32;
+
+/// What a BEP 10 extended message says, when its payload can be read:
+/// `handshake m {ut_metadata 1, ut_pex 2} p 6881` for the handshake (id
+/// 0), `ut_pex added 3 dropped 1` for a BEP 11 message,
+/// `ut_metadata request #0` (`data`, `reject`) for a BEP 9 one. The
+/// message ids are each receiver's own choice, so other ids are told
+/// apart by their content: a dictionary with `added`/`dropped` keys is
+/// `ut_pex`, one with `msg_type` is `ut_metadata`.
+fn describe_extended(id: u8, payload: &[u8]) -> Option<String> {
+    use crate::bencode::{self, Limits};
+    use crate::metadata::MetadataMessage;
+    if id == crate::wire::extension::HANDSHAKE_ID {
+        return describe_ext_handshake(payload);
+    }
+    let is_pex = bencode::decode(payload, Limits::MESSAGE)
+        .ok()
+        .and_then(|v| {
+            let dict = v.as_dict()?;
+            let keys = [&b"added"[..], b"added6", b"dropped", b"dropped6"];
+            Some(keys.iter().any(|k| dict.get(k).is_some()))
+        })
+        .unwrap_or(false);
+    if is_pex {
+        let pex = crate::pex::PexMessage::decode(payload).ok()?;
+        return Some(format!(
+            "ut_pex added {} dropped {}",
+            pex.added.len(),
+            pex.dropped.len()
+        ));
+    }
+    match MetadataMessage::decode(payload).ok()? {
+        MetadataMessage::Request { piece } => Some(format!("ut_metadata request #{piece}")),
+        MetadataMessage::Data { piece, data, .. } => {
+            Some(format!("ut_metadata data #{piece} ({} B)", data.len()))
+        }
+        MetadataMessage::Reject { piece } => Some(format!("ut_metadata reject #{piece}")),
+        MetadataMessage::Unknown { .. } => None,
+    }
+}
+
+/// The extensions a BEP 10 handshake offers, with their ids, and its
+/// listen port `p`: `handshake m {ut_metadata 1, ut_pex 2} p 6881`.
+fn describe_ext_handshake(payload: &[u8]) -> Option<String> {
+    use crate::bencode::{self, Limits};
+    let value = bencode::decode(payload, Limits::MESSAGE).ok()?;
+    let dict = value.as_dict()?;
+    let mut text = String::from("handshake m {");
+    if let Some(m) = dict.get_dict(b"m") {
+        for (i, (name, id)) in m.entries.iter().take(MAX_TRACED_EXTENSIONS).enumerate() {
+            let name: String = String::from_utf8_lossy(name)
+                .chars()
+                .take(MAX_TRACED_NAME_CHARS)
+                .collect();
+            let sep = if i == 0 { "" } else { ", " };
+            match id.as_int() {
+                Some(id) => write!(text, "{sep}{name} {id}"),
+                None => write!(text, "{sep}{name} ?"),
+            }
+            .ok()?;
+        }
+        if m.entries.len() > MAX_TRACED_EXTENSIONS {
+            text.push_str(", ...");
+        }
+    }
+    text.push('}');
+    let parsed = crate::wire::extension::ExtHandshake::parse(payload).ok()?;
+    if let Some(port) = parsed.listen_port {
+        write!(text, " p {port}").ok()?;
+    }
+    Some(text)
 }
 
 /// Describes a handshake for the trace: the peer's client (quoted and

@@ -482,3 +482,49 @@ fn kind_names_round_trip() {
         assert_eq!(kind.to_string(), kind.name());
     }
 }
+
+#[test]
+fn describe_reads_extension_handshakes_pex_and_metadata_messages() {
+    use crate::metadata::MetadataMessage;
+    use crate::pex::{PexMessage, PexPeer};
+    let extended = |id, payload: &[u8]| describe(&Message::Extended { id, payload });
+    let handshake = b"d1:md11:ut_metadatai1e6:ut_pexi2ee1:pi6881e1:v6:pollene";
+    assert_eq!(
+        extended(0, handshake),
+        "EXTENDED id 0 (55 B): handshake m {ut_metadata 1, ut_pex 2} p 6881"
+    );
+    assert_eq!(
+        extended(0, b"d4:reqqi5ee"),
+        "EXTENDED id 0 (11 B): handshake m {}"
+    );
+    let peer = |port| PexPeer {
+        addr: SocketAddr::from(([10, 0, 0, 1], port)),
+        flags: 0,
+    };
+    let pex = PexMessage {
+        added: vec![peer(1), peer(2), peer(3)],
+        dropped: vec![peer(4).addr],
+    }
+    .encode();
+    assert_eq!(
+        extended(9, &pex),
+        format!("EXTENDED id 9 ({} B): ut_pex added 3 dropped 1", pex.len())
+    );
+    let request = MetadataMessage::Request { piece: 2 }.encode();
+    assert_eq!(
+        extended(3, &request),
+        format!(
+            "EXTENDED id 3 ({} B): ut_metadata request #2",
+            request.len()
+        )
+    );
+    assert_eq!(extended(4, b"d3:fooi1ee"), "EXTENDED id 4 (10 B)");
+    // A hostile handshake: many names, long and with control characters.
+    let mut hostile = b"d1:md".to_vec();
+    for i in 0..40 {
+        hostile.extend_from_slice(format!("3:x{i:02}i{i}e").as_bytes());
+    }
+    hostile.extend_from_slice(b"e1:pi-3ee");
+    let text = extended(0, &hostile);
+    assert!(text.ends_with("x15 15, ...}"), "{text}");
+}

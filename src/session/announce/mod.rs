@@ -66,6 +66,11 @@ pub(super) const WAKE: Token = Token(usize::MAX - 1);
 
 /// Re-announce delay when a tracker returned no peers and we have none:
 /// the swarm may just be forming (seeders often start seconds after us).
+/// The `left` we announce before a magnet's metadata arrives: any value
+/// but 0 (which says "seed", and a tracker may send a seed no seeds): the
+/// size of one metadata piece.
+const LEFT_BEFORE_METADATA: u64 = 16 * 1024;
+
 const EMPTY_SWARM_RETRY: Duration = Duration::from_secs(30);
 
 /// Peers asked for per announce (BEP 3 default 50; more helps a small box
@@ -676,6 +681,18 @@ impl Session {
         }
     }
 
+    /// The `left` of an announce: the bytes not yet verified, or, before
+    /// a magnet's metadata arrives (the size is unknown),
+    /// [`LEFT_BEFORE_METADATA`], so trackers treat us as the leecher we are.
+    fn left_to_announce(&self, tid: TorrentId) -> u64 {
+        let core = &self.torrents[tid].torrent;
+        if core.is_awaiting_metadata() {
+            LEFT_BEFORE_METADATA
+        } else {
+            core.bytes_left()
+        }
+    }
+
     /// What we tell tier `tier`'s tracker in an announce with `event`.
     fn announce_request(&self, tid: TorrentId, tier: usize, event: Event) -> AnnounceRequest {
         let tracker_id = self.torrents[tid]
@@ -690,7 +707,7 @@ impl Session {
             port: self.listen_addr.port(),
             uploaded: self.torrents[tid].torrent.stats().uploaded,
             downloaded: self.torrents[tid].torrent.stats().downloaded,
-            left: self.torrents[tid].torrent.bytes_left(),
+            left: self.left_to_announce(tid),
             event,
             numwant: Some(NUMWANT),
             key: None,

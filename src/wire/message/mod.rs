@@ -149,6 +149,10 @@ pub enum Message<'a> {
 pub struct FrameLimits {
     /// Pieces in the torrent; fixes the BITFIELD length.
     pub piece_count: u32,
+    /// Whether `piece_count` is the torrent's own: before a magnet's
+    /// metadata arrives it is only a ceiling, and a BITFIELD of any
+    /// length up to it is accepted (checked once the metadata is here).
+    pub piece_count_known: bool,
     /// Largest PIECE data accepted, in bytes.
     pub max_block_len: u32,
     /// Largest EXTENDED payload accepted (after the extended id), in bytes.
@@ -170,9 +174,21 @@ impl FrameLimits {
     pub const fn for_pieces(piece_count: u32) -> FrameLimits {
         FrameLimits {
             piece_count,
+            piece_count_known: true,
             max_block_len: FrameLimits::MAX_BLOCK_LEN,
             max_extended_len: FrameLimits::MAX_EXTENDED_LEN,
             max_unknown_len: FrameLimits::MAX_UNKNOWN_LEN,
+        }
+    }
+
+    /// The limits for a torrent whose metadata has not arrived (a magnet
+    /// link): a BITFIELD may be as long as the largest metadata
+    /// ([`crate::metadata::MAX_METADATA_SIZE`], 20 bytes per piece) allows.
+    pub const fn before_metadata() -> FrameLimits {
+        let most_pieces = (crate::metadata::MAX_METADATA_SIZE / 20) as u32;
+        FrameLimits {
+            piece_count_known: false,
+            ..FrameLimits::for_pieces(most_pieces)
         }
     }
 
@@ -215,7 +231,8 @@ impl FrameLimits {
             id::HAVE | id::SUGGEST_PIECE | id::ALLOWED_FAST => LenRule::Exact(PIECE_INDEX_LEN),
             id::REQUEST | id::CANCEL | id::REJECT_REQUEST => LenRule::Exact(BLOCK_REQUEST_LEN),
             id::PORT => LenRule::Exact(PORT_LEN),
-            id::BITFIELD => LenRule::Exact(self.bitfield_len()),
+            id::BITFIELD if self.piece_count_known => LenRule::Exact(self.bitfield_len()),
+            id::BITFIELD => LenRule::AtMost(self.bitfield_len()),
             id::PIECE => LenRule::AtMost(PIECE_HEADER_LEN.saturating_add(self.max_block_len)),
             id::EXTENDED => {
                 LenRule::AtMost(EXTENDED_HEADER_LEN.saturating_add(self.max_extended_len))

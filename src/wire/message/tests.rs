@@ -319,6 +319,7 @@ fn max_frame_len_is_the_largest_message_allowed() {
     );
     let tight = FrameLimits {
         piece_count: 8,
+        piece_count_known: true,
         max_block_len: 0,
         max_extended_len: 0,
         max_unknown_len: 0,
@@ -343,4 +344,21 @@ fn names_and_ids_follow_the_beps() {
         payload: b"",
     };
     assert_eq!((unknown.id(), unknown.name()), (Some(99), "UNKNOWN"));
+}
+
+#[test]
+fn before_metadata_a_bitfield_of_any_length_up_to_the_ceiling_decodes() {
+    let limits = FrameLimits::before_metadata();
+    for len in [1usize, 2, 100] {
+        let mut frame = u32::try_from(1 + len).unwrap().to_be_bytes().to_vec();
+        frame.push(5);
+        frame.extend(std::iter::repeat_n(0xff, len));
+        let (message, used) = decode_frame(&frame, &limits).unwrap().unwrap();
+        assert_eq!(used, frame.len());
+        assert_eq!(message, Message::Bitfield(&frame[5..]));
+    }
+    let too_long = limits.piece_count.div_ceil(8) + 2;
+    let header = too_long.to_be_bytes();
+    let frame = [&header[..], &[5u8][..]].concat();
+    assert!(decode_frame(&frame, &limits).is_err());
 }
