@@ -69,6 +69,13 @@ pub enum CloseReason {
     /// HAVE_ALL or HAVE_NONE (BEP 6) after other messages; they may only
     /// come first.
     LateHaveAllOrNone,
+    /// A BEP 6 message (HAVE_ALL, HAVE_NONE, REJECT_REQUEST, ALLOWED_FAST,
+    /// SUGGEST_PIECE) although the fast extension is not in force: one of
+    /// the handshakes lacked its bit.
+    FastMessageWithoutFast {
+        /// The message's name.
+        message: &'static str,
+    },
     /// A REQUEST for a block outside the torrent or of a bad size.
     RequestOutOfRange {
         /// Piece index.
@@ -162,6 +169,7 @@ impl CloseReason {
             | CloseReason::HaveOutOfRange { .. }
             | CloseReason::BadBitfield(_)
             | CloseReason::LateHaveAllOrNone
+            | CloseReason::FastMessageWithoutFast { .. }
             | CloseReason::RequestOutOfRange { .. }
             | CloseReason::RequestForMissingPiece { .. }
             | CloseReason::RequestsWhileChoked
@@ -184,6 +192,7 @@ impl CloseReason {
             | CloseReason::HaveOutOfRange { .. }
             | CloseReason::BadBitfield(_)
             | CloseReason::LateHaveAllOrNone
+            | CloseReason::FastMessageWithoutFast { .. }
             | CloseReason::RequestOutOfRange { .. }
             | CloseReason::RequestForMissingPiece { .. }
             | CloseReason::RequestsWhileChoked
@@ -241,6 +250,10 @@ impl fmt::Display for CloseReason {
             CloseReason::LateHaveAllOrNone => {
                 f.write_str("HAVE_ALL/HAVE_NONE after other messages")
             }
+            CloseReason::FastMessageWithoutFast { message } => write!(
+                f,
+                "{message} although the fast extension (BEP 6) is not in force"
+            ),
             CloseReason::RequestOutOfRange { piece, begin, len } => {
                 write!(f, "REQUEST out of range: piece {piece} +{begin} ({len} B)")
             }
@@ -314,6 +327,9 @@ mod tests {
             },
             CloseReason::BadBitfield(BitfieldError::SpareBitsSet { piece_count: 4 }),
             CloseReason::LateHaveAllOrNone,
+            CloseReason::FastMessageWithoutFast {
+                message: "HAVE_ALL",
+            },
             CloseReason::RequestOutOfRange {
                 piece: 1,
                 begin: 2,

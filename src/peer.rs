@@ -48,6 +48,21 @@ pub const UNREQUESTED_WINDOW: Duration = Duration::from_secs(60);
 /// block: one full pipeline's worth.
 pub const MAX_RELEASED_REMEMBERED: usize = MAX_PIPELINE;
 
+/// Most pieces a peer's ALLOWED_FAST messages (BEP 6) are believed for:
+/// clients send a handful (libtorrent's default set is 5 pieces); a peer
+/// sending more gets no more memory for them.
+pub const MAX_ALLOWED_FAST_FROM_PEER: usize = 32;
+
+/// Most SUGGEST_PIECE hints (BEP 6) remembered per peer, newest kept
+/// (libtorrent's `max_suggest_pieces` is 16 too): a hint only orders our
+/// picks, so old ones may be forgotten.
+pub const MAX_SUGGESTED_PIECES: usize = 16;
+
+/// Requests for pieces we do not have that a peer under the fast extension
+/// may send (each is answered with REJECT_REQUEST) before it is closed: a
+/// few race a piece that failed its check again; a stream is a broken peer.
+pub const MAX_REQUESTS_FOR_MISSING: u32 = 100;
+
 /// One of our requests in flight to this peer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct OutRequest {
@@ -103,6 +118,18 @@ pub struct PeerState {
     /// PIECEs it sent that answered nothing we asked for, within the
     /// current [`UNREQUESTED_WINDOW`], and when that window began.
     unrequested: (u32, Option<Instant>),
+    /// The BEP 6 fast extension is in force: both handshakes set its bit.
+    fast: bool,
+    /// The pieces we told it with ALLOWED_FAST: their requests are served
+    /// even while we choke it.
+    allowed_fast_for_it: Vec<u32>,
+    /// The pieces it told us with ALLOWED_FAST (at most
+    /// [`MAX_ALLOWED_FAST_FROM_PEER`]): we may request them while it chokes us.
+    allowed_fast_from_it: Vec<u32>,
+    /// Its SUGGEST_PIECE hints, newest last (at most [`MAX_SUGGESTED_PIECES`]).
+    suggested: VecDeque<u32>,
+    /// Its requests for pieces we do not have (fast extension: rejected).
+    requests_for_missing: u32,
 }
 
 impl PeerState {
@@ -127,6 +154,11 @@ impl PeerState {
             snubbed: false,
             released: VecDeque::new(),
             unrequested: (0, None),
+            fast: false,
+            allowed_fast_for_it: Vec::new(),
+            allowed_fast_from_it: Vec::new(),
+            suggested: VecDeque::new(),
+            requests_for_missing: 0,
         }
     }
 
@@ -210,15 +242,87 @@ impl PeerState {
         Some(Message::Unchoke)
     }
 
-    /// We choke it: its queued requests are dropped (BEP 3). The CHOKE to
-    /// send, unless it was choked already.
-    pub fn choke(&mut self) -> Option<Message<'static>> {
+    /// We choke it: its queued requests are dropped (BEP 3). Under the
+    /// fast extension (BEP 6) the requests for its allowed-fast pieces stay
+    /// queued and the others are returned, each to be answered with a
+    /// REJECT_REQUEST. The CHOKE to send, unless it was choked already.
+    pub fn choke(&mut self) -> Option<(Message<'static>, Vec<Block>)> {
         if self.am_choking {
             return None;
         }
         self.am_choking = true;
-        self.queued.clear();
-        Some(Message::Choke)
+        let queued = std::mem::take(&mut self.queued);
+        let mut rejected = Vec::new();
+        for block in queued {
+            if !self.fast {
+                continue; // BEP 3: a CHOKE drops them all, silently
+            }
+            if self.allowed_fast_for_it.contains(&block.piece.get()) {
+                self.queued.push_back(block);
+            } else {
+                rejected.push(block);
+            }
+        }
+        Some((Message::Choke, rejected))
+    }
+
+    /// The BEP 6 fast extension is in force with it (both handshakes set
+    /// its bit); it stays so for the life of the connection.
+    pub fn set_fast(&mut self) {
+        self.fast = true;
+    }
+
+    /// Whether the BEP 6 fast extension is in force with it.
+    pub fn fast(&self) -> bool {
+        self.fast
+    }
+
+    /// The pieces we sent it ALLOWED_FAST for (served while we choke it).
+    pub fn set_allowed_fast_for_it(&mut self, pieces: Vec<u32>) {
+        self.allowed_fast_for_it = pieces;
+    }
+
+    /// Whether we told it `piece` is allowed fast.
+    pub fn is_allowed_fast_for_it(&self, piece: u32) -> bool {
+        self.fast && self.allowed_fast_for_it.contains(&piece)
+    }
+
+    /// It sent ALLOWED_FAST for `piece`: remembered unless known already or
+    /// [`MAX_ALLOWED_FAST_FROM_PEER`] are remembered; whether it was added.
+    pub fn add_allowed_fast(&mut self, piece: u32) -> bool {
+        if self.allowed_fast_from_it.len() >= MAX_ALLOWED_FAST_FROM_PEER
+            || self.allowed_fast_from_it.contains(&piece)
+        {
+            return false;
+        }
+        self.allowed_fast_from_it.push(piece);
+        true
+    }
+
+    /// The pieces it allows us to request while it chokes us.
+    pub fn allowed_fast(&self) -> &[u32] {
+        &self.allowed_fast_from_it
+    }
+
+    /// It suggested `piece` (SUGGEST_PIECE): remembered as the newest hint,
+    /// the oldest forgotten beyond [`MAX_SUGGESTED_PIECES`].
+    pub fn add_suggested(&mut self, piece: u32) {
+        self.suggested.retain(|&p| p != piece);
+        if self.suggested.len() >= MAX_SUGGESTED_PIECES {
+            self.suggested.pop_front();
+        }
+        self.suggested.push_back(piece);
+    }
+
+    /// Its SUGGEST_PIECE hints, oldest first.
+    pub fn suggested(&self) -> impl Iterator<Item = u32> + '_ {
+        self.suggested.iter().copied()
+    }
+
+    /// It asked for a piece we do not have (fast extension): how many so far.
+    pub fn note_request_for_missing(&mut self) -> u32 {
+        self.requests_for_missing = self.requests_for_missing.saturating_add(1);
+        self.requests_for_missing
     }
 
     /// Marks (or unmarks) it as the optimistic unchoke.
@@ -257,10 +361,24 @@ impl PeerState {
         true
     }
 
-    /// It withdrew its request (CANCEL).
-    pub fn cancel_queued(&mut self, piece: u32, begin: u32, len: u32) {
-        self.queued
-            .retain(|b| !(b.piece.get() == piece && b.begin == begin && b.len == len));
+    /// It withdrew its request (CANCEL): the block taken off the queue, if
+    /// it was queued (under the fast extension it gets a REJECT_REQUEST).
+    pub fn cancel_queued(&mut self, piece: u32, begin: u32, len: u32) -> Option<Block> {
+        let at = self
+            .queued
+            .iter()
+            .position(|b| b.piece.get() == piece && b.begin == begin && b.len == len)?;
+        self.queued.remove(at)
+    }
+
+    /// Whether its request for `block` is queued.
+    pub fn is_queued(&self, block: &Block) -> bool {
+        self.queued.contains(block)
+    }
+
+    /// The next of its queued requests, whether or not it may be served now.
+    pub fn peek_queued(&self) -> Option<&Block> {
+        self.queued.front()
     }
 
     /// The next of its requests to serve, taken off the queue.
@@ -300,9 +418,16 @@ impl PeerState {
     }
 
     /// It choked us: our requests in flight are dropped (BEP 3), returned
-    /// so they go back to the pool, and remembered as released.
+    /// so they go back to the pool, and remembered as released. Under the
+    /// fast extension a CHOKE cancels nothing (BEP 6): each request is still
+    /// answered by a PIECE or a REJECT_REQUEST, so they stay in flight (as
+    /// libtorrent keeps them) until then or until they time out; none is
+    /// returned.
     pub fn peer_choked(&mut self) -> Vec<Block> {
         self.peer_choking = true;
+        if self.fast {
+            return Vec::new();
+        }
         self.take_all_requests()
     }
 
@@ -600,5 +725,82 @@ mod tests {
         let later = t0 + UNREQUESTED_WINDOW + Duration::from_secs(2);
         assert_eq!(peer.note_unrequested(later), 1);
         assert_eq!(peer.note_unrequested(later), 2);
+    }
+
+    fn blocks(layout: &Layout) -> Vec<Block> {
+        layout
+            .pieces()
+            .map(|p| layout.block(p, 0).unwrap())
+            .collect()
+    }
+
+    #[test]
+    fn a_choke_under_the_fast_extension_keeps_allowed_fast_requests_and_returns_the_rest() {
+        let layout = Layout::new(16384, &[16384 * 4]).unwrap();
+        let blocks = blocks(&layout);
+        for fast in [false, true] {
+            let mut peer = PeerState::new(4);
+            if fast {
+                peer.set_fast();
+            }
+            peer.set_allowed_fast_for_it(vec![2]);
+            assert_eq!(peer.is_allowed_fast_for_it(2), fast);
+            peer.unchoke();
+            for block in &blocks {
+                assert!(peer.queue_request(*block));
+            }
+            let (message, rejected) = peer.choke().unwrap();
+            assert_eq!(message, Message::Choke);
+            if fast {
+                assert_eq!(rejected, vec![blocks[0], blocks[1], blocks[3]]);
+                assert_eq!(peer.peek_queued(), Some(&blocks[2]));
+            } else {
+                assert_eq!(rejected, vec![], "BEP 3: dropped silently");
+                assert_eq!(peer.queued_len(), 0);
+            }
+            assert!(peer.choke().is_none(), "choked already");
+        }
+    }
+
+    #[test]
+    fn a_choke_from_a_fast_peer_keeps_our_requests_in_flight() {
+        let layout = Layout::new(16384, &[16384 * 2]).unwrap();
+        let t0 = Instant::now();
+        for fast in [false, true] {
+            let mut peer = PeerState::new(2);
+            if fast {
+                peer.set_fast();
+            }
+            for block in blocks(&layout) {
+                peer.add_request(block, t0);
+            }
+            let dropped = peer.peer_choked();
+            assert!(peer.peer_choking());
+            if fast {
+                assert!(dropped.is_empty());
+                assert_eq!(peer.requested().len(), 2);
+            } else {
+                assert_eq!(dropped.len(), 2);
+                assert!(peer.requested().is_empty());
+            }
+        }
+    }
+
+    #[test]
+    fn allowed_fast_and_suggested_pieces_are_remembered_within_bounds() {
+        let mut peer = PeerState::new(1000);
+        for piece in 0..100 {
+            peer.add_allowed_fast(piece);
+        }
+        assert!(!peer.add_allowed_fast(3), "known already");
+        assert_eq!(peer.allowed_fast().len(), MAX_ALLOWED_FAST_FROM_PEER);
+        for piece in 0..100 {
+            peer.add_suggested(piece);
+        }
+        peer.add_suggested(90);
+        let kept: Vec<u32> = peer.suggested().collect();
+        assert_eq!(kept.len(), MAX_SUGGESTED_PIECES);
+        assert_eq!(kept.last(), Some(&90), "a repeated hint is the newest");
+        assert!(!kept.contains(&83), "the oldest are forgotten");
     }
 }

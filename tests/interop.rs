@@ -6,7 +6,8 @@
 //! from a libtorrent seeder and the other from a pollen seeder. libtorrent
 //! given only a magnet link (and the seeder's address) gets the metadata
 //! from a pollen seeder (BEP 9), then the data; so does aria2c, which the
-//! seeder dials.
+//! seeder dials. A pollen seeder and a crowd of libtorrent leechers speak
+//! the fast extension (BEP 6) to each other, as its `--trace` shows.
 //!
 //! Run by `make interop` (`POLLEN_INTEROP=1 cargo test --release --test
 //! interop -- --test-threads=1`), which installs the Debian packages first.
@@ -69,6 +70,10 @@ fn main() {
         trial!(
             aria2c_downloads_from_a_pollen_seeder_given_only_a_magnet,
             [interop(), aria2()]
+        ),
+        trial!(
+            a_pollen_seeder_speaks_the_fast_extension_with_a_crowd_of_libtorrent_leechers,
+            [interop(), Need::Libtorrent]
         ),
     ]);
 }
@@ -394,4 +399,87 @@ fn aria2c_downloads_from_a_pollen_seeder_given_only_a_magnet() {
     let names: Vec<&str> = SHARE.iter().map(|(path, _, _)| *path).collect();
     assert_same_files(&seed, &dest, &names);
     assert!(!seeder.has_exited(), "{}", seeder.stderr());
+}
+
+/// The fast-extension test's torrent: 8 MiB in 64 KiB pieces.
+const FAST_SHARE: &[(&str, usize, u64)] = &[("fast.bin", 8 << 20, 121)];
+
+/// libtorrent leechers in the fast-extension test: more than a pollen
+/// seeder's upload slots (4 and the optimistic one).
+const CROWD: usize = 8;
+
+/// Longest the fast-extension test waits for every BEP 6 message to show.
+const FAST_LIMIT: Duration = Duration::from_secs(120);
+
+/// A pollen seeder with a low upload limit (so requests queue up) and more
+/// libtorrent leechers than upload slots; both sides set the fast bit. Its
+/// `--trace` must show HAVE_NONE from the leechers, our HAVE_ALL and
+/// ALLOWED_FAST, and REJECT_REQUESTs for the queued requests of the peers
+/// its choke epochs (every 10 s) choke.
+fn a_pollen_seeder_speaks_the_fast_extension_with_a_crowd_of_libtorrent_leechers() {
+    let tmp = TempDir::new("interop-fast");
+    let (seed, torrent) = seeded_torrent(tmp.path(), FAST_SHARE, Some(64 * 1024));
+    let trace = tmp.path().join("trace.txt");
+    let trace_arg = format!("--trace={}", trace.display());
+    let mut seeder = Pollen::seeder(&torrent, &seed, &["--max-up", "256K", &trace_arg]);
+
+    let dest = tmp.path().join("crowd");
+    std::fs::create_dir_all(&dest).unwrap();
+    let mut command = std::process::Command::new("/usr/bin/python3");
+    command
+        .arg(common::clients::lt_peer_script())
+        .arg("crowd")
+        .arg(CROWD.to_string())
+        .arg(&torrent)
+        .arg(&dest)
+        .arg(seeder.peer_arg())
+        .arg(STOP_AFTER.as_secs().to_string());
+    let mut crowd = Proc::spawn("libtorrent-crowd", command, tmp.path());
+    crowd.wait_for_line("crowd", STARTUP_LIMIT);
+
+    // Sent lines read `-> ADDR NAME ...`, received ones `<- ADDR NAME ...`.
+    let wanted = [
+        ("<-", "HANDSHAKE", "(extensions, fast"),
+        ("<-", "HAVE_NONE", ""),
+        ("->", "HAVE_ALL", ""),
+        ("->", "ALLOWED_FAST", "#"),
+        ("->", "REJECT_REQUEST", "#"),
+    ];
+    let seen = |text: &str, (dir, name, rest): (&str, &str, &str)| {
+        text.lines().any(|line| {
+            let mut words = line.split_whitespace().skip(2);
+            words.next() == Some(dir)
+                && words.next().is_some()
+                && words.next() == Some(name)
+                && line.contains(rest)
+        })
+    };
+    let mut text = String::new();
+    let all_seen = common::clients::wait_for(FAST_LIMIT, || {
+        text = std::fs::read_to_string(&trace).unwrap_or_default();
+        wanted.iter().all(|&w| seen(&text, w)) || !crowd.running() || seeder.has_exited()
+    });
+    let missing: Vec<_> = wanted.iter().filter(|&&w| !seen(&text, w)).collect();
+    let count = |name: &str| text.lines().filter(|l| l.contains(name)).count();
+    println!(
+        "trace: {} HAVE_ALL, {} ALLOWED_FAST, {} REJECT_REQUEST, {} CHOKE lines",
+        count("HAVE_ALL"),
+        count("ALLOWED_FAST"),
+        count("REJECT_REQUEST"),
+        count(" CHOKE")
+    );
+    for name in ["HAVE_NONE", "HAVE_ALL", "ALLOWED_FAST", "REJECT_REQUEST"] {
+        if let Some(line) = text.lines().find(|l| l.contains(name)) {
+            println!("first {name}: {}", line.trim());
+        }
+    }
+    let tail: Vec<&str> = text.lines().rev().take(40).collect();
+    assert!(
+        all_seen && missing.is_empty(),
+        "not in the trace: {missing:?}\nlast lines, newest first:\n{}\n{}",
+        tail.join("\n"),
+        crowd.report()
+    );
+    assert!(!seeder.has_exited(), "{}", seeder.stderr());
+    crowd.kill();
 }

@@ -1,4 +1,5 @@
-//! `--trace` narrates the wire: for one peer, the handshake, BITFIELD,
+//! `--trace` narrates the wire: for one peer, the handshake, HAVE_ALL and
+//! ALLOWED_FAST (both pollens set the fast extension's bit, BEP 6),
 //! INTERESTED, UNCHOKE, REQUEST, PIECE and HAVE appear in a valid order, and
 //! the filters keep only what they name.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -18,7 +19,8 @@ fn setup(tag: &str) -> (TempDir, PathBuf, PathBuf) {
 }
 
 /// A seeder that has finished checking its data, so it greets a peer with
-/// BITFIELD (a peer that connects during the check gets HAVEs afterwards).
+/// HAVE_ALL (a peer that connects during the check gets HAVE_NONE, then
+/// HAVEs afterwards).
 fn seeder(torrent: &Path, seed: &Path) -> Pollen {
     let mut seeder = Pollen::start([
         torrent.as_os_str(),
@@ -86,7 +88,9 @@ fn trace_shows_the_life_of_a_block_in_order() {
     let at = |dir: &str, what: &str| first(&lines, &[&format!("{dir} {peer} {what}")]);
     let handshake_out = at("->", "HANDSHAKE");
     let handshake_in = at("<-", "HANDSHAKE");
-    let bitfield = at("<-", "BITFIELD");
+    let have_all = at("<-", "HAVE_ALL");
+    let allowed_fast = at("<-", "ALLOWED_FAST #");
+    let have_none = at("->", "HAVE_NONE");
     let interested = at("->", "INTERESTED");
     let unchoke = at("<-", "UNCHOKE");
     let request = at("->", "REQUEST");
@@ -94,13 +98,28 @@ fn trace_shows_the_life_of_a_block_in_order() {
     let have = at("->", "HAVE #");
     let hash = first(&lines, &["hash #", "ok"]);
     assert!(
-        handshake_out < handshake_in && handshake_in < bitfield,
+        handshake_out < handshake_in && handshake_in < have_all && have_all < allowed_fast,
         "{lines:#?}"
     );
+    assert!(handshake_in < have_none, "{lines:#?}");
     assert!(
-        bitfield < interested && interested < unchoke && unchoke < request,
+        have_all < interested && interested < unchoke && allowed_fast < request,
         "{lines:#?}"
     );
+    // Before the UNCHOKE only allowed-fast pieces may be asked for.
+    let allowed: Vec<String> = lines
+        .iter()
+        .filter_map(|l| l.split(&format!("<- {peer} ALLOWED_FAST ")).nth(1))
+        .map(|n| format!("REQUEST {} ", n.trim()))
+        .collect();
+    for line in &lines[..unchoke] {
+        if line.contains(&format!("-> {peer} REQUEST")) {
+            assert!(
+                allowed.iter().any(|a| line.contains(a.as_str())),
+                "a REQUEST before the UNCHOKE for a piece not allowed fast: {line}\n{lines:#?}"
+            );
+        }
+    }
     assert!(request < piece && piece < hash && hash < have, "{lines:#?}");
     // Every line: time, phase, event; times never go backwards.
     let times: Vec<f64> = lines

@@ -26,9 +26,10 @@ use crate::wire::{decode_frame, FrameLimits, Handshake, Message, HANDSHAKE_LEN};
 /// while no single peer can starve the others.
 const READ_BUDGET_BYTES: usize = 1024 * 1024;
 
-/// Our BEP 3 handshake: the extension-protocol bit (BEP 10) set.
+/// Our BEP 3 handshake: the extension-protocol (BEP 10) and fast extension
+/// (BEP 6) bits set, as the torrent core's rules assume.
 pub(super) fn our_handshake(info_hash: [u8; 20], peer_id: [u8; 20]) -> Handshake {
-    Handshake::new(info_hash, peer_id).with_extensions()
+    crate::torrent::our_handshake(info_hash, peer_id)
 }
 
 /// Largest read buffer a peer of a torrent of `piece_count` pieces gets:

@@ -5,7 +5,7 @@
 //! Layer 2. A web seed is, to the core, a peer under a [`PeerKey`] from a
 //! reserved range ([`TOKEN_BASE`] up; its socket's mio token is the same
 //! number, far from the connection slab's keys and the tracker tokens at
-//! the top of the space). It has every piece (HAVE ALL), never chokes us,
+//! the top of the space). It has every piece (a full BITFIELD), never chokes us,
 //! is never interested and is never served. The core's `request_blocks`
 //! picks blocks for it like for any peer; its REQUESTs come here
 //! (`apply_actions` routes [`Action::Send`] and [`Action::Close`] of these
@@ -450,7 +450,10 @@ impl Session {
         }
         let handshake = Handshake::new(info_hash, peer_id);
         slot.torrent.handle_handshake(key, addr, &handshake, now);
-        slot.torrent.handle_message(key, Message::HaveAll, now);
+        // Every piece, said the BEP 3 way (HAVE ALL is for fast-extension peers).
+        let all = crate::bitfield::Bitfield::full(slot.meta.layout.piece_count());
+        slot.torrent
+            .handle_message(key, Message::Bitfield(all.as_bytes()), now);
         slot.torrent.handle_message(key, Message::Unchoke, now);
         self.apply_actions(tid, now);
         true

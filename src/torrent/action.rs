@@ -34,6 +34,14 @@ pub enum OutMessage {
     Have(u32),
     /// Every piece we have, right after the handshake.
     Bitfield(Vec<u8>),
+    /// We have every piece (BEP 6, in place of a BITFIELD).
+    HaveAll,
+    /// We have no piece yet (BEP 6, in place of a BITFIELD).
+    HaveNone,
+    /// We will not serve this request of the peer's (BEP 6).
+    Reject(BlockRequest),
+    /// The peer may request this piece even while we choke it (BEP 6).
+    AllowedFast(u32),
     /// We ask for a block.
     Request(BlockRequest),
     /// We withdraw a request (endgame: another peer sent the block).
@@ -79,6 +87,10 @@ impl OutMessage {
             OutMessage::NotInterested => Message::NotInterested,
             OutMessage::Have(piece) => Message::Have { piece: *piece },
             OutMessage::Bitfield(bytes) => Message::Bitfield(bytes),
+            OutMessage::HaveAll => Message::HaveAll,
+            OutMessage::HaveNone => Message::HaveNone,
+            OutMessage::Reject(request) => Message::Reject(*request),
+            OutMessage::AllowedFast(piece) => Message::AllowedFast { piece: *piece },
             OutMessage::Request(request) => Message::Request(*request),
             OutMessage::Cancel(request) => Message::Cancel(*request),
             OutMessage::ExtHandshake(payload) => Message::Extended {

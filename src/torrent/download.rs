@@ -13,10 +13,11 @@ use std::time::Instant;
 
 use super::Torrent;
 use super::{Action, BlockDigest, BlockWrite, DigestPurpose, Handled, Note, OutMessage, PeerKey};
+use crate::bitfield::Bitfield;
 use crate::close_reason::CloseReason;
 use crate::hash::Sha1Hash;
 use crate::metainfo::{Block, PieceIndex, BLOCK_LEN};
-use crate::partial_pieces::{next_block, BlockChoice, Received};
+use crate::partial_pieces::{next_block, BlockChoice, PartialPieces, Received};
 use crate::peer::MAX_UNREQUESTED_BLOCKS;
 use crate::ratelimit::TokenBucket;
 use crate::smart_ban::BlockRecord;
@@ -56,10 +57,16 @@ impl Torrent {
             let done = u64::from(self.have.count_ones()) * 100;
             done >= u64::from(pct) * u64::from(self.meta.layout.piece_count())
         });
+        let sequential = self.config.strategy == crate::picker::Strategy::Sequential;
         let mut turns: Vec<PeerKey> = self
             .peers
             .iter()
-            .filter(|(_, p)| !p.closing && !p.state.peer_choking() && p.state.am_interested())
+            .filter(|(_, p)| !p.closing && p.state.am_interested())
+            // A peer that chokes us may still serve its allowed-fast pieces
+            // (BEP 6); a sequential download keeps its order and waits.
+            .filter(|(_, p)| {
+                !p.state.peer_choking() || (!p.state.allowed_fast().is_empty() && !sequential)
+            })
             .map(|(&k, _)| k)
             .collect();
         let first = turns
@@ -115,6 +122,23 @@ impl Torrent {
                 return Requested::Throttled(ready);
             }
         }
+        // While it chokes us only its allowed-fast pieces may be asked for;
+        // else the pieces it suggested come first (BEP 6).
+        let allowed = peer
+            .state
+            .peer_choking()
+            .then(|| only_pieces(peer.state.has(), peer.state.allowed_fast().iter().copied()));
+        // A sequential download keeps its order: hints do not change it.
+        let sequential = self.config.strategy == crate::picker::Strategy::Sequential;
+        let suggested = if allowed.is_some() || sequential {
+            None
+        } else {
+            let fresh = peer
+                .state
+                .suggested()
+                .filter(|&p| !self.have.has(p) && !self.partial_pieces.contains(p));
+            Some(only_pieces(peer.state.has(), fresh)).filter(|f| f.count_ones() > 0)
+        };
         let choice = BlockChoice {
             layout: &self.meta.layout,
             picker: &self.picker,
@@ -126,8 +150,25 @@ impl Torrent {
         let asked = peer.state.requested();
         let already = |b: &Block| asked.iter().any(|r| r.block == *b);
         let open_pieces = self.partial_pieces.len();
-        let Some(block) = next_block(&mut self.partial_pieces, &choice, already, &mut self.rng)
-        else {
+        let picked = if let Some(allowed) = &allowed {
+            next_block_among(&mut self.partial_pieces, &choice, allowed, &mut self.rng)
+        } else {
+            // Pieces in progress are finished first; then a suggested one.
+            let hinted = suggested.as_ref().and_then(|suggested| {
+                self.partial_pieces
+                    .request_any_wanted(choice.layout, choice.peer_has, choice.peer)
+                    .or_else(|| {
+                        next_block_among(
+                            &mut self.partial_pieces,
+                            &choice,
+                            suggested,
+                            &mut self.rng,
+                        )
+                    })
+            });
+            hinted.or_else(|| next_block(&mut self.partial_pieces, &choice, already, &mut self.rng))
+        };
+        let Some(block) = picked else {
             return Requested::Enough;
         };
         let addr = peer.addr;
@@ -443,8 +484,39 @@ impl Torrent {
     }
 }
 
+/// Like [`next_block`] but only from the pieces in `among` (a subset of
+/// what the peer has) and never a duplicate: a wanted block of one of them
+/// in progress, else the first block of one newly picked. Endgame
+/// duplicates are for the whole torrent's last blocks, not for a subset.
+fn next_block_among(
+    partial_pieces: &mut PartialPieces,
+    choice: &BlockChoice<'_>,
+    among: &Bitfield,
+    rng: &mut crate::rng::Rng,
+) -> Option<Block> {
+    if let Some(block) = partial_pieces.request_any_wanted(choice.layout, among, choice.peer) {
+        return Some(block);
+    }
+    let wanted = |p: u32| !choice.have.has(p) && !partial_pieces.contains(p);
+    let piece = choice
+        .picker
+        .pick(among, wanted, rng)
+        .and_then(|p| choice.layout.piece(p))?;
+    partial_pieces.start(choice.layout, piece);
+    partial_pieces.request_wanted(choice.layout, piece, choice.peer)
+}
+
+/// The pieces of `has` that are among `pieces`.
+fn only_pieces(has: &Bitfield, pieces: impl Iterator<Item = u32>) -> Bitfield {
+    let mut only = Bitfield::new(has.len());
+    for piece in pieces.filter(|&p| has.has(p)) {
+        only.set(piece);
+    }
+    only
+}
+
 /// The REQUEST (or CANCEL) for `block`.
-fn request_of(block: &Block) -> BlockRequest {
+pub(super) fn request_of(block: &Block) -> BlockRequest {
     BlockRequest {
         piece: block.piece.get(),
         begin: block.begin,

@@ -21,6 +21,7 @@
 
 mod action;
 mod download;
+mod fast;
 mod metadata_fetch;
 mod metadata_serve;
 mod pex;
@@ -36,6 +37,7 @@ use std::time::{Duration, Instant};
 pub use action::{
     Action, BlockDigest, BlockWrite, DigestPurpose, Handled, Note, OutMessage, PeerKey,
 };
+pub use fast::{allowed_fast_set, our_handshake, ALLOWED_FAST_SET_LEN};
 pub use metadata_fetch::MAX_EARLY_HAVES;
 pub use metadata_serve::{
     MAX_METADATA_PIECES_PER_WINDOW, MAX_METADATA_REJECTS_PER_WINDOW, METADATA_REPLY_WINDOW,
@@ -50,7 +52,7 @@ use crate::choker::ChokerKind;
 use crate::close_reason::CloseReason;
 use crate::metainfo::{Metainfo, BLOCK_LEN};
 use crate::partial_pieces::PartialPieces;
-use crate::peer::PeerState;
+use crate::peer::{PeerState, MAX_REQUESTS_FOR_MISSING};
 use crate::peer_list::PeerList;
 use crate::picker::{Picker, Strategy};
 use crate::rate::RateMeter;
@@ -360,11 +362,15 @@ impl Torrent {
             .is_some_and(|p| !p.closing && p.state.has_requested(block))
     }
 
-    /// Whether the peer has queued requests we could serve now.
+    /// Whether the peer has queued requests we could serve now (while we
+    /// choke it, only those for its allowed-fast pieces stay queued).
     pub fn has_requests_to_serve(&self, peer: PeerKey) -> bool {
-        self.peers
-            .get(&peer)
-            .is_some_and(|p| !p.closing && !p.state.am_choking() && p.state.queued_len() > 0)
+        self.peers.get(&peer).is_some_and(|p| {
+            !p.closing
+                && p.state.peek_queued().is_some_and(|b| {
+                    !p.state.am_choking() || p.state.is_allowed_fast_for_it(b.piece.get())
+                })
+        })
     }
 
     /// When the core next wants [`Torrent::handle_timeout`].
@@ -455,9 +461,11 @@ impl Torrent {
     }
 
     /// The handshakes are exchanged with the peer at `addr` under the
-    /// driver's `key`: it joins, and gets our bitfield (unless we have
-    /// nothing or are still checking) and, if it speaks BEP 10, our
-    /// extension handshake. A banned or duplicate peer is closed instead.
+    /// driver's `key` (ours was [`our_handshake`]): it joins, and gets our
+    /// bitfield (unless we have nothing or are still checking; with the
+    /// fast extension in force HAVE_ALL / HAVE_NONE where they fit, then
+    /// ALLOWED_FAST) and, if it speaks BEP 10, our extension handshake. A
+    /// banned or duplicate peer is closed instead.
     pub fn handle_handshake(
         &mut self,
         key: PeerKey,
@@ -471,12 +479,17 @@ impl Torrent {
         }
         self.peer_list.set_peer_id(addr, handshake.peer_id);
         let piece_count = self.meta.layout.piece_count();
+        let mut state = PeerState::new(piece_count);
+        let fast = handshake.supports_fast() && our_handshake([0; 20], [0; 20]).supports_fast();
+        if fast {
+            state.set_fast();
+        }
         self.peers.insert(
             key,
             Peer {
                 addr,
                 peer_id: handshake.peer_id,
-                state: PeerState::new(piece_count),
+                state,
                 upload_share: None,
                 closing: false,
                 joined_at: now,
@@ -485,7 +498,9 @@ impl Torrent {
                 pex: pex::PexPeerState::default(),
             },
         );
-        if !self.checking && self.have.count_ones() > 0 {
+        if fast {
+            self.greet_fast_peer(key, addr);
+        } else if !self.checking && self.have.count_ones() > 0 {
             let bytes = self.have.as_bytes().to_vec();
             self.send(key, OutMessage::Bitfield(bytes));
         }
@@ -538,6 +553,11 @@ impl Torrent {
             peer.state.note_message()
         };
         log::trace!("{} <- {}", peer.addr, message.name());
+        if message.is_fast_extension() && !peer.state.fast() {
+            let message = message.name();
+            self.close(key, CloseReason::FastMessageWithoutFast { message });
+            return Handled::Done;
+        }
         if self.fetch.is_some() && self.hold_early_message(key, &message) {
             return Handled::Done;
         }
@@ -545,8 +565,12 @@ impl Torrent {
             return Handled::Done;
         };
         match message {
-            Message::KeepAlive | Message::Port(_) | Message::Suggest { .. } => {}
-            Message::AllowedFast { .. } | Message::Unknown { .. } => {}
+            Message::KeepAlive | Message::Port(_) | Message::Unknown { .. } => {}
+            Message::HaveAll
+            | Message::HaveNone
+            | Message::Reject(_)
+            | Message::AllowedFast { .. }
+            | Message::Suggest { .. } => self.on_fast_message(key, message, first),
             Message::Extended { id, payload } => self.on_extended(key, id, payload, now),
             Message::Choke => {
                 for block in peer.state.peer_choked() {
@@ -579,24 +603,14 @@ impl Torrent {
                     Err(e) => self.close(key, CloseReason::BadBitfield(e)),
                 }
             }
-            Message::HaveAll if first => self.set_peer_pieces(key, Bitfield::full(piece_count)),
-            Message::HaveNone if first => {}
-            Message::HaveAll | Message::HaveNone => self.close(key, CloseReason::LateHaveAllOrNone),
             Message::Request(request) => self.on_request(key, request),
             Message::Cancel(request) => {
-                peer.state
-                    .cancel_queued(request.piece, request.begin, request.len);
-            }
-            Message::Reject(request) => {
-                if let Some(block) = self.meta.layout.check_block(
-                    request.piece,
-                    request.begin,
-                    request.len,
-                    BLOCK_LEN,
-                ) {
-                    if peer.state.take_request(&block) {
-                        self.partial_pieces.release(&block);
-                    }
+                // BEP 6: a cancelled request still gets one answer.
+                if let Some(block) =
+                    peer.state
+                        .cancel_queued(request.piece, request.begin, request.len)
+                {
+                    self.reject(key, &block);
                 }
             }
             Message::Piece { piece, begin, data } => {
@@ -621,8 +635,11 @@ impl Torrent {
         self.update_interest(key);
     }
 
-    /// A REQUEST: queue it if we are unchoking the peer, have the piece and
-    /// the range is valid; drop it (or the peer) otherwise.
+    /// A REQUEST: queue it if we are unchoking the peer (or it is for one
+    /// of its allowed-fast pieces), have the piece and the range is valid.
+    /// Otherwise, with the fast extension in force, answer REJECT_REQUEST
+    /// (BEP 6); without it, drop it. A bad range, or a stream of requests
+    /// while choked or for pieces we lack, closes the peer.
     fn on_request(&mut self, key: PeerKey, request: BlockRequest) {
         let layout = &self.meta.layout;
         let Some(peer) = self.peers.get_mut(&key) else {
@@ -639,21 +656,28 @@ impl Torrent {
                 },
             );
         };
-        if peer.state.am_choking() {
+        let fast = peer.state.fast();
+        if peer.state.am_choking() && !peer.state.is_allowed_fast_for_it(request.piece) {
             if peer.state.note_request_while_choked() > MAX_REQUESTS_WHILE_CHOKED {
-                self.close(key, CloseReason::RequestsWhileChoked);
+                return self.close(key, CloseReason::RequestsWhileChoked);
             }
-            return;
+            return self.reject(key, &block);
         }
         if !self.have.has(request.piece) {
-            return self.close(
-                key,
-                CloseReason::RequestForMissingPiece {
-                    piece: request.piece,
-                },
-            );
+            let missing = CloseReason::RequestForMissingPiece {
+                piece: request.piece,
+            };
+            if !fast || peer.state.note_request_for_missing() > MAX_REQUESTS_FOR_MISSING {
+                return self.close(key, missing);
+            }
+            return self.reject(key, &block);
         }
-        peer.state.queue_request(block);
+        if !peer.state.queue_request(block) && fast {
+            // The queue is full (a duplicate is answered once, when served).
+            if !peer.state.is_queued(&block) {
+                self.reject(key, &block);
+            }
+        }
     }
 
     /// Sends INTERESTED or NOT_INTERESTED when our interest in the peer changed.

@@ -97,6 +97,10 @@ pub struct Node {
     pub disk: Vec<u8>,
     /// A poisoner: the harness flips bytes in every PIECE it serves.
     pub corrupt_uploads: bool,
+    /// A BEP 3 client without the fast extension (BEP 6): its handshake
+    /// lacks the bit, and the bit in its peers' handshakes is hidden from
+    /// its core, as if it did not know it. Set before connecting it.
+    pub legacy: bool,
 }
 
 /// How a link behaves (both directions alike).
@@ -392,6 +396,7 @@ impl Swarm {
             peer_id,
             disk,
             corrupt_uploads: false,
+            legacy: false,
         });
         if role == Role::Seeder {
             for piece in self.meta.layout.pieces() {
@@ -719,10 +724,14 @@ impl Swarm {
         self.send_bytes(link, side, &frame);
     }
 
-    /// Sends the handshake of `side`'s node (BEP 10 bit set, as the session's).
+    /// Sends the handshake of `side`'s node (BEP 10 and BEP 6 bits set, as
+    /// the session's).
     fn send_handshake(&mut self, link: LinkId, side: usize) {
         let node = &self.nodes[self.links[link].ends[side].node];
-        let ours = Handshake::new(self.meta.info_hash.0, node.peer_id).with_extensions();
+        let mut ours = super::our_handshake(self.meta.info_hash.0, node.peer_id);
+        if node.legacy {
+            ours = Handshake::new(self.meta.info_hash.0, node.peer_id).with_extensions();
+        }
         self.links[link].ends[side].sent_handshake = true;
         self.send_bytes(link, side, &ours.encode());
     }
@@ -835,9 +844,14 @@ impl Swarm {
         }
         let addr = self.nodes[peer].addr;
         let now = self.now();
+        let mut seen = *handshake;
+        if self.nodes[node].legacy {
+            // A client that knows no fast extension ignores its bit.
+            seen = Handshake::new(seen.info_hash, seen.peer_id).with_extensions();
+        }
         self.nodes[node]
             .core
-            .handle_handshake(link, addr, handshake, now);
+            .handle_handshake(link, addr, &seen, now);
         self.apply_actions(node);
     }
 

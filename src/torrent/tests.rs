@@ -109,11 +109,17 @@ fn the_same_seed_gives_the_same_run_event_for_event() {
 #[test]
 fn optimistic_unchoke_rotates_and_at_most_the_slots_plus_one_are_unchoked() {
     // Eight leechers want more than the seeder's slots can give in three
-    // minutes: 4 MiB each at 20 KiB/s per link.
+    // minutes: 4 MiB each at 20 KiB/s per link. They are BEP 3 clients:
+    // with the fast extension each choked one would fetch its allowed-fast
+    // pieces (5 of these 16) at full link speed, every rate would be equal
+    // and the choke order a coin toss.
     let mut swarm = Swarm::new(4 << 20, 256 * 1024, 2);
     let seeder = swarm.add_node(Role::Seeder);
     let link = LinkConfig::latency(ms(20)).bandwidth(20 * KIB);
     let leechers: Vec<NodeId> = (0..8).map(|_| swarm.add_node(Role::Leecher)).collect();
+    for &l in &leechers {
+        swarm.node_mut(l).legacy = true;
+    }
     for &l in &leechers {
         swarm.connect_with(l, seeder, link);
     }
@@ -189,6 +195,76 @@ fn optimistic_unchoke_rotates_and_at_most_the_slots_plus_one_are_unchoked() {
             "the optimistic unchoke rotated faster than every {OPTIMISTIC_PERIOD:?}: {pair:?}"
         );
     }
+}
+
+#[test]
+fn a_fast_swarm_with_more_leechers_than_slots_rejects_and_loses_no_block() {
+    // Ten leechers (one a BEP 3 client) share a seeder with fewer slots:
+    // its choke epochs reject queued requests (BEP 6) and the choked ones
+    // fetch their allowed-fast pieces.
+    let mut swarm = Swarm::new(2 << 20, 64 * 1024, 9);
+    let seeder = swarm.add_node(Role::Seeder);
+    let link = LinkConfig::latency(ms(20)).bandwidth(64 * KIB);
+    let leechers: Vec<NodeId> = (0..10).map(|_| swarm.add_node(Role::Leecher)).collect();
+    let legacy = leechers[9];
+    swarm.node_mut(legacy).legacy = true;
+    for &l in &leechers {
+        swarm.connect_with(l, seeder, link);
+    }
+    let took = swarm.run_until(|s| s.all_complete(), secs(300)).unwrap();
+    println!("complete after {took:?}\n{}", swarm.report());
+
+    let total = swarm.payload().len() as u64;
+    for &l in &leechers {
+        assert_eq!(swarm.node(l).disk, swarm.payload(), "node #{l}'s data");
+        let stats = swarm.node(l).core.stats();
+        assert_eq!(stats.hash_failures, 0);
+        assert_eq!(
+            stats.downloaded, total,
+            "node #{l}: every byte counted once"
+        );
+    }
+    let sent_by_seeder = |to: NodeId| swarm.sent(seeder, to);
+    let rejects: usize = leechers[..9]
+        .iter()
+        .map(|&l| {
+            sent_by_seeder(l)
+                .iter()
+                .filter(|(_, m)| matches!(m, OutMessage::Reject(_)))
+                .count()
+        })
+        .sum();
+    let chokes: usize = leechers
+        .iter()
+        .map(|&l| {
+            sent_by_seeder(l)
+                .iter()
+                .filter(|(_, m)| *m == OutMessage::Choke)
+                .count()
+        })
+        .sum();
+    println!("the seeder sent {chokes} CHOKEs and {rejects} REJECT_REQUESTs");
+    assert!(rejects > 0, "no choke with queued requests happened");
+    for &l in &leechers[..9] {
+        let sent = sent_by_seeder(l);
+        assert_eq!(sent.first().map(|(_, m)| m), Some(&OutMessage::HaveAll));
+        assert!(sent
+            .iter()
+            .any(|(_, m)| matches!(m, OutMessage::AllowedFast(_))));
+    }
+    // The BEP 3 leecher gets a BITFIELD and no BEP 6 message.
+    let to_legacy = sent_by_seeder(legacy);
+    assert!(matches!(
+        to_legacy.first().map(|(_, m)| m),
+        Some(OutMessage::Bitfield(_))
+    ));
+    assert!(!to_legacy.iter().any(|(_, m)| matches!(
+        m,
+        OutMessage::HaveAll
+            | OutMessage::HaveNone
+            | OutMessage::Reject(_)
+            | OutMessage::AllowedFast(_)
+    )));
 }
 
 #[test]
@@ -524,7 +600,8 @@ fn a_swarm_that_cannot_finish_stops_at_its_time_limit_with_a_report() {
 // ----- one core, scripted ---------------------------------------------------
 
 /// A core for a torrent of four one-block pieces that has `have`, past its
-/// start-up check, with one peer (key 7) through the handshake.
+/// start-up check, with one peer (key 7, a BEP 3 client without the fast
+/// extension) through the handshake.
 fn core_with_one_peer(have: &[u32], now: Instant) -> Torrent {
     let (meta, _) = test_torrent(4 * BLOCK_LEN as usize, BLOCK_LEN, 6);
     let count = meta.layout.piece_count();
@@ -589,7 +666,7 @@ fn a_request_for_a_piece_we_do_not_have_closes_the_peer() {
 fn a_flood_of_unrequested_pieces_closes_the_peer_and_none_is_written() {
     let now = Instant::now();
     let mut core = core_with_one_peer(&[], now);
-    core.handle_message(7, Message::HaveAll, now);
+    core.handle_message(7, Message::Bitfield(&[0xF0]), now);
     assert_eq!(
         drain(&mut core),
         vec![Action::Send {

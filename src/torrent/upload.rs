@@ -106,16 +106,24 @@ impl Torrent {
             };
             let should_unchoke = unchoke.contains(&candidate.id);
             peer.state.set_optimistic(optimistic);
-            let change = if should_unchoke {
-                peer.state.unchoke()
+            let (change, rejected) = if should_unchoke {
+                (peer.state.unchoke(), Vec::new())
             } else {
-                peer.state.choke()
+                peer.state
+                    .choke()
+                    .map_or((None, Vec::new()), |(choke, rejected)| {
+                        (Some(choke), rejected)
+                    })
             };
             let Some(change) = change else {
                 continue; // no change
             };
             let addr = peer.addr;
             self.send_control(candidate.id, Some(change));
+            // BEP 6: each request dropped by the CHOKE gets its REJECT.
+            for block in &rejected {
+                self.reject(candidate.id, block);
+            }
             let why = if optimistic {
                 "optimistic unchoke".to_string()
             } else if candidate.stalled {
@@ -181,18 +189,19 @@ impl Torrent {
     }
 
     /// The next queued REQUEST of the peer to serve, if its share and the
-    /// global upload `limit` allow; the block is counted as uploaded.
+    /// global upload `limit` allow; the block is counted as uploaded. While
+    /// we choke the peer only requests for its allowed-fast pieces (BEP 6)
+    /// are served; they are the only ones left queued then.
     pub fn serve_next(
         &mut self,
         key: PeerKey,
         limit: Option<&mut TokenBucket>,
         now: Instant,
     ) -> Serve {
-        let Some(peer) = self
-            .peers
-            .get_mut(&key)
-            .filter(|p| !p.closing && !p.state.am_choking())
-        else {
+        if !self.has_requests_to_serve(key) {
+            return Serve::PeerWaits(None);
+        }
+        let Some(peer) = self.peers.get_mut(&key) else {
             return Serve::PeerWaits(None);
         };
         let Some(block) = peer.state.pop_queued() else {

@@ -3,6 +3,7 @@
     /usr/bin/python3 lt_peer.py seed  TORRENT SAVE_DIR [LIMIT_SECONDS]
     /usr/bin/python3 lt_peer.py leech TORRENT SAVE_DIR [LIMIT_SECONDS]
     /usr/bin/python3 lt_peer.py magnet MAGNET_URI SAVE_DIR HOST:PORT [LIMIT_SECONDS]
+    /usr/bin/python3 lt_peer.py crowd N TORRENT SAVE_DIR HOST:PORT [LIMIT_SECONDS]
 
 Prints, one line each, flushed:
     listening PORT    once the session is bound (TCP, 127.0.0.1 only)
@@ -13,6 +14,10 @@ Prints, one line each, flushed:
                       the torrent it makes up. Then `complete` as for leech.
 The magnet mode knows only the link and dials HOST:PORT itself (connect_peer), so
 it needs no tracker.
+The crowd mode runs N leeching sessions in one process (SAVE_DIR/0, /1...), each
+dialing HOST:PORT (no tracker); it prints `crowd N` once all are added and
+`complete K` as session K finishes, and leeches until LIMIT_SECONDS or killed:
+more leechers than a seeder's upload slots, so the seeder chokes some.
 It exits 1 when LIMIT_SECONDS (default 300) pass first, or when a seeder finds its
 data incomplete. The peer announces to the torrent's trackers; DHT, local peer
 discovery, UPnP, NAT-PMP and uTP are off, so no packet leaves the loopback.
@@ -44,18 +49,9 @@ def leave(ses, handle, limit=5.0):
         time.sleep(0.02)
 
 
-def main():
-    args = sys.argv[1:]
-    peer = None
-    if args[:1] == ["magnet"] and len(args) in (4, 5):
-        peer = args.pop(3)
-    if len(args) not in (3, 4) or args[0] not in ("seed", "leech", "magnet"):
-        sys.exit(__doc__)
-    mode, torrent, save = args[0], args[1], args[2]
-    limit = float(args[3]) if len(args) == 4 else 300.0
-    deadline = time.monotonic() + limit
-
-    ses = lt.session({
+def new_session():
+    """A libtorrent session on 127.0.0.1 only (see the module doc)."""
+    return lt.session({
         "listen_interfaces": "127.0.0.1:0",
         "outgoing_interfaces": "127.0.0.1",
         "enable_dht": False,
@@ -69,6 +65,50 @@ def main():
         "alert_mask": lt.alert.category_t.error_notification
         | lt.alert.category_t.tracker_notification,
     })
+
+
+def crowd(count, torrent, save, peer, deadline):
+    """COUNT leeching sessions of TORRENT, each dialing PEER (HOST:PORT)."""
+    host, port = peer.rsplit(":", 1)
+    ti = lt.torrent_info(torrent)
+    sessions = []
+    for n in range(count):
+        ses = new_session()
+        handle = ses.add_torrent({"ti": ti, "save_path": "%s/%d" % (save, n)})
+        handle.connect_peer((host, int(port)))
+        sessions.append((ses, handle))
+    print("crowd", count, flush=True)
+    done = set()
+    while time.monotonic() < deadline:
+        for n, (ses, handle) in enumerate(sessions):
+            for alert in ses.pop_alerts():
+                print("alert", n, alert.message(), file=sys.stderr, flush=True)
+            status = handle.status()
+            if n not in done and status.state in (lt.torrent_status.seeding, lt.torrent_status.finished):
+                done.add(n)
+                print("complete", n, flush=True)
+            elif status.num_peers == 0:
+                handle.connect_peer((host, int(port)))
+        time.sleep(0.2)
+    sys.exit("crowd time limit reached")
+
+
+def main():
+    args = sys.argv[1:]
+    if args[:1] == ["crowd"] and len(args) in (5, 6):
+        limit = float(args[5]) if len(args) == 6 else 300.0
+        crowd(int(args[1]), args[2], args[3], args[4], time.monotonic() + limit)
+        return
+    peer = None
+    if args[:1] == ["magnet"] and len(args) in (4, 5):
+        peer = args.pop(3)
+    if len(args) not in (3, 4) or args[0] not in ("seed", "leech", "magnet"):
+        sys.exit(__doc__)
+    mode, torrent, save = args[0], args[1], args[2]
+    limit = float(args[3]) if len(args) == 4 else 300.0
+    deadline = time.monotonic() + limit
+
+    ses = new_session()
     if mode == "magnet":
         magnet_leech(ses, torrent, save, peer, deadline)
         return

@@ -327,6 +327,20 @@ impl Message<'_> {
         Some(id)
     }
 
+    /// Whether this is one of the five messages of the BEP 6 fast extension
+    /// (HAVE_ALL, HAVE_NONE, REJECT_REQUEST, ALLOWED_FAST, SUGGEST_PIECE),
+    /// which a peer may send only when both handshakes set its bit.
+    pub fn is_fast_extension(&self) -> bool {
+        matches!(
+            self,
+            Message::HaveAll
+                | Message::HaveNone
+                | Message::Reject(_)
+                | Message::AllowedFast { .. }
+                | Message::Suggest { .. }
+        )
+    }
+
     /// The message's name for logs, in the capitals of the BEPs ("PIECE", "HAVE_ALL").
     pub fn name(&self) -> &'static str {
         match self.id() {

@@ -362,3 +362,30 @@ fn before_metadata_a_bitfield_of_any_length_up_to_the_ceiling_decodes() {
     let frame = [&header[..], &[5u8][..]].concat();
     assert!(decode_frame(&frame, &limits).is_err());
 }
+
+#[test]
+fn exactly_the_five_bep6_messages_belong_to_the_fast_extension() {
+    let block = BlockRequest {
+        piece: 1,
+        begin: 0,
+        len: 16384,
+    };
+    let fast = [
+        Message::HaveAll,
+        Message::HaveNone,
+        Message::Reject(block),
+        Message::AllowedFast { piece: 1 },
+        Message::Suggest { piece: 1 },
+    ];
+    assert!(fast.iter().all(Message::is_fast_extension));
+    let others = [
+        Message::KeepAlive,
+        Message::Choke,
+        Message::Have { piece: 1 },
+        Message::Bitfield(&[0xff]),
+        Message::Request(block),
+        Message::Cancel(block),
+        Message::Port(6881),
+    ];
+    assert!(!others.iter().any(Message::is_fast_extension));
+}
