@@ -42,6 +42,8 @@ pub struct CreateOptions {
     pub created_by: Option<String>,
     /// `creation date`, seconds since the Unix epoch.
     pub creation_date: Option<i64>,
+    /// BEP 19 web seeds: written as `url-list` (a list, even of one).
+    pub web_seeds: Vec<String>,
 }
 
 /// How far the hashing has got, reported to the callback of
@@ -352,6 +354,14 @@ fn encode_torrent(
             .collect();
         root.push((b"announce-list", Value::List(List::new(tiers))));
     }
+    if !options.web_seeds.is_empty() {
+        let urls = options
+            .web_seeds
+            .iter()
+            .map(|url| Value::Bytes(url.as_bytes()))
+            .collect();
+        root.push((b"url-list", Value::List(List::new(urls))));
+    }
     if let Some(comment) = &options.comment {
         root.push((b"comment", Value::Bytes(comment.as_bytes())));
     }
@@ -405,6 +415,7 @@ mod tests {
             comment: Some("hello".into()),
             created_by: Some("pollen test".into()),
             creation_date: Some(1_700_000_000),
+            web_seeds: Vec::new(),
         };
         let bytes = create_torrent(&root, &options).unwrap();
         let meta = Metainfo::from_bytes(&bytes).unwrap();
@@ -460,6 +471,19 @@ mod tests {
         let hashed: Vec<u64> = seen.iter().map(|p| p.hashed_bytes).collect();
         assert_eq!(hashed, vec![32_768, 65_536, 98_304, 100_000]);
         assert!(seen.iter().all(|p| p.total_bytes == 100_000));
+    }
+
+    #[test]
+    fn web_seeds_are_written_as_url_list() {
+        let dir = TempDir::new("webseeds");
+        fs::write(dir.0.join("data"), payload(1000, 4)).unwrap();
+        let options = CreateOptions {
+            web_seeds: vec!["http://127.0.0.1:1/files/".into(), "http://b/".into()],
+            ..CreateOptions::default()
+        };
+        let bytes = create_torrent(&dir.0.join("data"), &options).unwrap();
+        let meta = Metainfo::from_bytes(&bytes).unwrap();
+        assert_eq!(meta.url_list, options.web_seeds);
     }
 
     #[test]

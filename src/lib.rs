@@ -21,7 +21,7 @@
 //!     picker, partial_pieces, smart_ban, choker, peer_list, rate, ratelimit, rng,
 //!     trace, resume::{state, error}, tracker::{announce, udp, tiers, scrape},
 //!     tracker::server::{self, state, http_request, udp_request}, ui, close_reason,
-//!     magnet, metadata, pex
+//!     magnet, metadata, pex, web_seed
 //!                       pure: bytes/values in, values/bytes out; no I/O, no clock
 //! ```
 //!
@@ -38,7 +38,7 @@
 //! | dispatch | `accept_peers`, `receive`, `on_writable` | new connections; bytes in, frames decoded and handled; connects finished, bytes out |
 //! | tick | `verify_pieces` | while a downloaded piece too large for one pass is queued: hash a slice of it |
 //! | tick | `add_peers`, `check_timeouts`, `send_keepalives`, `send_pex`, `show_status` | once a second: dial known peers, drop silent ones, keepalives, peer exchange (each peer at most once a minute), status line |
-//! | tick | `cleanup`, `send_haves`, `request_blocks` | every pass: close marked peers, announce new pieces, refill pipelines |
+//! | tick | `cleanup`, `send_haves`, `request_blocks`, `drive_web_seeds` | every pass: close marked peers, announce new pieces, refill pipelines, turn web seeds' requests into HTTP range requests |
 //! | tick | `rechoke`, `announce` | every 10 s: choose who we upload to; every pass: start each due tier's announce (UDP in the loop), at most one blocking HTTP announce |
 //! | before sleep | `serve_requests`, `flush_all`, `cleanup`, `write_trace` | read requested blocks from disk, write every buffer, write the `--trace` lines |
 //!
@@ -88,7 +88,7 @@
 //! | 11 | peer exchange (ut_pex): the codec and per-peer diffs; one message a minute per peer listing connected peers' listen addresses; none for private torrents | [`mod@pex`], [`torrent`] |
 //! | 12 | `announce-list` tiers; tier order and failover | [`metainfo`], [`create`], [`tracker::tiers`] |
 //! | 15 | UDP tracker protocol: packets, connect/announce/scrape exchange | [`tracker::udp`] |
-//! | 19 | `url-list` web seeds (parsed) | [`metainfo`] |
+//! | 19 | `url-list` web seeds: file URLs, range mapping, a sans-IO HTTP/1.1 range client; driven by the session as pseudo-peers | [`metainfo`], [`mod@web_seed`], [`create`] |
 //! | 23 | compact tracker peer lists | [`tracker::announce`] |
 //! | 27 | `private` flag | [`metainfo`], [`create`] |
 //! | 47 | padding files (with or without `path`, BitComet names); symlinks hold no data and are never created | [`metainfo`], [`storage`] |
@@ -129,6 +129,7 @@ pub mod trace;
 pub mod tracker;
 pub mod ui;
 pub mod units;
+pub mod web_seed;
 pub mod wire;
 
 pub use client::{download, Download, Progress, StopHandle};

@@ -52,6 +52,12 @@ fn options() -> getopts::Options {
         "private",
         "private torrent (BEP 27): peers only from trackers",
     );
+    opts.optmulti(
+        "w",
+        "web-seed",
+        "web seed URL (BEP 19 url-list); repeat for more",
+        "URL",
+    );
     opts.optopt("c", "comment", "free-text comment", "TEXT");
     opts.optflag(
         "",
@@ -69,7 +75,7 @@ pub fn usage() -> String {
     help_text(
         &options(),
         "Usage: pollen create PATH -o OUT.torrent [--tracker URL]... [--piece-size N] \
-         [--private] [--comment TEXT]\n\n\
+         [--web-seed URL]... [--private] [--comment TEXT]\n\n\
          Hashes PATH (a file or a directory) and writes a .torrent for it.",
     )
 }
@@ -111,6 +117,7 @@ pub fn run(args: &[OsString]) -> Result<(), CliError> {
         comment: matches.opt_str("comment"),
         created_by: Some(format!("pollen {}", env!("CARGO_PKG_VERSION"))),
         creation_date,
+        web_seeds: matches.opt_strs("web-seed"),
     };
     let mut progress = HashProgress::new(!matches.opt_present("quiet"), Instant::now());
     let bytes = create_torrent_with_progress(Path::new(input), &options, &mut |p| {

@@ -10,6 +10,8 @@
 //!   final name with its full size: pollen names a file `.part` until it is
 //!   complete) runs: it checks the data and exits 0 if it is complete, as
 //!   `pollen t.torrent --no-tracker` is the way to verify a download;
+//! - a torrent with a usable web seed (BEP 19 `url-list`, `http://`) has
+//!   a source without any peer, so it runs;
 //! - any other download could only wait for ever, so it is refused before
 //!   anything starts, with a usage error (exit status 2) saying what to do.
 
@@ -47,7 +49,8 @@ pub fn check(sources: &PeerSources<'_>, metas: &[Metainfo]) -> Result<Option<Str
         ));
     }
     let on_disk = |meta: &Metainfo| !sources.clean && may_be_complete(sources.dest, meta);
-    if metas.iter().all(on_disk) {
+    let web_seeded = |meta: &Metainfo| pollen::web_seed::has_usable_web_seed(&meta.url_list);
+    if metas.iter().all(|m| web_seeded(m) || on_disk(m)) {
         return Ok(None);
     }
     Err(CliError::Usage(

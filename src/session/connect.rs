@@ -123,7 +123,7 @@ enum Dial {
 /// mio's steps for a finished nonblocking connect: a pending socket error
 /// means it failed; `peer_addr` answering means it is connected;
 /// `NotConnected` means not yet.
-fn connect_result(socket: &TcpStream) -> io::Result<bool> {
+pub(super) fn connect_result(socket: &TcpStream) -> io::Result<bool> {
     if let Some(e) = socket.take_error()? {
         return Err(e);
     }

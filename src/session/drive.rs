@@ -29,6 +29,12 @@ impl Session {
                 return;
             };
             match action {
+                Action::Send { peer, message } if super::web_seed::web_seed_of(peer).is_some() => {
+                    self.web_seed_send(tid, peer, message);
+                }
+                Action::Close { peer, reason } if super::web_seed::web_seed_of(peer).is_some() => {
+                    self.web_seed_close(tid, peer, &reason, now);
+                }
                 Action::Send { peer, message } => {
                     if let Some(conn) = self.conns.get_mut(peer).filter(|c| c.is_active()) {
                         conn.send(&message.as_message(), now);

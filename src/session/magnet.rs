@@ -132,6 +132,9 @@ impl Session {
             return;
         };
         slot.meta = Arc::clone(&meta);
+        // The placeholder had no files: the web seeds' file map is made anew.
+        slot.web_seeds =
+            super::web_seed::WebSeeds::new(&meta, Arc::clone(&self.waker), Instant::now());
         slot.storage = files.storage;
         slot.resume_path = files.resume_path;
         slot.last_stamps = files.last_stamps;

@@ -18,13 +18,14 @@
 //!     wait_for_events(timeout)          epoll_wait / poll(2)
 //!     now = Instant::now()              the clock is read once per pass
 //!     dispatch_events(now)              per ready socket: accept_peers, receive_udp_tracker,
-//!                                         on_writable, receive (finishes a connect, then bytes in)
+//!                                         web_seed_event, on_writable, receive (finishes a
+//!                                         connect, then bytes in)
 //!     tick(now)                         the due periodic phases, in order: check_existing_data,
 //!                                         verify_pieces (large pieces, a slice per pass),
 //!                                         add_peers, check_timeouts, send_keepalives, send_pex,
 //!                                         show_status (once a second), cleanup, send_haves,
-//!                                         request_blocks, rechoke (every 10 s), announce,
-//!                                         check_finished, save_resume
+//!                                         request_blocks, drive_web_seeds, rechoke (every 10 s),
+//!                                         announce, check_finished, save_resume
 //!     before_sleep(now)                 serve_requests, flush_all (in rounds), cleanup, write_trace
 //! ```
 //!
@@ -66,6 +67,7 @@ mod stop;
 #[cfg(test)]
 mod tests;
 mod upload;
+mod web_seed;
 
 use std::io::{self, Write as _};
 use std::net::SocketAddr;
@@ -423,7 +425,8 @@ impl Session {
     /// How long the poll may sleep: until the nearest timer, or not at all
     /// while a start-up check or a large piece's hashing has work.
     fn next_deadline(&self, now: Instant) -> Duration {
-        let reads_pending = self.conns.iter().any(|(_, c)| c.read_pending);
+        let reads_pending =
+            self.conns.iter().any(|(_, c)| c.read_pending) || self.web_seeds_pending();
         let hashing = self
             .torrents
             .iter()
@@ -469,7 +472,8 @@ impl Session {
 
     /// Hands each readiness event to its phase: the listener to
     /// `accept_peers`, a peer socket to `on_writable` or `receive`, a UDP
-    /// tracker socket to `receive_udp_tracker`. First, peers that used up
+    /// tracker socket to `receive_udp_tracker`, a web seed's HTTP socket to
+    /// `web_seed_event`. First, peers that used up
     /// their read budget last pass are read again (`receive_pending`).
     /// Events for keys no longer in the slab are ignored.
     fn dispatch_events(&mut self, now: Instant) {
@@ -502,6 +506,10 @@ impl Session {
             }
             if let Some((tid, tier)) = announce::udp_tier(token) {
                 self.receive_udp_tracker(tid, tier, now);
+                continue;
+            }
+            if let Some((tid, index)) = web_seed::web_seed_of(token.0) {
+                self.web_seed_event(tid, index, readable, writable, now);
                 continue;
             }
             let key = token.0;
@@ -548,6 +556,7 @@ impl Session {
         self.run_phase(phase::CLEANUP, now, Self::cleanup);
         self.run_phase(phase::SEND_HAVES, now, Self::send_haves);
         self.run_phase(phase::REQUEST_BLOCKS, now, Self::request_blocks);
+        self.run_phase(phase::REQUEST_BLOCKS, now, Self::drive_web_seeds);
         if self
             .torrents
             .iter()

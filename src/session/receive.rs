@@ -320,6 +320,19 @@ impl Session {
         let Some(tid) = self.conns.get(key).and_then(|c| c.torrent) else {
             return;
         };
+        self.handle_peer_message(tid, key, message, now);
+    }
+
+    /// Hands one message from peer `key` of torrent `tid` to its core and
+    /// writes the block it wants kept (a connection's frames, and the
+    /// blocks a web seed's HTTP replies carry, both come this way).
+    pub(super) fn handle_peer_message(
+        &mut self,
+        tid: TorrentId,
+        key: usize,
+        message: Message<'_>,
+        now: Instant,
+    ) {
         let Some(slot) = self.torrents.get_mut(tid) else {
             return;
         };

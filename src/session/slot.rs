@@ -66,6 +66,8 @@ pub(super) struct Slot {
     pub(super) existing: Vec<crate::storage::Existing>,
     /// Bytes this torrent still needed on disk when it was added.
     pub(super) space_needed: u64,
+    /// Its BEP 19 web seeds (`web_seed.rs`).
+    pub(super) web_seeds: super::web_seed::WebSeeds,
 }
 
 impl Session {
@@ -166,6 +168,7 @@ impl Session {
         let tracker =
             announce::TrackerState::new(&meta, config, now, &mut self.rng, Arc::clone(&self.waker))
                 .map_err(|e| Error::Io("start the tracker state", e))?;
+        let web_seeds = super::web_seed::WebSeeds::new(&meta, Arc::clone(&self.waker), now);
         let meta = Arc::new(meta);
         let awaiting = files.is_none();
         let files = match files {
@@ -215,6 +218,7 @@ impl Session {
             seed_done: false,
             existing: files.existing,
             space_needed: files.space_needed,
+            web_seeds,
         });
         Ok(tid)
     }

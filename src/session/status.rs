@@ -491,11 +491,14 @@ impl Session {
                     .map(|(got, of)| (u32::try_from(got).unwrap_or(u32::MAX), of)),
                 seed: self.config.seeds(),
                 peers_known: slot.torrent.peer_list().len(),
+                // Joined web seeds count here (a web-seeded download is
+                // downloading), though not in the line's `peers C of K`.
                 peers_connected: self
                     .conns
                     .iter()
                     .filter(|(_, c)| c.torrent == Some(tid) && c.is_active())
-                    .count(),
+                    .count()
+                    + slot.web_seeds.joined_count(),
                 tracker_waiting: slot.tracker.awaiting_answer(),
             };
             let one = Activity::of(&facts);

@@ -408,11 +408,19 @@ impl Torrent {
     /// [`crate::peer_list::MAX_STRIKES`] it is banned and disconnected,
     /// with every other connection of the same peer id.
     fn strike(&mut self, addr: SocketAddr, why: &str) {
+        if self.struck.len() < super::MAX_STRUCK_KEPT {
+            self.struck.push(addr);
+        }
         if self.peer_list.is_banned(addr) {
             return; // banned already: later proof adds nothing
         }
         let banned = self.peer_list.strike(addr);
         let strikes = self.peer_list.strikes(addr);
+        if strikes == 0 {
+            // Not a listed peer (a web seed): the driver judges it from `struck`.
+            log::warn!("{addr}: {why}");
+            return;
+        }
         log::warn!(
             "{addr}: strike {strikes} of {}: {why}",
             crate::peer_list::MAX_STRIKES

@@ -193,9 +193,17 @@ pub struct Torrent {
     down_rate: RateMeter,
     up_rate: RateMeter,
     actions: VecDeque<Action>,
+    /// Addresses struck since the driver last asked ([`Torrent::take_struck`]),
+    /// at most [`MAX_STRUCK_KEPT`].
+    struck: Vec<SocketAddr>,
     /// The metadata fetch of a magnet link, until the metadata arrives.
     fetch: Option<Box<crate::metadata::MetadataFetch<PeerKey>>>,
 }
+
+/// Most struck addresses kept for the driver between two
+/// [`Torrent::take_struck`] calls (it asks every pass; a pass fails a few
+/// pieces at most).
+const MAX_STRUCK_KEPT: usize = 64;
 
 impl Torrent {
     /// A torrent that has the pieces in `have` (trusted from a resume
@@ -234,6 +242,7 @@ impl Torrent {
             down_rate: RateMeter::new(),
             up_rate: RateMeter::new(),
             actions: VecDeque::new(),
+            struck: Vec::new(),
             fetch: None,
         }
     }
@@ -337,6 +346,20 @@ impl Torrent {
     /// How many connected peers have `piece`.
     pub fn availability(&self, piece: u32) -> u32 {
         self.picker.availability(piece)
+    }
+
+    /// The addresses proven to have sent bad data since the last call
+    /// (each strike, whether or not the address is in the peer list): the
+    /// session backs off a web seed whose data failed a hash check.
+    pub fn take_struck(&mut self) -> Vec<SocketAddr> {
+        std::mem::take(&mut self.struck)
+    }
+
+    /// Whether a request of ours for `block` is in flight to peer `key`.
+    pub fn has_requested(&self, key: PeerKey, block: &crate::metainfo::Block) -> bool {
+        self.peers
+            .get(&key)
+            .is_some_and(|p| !p.closing && p.state.has_requested(block))
     }
 
     /// Whether the peer has queued requests we could serve now (while we

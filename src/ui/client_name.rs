@@ -60,6 +60,8 @@ const AZUREUS: &[(&[u8; 2], &str, Version)] = &[
     (b"ML", "MLDonkey", Version::Dotted),
     (b"PI", "PicoTorrent", Version::Dotted),
     (b"PO", "pollen", Version::Dotted),
+    // pollen's own pseudo-peer id for a BEP 19 web seed (session/web_seed.rs).
+    (b"PW", "web seed (pollen)", Version::Dotted),
     (b"SD", "Thunder", Version::Dotted),
     (b"SZ", "Shareaza", Version::Dotted),
     (b"TL", "Tribler", Version::Dotted),
@@ -252,6 +254,7 @@ mod tests {
             (b"-LT2080-", "libtorrent 2.0.8"),
             (b"-LT1C20-", "libtorrent 1.12.2"),
             (b"-PO0100-", "pollen 0.1.0"),
+            (b"-PW0100-", "web seed (pollen) 0.1.0"),
             (b"-UT355S-", "uTorrent 3.5.5"),
             (b"-UT220B-", "uTorrent 2.2.0 beta"),
             (b"-DE13F0-", "Deluge 1.3.15"),
