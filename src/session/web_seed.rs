@@ -989,7 +989,9 @@ fn drop_conn(registry: &Registry, seed: &mut WebSeed) {
 /// hex, so no two collide and the TUI tells them from peers.
 fn web_seed_peer_id(key: PeerKey) -> [u8; 20] {
     let mut id = *b"-PW0100-000000000000";
-    let hex = format!("{:012x}", key % (1 << 48));
+    // 12 hex digits of the key, on 32- and 64-bit targets alike.
+    let low = u64::try_from(key).unwrap_or(u64::MAX) % (1u64 << 48);
+    let hex = format!("{low:012x}");
     for (slot, byte) in id.iter_mut().skip(8).zip(hex.bytes()) {
         *slot = byte;
     }
