@@ -524,6 +524,11 @@ impl Torrent {
             fetch.remove_peer(key);
         }
         if let Some(mut peer) = self.peers.remove(&key) {
+            // The address it listens on (a peer that dialled us) is free
+            // to dial again, as the connection's own is.
+            if let Some(listen) = peer.pex.listen_addr().filter(|l| *l != addr) {
+                self.peer_list.disconnected(listen, reason, now);
+            }
             for block in peer.state.take_all_requests() {
                 self.partial_pieces.release(&block);
             }

@@ -63,6 +63,13 @@ pub(super) struct PexPeerState {
     next_send: Option<Instant>,
 }
 
+impl PexPeerState {
+    /// Where the peer listens, if we know.
+    pub(super) fn listen_addr(&self) -> Option<SocketAddr> {
+        self.listen_addr
+    }
+}
+
 impl Torrent {
     /// We dialled peer `key` at the address its handshake came under: that
     /// is where it listens, and other peers may be told so (flagged
@@ -102,8 +109,14 @@ impl Torrent {
         if let Some(id) = ext.ut_pex {
             peer.pex.ut_pex = (id != 0).then_some(id);
         }
-        if let (false, Some(port)) = (peer.pex.dialled, ext.listen_port) {
-            peer.pex.listen_addr = Some(SocketAddr::new(peer.addr.ip(), port));
+        if let (false, None, Some(port)) = (peer.pex.dialled, peer.pex.listen_addr, ext.listen_port)
+        {
+            let listen = SocketAddr::new(peer.addr.ip(), port);
+            peer.pex.listen_addr = Some(listen);
+            // That address is this peer: not to be dialled while it is
+            // connected (another peer's PEX will name it), which would only
+            // make a second connection for the duplicate check to close.
+            self.peer_list.mark_connected(listen);
         }
     }
 
@@ -216,6 +229,7 @@ mod tests {
     use super::super::{Action, TorrentConfig};
     use super::*;
     use crate::bitfield::Bitfield;
+    use crate::close_reason::CloseReason;
     use crate::metainfo::Metainfo;
     use crate::rng::Rng;
     use crate::wire::extension::{self, HANDSHAKE_ID, UT_PEX_ID};
@@ -280,6 +294,19 @@ mod tests {
             },
             now,
         );
+    }
+
+    #[test]
+    fn a_peer_that_dialled_us_is_not_dialled_at_its_listen_port_while_connected() {
+        let now = Instant::now();
+        let mut c = core(false, now);
+        join(&mut c, 7000, false, true, now);
+        // Another peer's PEX (or a tracker) names the same listen address.
+        c.peer_list_mut().add(addr(7000));
+        assert_eq!(c.peer_list_mut().next_to_connect(now), None);
+        c.handle_disconnected(7000, addr(8000), &CloseReason::PeerClosed, now);
+        let later = now + Duration::from_secs(3600);
+        assert_eq!(c.peer_list_mut().next_to_connect(later), Some(addr(7000)));
     }
 
     /// Every action queued: the `ut_pex` messages (peer, decoded) and our
