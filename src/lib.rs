@@ -79,10 +79,10 @@
 //! | 3 | bitfield of pieces | [`bitfield`] |
 //! | 3 | choking, interest, requests, the peer wire rules | [`torrent`], [`peer`], [`choker`], [`mod@partial_pieces`] |
 //! | 3 | HTTP tracker announce | [`tracker::announce`], [`tracker::http`] |
-//! | 6 | fast extension message ids | [`wire`] |
+//! | 6 | fast extension: HAVE ALL/NONE, REJECT, the canonical ALLOWED FAST set, SUGGEST as a hint | [`wire`], [`torrent`] |
 //! | 7 | IPv6 tracker peers (`peers6`) | [`tracker::announce`] |
 //! | 9 | magnet links: `xt=urn:btih:` (hex, base32), `dn`, `tr`, `x.pe` | [`magnet`] |
-//! | 9 | ut_metadata messages and fetching the info dictionary from peers (not yet wired to the session) | [`metadata`] |
+//! | 9 | ut_metadata messages and fetching the info dictionary from peers: a torrent core before its metadata, liars banned, the `.torrent` saved | [`metadata`], [`torrent`], [`session`] |
 //! | 9, 10 | serving our info dictionary: ut_metadata and metadata_size offered in our handshake, data and reject replies, capped per peer; none for private torrents | [`torrent`], [`wire::extension`] |
 //! | 10 | extension protocol handshake (`reqq`) | [`wire`], [`wire::extension`] |
 //! | 11 | peer exchange (ut_pex): the codec and per-peer diffs; one message a minute per peer listing connected peers' listen addresses; none for private torrents | [`mod@pex`], [`torrent`] |

@@ -2,9 +2,10 @@
 //! machine that fetches a torrent's info dictionary from peers when all we
 //! have is its info-hash (a magnet link).
 //!
-//! Layer 0: pure, no I/O, no clock: time is passed in as `now`. The session
-//! (later) carries the messages over the BEP 10 extended message id the
-//! peer chose for `ut_metadata`.
+//! Layer 0: pure, no I/O, no clock: time is passed in as `now`. The
+//! torrent core ([`crate::torrent`], `metadata_fetch.rs`) drives a
+//! [`MetadataFetch`] for a magnet link and carries the messages over the
+//! BEP 10 extended message id the peer chose for `ut_metadata`.
 //!
 //! The info dictionary travels in pieces of [`METADATA_PIECE_LEN`] bytes
 //! (the last may be shorter). A message is a bencoded dictionary with

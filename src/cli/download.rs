@@ -159,7 +159,9 @@ pub fn usage() -> String {
          (or keeps seeding with --seed until Ctrl-C; with --seed-ratio or\n\
          --seed-time each torrent stops seeding when either limit is met, and\n\
          pollen exits 0 once all have). Several torrents run in one process\n\
-         through one listening port; the options apply to each.\n\
+         through one listening port; the options apply to each. A TORRENT may\n\
+         be a magnet link ('magnet:?xt=urn:btih:...', quoted): its metadata is\n\
+         fetched from peers and saved as DEST/.pollen/<info-hash>.torrent.\n\
          --no-tracker without --peer is refused unless seeding (peers must then\n\
          connect to us) or the files are already on disk to be checked.",
     )
