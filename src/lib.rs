@@ -103,6 +103,7 @@ pub mod choker;
 pub mod client;
 pub mod close_reason;
 pub mod create;
+pub mod dht;
 pub mod error;
 pub mod hash;
 pub mod lock;

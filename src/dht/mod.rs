@@ -1,0 +1,21 @@
+//! The mainline DHT (BEP 5): a Kademlia node that finds peers for a
+//! torrent with no tracker, and tells others we have it.
+//!
+//! Layer 0: pure. The node ([`Dht`]) is a sans-IO state machine: bytes and
+//! `now` in, datagrams and events out; the session owns its UDP socket and
+//! saves its state ([`state_file`]) next to the resume files.
+//!
+//! | file | what |
+//! | --- | --- |
+//! | [`id`] | 160-bit node ids, XOR distance, bucket prefixes |
+//! | [`krpc`] | the bencoded KRPC messages and compact node/peer formats |
+//! | [`state_file`] | our id and known nodes, saved across restarts |
+//! | `node` | the [`Dht`] state machine |
+
+pub mod id;
+pub mod krpc;
+mod node;
+pub mod state_file;
+
+pub use id::NodeId;
+pub use node::{Dht, DhtEvent, DhtStats, Transmit};
