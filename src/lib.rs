@@ -21,7 +21,7 @@
 //!     picker, partial_pieces, smart_ban, choker, peer_list, rate, ratelimit, rng,
 //!     trace, resume::{state, error}, tracker::{announce, udp, tiers, scrape},
 //!     tracker::server::{self, state, http_request, udp_request}, ui, close_reason,
-//!     magnet, metadata, pex, web_seed
+//!     magnet, metadata, pex, web_seed, dht
 //!                       pure: bytes/values in, values/bytes out; no I/O, no clock
 //! ```
 //!
@@ -35,11 +35,11 @@
 //! | step | function (in `src/session/`) | what it does |
 //! | --- | --- | --- |
 //! | wait | `next_deadline`, `wait_for_events` | sleep in epoll_wait(2) until a socket is ready or the nearest timer |
-//! | dispatch | `accept_peers`, `receive`, `on_writable` | new connections; bytes in, frames decoded and handled; connects finished, bytes out |
+//! | dispatch | `accept_peers`, `receive`, `on_writable`, `receive_dht` | new connections; bytes in, frames decoded and handled; connects finished, bytes out; DHT datagrams to the node |
 //! | tick | `verify_pieces` | while a downloaded piece too large for one pass is queued: hash a slice of it |
 //! | tick | `add_peers`, `check_timeouts`, `send_keepalives`, `send_pex`, `show_status` | once a second: dial known peers, drop silent ones, keepalives, peer exchange (each peer at most once a minute), status line |
 //! | tick | `cleanup`, `send_haves`, `request_blocks`, `drive_web_seeds` | every pass: close marked peers, announce new pieces, refill pipelines, turn web seeds' requests into HTTP range requests |
-//! | tick | `rechoke`, `announce` | every 10 s: choose who we upload to; every pass: start each due tier's announce (UDP in the loop), at most one blocking HTTP announce |
+//! | tick | `rechoke`, `announce`, `drive_dht` | every 10 s: choose who we upload to; every pass: start each due tier's announce (UDP in the loop), at most one blocking HTTP announce; the DHT node's due timers and datagrams, the peers it found |
 //! | before sleep | `serve_requests`, `flush_all`, `cleanup`, `write_trace` | read requested blocks from disk, write every buffer, write the `--trace` lines |
 //!
 //! Each tick phase runs through `run_phase`, which under `--trace` stamps
@@ -79,6 +79,7 @@
 //! | 3 | bitfield of pieces | [`bitfield`] |
 //! | 3 | choking, interest, requests, the peer wire rules | [`torrent`], [`peer`], [`choker`], [`mod@partial_pieces`] |
 //! | 3 | HTTP tracker announce | [`tracker::announce`], [`tracker::http`] |
+//! | 5 | the DHT: node ids, KRPC, routing table, lookups, tokens, announced peers, a sans-IO node; its UDP socket, saved state and PORT messages in the session; never for private torrents | [`dht`], [`session`] |
 //! | 6 | fast extension: HAVE ALL/NONE, REJECT, the canonical ALLOWED FAST set, SUGGEST as a hint | [`wire`], [`torrent`] |
 //! | 7 | IPv6 tracker peers (`peers6`) | [`tracker::announce`] |
 //! | 9 | magnet links: `xt=urn:btih:` (hex, base32), `dn`, `tr`, `x.pe` | [`magnet`] |

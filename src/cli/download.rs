@@ -53,6 +53,18 @@ fn options() -> getopts::Options {
         "also announce to this tracker URL (tried first); repeatable",
         "URL",
     );
+    opts.optmulti(
+        "",
+        "dht-bootstrap",
+        "join the DHT through this node (default: the nodes saved in \
+         DEST/.pollen/dht.state, and public routers in release builds); repeatable",
+        "HOST:PORT",
+    );
+    opts.optflag(
+        "",
+        "no-dht",
+        "no DHT: find peers only through trackers, --peer and peer exchange",
+    );
     opts.optflag("", "seed", "keep uploading after the download completes");
     opts.optopt(
         "",
@@ -162,8 +174,10 @@ pub fn usage() -> String {
          through one listening port; the options apply to each. A TORRENT may\n\
          be a magnet link ('magnet:?xt=urn:btih:...', quoted): its metadata is\n\
          fetched from peers and saved as DEST/.pollen/<info-hash>.torrent.\n\
-         --no-tracker without --peer is refused unless seeding (peers must then\n\
-         connect to us) or the files are already on disk to be checked.",
+         Peers come from trackers, --peer, peer exchange and the DHT (BEP 5;\n\
+         never for a private torrent). --no-tracker without --peer is refused\n\
+         unless the DHT has a node to start from, the torrent is seeded (peers\n\
+         must then connect to us) or its files are on disk to be checked.",
     )
 }
 
@@ -266,6 +280,8 @@ pub fn run(args: &[OsString]) -> Result<(), CliError> {
                     .parse()
                     .map_err(|e| CliError::Usage(format!("--choker: {e}")))?,
             },
+            dht: !matches.opt_present("no-dht"),
+            dht_bootstrap: parse_dht_bootstrap(&matches.opt_strs("dht-bootstrap"))?,
             max_down: parse_rate(&matches, "max-down")?,
             max_up: parse_rate(&matches, "max-up")?,
             ..Config::default()
@@ -277,6 +293,7 @@ pub fn run(args: &[OsString]) -> Result<(), CliError> {
             seeds: config.seeds(),
             clean: config.clean,
             dest: &config.dest,
+            dht: dht_usable(&config),
         },
         &metas,
     )?;
@@ -427,6 +444,45 @@ fn parse_trackers(urls: &[String]) -> Result<Vec<String>, CliError> {
     Ok(urls.to_vec())
 }
 
+/// `--dht-bootstrap` values, checked (`HOST:PORT`, `IPV4:PORT` or
+/// `[IPV6]:PORT`; the session looks names up off the loop). None given:
+/// the public DHT routers in a release build, none in a debug build (the
+/// test suite's, which must never reach outside the machine).
+fn parse_dht_bootstrap(texts: &[String]) -> Result<Vec<String>, CliError> {
+    if texts.is_empty() {
+        return Ok(if cfg!(debug_assertions) {
+            Vec::new()
+        } else {
+            pollen::session::PUBLIC_DHT_ROUTERS
+                .iter()
+                .map(|r| r.to_string())
+                .collect()
+        });
+    }
+    for text in texts {
+        let port = text.rsplit_once(':').and_then(|(host, port)| {
+            let host_ok = !host.is_empty() && (!host.contains(':') || host.starts_with('['));
+            port.parse::<u16>().ok().filter(|p| *p != 0 && host_ok)
+        });
+        if port.is_none() {
+            return Err(CliError::Usage(format!(
+                "--dht-bootstrap {text:?}: expected HOST:PORT (a port from 1 to 65535)"
+            )));
+        }
+    }
+    Ok(texts.to_vec())
+}
+
+/// Whether the DHT can find peers: it is on and has a node to start from
+/// (a bootstrap node, or nodes saved by an earlier run in `dest`).
+fn dht_usable(config: &Config) -> bool {
+    let saved = config
+        .dest
+        .join(pollen::resume::RESUME_DIR)
+        .join(pollen::session::DHT_STATE_FILE);
+    config.dht && (!config.dht_bootstrap.is_empty() || saved.exists())
+}
+
 /// `HOST:PORT` strings to addresses (a host name is looked up once, here).
 /// A magnet link with no tracker and no peer to ask for its metadata
 /// (pollen has no DHT yet) could only wait for ever: refused up front.
@@ -435,12 +491,13 @@ fn refuse_unreachable_magnet(magnet: &Magnet, config: &Config) -> Result<(), Cli
         config.use_trackers && !(magnet.trackers.is_empty() && config.trackers.is_empty());
     // A torrent file saved by an earlier run: it is as good as a torrent file.
     let saved = pollen::resume::torrent_path(&config.dest, &magnet.info_hash).exists();
-    if saved || trackers || !magnet.peers.is_empty() || !config.peers.is_empty() {
+    let peers = !magnet.peers.is_empty() || !config.peers.is_empty();
+    if saved || trackers || peers || dht_usable(config) {
         return Ok(());
     }
     Err(CliError::Usage(format!(
-        "magnet link {}: no tracker (tr=) and no peer (x.pe) to get it from{} \
-         (give --peer HOST:PORT or --tracker URL)",
+        "magnet link {}: no tracker (tr=), no peer (x.pe) and no DHT node to get it from{} \
+         (give --peer HOST:PORT, --tracker URL or --dht-bootstrap HOST:PORT)",
         magnet.info_hash.to_hex(),
         if config.use_trackers {
             ""

@@ -12,6 +12,9 @@
 //!   `pollen t.torrent --no-tracker` is the way to verify a download;
 //! - a torrent with a usable web seed (BEP 19 `url-list`, `http://`) has
 //!   a source without any peer, so it runs;
+//! - so does a torrent that is not private when the DHT (BEP 5) is on and
+//!   has a node to start from (`--dht-bootstrap`, or nodes saved by an
+//!   earlier run; release builds also know the public routers);
 //! - any other download could only wait for ever, so it is refused before
 //!   anything starts, with a usage error (exit status 2) saying what to do.
 
@@ -33,6 +36,8 @@ pub struct PeerSources<'a> {
     pub clean: bool,
     /// `--dest`.
     pub dest: &'a Path,
+    /// The DHT is on and has a node to start from (saved or bootstrap).
+    pub dht: bool,
 }
 
 /// Refuses a download that cannot find a peer (see the module doc).
@@ -50,7 +55,8 @@ pub fn check(sources: &PeerSources<'_>, metas: &[Metainfo]) -> Result<Option<Str
     }
     let on_disk = |meta: &Metainfo| !sources.clean && may_be_complete(sources.dest, meta);
     let web_seeded = |meta: &Metainfo| pollen::web_seed::has_usable_web_seed(&meta.url_list);
-    if metas.iter().all(|m| web_seeded(m) || on_disk(m)) {
+    let dht = |meta: &Metainfo| sources.dht && !meta.private;
+    if metas.iter().all(|m| dht(m) || web_seeded(m) || on_disk(m)) {
         return Ok(None);
     }
     Err(CliError::Usage(

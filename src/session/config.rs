@@ -51,6 +51,13 @@ pub struct Config {
     /// always hashed): smaller keeps a slow box more responsive during a
     /// check, larger finishes the check in fewer passes.
     pub check_bytes_per_pass: u32,
+    /// Run a DHT node (BEP 5) to find peers for torrents that are not
+    /// private, and announce ours (`--no-dht` turns it off).
+    pub dht: bool,
+    /// DHT nodes to join through, as `HOST:PORT` (`--dht-bootstrap`); the
+    /// nodes saved by the last run are used too. Empty: only the saved
+    /// ones (the CLI adds the public routers in release builds).
+    pub dht_bootstrap: Vec<String>,
     /// Piece selection strategy.
     pub strategy: Strategy,
     /// Start endgame once this percentage of pieces is verified
@@ -111,6 +118,8 @@ impl Default for Config {
             seed_time: None,
             max_peers: DEFAULT_MAX_PEERS,
             check_bytes_per_pass: DEFAULT_CHECK_BYTES_PER_PASS,
+            dht: true,
+            dht_bootstrap: Vec::new(),
             strategy: Strategy::RarestFirst,
             endgame_percent: None,
             choker: crate::choker::ChokerKind::TitForTat,

@@ -82,6 +82,11 @@ impl Session {
     /// is room to send more.
     pub(super) fn on_writable(&mut self, key: usize, now: Instant) {
         let peer_id = self.peer_id;
+        let dht = self
+            .conns
+            .get(key)
+            .and_then(|c| c.torrent)
+            .is_some_and(|tid| self.uses_dht(tid));
         let Some(conn) = self.conns.get_mut(key) else {
             return;
         };
@@ -96,7 +101,7 @@ impl Session {
                     log::debug!("{}: connected", conn.addr);
                     conn.stage = Stage::Handshaking;
                     conn.opened_at = now;
-                    let handshake = our_handshake(info_hash, peer_id);
+                    let handshake = our_handshake(info_hash, peer_id, dht);
                     conn.write_buf.extend_from_slice(&handshake.encode());
                     conn.sent_handshake = true;
                     conn.log_sent(|| {

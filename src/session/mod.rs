@@ -17,15 +17,15 @@
 //!     timeout = next_deadline(now)      the nearest timer (like redis's aeSearchNearestTimer)
 //!     wait_for_events(timeout)          epoll_wait / poll(2)
 //!     now = Instant::now()              the clock is read once per pass
-//!     dispatch_events(now)              per ready socket: accept_peers, receive_udp_tracker,
-//!                                         web_seed_event, on_writable, receive (finishes a
-//!                                         connect, then bytes in)
+//!     dispatch_events(now)              per ready socket: accept_peers, receive_dht,
+//!                                         receive_udp_tracker, web_seed_event, on_writable,
+//!                                         receive (finishes a connect, then bytes in)
 //!     tick(now)                         the due periodic phases, in order: check_existing_data,
 //!                                         verify_pieces (large pieces, a slice per pass),
 //!                                         add_peers, check_timeouts, send_keepalives, send_pex,
 //!                                         show_status (once a second), cleanup, send_haves,
 //!                                         request_blocks, drive_web_seeds, rechoke (every 10 s),
-//!                                         announce, check_finished, save_resume
+//!                                         announce, drive_dht, check_finished, save_resume
 //!     before_sleep(now)                 serve_requests, flush_all (in rounds), cleanup, write_trace
 //! ```
 //!
@@ -56,6 +56,7 @@ mod config;
 mod conn;
 mod connect;
 mod control;
+mod dht;
 mod drive;
 mod existing;
 mod magnet;
@@ -82,6 +83,7 @@ use slab::Slab;
 pub use check::Completion;
 pub use config::{Config, DEFAULT_CHECK_BYTES_PER_PASS, DEFAULT_MAX_PEERS};
 pub use control::{SessionHandle, MAX_PENDING_COMMANDS};
+pub use dht::{DHT_STATE_FILE, PUBLIC_DHT_ROUTERS};
 pub use slot::TorrentId;
 pub use stop::StopHandle;
 
@@ -220,6 +222,8 @@ pub struct Session {
     tracer: Option<(Tracer, Box<dyn std::io::Write + Send>)>,
     /// The full-screen view (the CLI's `--tui`), if one was set.
     view: Option<ViewCallback>,
+    /// The DHT node and its socket (`None` with `--no-dht`).
+    dht: Option<dht::DhtSide>,
 }
 
 impl Session {
@@ -285,7 +289,9 @@ impl Session {
             completed: None,
             view: None,
             tracer: None,
+            dht: None,
         };
+        session.dht = session.open_dht(now);
         if let Some((path, filter)) = session.config.trace.clone() {
             let sink: Box<dyn std::io::Write + Send> = match path {
                 Some(path) => Box::new(std::io::BufWriter::new(
@@ -444,6 +450,9 @@ impl Session {
         if let Some(at) = self.throttled_until {
             nearest = nearest.min(at);
         }
+        if let Some(at) = self.dht_deadline() {
+            nearest = nearest.min(at);
+        }
         nearest.saturating_duration_since(now)
     }
 
@@ -503,6 +512,10 @@ impl Session {
             }
             if token == announce::WAKE {
                 continue; // a lookup ended or a stop was asked: the tick takes it in
+            }
+            if token == dht::DHT {
+                self.receive_dht(now);
+                continue;
             }
             if let Some((tid, tier)) = announce::udp_tier(token) {
                 self.receive_udp_tracker(tid, tier, now);
@@ -565,6 +578,7 @@ impl Session {
             self.run_phase(phase::RECHOKE, now, Self::rechoke);
         }
         self.run_phase(phase::ANNOUNCE, now, Self::announce);
+        self.run_phase(phase::DRIVE_DHT, now, Self::drive_dht);
         self.check_finished(now);
         for tid in self.torrent_ids() {
             let due = self
@@ -654,6 +668,7 @@ impl Session {
         for tid in self.torrent_ids() {
             self.announce_on_exit(tid);
         }
+        self.save_dht(Instant::now());
         self.status.clear();
         self.view = None; // a terminal view restores the screen before anything is printed
         self.write_trace();

@@ -27,9 +27,15 @@ use crate::wire::{decode_frame, FrameLimits, Handshake, Message, HANDSHAKE_LEN};
 const READ_BUDGET_BYTES: usize = 1024 * 1024;
 
 /// Our BEP 3 handshake: the extension-protocol (BEP 10) and fast extension
-/// (BEP 6) bits set, as the torrent core's rules assume.
-pub(super) fn our_handshake(info_hash: [u8; 20], peer_id: [u8; 20]) -> Handshake {
-    crate::torrent::our_handshake(info_hash, peer_id)
+/// (BEP 6) bits set, as the torrent core's rules assume, and the DHT bit
+/// (BEP 5) when the torrent uses our DHT node.
+pub(super) fn our_handshake(info_hash: [u8; 20], peer_id: [u8; 20], dht: bool) -> Handshake {
+    let ours = crate::torrent::our_handshake(info_hash, peer_id);
+    if dht {
+        ours.with_dht()
+    } else {
+        ours
+    }
 }
 
 /// Largest read buffer a peer of a torrent of `piece_count` pieces gets:
@@ -246,6 +252,12 @@ impl Session {
             return conn.close(CloseReason::WrongInfoHash);
         };
         let info_hash = slot.meta.info_hash.0;
+        // Our DHT node's port, if this torrent uses it (never a private one).
+        let dht_port = self
+            .dht
+            .as_ref()
+            .map(|d| d.port)
+            .filter(|_| !slot.meta.private);
         if handshake.peer_id == our_id {
             return self.on_self_connection(key, info_hash, now);
         }
@@ -268,7 +280,7 @@ impl Session {
             );
         }
         if !conn.sent_handshake {
-            let ours = our_handshake(info_hash, our_id);
+            let ours = our_handshake(info_hash, our_id, dht_port.is_some());
             conn.write_buf.extend_from_slice(&ours.encode());
             conn.sent_handshake = true;
             conn.log_sent(|| describe_handshake(&super::client_tag(&our_id), &ours.reserved));
@@ -282,6 +294,19 @@ impl Session {
             slot.torrent.handle_dialled(key);
         }
         self.apply_actions(tid, now);
+        if let Some(port) = dht_port.filter(|_| handshake.supports_dht()) {
+            self.send_port(key, port);
+        }
+    }
+
+    /// Tells a peer that speaks the DHT where our node listens (BEP 5: a
+    /// PORT message after the handshake), after the core's first messages
+    /// (a BITFIELD or HAVE ALL must come first).
+    fn send_port(&mut self, key: usize, port: u16) {
+        if let Some(conn) = self.conns.get_mut(key).filter(|c| c.closing.is_none()) {
+            Message::Port(port).encode(&mut conn.write_buf);
+            conn.log_sent(|| format!("port {port}"));
+        }
     }
 
     /// A handshake came with our own peer id: we dialled ourselves. The
@@ -298,7 +323,7 @@ impl Session {
         let (addr, outgoing) = (conn.addr, conn.outgoing);
         if !conn.sent_handshake {
             conn.write_buf
-                .extend_from_slice(&our_handshake(info_hash, our_id).encode());
+                .extend_from_slice(&our_handshake(info_hash, our_id, false).encode());
             conn.sent_handshake = true;
             // Now, not in before_sleep: cleanup closes it before then.
             self.flush(key, now);
@@ -317,9 +342,15 @@ impl Session {
     /// Handles one message from an active peer: its torrent's core decides;
     /// a block it wants is written here, from the frame in the read buffer.
     fn handle_message(&mut self, key: usize, message: Message<'_>, now: Instant) {
-        let Some(tid) = self.conns.get(key).and_then(|c| c.torrent) else {
+        let Some((tid, addr)) = self.conns.get(key).and_then(|c| Some((c.torrent?, c.addr))) else {
             return;
         };
+        if let Message::Port(port) = message {
+            // BEP 5: the peer's DHT node; never learnt through a private torrent.
+            if self.uses_dht(tid) {
+                self.dht_node_from_peer(addr, port, now);
+            }
+        }
         self.handle_peer_message(tid, key, message, now);
     }
 

@@ -85,6 +85,8 @@ pub mod phase {
     pub const RECHOKE: &str = "rechoke";
     /// Announcing to a tracker.
     pub const ANNOUNCE: &str = "announce";
+    /// The DHT node's timers, datagrams and found peers (BEP 5).
+    pub const DRIVE_DHT: &str = "drive_dht";
     /// Reading requested blocks from disk and queueing PIECEs.
     pub const SERVE_REQUESTS: &str = "serve_requests";
     /// Writing every connection's output buffer.
