@@ -104,6 +104,22 @@ impl Download {
         self
     }
 
+    /// Whether to run a DHT node (BEP 5) to find peers (default true;
+    /// never used for private torrents).
+    pub fn dht(mut self, dht: bool) -> Download {
+        self.config.dht = dht;
+        self
+    }
+
+    /// A DHT node to join through, as `HOST:PORT` (repeatable; the nodes
+    /// saved in `DEST/.pollen/dht.state` by an earlier run are used too).
+    /// The library adds no public router by itself: give one (for example
+    /// from [`crate::session::PUBLIC_DHT_ROUTERS`]) to join the Internet's DHT.
+    pub fn dht_bootstrap(mut self, node: impl Into<String>) -> Download {
+        self.config.dht_bootstrap.push(node.into());
+        self
+    }
+
     /// Keep seeding after completion, until stopped (default false).
     pub fn seed(mut self, seed: bool) -> Download {
         self.config.seed = seed;

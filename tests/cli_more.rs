@@ -260,6 +260,34 @@ fn bad_seeding_limits_are_usage_errors_naming_the_option() {
 }
 
 #[test]
+fn bad_dht_bootstrap_nodes_are_usage_errors_naming_the_option() {
+    let torrent = common::fixtures().join("single.torrent");
+    for value in [
+        "router",
+        "router:",
+        "router:0",
+        "router:70000",
+        ":6881",
+        "::1:6881",
+    ] {
+        let out = pollen([
+            "--dht-bootstrap".as_ref(),
+            value.as_ref(),
+            torrent.as_os_str(),
+        ]);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{value}: {stderr}");
+        assert!(
+            stderr.starts_with(&format!(
+                "error: --dht-bootstrap {value:?}: expected HOST:PORT"
+            )),
+            "{stderr}"
+        );
+        assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    }
+}
+
+#[test]
 fn a_seeder_with_seed_time_stops_by_itself_and_exits_0() {
     let tmp = TempDir::new("seed-time");
     let (seed, torrent) = seeded_torrent(tmp.path(), &[("st/data.bin", 300_000, 6)], None);

@@ -163,10 +163,11 @@ fn a_magnet_link_with_no_tracker_and_no_peer_is_refused_up_front() {
     assert!(stdout.is_empty(), "{stdout}");
     assert_eq!(stderr.lines().count(), 1, "{stderr}");
     assert!(
-        stderr.contains("no tracker (tr=) and no peer (x.pe)"),
+        stderr.contains("no tracker (tr=), no peer (x.pe) and no DHT node"),
         "{stderr}"
     );
     assert!(stderr.contains("--peer HOST:PORT"), "{stderr}");
+    assert!(stderr.contains("--dht-bootstrap HOST:PORT"), "{stderr}");
     assert!(!stderr.contains("No such file"), "{stderr}");
     assert!(!dest.exists(), "nothing is created for a refused magnet");
 }

@@ -149,7 +149,7 @@ fn options() -> getopts::Options {
     opts.optopt(
         "",
         "trace-kinds",
-        "trace only these kinds: wire,choke,pick,tracker,loop",
+        "trace only these kinds: wire,choke,pick,tracker,dht,loop",
         "LIST",
     );
     opts.optflag("q", "quiet", "no status line, errors only");

@@ -32,6 +32,7 @@ use super::{Session, TorrentId};
 use crate::dht::krpc::{InfoHash, MAX_DATAGRAM_LEN};
 use crate::dht::{state_file, Dht, DhtEvent, NodeId};
 use crate::resume::{self, RESUME_DIR};
+use crate::trace::phase;
 use crate::tracker::resolve::{Lookup, Resolver};
 
 /// The DHT socket's token: one of the fixed tokens at the top of the token
@@ -194,7 +195,11 @@ impl Session {
             match dht.socket.recv_from(&mut buf) {
                 Ok((len, from)) => {
                     let bytes = buf.get(..len).unwrap_or_default();
-                    dht.node.handle_datagram(canonical(from), bytes, now);
+                    let from = canonical(from);
+                    if let Some((tracer, _)) = self.tracer.as_mut() {
+                        tracer.dht(now, phase::RECEIVE, from, true, bytes);
+                    }
+                    dht.node.handle_datagram(from, bytes, now);
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
@@ -204,7 +209,7 @@ impl Session {
                 }
             }
         }
-        self.send_dht_datagrams();
+        self.send_dht_datagrams(now);
     }
 
     /// The DHT phase (every pass): looks up bootstrap names, keeps the set
@@ -225,7 +230,7 @@ impl Session {
                 dht.node.handle_timeout(now);
             }
         }
-        self.send_dht_datagrams();
+        self.send_dht_datagrams(now);
         self.take_dht_events(now);
         if self.dht.as_ref().is_some_and(|d| now >= d.next_save) {
             self.save_dht(now);
@@ -247,6 +252,15 @@ impl Session {
             at = at.min(name);
         }
         Some(at)
+    }
+
+    /// One line about the DHT for the TUI: `DHT: 42 nodes (38 good)`.
+    pub(super) fn dht_summary(&self) -> Option<String> {
+        let stats = self.dht.as_ref()?.node.stats();
+        Some(format!(
+            "DHT: {} nodes ({} good)",
+            stats.nodes, stats.good_nodes
+        ))
     }
 
     /// A peer's PORT message: its DHT node listens on `port` at its IP.
@@ -285,11 +299,14 @@ impl Session {
 
     /// Sends every datagram the node queued. A full socket buffer drops
     /// the rest (UDP: the node's timeouts treat them as lost).
-    fn send_dht_datagrams(&mut self) {
+    fn send_dht_datagrams(&mut self, now: Instant) {
         let Some(dht) = self.dht.as_mut() else {
             return;
         };
         while let Some(transmit) = dht.node.poll_transmit() {
+            if let Some((tracer, _)) = self.tracer.as_mut() {
+                tracer.dht(now, self.phase, transmit.to, false, &transmit.bytes);
+            }
             match dht.socket.send_to(&transmit.bytes, transmit.to) {
                 Ok(_) => {}
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {

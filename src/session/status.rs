@@ -528,6 +528,7 @@ impl Session {
             .find(|(_, s)| !s.torrent.is_complete())
             .or_else(|| self.torrents.iter().next())
             .map_or(0, |(tid, _)| tid);
+        let dht = self.dht_summary();
         let Some(slot) = self.torrents.get_mut(shown) else {
             return Snapshot {
                 name: line.name.clone(),
@@ -604,7 +605,10 @@ impl Session {
             eta: left
                 .checked_div(line.down_rate)
                 .map(std::time::Duration::from_secs),
-            tracker_status: slot.tracker.last_status.clone(),
+            tracker_status: match dht {
+                Some(dht) if !slot.meta.private => format!("{}; {dht}", slot.tracker.last_status),
+                _ => slot.tracker.last_status.clone(),
+            },
             swarm: line.swarm,
             peers_known: line.peers_known,
             peers_connected: line.peers_connected,

@@ -108,19 +108,23 @@ pub enum Kind {
     Pick,
     /// Tracker announces.
     Tracker,
+    /// DHT datagrams (BEP 5), in and out.
+    Dht,
 }
 
 impl Kind {
     /// Every kind, in the order `--trace-kinds` documents them.
-    pub const ALL: [Kind; 5] = [
+    pub const ALL: [Kind; 6] = [
         Kind::Loop,
         Kind::Wire,
         Kind::Choke,
         Kind::Pick,
         Kind::Tracker,
+        Kind::Dht,
     ];
 
-    /// The kind's name on the command line: `loop`, `wire`, `choke`, `pick`, `tracker`.
+    /// The kind's name on the command line: `loop`, `wire`, `choke`, `pick`,
+    /// `tracker`, `dht`.
     pub fn name(self) -> &'static str {
         match self {
             Kind::Loop => "loop",
@@ -128,6 +132,7 @@ impl Kind {
             Kind::Choke => "choke",
             Kind::Pick => "pick",
             Kind::Tracker => "tracker",
+            Kind::Dht => "dht",
         }
     }
 }
@@ -159,7 +164,7 @@ impl FromStr for Kind {
 }
 
 /// Parses the comma-separated list of `--trace-kinds`, such as
-/// `wire,choke,pick,tracker,loop`.
+/// `wire,choke,pick,tracker,dht,loop`.
 ///
 /// Spaces around names are ignored and repeats kept once, in first-seen
 /// order. An unknown or empty name is an error naming it.
@@ -441,6 +446,30 @@ impl Tracer {
         self.record(now, Kind::Wire, phase, Some(peer), text);
     }
 
+    /// A DHT datagram (kind `dht`) from (`incoming`) or to `node`, decoded
+    /// only if it will be recorded: `dht <- 127.0.0.2:6881 get_peers 5e1f..`.
+    pub fn dht(
+        &mut self,
+        now: Instant,
+        phase: &str,
+        node: SocketAddr,
+        incoming: bool,
+        bytes: &[u8],
+    ) {
+        if !self.enabled(Kind::Dht, Some(node)) {
+            return;
+        }
+        let arrow = if incoming { "<-" } else { "->" };
+        let text = describe_krpc(bytes);
+        self.record(
+            now,
+            Kind::Dht,
+            phase,
+            Some(node),
+            format_args!("dht {arrow} {node} {text}"),
+        );
+    }
+
     /// Lines waiting to be drained (the dropped-lines notice not counted).
     pub fn len(&self) -> usize {
         self.lines.len()
@@ -704,3 +733,30 @@ pub fn describe_handshake(client: &str, reserved: &[u8; 8]) -> String {
 
 #[cfg(test)]
 mod tests;
+
+/// A KRPC datagram in a few words: the query and its target, or what a
+/// response carries, or the error.
+pub fn describe_krpc(bytes: &[u8]) -> String {
+    use crate::dht::krpc::{self, Body, Query};
+    let hex = |id: &[u8; 20]| crate::dht::NodeId(*id).to_string();
+    let message = match krpc::decode(bytes) {
+        Ok(message) => message,
+        Err(e) => return format!("undecodable ({} B): {e}", bytes.len()),
+    };
+    match message.body {
+        Body::Query(Query::Ping { .. }) => "ping".to_string(),
+        Body::Query(Query::FindNode { target, .. }) => format!("find_node {target}"),
+        Body::Query(Query::GetPeers { info_hash, .. }) => format!("get_peers {}", hex(&info_hash)),
+        Body::Query(Query::AnnouncePeer {
+            info_hash, port, ..
+        }) => format!("announce_peer {} port {port}", hex(&info_hash)),
+        Body::Query(Query::Unknown { .. }) => "unknown query".to_string(),
+        Body::Response(r) => format!(
+            "response: {} nodes, {} peers{}",
+            r.nodes.len(),
+            r.values.len(),
+            if r.token.is_some() { ", token" } else { "" }
+        ),
+        Body::Error { code, message } => format!("error {code} {message:?}"),
+    }
+}

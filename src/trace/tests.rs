@@ -458,14 +458,17 @@ fn parse_kinds_reads_a_comma_list() {
         (" Wire , PICK,wire ", Ok(vec![Kind::Wire, Kind::Pick])),
         (
             "wire,chock",
-            Err(r#"unknown trace kind "chock" (expected loop, wire, choke, pick, tracker)"#.into()),
+            Err(
+                r#"unknown trace kind "chock" (expected loop, wire, choke, pick, tracker, dht)"#
+                    .into(),
+            ),
         ),
         ("", Err(r#"empty trace kind in """#.into())),
         ("wire,", Err(r#"empty trace kind in "wire,""#.into())),
         (
             "w\x1b",
             Err(
-                r#"unknown trace kind "w\u{1b}" (expected loop, wire, choke, pick, tracker)"#
+                r#"unknown trace kind "w\u{1b}" (expected loop, wire, choke, pick, tracker, dht)"#
                     .into(),
             ),
         ),
