@@ -139,6 +139,10 @@ impl fmt::Display for Error {
                 crate::units::format_bytes(*need_bytes),
                 crate::units::format_bytes(*free_bytes)
             ),
+            Error::Bind(addr, e) if e.kind() == io::ErrorKind::AddrNotAvailable => write!(
+                f,
+                "cannot listen on {addr}: {e} (no interface of this machine has that address; see --bind)"
+            ),
             Error::Bind(addr, e) => write!(
                 f,
                 "cannot listen on {addr}: {e} (choose another port with --port, or 0 for any)"

@@ -81,7 +81,7 @@
 //! | 3 | HTTP tracker announce | [`tracker::announce`], [`tracker::http`] |
 //! | 5 | the DHT: node ids, KRPC, routing table, lookups, tokens, announced peers, a sans-IO node; its UDP socket, saved state and PORT messages in the session; never for private torrents | [`dht`], [`session`] |
 //! | 6 | fast extension: HAVE ALL/NONE, REJECT, the canonical ALLOWED FAST set, SUGGEST as a hint | [`wire`], [`torrent`] |
-//! | 7 | IPv6 tracker peers (`peers6`) | [`tracker::announce`] |
+//! | 7 | IPv6: tracker peers (`peers6`), our address as `ipv6=`, PEX `added6`; the listening socket takes both families and peer addresses are kept canonical (`::ffff:a.b.c.d` as IPv4) | [`tracker::announce`], [`mod@pex`], [`peer_list`], [`session`] |
 //! | 9 | magnet links: `xt=urn:btih:` (hex, base32), `dn`, `tr`, `x.pe` | [`magnet`] |
 //! | 9 | ut_metadata messages and fetching the info dictionary from peers: a torrent core before its metadata, liars banned, the `.torrent` saved | [`metadata`], [`torrent`], [`session`] |
 //! | 9, 10 | serving our info dictionary: ut_metadata and metadata_size offered in our handshake, data and reject replies, capped per peer; none for private torrents | [`torrent`], [`wire::extension`] |

@@ -8,6 +8,11 @@
 //! a `--peer` names us): the listening address, where bound to `0.0.0.0`
 //! or `::` any loopback address with our port too, and every address a
 //! handshake showed to be us ([`PeerList::mark_own`]).
+//!
+//! Addresses are kept in [`canonical`] form: an IPv4-mapped IPv6 address
+//! (`::ffff:1.2.3.4`, what a dual-stack listener reports for an IPv4 peer,
+//! or what a tracker or a PEX message may send) is stored as the IPv4
+//! address it is, so one peer never appears under two addresses.
 
 use std::collections::{HashMap, HashSet};
 use std::net::{IpAddr, SocketAddr};
@@ -77,15 +82,25 @@ pub struct PeerList {
     own: HashSet<SocketAddr>,
 }
 
+/// `addr` with an IPv4-mapped IPv6 address (`[::ffff:1.2.3.4]:P`) turned
+/// into the IPv4 one (`1.2.3.4:P`); any other address as it is. Every peer
+/// address that comes from outside (an accepted connection, a tracker, a
+/// PEX message, `--peer`, a magnet link's `x.pe`) goes through this, here
+/// in [`PeerList::add`] or in the session's accept phase.
+pub fn canonical(addr: SocketAddr) -> SocketAddr {
+    SocketAddr::new(addr.ip().to_canonical(), addr.port())
+}
+
 impl PeerList {
     /// An empty list.
     pub fn new() -> PeerList {
         PeerList::default()
     }
 
-    /// Remembers `addr`; false if it was known already, is our own, or the
-    /// list is full.
+    /// Remembers `addr` (in [`canonical`] form); false if it was known
+    /// already, is our own, or the list is full.
     pub fn add(&mut self, addr: SocketAddr) -> bool {
+        let addr = canonical(addr);
         if self.entries.contains_key(&addr) || self.entries.len() >= MAX_KNOWN_PEERS {
             return false;
         }
@@ -127,6 +142,7 @@ impl PeerList {
 
     /// Marks `addr` connected (an incoming connection); false if banned.
     pub fn mark_connected(&mut self, addr: SocketAddr) -> bool {
+        let addr = canonical(addr);
         if self.banned_ips.contains(&addr.ip()) {
             return false;
         }
@@ -467,5 +483,44 @@ mod tests {
             !list.add(nat),
             "a tracker handing us back ourselves adds nothing"
         );
+    }
+
+    #[test]
+    fn canonical_turns_ipv4_mapped_into_ipv4_and_leaves_the_rest() {
+        let mapped: SocketAddr = "[::ffff:10.0.0.7]:6881".parse().unwrap();
+        assert_eq!(canonical(mapped), "10.0.0.7:6881".parse().unwrap());
+        for same in ["10.0.0.7:6881", "[::1]:6881", "[2001:db8::7]:1", "[::]:5"] {
+            let addr: SocketAddr = same.parse().unwrap();
+            assert_eq!(canonical(addr), addr);
+        }
+        // IPv4-compatible (`::a.b.c.d`, deprecated) is not IPv4-mapped.
+        let compatible: SocketAddr = "[::10.0.0.7]:1".parse().unwrap();
+        assert_eq!(canonical(compatible), compatible);
+    }
+
+    #[test]
+    fn an_ipv4_mapped_peer_is_the_same_peer_as_its_ipv4_address() {
+        let mut list = PeerList::new();
+        let mapped: SocketAddr = "[::ffff:10.0.0.7]:6881".parse().unwrap();
+        let plain: SocketAddr = "10.0.0.7:6881".parse().unwrap();
+        assert!(list.add(mapped));
+        assert!(!list.add(plain), "one peer, one entry");
+        assert_eq!(list.next_to_connect(Instant::now()), Some(plain));
+        list.ban(plain, None);
+        assert!(list.is_banned(plain));
+        assert!(
+            !list.mark_connected(mapped),
+            "the ban holds for its mapped form"
+        );
+    }
+
+    #[test]
+    fn listening_on_every_address_of_both_families_makes_ipv6_loopback_us() {
+        let mut list = PeerList::new();
+        list.set_listen_addr("[::]:7000".parse().unwrap());
+        assert!(!list.add("[::1]:7000".parse().unwrap()));
+        assert!(!list.add(addr(7000)));
+        assert!(!list.add("[::ffff:127.0.0.1]:7000".parse().unwrap()));
+        assert!(list.add("[::1]:7001".parse().unwrap()));
     }
 }

@@ -29,8 +29,11 @@ fn a_busy_port_says_how_to_choose_another() {
         "127.0.0.1:1".as_ref(), // without a peer, --no-tracker is refused first
     ]);
     assert_eq!(code, Some(1), "{stderr}");
+    // By default pollen listens on both families: `[::]`, or `0.0.0.0`
+    // on a host without IPv6.
     assert!(
-        stderr.starts_with(&format!("error: cannot listen on 0.0.0.0:{port}: ")),
+        stderr.starts_with(&format!("error: cannot listen on [::]:{port}: "))
+            || stderr.starts_with(&format!("error: cannot listen on 0.0.0.0:{port}: ")),
         "{stderr}"
     );
     assert!(stderr.contains("--port"), "{stderr}");

@@ -112,7 +112,7 @@ impl PollenProcess {
         }
     }
 
-    /// The port from the first stdout line, `listening on 0.0.0.0:PORT`.
+    /// The port from the first stdout line, `listening on [::]:PORT`.
     fn port(&self) -> u16 {
         let printed = wait_until(Instant::now() + STARTUP, || {
             !self.stdout.lock().unwrap().is_empty()

@@ -8,7 +8,7 @@
 
 use std::collections::HashMap;
 use std::ffi::OsString;
-use std::net::{SocketAddr, ToSocketAddrs};
+use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
 use std::path::{Path, PathBuf};
 
 use pollen::choker::ChokerKind;
@@ -34,10 +34,16 @@ fn options() -> getopts::Options {
         "port to listen on; 0 picks a free one (default: 0)",
         "N",
     );
+    opts.optopt(
+        "",
+        "bind",
+        "address to listen on, IPv4 or IPv6 (default: ::, every address of both families)",
+        "IP",
+    );
     opts.optmulti(
         "",
         "peer",
-        "connect to this peer directly; repeatable",
+        "connect to this peer directly, e.g. 10.0.0.2:6881 or [::1]:6881; repeatable",
         "HOST:PORT",
     );
     opts.optflag("", "no-tracker", "do not contact any tracker");
@@ -210,6 +216,7 @@ pub fn run(args: &[OsString]) -> Result<(), CliError> {
             .parse::<u16>()
             .map_err(|_| CliError::Usage(format!("--port {text:?}: port must be 0-65535")))?,
     };
+    let listen_ip = parse_bind(matches.opt_str("bind"))?;
     let seed_ratio = super::seeding::parse_ratio(matches.opt_str("seed-ratio"))?;
     let seed_time = super::seeding::parse_time(matches.opt_str("seed-time"))?;
     // Every torrent is read (every magnet link parsed) before anything
@@ -234,6 +241,7 @@ pub fn run(args: &[OsString]) -> Result<(), CliError> {
             dest: matches
                 .opt_str("dest")
                 .map_or_else(|| PathBuf::from("."), PathBuf::from),
+            listen_ip,
             port,
             peers: parse_peers(&matches.opt_strs("peer"))?,
             use_trackers: !matches.opt_present("no-tracker"),
@@ -419,6 +427,23 @@ fn parse_trace(
     Ok(Some((file, pollen::trace::Filter::new(kinds, peer))))
 }
 
+/// `--bind IP`: an IPv4 or IPv6 literal (brackets allowed: `[::1]`);
+/// without it `::`, every address of both families (see [`Config::listen_ip`]).
+fn parse_bind(text: Option<String>) -> Result<IpAddr, CliError> {
+    let Some(text) = text else {
+        return Ok(Config::default().listen_ip);
+    };
+    let bare = text
+        .strip_prefix('[')
+        .and_then(|t| t.strip_suffix(']'))
+        .unwrap_or(&text);
+    bare.parse().map_err(|_| {
+        CliError::Usage(format!(
+            "--bind {text:?} is not an IP address like 127.0.0.1 or ::1"
+        ))
+    })
+}
+
 /// A rate like `500K`; `None` when the option is absent. Zero is refused.
 fn parse_rate(matches: &getopts::Matches, name: &str) -> Result<Option<u64>, CliError> {
     match matches.opt_str(name) {
@@ -566,6 +591,40 @@ mod tests {
         assert!(refuse_duplicates(torrents).is_ok());
     }
 
+    #[test]
+    fn bind_takes_ipv4_and_ipv6_literals_and_defaults_to_both_families() {
+        let ip = |text: &str| parse_bind(Some(text.to_string()));
+        assert_eq!(ip("127.0.0.5").unwrap(), IpAddr::from([127, 0, 0, 5]));
+        assert_eq!(
+            ip("::1").unwrap(),
+            IpAddr::from(std::net::Ipv6Addr::LOCALHOST)
+        );
+        assert_eq!(
+            ip("[::1]").unwrap(),
+            IpAddr::from(std::net::Ipv6Addr::LOCALHOST)
+        );
+        assert_eq!(
+            parse_bind(None).unwrap(),
+            IpAddr::from(std::net::Ipv6Addr::UNSPECIFIED)
+        );
+        for bad in ["localhost", "127.0.0.1:6881", "[::1]:6881", ""] {
+            let message = ip(bad).unwrap_err().to_string();
+            assert!(message.contains("is not an IP address"), "{bad}: {message}");
+        }
+    }
+
+    #[test]
+    fn peer_takes_bracketed_ipv6_addresses() {
+        let peers = parse_peers(&["[::1]:6881".into(), "127.0.0.1:7".into()]).unwrap();
+        assert_eq!(
+            peers,
+            [
+                "[::1]:6881".parse().unwrap(),
+                "127.0.0.1:7".parse().unwrap()
+            ]
+        );
+    }
+
     /// Every option the code reads must be declared (getopts panics otherwise).
     #[test]
     fn every_option_parses_together() {
@@ -574,6 +633,8 @@ mod tests {
             "/tmp/x",
             "-p",
             "0",
+            "--bind",
+            "::1",
             "--peer",
             "127.0.0.1:1",
             "--no-tracker",
@@ -618,6 +679,7 @@ mod tests {
         for name in [
             "dest",
             "port",
+            "bind",
             "peer",
             "no-tracker",
             "tracker-ca",

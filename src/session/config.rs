@@ -2,7 +2,7 @@
 //!
 //! Layer 2 data; built by the command line (layer 3) or a library caller.
 
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::net::{IpAddr, Ipv6Addr, SocketAddr};
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -21,7 +21,10 @@ pub const DEFAULT_CHECK_BYTES_PER_PASS: u32 = 8 * 1024 * 1024;
 pub struct Config {
     /// Directory the torrent's files are written under.
     pub dest: PathBuf,
-    /// Address to listen on for incoming peers.
+    /// Address to listen on for incoming peers (`--bind`). `::` (the
+    /// default) is every address of both families: one IPv6 socket that
+    /// takes IPv4 peers too, or `0.0.0.0` on a host without IPv6. Any other
+    /// address serves its own family only (`0.0.0.0`: every IPv4 address).
     pub listen_ip: IpAddr,
     /// Port to listen on; 0 picks any free port.
     pub port: u16,
@@ -107,7 +110,7 @@ impl Default for Config {
     fn default() -> Self {
         Config {
             dest: PathBuf::from("."),
-            listen_ip: IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+            listen_ip: IpAddr::V6(Ipv6Addr::UNSPECIFIED),
             port: 0,
             peers: Vec::new(),
             use_trackers: true,

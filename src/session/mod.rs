@@ -59,6 +59,7 @@ mod control;
 mod dht;
 mod drive;
 mod existing;
+mod listen;
 mod magnet;
 mod receive;
 mod resume_save;
@@ -243,8 +244,8 @@ impl Session {
     /// for every torrent), sets up the poll, the trace and the TUI.
     pub fn bind(config: Config) -> Result<Session, Error> {
         let poll = Poll::new().map_err(|e| Error::Io("create the event poll", e))?;
+        let mut listener = listen::bind_listener(config.listen_ip, config.port)?;
         let bind = SocketAddr::new(config.listen_ip, config.port);
-        let mut listener = TcpListener::bind(bind).map_err(|e| Error::Bind(bind, e))?;
         let listen_addr = listener.local_addr().map_err(|e| Error::Bind(bind, e))?;
         poll.registry()
             .register(&mut listener, LISTENER, Interest::READABLE)
@@ -307,7 +308,9 @@ impl Session {
         Ok(session)
     }
 
-    /// The address the session listens on (with the real port when 0 was asked).
+    /// The address the session listens on (with the real port when 0 was
+    /// asked): `[::]:PORT` by default, which takes IPv4 peers at that port
+    /// too; `0.0.0.0:PORT` on a host without IPv6; else the bound address.
     pub fn listen_addr(&self) -> SocketAddr {
         self.listen_addr
     }

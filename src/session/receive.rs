@@ -54,7 +54,8 @@ impl Session {
     pub(super) fn accept_peers(&mut self, now: Instant) {
         loop {
             let (mut socket, addr) = match self.listener.accept() {
-                Ok(pair) => pair,
+                // On the dual-stack listener an IPv4 peer is `::ffff:a.b.c.d`.
+                Ok((socket, addr)) => (socket, crate::peer_list::canonical(addr)),
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(e) => {

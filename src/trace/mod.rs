@@ -631,7 +631,8 @@ const MAX_TRACED_NAME_CHARS: usize = 32;
 
 /// What a BEP 10 extended message says, when its payload can be read:
 /// `handshake m {ut_metadata 1, ut_pex 2} p 6881` for the handshake (id
-/// 0), `ut_pex added 3 dropped 1` for a BEP 11 message,
+/// 0), `ut_pex added 3 dropped 1` for a BEP 11 message (`added 3 (1
+/// IPv6)` when `added6` had some),
 /// `ut_metadata request #0` (`data`, `reject`) for a BEP 9 one. The
 /// message ids are each receiver's own choice, so other ids are told
 /// apart by their content: a dictionary with `added`/`dropped` keys is
@@ -652,9 +653,16 @@ fn describe_extended(id: u8, payload: &[u8]) -> Option<String> {
         .unwrap_or(false);
     if is_pex {
         let pex = crate::pex::PexMessage::decode(payload).ok()?;
+        // How many came from `added6` (BEP 7 addresses), when any did.
+        let v6 = pex.added.iter().filter(|p| p.addr.is_ipv6()).count();
         return Some(format!(
-            "ut_pex added {} dropped {}",
+            "ut_pex added {}{} dropped {}",
             pex.added.len(),
+            if v6 > 0 {
+                format!(" ({v6} IPv6)")
+            } else {
+                String::new()
+            },
             pex.dropped.len()
         ));
     }

@@ -513,6 +513,24 @@ fn describe_reads_extension_handshakes_pex_and_metadata_messages() {
         extended(9, &pex),
         format!("EXTENDED id 9 ({} B): ut_pex added 3 dropped 1", pex.len())
     );
+    let v6 = PexMessage {
+        added: vec![
+            peer(1),
+            PexPeer {
+                addr: "[::1]:7".parse().unwrap(),
+                flags: 0,
+            },
+        ],
+        dropped: vec![],
+    }
+    .encode();
+    assert_eq!(
+        extended(9, &v6),
+        format!(
+            "EXTENDED id 9 ({} B): ut_pex added 2 (1 IPv6) dropped 0",
+            v6.len()
+        )
+    );
     let request = MetadataMessage::Request { piece: 2 }.encode();
     assert_eq!(
         extended(3, &request),

@@ -289,6 +289,7 @@ mod tests {
             numwant: Some(50),
             key: None,
             tracker_id: None,
+            ipv6: None,
         }
     }
 

@@ -712,6 +712,7 @@ impl Session {
             numwant: Some(NUMWANT),
             key: None,
             tracker_id,
+            ipv6: crate::session::listen::announce_ipv6(self.listen_addr.ip()),
         }
     }
 

@@ -67,11 +67,7 @@ impl Session {
         event: Event,
         now: Instant,
     ) -> Result<(), TrackerError> {
-        let bind: SocketAddr = if target.is_ipv4() {
-            ([0, 0, 0, 0], 0).into()
-        } else {
-            ([0u16; 8], 0).into()
-        };
+        let bind = crate::session::listen::tracker_source(self.listen_addr.ip(), target);
         let transport = |e: io::Error| TrackerError::Transport(e.to_string());
         let mut socket = UdpSocket::bind(bind).map_err(transport)?;
         socket.connect(target).map_err(transport)?;

@@ -1,5 +1,6 @@
 //! The announce codec: the URL we send to an HTTP tracker and the reply it
-//! sends back (BEP 3 "Trackers"; compact peers of BEP 23; `peers6` of BEP 7).
+//! sends back (BEP 3 "Trackers"; compact peers of BEP 23; `peers6` and
+//! `ipv6=` of BEP 7).
 //!
 //! Layer 0: pure (no I/O, no clock). [`announce_url`] turns an
 //! [`AnnounceRequest`] into the exact bytes of the GET URL; [`parse_response`]
@@ -19,7 +20,7 @@
 //! Optional fields of the wrong type are treated as absent; a reply without
 //! usable `peers` is [`TrackerError::Malformed`].
 
-use std::net::{IpAddr, SocketAddr};
+use std::net::{IpAddr, Ipv6Addr, SocketAddr};
 use std::time::Duration;
 
 use super::TrackerError;
@@ -103,6 +104,10 @@ pub struct AnnounceRequest {
     pub key: Option<u32>,
     /// The `tracker id` the tracker gave us in an earlier reply, echoed back.
     pub tracker_id: Option<String>,
+    /// Our IPv6 address, sent as `ipv6=` (BEP 7) so that a tracker we reach
+    /// over IPv4 can list us to IPv6 peers too; `None` leaves it out. HTTP
+    /// only: a UDP announce has no field for it (BEP 15).
+    pub ipv6: Option<Ipv6Addr>,
 }
 
 /// What a tracker told us in a successful announce.
@@ -178,6 +183,9 @@ fn query(req: &AnnounceRequest) -> String {
     }
     if let Some(tracker_id) = &req.tracker_id {
         params.push(("trackerid", percent_encode(tracker_id.as_bytes())));
+    }
+    if let Some(ip) = req.ipv6 {
+        params.push(("ipv6", percent_encode(ip.to_string().as_bytes())));
     }
     params
         .iter()

@@ -19,6 +19,7 @@ fn request() -> AnnounceRequest {
         numwant: None,
         key: None,
         tracker_id: None,
+        ipv6: None,
     }
 }
 
@@ -87,6 +88,18 @@ fn announce_url_adds_the_optional_parameters() {
         url.ends_with("&no_peer_id=1&event=started&numwant=80&key=0000BEEF&trackerid=id%207%2Fx"),
         "{url}"
     );
+}
+
+#[test]
+fn announce_url_sends_our_ipv6_address_percent_encoded_bep_7() {
+    let ipv6 = Some("2001:db8::5".parse().unwrap());
+    let url = announce_url("http://t/a", &AnnounceRequest { ipv6, ..request() });
+    assert!(
+        url.ends_with("&no_peer_id=1&ipv6=2001%3Adb8%3A%3A5"),
+        "{url}"
+    );
+    let without = announce_url("http://t/a", &request());
+    assert!(!without.contains("ipv6"), "{without}");
 }
 
 #[test]

@@ -179,6 +179,7 @@ mod tests {
             numwant: None,
             key: None,
             tracker_id: None,
+            ipv6: None,
         }
     }
 

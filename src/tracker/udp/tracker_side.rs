@@ -32,6 +32,7 @@ pub(super) fn request() -> AnnounceRequest {
         numwant: None,
         key: Some(0xCAFE_BABE),
         tracker_id: Some("ignored over UDP".into()),
+        ipv6: Some(std::net::Ipv6Addr::LOCALHOST), // ignored over UDP too
     }
 }
 
@@ -113,6 +114,7 @@ pub(super) fn parse_announce_request(packet: &[u8]) -> (u64, u32, AnnounceReques
         numwant: u32::try_from(num_want).ok(),
         port: u16::from_be_bytes(packet[96..98].try_into().unwrap()),
         tracker_id: None,
+        ipv6: None,
     };
     (u64_at(0), u32_at(12), request)
 }

@@ -343,6 +343,7 @@ fn round_trips_pollens_own_announce_url() {
         numwant: Some(30),
         key: Some(0xBEEF),
         tracker_id: Some("t+1".into()),
+        ipv6: Some("2001:db8::1".parse().unwrap()),
     };
     let url = announce_url("http://127.0.0.1:6969/announce", &request);
     let target = url.strip_prefix("http://127.0.0.1:6969").unwrap();

@@ -91,6 +91,7 @@ fn announce_request_round_trips_through_a_tracker_side_parse() {
             numwant: Some(200),
             key: Some(1),
             tracker_id: None,
+            ipv6: None,
         },
         AnnounceRequest {
             port: 1,
@@ -105,6 +106,7 @@ fn announce_request_round_trips_through_a_tracker_side_parse() {
         let packet = encode_announce(u64::MAX - 5, tid, &req);
         let expected = AnnounceRequest {
             tracker_id: None,
+            ipv6: None,
             ..req
         };
         assert_eq!(
