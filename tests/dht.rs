@@ -10,7 +10,7 @@
 //! never looked up or announced.
 //!
 //! The test itself speaks KRPC through pollen's own codec
-//! (`pollen::dht::krpc`): a probe asks every node `get_peers` to wait,
+//! (`common::krpc_node`): a probe asks every node `get_peers` to wait,
 //! with a deadline, until the seeder's announce is stored before a
 //! leecher starts, and a scripted node stands in for the whole DHT when a
 //! test must see every query a pollen sends.
@@ -22,14 +22,14 @@
 
 mod common;
 
-use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4, UdpSocket};
+use std::net::{Ipv4Addr, SocketAddrV4};
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use common::process::{assert_same_tree, wait_for, Pollen};
+use common::krpc_node::{Probe, ScriptedNode};
+use common::process::{assert_same_tree, Pollen};
 use common::{pollen, seeded_torrent, TempDir};
-use pollen::dht::krpc::{self, Body, Message, Query, Response};
-use pollen::dht::{state_file, NodeId};
+use pollen::dht::state_file;
 use pollen::metainfo::Metainfo;
 use pollen::rng::Rng;
 
@@ -50,8 +50,6 @@ const ANNOUNCE_LIMIT: Duration = Duration::from_secs(90);
 const DOWNLOAD_LIMIT: Duration = Duration::from_secs(120);
 /// Longest pollen may take to leave after SIGTERM.
 const STOP_LIMIT: Duration = Duration::from_secs(20);
-/// How long the probe waits for answers to one round of `get_peers`.
-const PROBE_ROUND: Duration = Duration::from_millis(500);
 
 /// `127.0.X.N`.
 fn ip(x: u8, n: u8) -> Ipv4Addr {
@@ -134,109 +132,6 @@ fn wait_success(leecher: &mut Pollen) {
     );
 }
 
-/// A KRPC client on 127.0.0.1 that asks nodes for peers, answering the
-/// queries that reach it meanwhile (it is in their tables once it asked).
-struct Probe {
-    socket: UdpSocket,
-    id: NodeId,
-    next_transaction: u16,
-}
-
-impl Probe {
-    fn new() -> Probe {
-        let socket = UdpSocket::bind((Ipv4Addr::LOCALHOST, 0)).unwrap();
-        socket
-            .set_read_timeout(Some(Duration::from_millis(50)))
-            .unwrap();
-        Probe {
-            socket,
-            id: NodeId::random(&mut Rng::new(0x0d47)),
-            next_transaction: 0,
-        }
-    }
-
-    /// One round: `get_peers` for `info_hash` to every node in `nodes`;
-    /// the peers their answers list (within [`PROBE_ROUND`]).
-    fn peers(&mut self, nodes: &[SocketAddrV4], info_hash: [u8; 20]) -> Vec<SocketAddrV4> {
-        for node in nodes {
-            self.next_transaction = self.next_transaction.wrapping_add(1);
-            let query = Message {
-                transaction: self.next_transaction.to_be_bytes().to_vec(),
-                body: Body::Query(Query::GetPeers {
-                    id: self.id,
-                    info_hash,
-                }),
-            };
-            self.socket.send_to(&krpc::encode(&query), node).unwrap();
-        }
-        let mut found = Vec::new();
-        let deadline = Instant::now() + PROBE_ROUND;
-        let mut buf = [0u8; 2048];
-        while Instant::now() < deadline {
-            let Ok((len, from)) = self.socket.recv_from(&mut buf) else {
-                continue;
-            };
-            let Ok(message) = krpc::decode(&buf[..len]) else {
-                continue;
-            };
-            match &message.body {
-                Body::Response(response) => found.extend(response.values.iter().copied()),
-                Body::Query(query) => answer(&self.socket, self.id, from, &message, query),
-                Body::Error { .. } => {}
-            }
-        }
-        found
-    }
-
-    /// Waits up to [`ANNOUNCE_LIMIT`] until some node in `nodes` lists
-    /// `peer` for `info_hash`.
-    fn wait_until_announced(
-        &mut self,
-        nodes: &[SocketAddrV4],
-        info_hash: [u8; 20],
-        peer: SocketAddrV4,
-    ) {
-        let found = wait_for(ANNOUNCE_LIMIT, || {
-            self.peers(nodes, info_hash).contains(&peer)
-        });
-        assert!(
-            found,
-            "no node lists {peer} for {} after {ANNOUNCE_LIMIT:?}",
-            hex(&info_hash)
-        );
-    }
-}
-
-/// Answers `query` (from `from`, in `message`) as a node that knows no
-/// other node and no peer: `get_peers` gets a token, an unknown method
-/// error 204.
-fn answer(socket: &UdpSocket, id: NodeId, from: SocketAddr, message: &Message, query: &Query) {
-    let body = match query {
-        Query::Unknown { .. } => Body::Error {
-            code: 204,
-            message: "Method Unknown".to_string(),
-        },
-        Query::GetPeers { .. } => Body::Response(Response {
-            id,
-            token: Some(b"probe-token".to_vec()),
-            ..Response::default()
-        }),
-        _ => Body::Response(Response {
-            id,
-            ..Response::default()
-        }),
-    };
-    let reply = Message {
-        transaction: message.transaction.clone(),
-        body,
-    };
-    let _ = socket.send_to(&krpc::encode(&reply), from);
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
 /// Twenty pollens on 127.0.0.2 to 127.0.0.21, each joined through the
 /// first (and one random earlier node); the one on 127.0.0.11 seeds; once
 /// the DHT lists it, the one on 127.0.0.21 downloads the torrent from a
@@ -268,7 +163,7 @@ fn a_trackerless_magnet_is_found_through_a_dht_of_twenty_pollens() {
     }
     let addrs: Vec<SocketAddrV4> = nodes.iter().map(|n| n.addr).collect();
     let seeder_addr = nodes[usize::from(seeder_index)].addr;
-    Probe::new().wait_until_announced(&addrs, meta.info_hash.0, seeder_addr);
+    Probe::new().wait_until_announced(&addrs, meta.info_hash.0, seeder_addr, ANNOUNCE_LIMIT);
 
     let dest = tmp.path().join("leech");
     let first = nodes[0].bootstrap_arg();
@@ -314,7 +209,7 @@ fn a_restart_without_bootstrap_rejoins_from_the_saved_state() {
         .collect();
     let mut addrs: Vec<SocketAddrV4> = nodes.iter().map(|n| n.addr).collect();
     addrs.extend([first.addr, seeder.addr]);
-    Probe::new().wait_until_announced(&addrs, meta.info_hash.0, seeder.addr);
+    Probe::new().wait_until_announced(&addrs, meta.info_hash.0, seeder.addr, ANNOUNCE_LIMIT);
 
     // A node stopped by SIGTERM saves its state.
     let stopped = nodes.pop().unwrap();
@@ -444,44 +339,30 @@ fn a_private_torrent_is_never_looked_up_or_announced() {
     // Both torrents' data under one folder, for one process.
     std::fs::rename(private_seed.join("secret"), seed.join("secret")).unwrap();
 
-    let fake = UdpSocket::bind((ip(2, 1), 0)).unwrap();
-    fake.set_read_timeout(Some(Duration::from_millis(50)))
-        .unwrap();
-    let fake_addr = fake.local_addr().unwrap().to_string();
+    let mut fake = ScriptedNode::bind(ip(2, 1), 27);
+    let fake_addr = fake.addr().to_string();
     let mut seeder = Pollen::seeder_of(
         &[&public, &private],
         &seed,
         &["--bind", "127.0.2.2", "--dht-bootstrap", &fake_addr, "-v"],
     );
-
-    let fake_id = NodeId::random(&mut Rng::new(27));
-    let mut named: Vec<(&'static str, [u8; 20])> = Vec::new();
-    let mut buf = [0u8; 2048];
-    let announced = wait_for(ANNOUNCE_LIMIT, || {
-        if let Ok((len, from)) = fake.recv_from(&mut buf) {
-            if let Ok(message) = krpc::decode(&buf[..len]) {
-                if let Body::Query(query) = &message.body {
-                    match query {
-                        Query::GetPeers { info_hash, .. } => named.push(("get_peers", *info_hash)),
-                        Query::AnnouncePeer { info_hash, .. } => {
-                            named.push(("announce_peer", *info_hash))
-                        }
-                        _ => {}
-                    }
-                    answer(&fake, fake_id, from, &message, query);
-                }
-            }
-        }
-        named.contains(&("announce_peer", public_meta.info_hash.0))
+    let public_hash = Some(public_meta.info_hash.0);
+    let announced = fake.serve_until(ANNOUNCE_LIMIT, |seen| {
+        seen.iter()
+            .any(|q| q.method == "announce_peer" && q.info_hash == public_hash)
     });
     assert!(
         announced,
-        "the public torrent was not announced within {ANNOUNCE_LIMIT:?}; queries: {named:?}\n{}",
+        "the public torrent was not announced within {ANNOUNCE_LIMIT:?}; queries: {:?}\n{}",
+        fake.seen,
         seeder.stderr()
     );
-    let leaked: Vec<_> = named
+    assert!(fake.undecoded.is_empty(), "{:?}", fake.undecoded);
+    let private_hash = Some(private_meta.info_hash.0);
+    let leaked: Vec<_> = fake
+        .seen
         .iter()
-        .filter(|(_, hash)| *hash == private_meta.info_hash.0)
+        .filter(|q| q.info_hash == private_hash)
         .collect();
     assert!(
         leaked.is_empty(),

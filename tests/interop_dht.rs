@@ -7,7 +7,12 @@
 //!   that only pollen seeds;
 //! - and first, the harness itself: two libtorrent sessions, one joined
 //!   through the other, move the same kind of magnet (so a failure of the
-//!   two tests above is pollen's, not the script's).
+//!   two tests above is pollen's, not the script's), and a probe speaking
+//!   pollen's KRPC codec reads the leecher's announce back from the seeder;
+//! - pollen's KRPC codec against libtorrent's DHT: a scripted node
+//!   (`common::krpc_node`), libtorrent's only bootstrap node, decodes every
+//!   datagram libtorrent sends it, and libtorrent accepts its answers: it
+//!   announces its torrent there with the token it was given.
 //!
 //! libtorrent runs `tests/common/lt_dht.py` (its DHT settings are the ones
 //! /work/shared/INTEROP.md found to work on loopback). pollen is bound to
@@ -21,12 +26,14 @@
 
 mod common;
 
+use std::net::{Ipv4Addr, SocketAddrV4};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
 use common::clients::{assert_same_files, pollen_command, Proc};
 use common::harness::{self, interop, trial, Need};
+use common::krpc_node::{Probe, ScriptedNode, TOKEN};
 use common::{seeded_torrent, TempDir};
 use pollen::metainfo::Metainfo;
 
@@ -34,6 +41,10 @@ fn main() {
     harness::run(vec![
         trial!(
             two_libtorrent_sessions_move_a_bare_magnet_through_the_dht,
+            [interop(), Need::Libtorrent]
+        ),
+        trial!(
+            libtorrent_looks_up_and_announces_through_a_node_speaking_pollens_krpc,
             [interop(), Need::Libtorrent]
         ),
         trial!(
@@ -135,8 +146,73 @@ fn two_libtorrent_sessions_move_a_bare_magnet_through_the_dht() {
     let (seed, torrent, meta) = share(tmp.path());
     let (mut seeder, port) = libtorrent_seeder(&torrent, &seed, tmp.path());
     let dest = tmp.path().join("leech");
-    libtorrent_magnet_leecher(&meta, &dest, &format!("127.0.0.1:{port}"), tmp.path());
+    let mut leecher =
+        libtorrent_magnet_leecher(&meta, &dest, &format!("127.0.0.1:{port}"), tmp.path());
     assert_same_files(&seed, &dest, &names());
+    // The leecher announced itself to the seeder's node (the only other
+    // node): pollen's codec asks for it and reads it back.
+    let leecher_port: u16 = leecher
+        .wait_for_line("listening", STARTUP_LIMIT)
+        .parse()
+        .unwrap();
+    Probe::new().wait_until_announced(
+        &[SocketAddrV4::new(Ipv4Addr::LOCALHOST, port)],
+        meta.info_hash.0,
+        SocketAddrV4::new(Ipv4Addr::LOCALHOST, leecher_port),
+        STARTUP_LIMIT,
+    );
+    seeder.assert_running();
+}
+
+/// libtorrent seeds with a scripted node (pollen's KRPC codec) as its only
+/// bootstrap node: every datagram it sends there decodes, and it accepts
+/// the answers: it looks its torrent up and announces it there, with the
+/// token the node gave and its own port.
+fn libtorrent_looks_up_and_announces_through_a_node_speaking_pollens_krpc() {
+    let tmp = TempDir::new("interop-dht-krpc");
+    let (seed, torrent, meta) = share(tmp.path());
+    let mut node = ScriptedNode::bind(Ipv4Addr::new(127, 0, 0, 3), 5);
+    let command = lt_dht(
+        "seed",
+        torrent.to_str().unwrap(),
+        &seed,
+        &node.addr().to_string(),
+    );
+    let mut seeder = Proc::spawn("libtorrent-seeder", command, tmp.path());
+    let port: u16 = seeder
+        .wait_for_line("listening", STARTUP_LIMIT)
+        .parse()
+        .unwrap();
+    let hash = Some(meta.info_hash.0);
+    let announced = node.serve_until(STARTUP_LIMIT, |seen| {
+        seen.iter()
+            .any(|q| q.method == "announce_peer" && q.info_hash == hash)
+    });
+    assert!(
+        announced,
+        "no announce_peer within {STARTUP_LIMIT:?}; queries: {:?}\n{}",
+        node.seen,
+        seeder.report()
+    );
+    assert!(node.undecoded.is_empty(), "{:?}", node.undecoded);
+    let announce = node
+        .seen
+        .iter()
+        .find(|q| q.method == "announce_peer")
+        .unwrap();
+    assert_eq!(announce.token.as_deref(), Some(TOKEN));
+    let (announced_port, implied) = announce.port.unwrap();
+    assert!(
+        announced_port == port || (implied && announce.from.port() == port),
+        "{announce:?}, libtorrent listens on {port}"
+    );
+    assert!(
+        node.seen
+            .iter()
+            .any(|q| q.method == "get_peers" && q.info_hash == hash),
+        "{:?}",
+        node.seen
+    );
     seeder.assert_running();
 }
 
