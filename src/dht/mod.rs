@@ -10,12 +10,16 @@
 //! | [`id`] | 160-bit node ids, XOR distance, bucket prefixes |
 //! | [`krpc`] | the bencoded KRPC messages and compact node/peer formats |
 //! | [`state_file`] | our id and known nodes, saved across restarts |
+//! | [`token`] | announce tokens from a rotating secret |
+//! | [`peer_store`] | peers announced to us, bounded and expiring |
 //! | `node` | the [`Dht`] state machine |
 
 pub mod id;
 pub mod krpc;
 mod node;
+pub mod peer_store;
 pub mod state_file;
+pub mod token;
 
 pub use id::NodeId;
 pub use node::{Dht, DhtEvent, DhtStats, Transmit};
