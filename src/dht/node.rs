@@ -25,9 +25,13 @@
 //!
 //! Timers, all reported exactly by [`Dht::next_deadline`]: pending queries'
 //! timeouts, the token secret's rotation, bucket refreshes and torrents'
-//! re-lookups (both only while the table has nodes: before that there is
-//! no one to ask, and the first answer starts them), and bootstrap retries
-//! while the table is empty.
+//! re-lookups (both only while the table has nodes and a lookup may start:
+//! before that there is no one to ask, and the first answer starts them),
+//! the ping of the stalest questionable node (every [`PING_INTERVAL`]),
+//! and bootstrap retries until a lookup of our own id got answers. After
+//! any `handle_*` call at `now`, everything due at `now` has been done, so
+//! `next_deadline()` is always later than `now` (the simulation asserts
+//! it after every event).
 
 use std::collections::{BTreeMap, VecDeque};
 use std::net::{IpAddr, SocketAddr, SocketAddrV4};
