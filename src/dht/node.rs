@@ -547,6 +547,10 @@ impl Dht {
                 info_hash,
                 announce_port,
             };
+            // Peers announced to our own node count too: we are one of the
+            // nodes a lookup may end at.
+            let stored = self.store.peers(&info_hash, now);
+            self.push_peers(info_hash, stored);
             let number = self.start_lookup(NodeId(info_hash), kind, &[]);
             if let Some(torrent) = self.torrents.get_mut(&info_hash) {
                 torrent.running = Some(number);
@@ -867,8 +871,14 @@ impl Dht {
                 if port == 0 {
                     return protocol_error("bad port");
                 }
-                self.store
-                    .announce(info_hash, SocketAddrV4::new(*from.ip(), port), now);
+                let peer = SocketAddrV4::new(*from.ip(), port);
+                self.store.announce(info_hash, peer, now);
+                if self.torrents.contains_key(&info_hash) {
+                    // A peer of one of our torrents announced itself to us:
+                    // the session can dial it now, not after our next lookup
+                    // (in a small DHT we may be the node it announces to).
+                    self.push_peers(info_hash, vec![peer]);
+                }
             }
             Query::Unknown { .. } => {
                 return Body::Error {
@@ -1111,6 +1121,67 @@ mod tests {
         assert_eq!(second.values, vec![SocketAddrV4::new(*addr(1).ip(), 51413)]);
         assert!(second.nodes.is_empty(), "peers instead of nodes");
         assert!(second.token.is_some(), "always a token");
+    }
+
+    #[test]
+    fn a_peer_announced_to_us_for_our_own_torrent_is_handed_over_at_once_and_at_each_lookup() {
+        let (mut dht, mut rng, now) = new_dht(33);
+        let info_hash = [7u8; 20];
+        dht.add_torrent(info_hash, Some(6881), now);
+        let me = NodeId::random(&mut rng);
+        let get = Query::GetPeers { id: me, info_hash };
+        dht.handle_message(SocketAddr::V4(addr(1)), query(b"g1", get), now);
+        let token = token_in(drain(&mut dht));
+        let announce = Query::AnnouncePeer {
+            id: me,
+            info_hash,
+            port: 51413,
+            implied_port: false,
+            token,
+        };
+        dht.handle_message(SocketAddr::V4(addr(1)), query(b"a1", announce), now);
+        drain(&mut dht);
+        let peer = SocketAddr::V4(SocketAddrV4::new(*addr(1).ip(), 51413));
+        let expected = DhtEvent::Peers {
+            info_hash,
+            peers: vec![peer],
+        };
+        assert_eq!(dht.poll_event(), Some(expected.clone()), "at once");
+        assert_eq!(dht.poll_event(), None);
+        // A peer for a torrent that is not ours is only stored.
+        fn token_in(out: Vec<(SocketAddrV4, Message)>) -> Vec<u8> {
+            out.into_iter()
+                .find_map(|(_, m)| match m.body {
+                    Body::Response(r) => r.token,
+                    _ => None,
+                })
+                .expect("a response with a token")
+        }
+        let other = [8u8; 20];
+        let get = Query::GetPeers {
+            id: me,
+            info_hash: other,
+        };
+        dht.handle_message(SocketAddr::V4(addr(1)), query(b"g2", get), now);
+        let token = token_in(drain(&mut dht));
+        let announce = Query::AnnouncePeer {
+            id: me,
+            info_hash: other,
+            port: 51413,
+            implied_port: false,
+            token,
+        };
+        dht.handle_message(SocketAddr::V4(addr(1)), query(b"a2", announce), now);
+        assert_eq!(dht.poll_event(), None);
+        // The next lookup of our torrent starts with what our store holds
+        // (the first one, still running, asks a node that never answers).
+        let mut events = Vec::new();
+        for step in 1..=120 {
+            dht.handle_timeout(now + Duration::from_secs(10 * step));
+            drain(&mut dht);
+            events.extend(std::iter::from_fn(|| dht.poll_event()));
+        }
+        assert!(events.contains(&expected), "{events:?}");
     }
 
     #[test]
