@@ -778,12 +778,19 @@ impl Dht {
 
     /// Offers a node that queried or answered us to the table; pings the
     /// questionable node a full bucket names.
+    /// A node that only queried us is pinged at once: it becomes good when
+    /// it answers (a query's source address may be spoofed).
     fn offer(&mut self, info: CompactNode, contact: Contact, now: Instant) {
-        if let Insert::Full { ping: Some(stale) } = self.table.insert(info, contact, now) {
-            if !self.pending.values().any(|p| p.to == stale.addr) {
+        let to_ping = match self.table.insert(info, contact, now) {
+            Insert::Full { ping: Some(stale) } => Some(stale),
+            Insert::Added if contact == Contact::Queried => Some(info),
+            _ => None,
+        };
+        if let Some(node) = to_ping {
+            if !self.pending.values().any(|p| p.to == node.addr) {
                 self.send_query(
-                    stale.addr,
-                    Some(stale.id),
+                    node.addr,
+                    Some(node.id),
                     Query::Ping { id: self.id },
                     Purpose::Ping,
                     now,
@@ -834,11 +841,12 @@ impl Dht {
             log::trace!("dht: rate limit: dropped a query from {from}");
             return;
         }
-        if let Some(id) = query.sender() {
-            self.offer(CompactNode { id, addr: from }, Contact::Queried, now);
-        }
+        let sender = query.sender();
         let body = self.answer(from, query, now);
         self.push_transmit(from, Message { transaction, body });
+        if let Some(id) = sender {
+            self.offer(CompactNode { id, addr: from }, Contact::Queried, now);
+        }
     }
 
     /// Our answer to `query` from `from` (BEP 5).
@@ -1011,21 +1019,30 @@ mod tests {
         std::iter::from_fn(|| dht.poll_message()).collect()
     }
 
-    fn only_response(out: &[(SocketAddrV4, Message)]) -> &Response {
-        match out {
+    /// What we sent that is not a query of ours (such as the ping a new
+    /// querier gets back).
+    fn replies(out: &[(SocketAddrV4, Message)]) -> Vec<(SocketAddrV4, Message)> {
+        out.iter()
+            .filter(|(_, m)| !matches!(m.body, Body::Query(_)))
+            .cloned()
+            .collect()
+    }
+
+    fn only_response(out: &[(SocketAddrV4, Message)]) -> Response {
+        match replies(out).as_slice() {
             [(
                 _,
                 Message {
                     body: Body::Response(r),
                     ..
                 },
-            )] => r,
+            )] => r.clone(),
             other => panic!("expected one response, got {other:?}"),
         }
     }
 
     fn error_code(out: &[(SocketAddrV4, Message)]) -> i64 {
-        match out {
+        match replies(out).as_slice() {
             [(
                 _,
                 Message {
@@ -1050,6 +1067,19 @@ mod tests {
                 query(b"pp", Query::Ping { id: info.id }),
                 now,
             );
+            // It answers the ping we send back, so it is good.
+            for (to, message) in drain(dht) {
+                if matches!(message.body, Body::Query(Query::Ping { .. })) {
+                    let answer = respond(
+                        &message.transaction,
+                        Response {
+                            id: info.id,
+                            ..Response::default()
+                        },
+                    );
+                    dht.handle_message(SocketAddr::V4(to), answer, now);
+                }
+            }
             nodes.push(info);
         }
         drain(dht);
@@ -1068,8 +1098,21 @@ mod tests {
         let out = drain(&mut dht);
         assert_eq!(out[0].0, addr(1));
         assert_eq!(out[0].1.transaction, b"ab".to_vec(), "transaction echoed");
-        assert_eq!(only_response(&out).id, dht.id());
+        assert!(matches!(&out[0].1.body, Body::Response(r) if r.id == dht.id()));
         assert_eq!(dht.stats().nodes, 1);
+        assert_eq!(dht.stats().good_nodes, 0, "it only queried us");
+        // We ping it back; its answer makes it good.
+        let (to, ping) = out.get(1).expect("a ping back").clone();
+        assert_eq!(to, addr(1));
+        assert!(matches!(ping.body, Body::Query(Query::Ping { .. })));
+        let answer = respond(
+            &ping.transaction,
+            Response {
+                id: them,
+                ..Response::default()
+            },
+        );
+        dht.handle_message(SocketAddr::V4(addr(1)), answer, now);
         assert_eq!(dht.stats().good_nodes, 1);
     }
 
@@ -1243,13 +1286,13 @@ mod tests {
                 now,
             );
         }
-        assert_eq!(drain(&mut dht).len() as u64, RATE_BURST);
+        assert_eq!(replies(&drain(&mut dht)).len() as u64, RATE_BURST);
         dht.handle_message(
             SocketAddr::V4(addr(2)),
             query(b"p", Query::Ping { id: me }),
             now,
         );
-        assert_eq!(drain(&mut dht).len(), 1, "another IP is answered");
+        assert_eq!(replies(&drain(&mut dht)).len(), 1, "another IP is answered");
         let later = now + Duration::from_secs(1);
         for _ in 0..100 {
             dht.handle_message(
@@ -1510,7 +1553,6 @@ mod tests {
     }
 
     #[test]
-    #[ignore = "needs krpc codec"]
     fn a_ping_datagram_is_answered_with_a_datagram() {
         let (mut dht, mut rng, now) = new_dht(16);
         let ping = query(
@@ -1525,6 +1567,9 @@ mod tests {
         let answer = krpc::decode(&sent.bytes).expect("decodes");
         assert_eq!(answer.transaction, b"aa".to_vec());
         assert!(matches!(answer.body, Body::Response(r) if r.id == dht.id()));
+        let ping_back = dht.poll_transmit().expect("a ping to the new node");
+        let ping_back = krpc::decode(&ping_back.bytes).expect("decodes");
+        assert!(matches!(ping_back.body, Body::Query(Query::Ping { .. })));
         dht.handle_datagram(SocketAddr::V4(addr(1)), b"garbage", now);
         assert!(dht.poll_transmit().is_none(), "garbage is dropped");
     }
