@@ -192,8 +192,8 @@ fn a_trackerless_magnet_is_found_through_a_dht_of_twenty_pollens() {
 
 /// The saved DHT state: a node stopped by SIGTERM and a leecher that
 /// finished each leave `DEST/.pollen/dht.state` (our id and known nodes);
-/// the leecher, restarted on its address with that file and no
-/// `--dht-bootstrap`, finds the seeder again through the saved nodes.
+/// the leecher, restarted on its address (a new port) with that file and
+/// no `--dht-bootstrap`, finds the seeder again through the saved nodes.
 #[test]
 #[ignore = "needs the DHT wired into the session"]
 fn a_restart_without_bootstrap_rejoins_from_the_saved_state() {
@@ -240,8 +240,11 @@ fn a_restart_without_bootstrap_rejoins_from_the_saved_state() {
 
     // Restarted into a fresh folder that holds only the DHT state (and the
     // torrent file the magnet fetched, so the link is not refused for want
-    // of a tracker), on the same address and port, with no bootstrap node:
-    // the saved nodes are the only way to the seeder.
+    // of a tracker), on the same address but a new port (--port 0), with
+    // no bootstrap node: the saved nodes are its only way into the DHT.
+    // (On its old port, the others, which still list it, would query it
+    // within a minute or so and a restart with no state at all would
+    // rejoin too; its first run's announce names the old port as well.)
     let again = tmp.path().join("again");
     let hex = meta.info_hash.to_hex();
     std::fs::create_dir_all(again.join(".pollen")).unwrap();
@@ -252,18 +255,7 @@ fn a_restart_without_bootstrap_rejoins_from_the_saved_state() {
         )
         .unwrap();
     }
-    let port = leecher.addr.port().to_string();
-    let mut restarted = Pollen::start([
-        bare_magnet(&meta).as_str(),
-        "-d",
-        again.to_str().unwrap(),
-        "--no-tracker",
-        "--bind",
-        &ip(1, 9).to_string(),
-        "--port",
-        &port,
-        "-v",
-    ]);
+    let mut restarted = start_node(ip(1, 9), &again, &[&bare_magnet(&meta), "-v"]).process;
     wait_success(&mut restarted);
     assert_same_tree(&seed.join("share"), &again.join("share"));
     assert!(!first.process.has_exited(), "{}", first.process.stderr());
