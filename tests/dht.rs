@@ -137,7 +137,6 @@ fn wait_success(leecher: &mut Pollen) {
 /// the DHT lists it, the one on 127.0.0.21 downloads the torrent from a
 /// bare magnet link, byte for byte.
 #[test]
-#[ignore = "needs the DHT wired into the session"]
 fn a_trackerless_magnet_is_found_through_a_dht_of_twenty_pollens() {
     let tmp = TempDir::new("dht-net");
     let (seed, torrent, meta) = share(tmp.path());
@@ -195,7 +194,6 @@ fn a_trackerless_magnet_is_found_through_a_dht_of_twenty_pollens() {
 /// the leecher, restarted on its address (a new port) with that file and
 /// no `--dht-bootstrap`, finds the seeder again through the saved nodes.
 #[test]
-#[ignore = "needs the DHT wired into the session"]
 fn a_restart_without_bootstrap_rejoins_from_the_saved_state() {
     let tmp = TempDir::new("dht-state");
     let (seed, torrent, meta) = share(tmp.path());
@@ -271,7 +269,6 @@ fn read_state(dest: &Path) -> state_file::SavedState {
 /// With `--no-dht`, a magnet link with no tracker and no peer has no way
 /// to its metadata: refused up front, one line, exit 2, nothing created.
 #[test]
-#[ignore = "needs the DHT wired into the session"]
 fn no_dht_refuses_a_trackerless_magnet() {
     let tmp = TempDir::new("dht-off");
     let dest = tmp.path().join("dest");
@@ -310,7 +307,6 @@ fn no_dht_refuses_a_trackerless_magnet() {
 /// the public torrent (added at the same start) has been looked up and
 /// announced, no query has named the private one.
 #[test]
-#[ignore = "needs the DHT wired into the session"]
 fn a_private_torrent_is_never_looked_up_or_announced() {
     let tmp = TempDir::new("dht-private");
     let public_root = tmp.path().join("public");
