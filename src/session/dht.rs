@@ -80,12 +80,14 @@ pub const PUBLIC_DHT_ROUTERS: [&str; 4] = [
     "dht.libtorrent.org:25401",
 ];
 
-/// A bootstrap host name and when to look it up (again).
+/// A bootstrap host name waiting for its address.
 #[derive(Debug)]
 struct BootstrapName {
     host: String,
     port: u16,
-    not_before: Instant,
+    /// After a failed lookup, when to try again; `None` while it is being
+    /// looked up (the resolver's thread wakes the loop when it ends).
+    retry_at: Option<Instant>,
 }
 
 /// The DHT node and what the session keeps for it.
@@ -164,7 +166,7 @@ impl Session {
         let resolver = Resolver::new(Arc::new(move || {
             let _ = waker.wake(); // a failed wake only delays the answer
         }));
-        let names = bootstrap_names(&self.config.dht_bootstrap, now);
+        let names = bootstrap_names(&self.config.dht_bootstrap);
         log::info!(
             "DHT node {id} on UDP {local}: {} saved nodes, {} bootstrap nodes",
             saved_nodes.len(),
@@ -248,8 +250,8 @@ impl Session {
         if let Some(lookup) = dht.resolver.next_deadline() {
             at = at.min(lookup);
         }
-        if let Some(name) = dht.names.iter().map(|n| n.not_before).min() {
-            at = at.min(name);
+        if let Some(retry) = dht.names.iter().filter_map(|n| n.retry_at).min() {
+            at = at.min(retry);
         }
         Some(at)
     }
@@ -377,15 +379,16 @@ impl Session {
         };
         let mut index = 0;
         while let Some(name) = dht.names.get_mut(index) {
-            if now < name.not_before {
+            if name.retry_at.is_some_and(|at| now < at) {
                 index += 1;
                 continue;
             }
+            name.retry_at = None;
             match dht.resolver.lookup(&name.host, name.port, now) {
                 Lookup::Pending => index += 1,
                 Lookup::Failed(why) => {
                     log::info!("DHT bootstrap {}:{}: {why}", name.host, name.port);
-                    name.not_before = now + BOOTSTRAP_RETRY;
+                    name.retry_at = Some(now + BOOTSTRAP_RETRY);
                     index += 1;
                 }
                 Lookup::Ready(addr) => {
@@ -400,7 +403,7 @@ impl Session {
 
 /// The bootstrap nodes as host names and ports (`HOST:PORT`, `[V6]:PORT`;
 /// the CLI checked them), at most [`MAX_BOOTSTRAP_NAMES`].
-fn bootstrap_names(texts: &[String], now: Instant) -> Vec<BootstrapName> {
+fn bootstrap_names(texts: &[String]) -> Vec<BootstrapName> {
     texts
         .iter()
         .filter_map(|text| {
@@ -409,7 +412,7 @@ fn bootstrap_names(texts: &[String], now: Instant) -> Vec<BootstrapName> {
             Some(BootstrapName {
                 host: host.to_string(),
                 port: port.parse().ok().filter(|p| *p != 0)?,
-                not_before: now,
+                retry_at: None,
             })
         })
         .take(MAX_BOOTSTRAP_NAMES)
@@ -446,7 +449,6 @@ mod tests {
 
     #[test]
     fn bootstrap_names_take_host_and_port_and_skip_bad_ones() {
-        let now = Instant::now();
         let texts = [
             "router.example:6881".to_string(),
             "127.0.0.1:1".to_string(),
@@ -454,7 +456,7 @@ mod tests {
             "no-port".to_string(),
             "zero:0".to_string(),
         ];
-        let names: Vec<(String, u16)> = bootstrap_names(&texts, now)
+        let names: Vec<(String, u16)> = bootstrap_names(&texts)
             .into_iter()
             .map(|n| (n.host, n.port))
             .collect();
