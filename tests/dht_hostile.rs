@@ -29,7 +29,7 @@ mod common;
 mod krpc;
 
 use std::collections::BTreeSet;
-use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
+use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4, TcpListener};
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -715,9 +715,12 @@ fn introduce(nodes: &mut [Node], dht: SocketAddr) -> usize {
 /// node, ours (127.0.15.51). Our node answers every `get_peers` twice
 /// under its transaction id: first with an 8 KB datagram of 1,000 `values`
 /// (over any sane datagram cap), then with a sane-sized one whose `values`
-/// hold entries of wrong lengths (0, 5, 7, 12 and 18 bytes), entries with
-/// port 0, the real seeder (127.0.15.52), and 100 addresses where nobody
-/// listens. pollen downloads the files byte for byte from the seeder.
+/// hold entries of wrong lengths (0, 5, 7, 12 and 18 bytes) and types (an
+/// integer, a list), entries with port 0, the real seeder (127.0.15.52),
+/// and 40 addresses where nobody listens. pollen downloads the files byte
+/// for byte from the seeder, and never connects to the trap (127.0.15.54),
+/// a listener named only by the 1,000-entry datagram and by the
+/// wrong-length and wrong-type entries.
 #[test]
 #[ignore = "needs the DHT node (merging)"]
 fn garbage_get_peers_values_beside_a_real_seeder() {
@@ -728,13 +731,21 @@ fn garbage_get_peers_values_beside_a_real_seeder() {
     let mut seeder = Pollen::seeder(&torrent, &seed, &["--no-dht", "--bind", &seed_bind]);
     let seeder_addr = SocketAddrV4::new(ip(52), seeder.port());
 
+    // Where only a misread garbage entry leads: nobody should connect.
+    let trap = TcpListener::bind((ip(54), 0)).unwrap();
+    trap.set_nonblocking(true).unwrap();
+    let trap_addr = match trap.local_addr().unwrap() {
+        SocketAddr::V4(a) => a,
+        SocketAddr::V6(a) => panic!("{a}"),
+    };
+
     let fake = Node::bind(ip(51), 5101);
     let fake_addr = fake.addr();
     let stop = Arc::new(AtomicBool::new(false));
     let get_peers_seen = Arc::new(AtomicUsize::new(0));
     let server = {
         let (stop, seen) = (Arc::clone(&stop), Arc::clone(&get_peers_seen));
-        std::thread::spawn(move || serve_garbage(&fake, hash, seeder_addr, &stop, &seen))
+        std::thread::spawn(move || serve_garbage(&fake, hash, seeder_addr, trap_addr, &stop, &seen))
     };
 
     let dest = TempDir::new("dht-hostile-values-leech");
@@ -776,6 +787,11 @@ fn garbage_get_peers_values_beside_a_real_seeder() {
         "undecodable datagrams: {unexpected:?}"
     );
     assert_same_tree(&seed, dest.path());
+    let trapped = trap.accept();
+    assert!(
+        trapped.is_err(),
+        "pollen connected to {trap_addr}, named only by garbage: {trapped:?}"
+    );
 }
 
 /// Our bootstrap node for case 5: answers pollen's queries until `stop`,
@@ -785,22 +801,27 @@ fn serve_garbage(
     node: &Node,
     info_hash: [u8; 20],
     seeder: SocketAddrV4,
+    trap: SocketAddrV4,
     stop: &AtomicBool,
     get_peers_seen: &AtomicUsize,
 ) -> Vec<Vec<u8>> {
     let dead = |port: u16| compact_peer(SocketAddrV4::new(ip(53), port));
-    let oversize: Vec<Vec<u8>> = (0..1000u16).map(|n| bstr(&dead(20_000 + n))).collect();
+    let trap = compact_peer(trap);
+    let mut oversize: Vec<Vec<u8>> = vec![bstr(&trap)];
+    oversize.extend((1..1000u16).map(|n| bstr(&dead(20_000 + n))));
     let mut garbage: Vec<Vec<u8>> = vec![
         bstr(b""),
-        bstr(&dead(1)[..5]),
-        bstr(&[dead(2), vec![0]].concat()),
-        bstr(&[dead(3), dead(4)].concat()),
+        bstr(&trap[..5]),
+        bstr(&[trap.as_slice(), &[0]].concat()),
+        bstr(&[trap.as_slice(), &trap].concat()),
         bstr(&[[0u8; 15].as_slice(), &[1, 0x1a, 0xe1]].concat()), // 18 bytes: ::1 port 6881
+        bint(0x7f00_0f36),
+        blist(&[bstr(&trap)]),
         bstr(&compact_peer(SocketAddrV4::new(*seeder.ip(), 0))),
         bstr(&compact_peer(SocketAddrV4::new(ip(53), 0))),
         bstr(&compact_peer(seeder)),
     ];
-    garbage.extend((0..100u16).map(|n| bstr(&dead(10_000 + n))));
+    garbage.extend((0..40u16).map(|n| bstr(&dead(10_000 + n))));
     let mut unreadable = Vec::new();
     while !stop.load(Ordering::Relaxed) {
         let Some((bytes, from)) = node.recv(Duration::from_millis(100)) else {
