@@ -78,7 +78,7 @@ test-deps:
 ## interop: pollen against opentracker, aria2c, libtorrent and transmission-cli on 127.0.0.1,
 ## over HTTP and UDP trackers (opentracker and `pollen tracker`), and from magnet links
 interop: interop-deps
-	POLLEN_INTEROP=1 $(CARGO) test --release --test interop --test interop_trackers --test interop_magnet -- --test-threads=1
+	POLLEN_INTEROP=1 $(CARGO) test --release --test interop --test interop_trackers --test interop_magnet --test interop_dht -- --test-threads=1
 
 interop-deps:
 	$(call install-missing,$(INTEROP_TOOLS))

@@ -10,12 +10,23 @@
 //! | [`id`] | 160-bit node ids, XOR distance, bucket prefixes |
 //! | [`krpc`] | the bencoded KRPC messages and compact node/peer formats |
 //! | [`state_file`] | our id and known nodes, saved across restarts |
+//! | [`routing`] | the routing table: k-buckets, node states, replacement |
+//! | [`lookup`] | one iterative find_node / get_peers lookup |
+//! | [`token`] | announce tokens from a rotating secret |
+//! | [`peer_store`] | peers announced to us, bounded and expiring |
 //! | `node` | the [`Dht`] state machine |
+//! | `sim` | (tests) a simulated network of 1,000 nodes on a virtual clock |
 
 pub mod id;
 pub mod krpc;
+pub mod lookup;
 mod node;
+pub mod peer_store;
+pub mod routing;
+#[cfg(test)]
+mod sim;
 pub mod state_file;
+pub mod token;
 
 pub use id::NodeId;
 pub use node::{Dht, DhtEvent, DhtStats, Transmit};

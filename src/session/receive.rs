@@ -306,7 +306,7 @@ impl Session {
     fn send_port(&mut self, key: usize, port: u16) {
         if let Some(conn) = self.conns.get_mut(key).filter(|c| c.closing.is_none()) {
             Message::Port(port).encode(&mut conn.write_buf);
-            conn.log_sent(|| format!("port {port}"));
+            conn.log_sent(|| format!("PORT {port}"));
         }
     }
 

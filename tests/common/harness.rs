@@ -50,6 +50,10 @@ pub enum Need {
     Feature { name: &'static str, enabled: bool },
     /// A file made by an earlier step; `how` says which.
     File { path: PathBuf, how: &'static str },
+    /// Not runnable yet for the reason given (what `#[ignore = "..."]`
+    /// says in a libtest file): ignored even under `POLLEN_INTEROP`, run
+    /// by `--ignored` if its tools are there.
+    Pending(&'static str),
 }
 
 /// `POLLEN_INTEROP=1`, which `make interop` sets.
@@ -89,6 +93,7 @@ impl Need {
             Need::File { path, how } => {
                 (!path.is_file()).then(|| format!("{} not found ({how})", path.display()))
             }
+            Need::Pending(why) => Some(why.to_string()),
         }
     }
 }
@@ -144,6 +149,7 @@ fn plan(test: &Test, seen: &mut HashMap<String, Option<String>>) -> Plan {
                 asked |= var_is_on(var);
                 requests.extend(missing);
             }
+            Need::Pending(_) => requests.extend(missing),
             Need::Feature { .. } => features.extend(missing),
             _ => tools.extend(missing),
         }

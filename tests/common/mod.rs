@@ -7,6 +7,7 @@
 
 pub mod clients;
 pub mod harness;
+pub mod krpc_node;
 pub mod scripted_peer;
 pub mod source;
 pub mod tmux;
