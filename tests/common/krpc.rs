@@ -458,6 +458,17 @@ impl Node {
         }
     }
 
+    /// A node on the same socket as `other` (same address and port), with
+    /// `other`'s id until the caller sets another: one sender claiming
+    /// many ids.
+    pub fn sharing(other: &Node) -> Node {
+        Node {
+            socket: other.socket.try_clone().unwrap(),
+            id: other.id,
+            next_t: 0,
+        }
+    }
+
     pub fn addr(&self) -> SocketAddrV4 {
         match self.socket.local_addr().unwrap() {
             SocketAddr::V4(a) => a,
