@@ -16,9 +16,10 @@
 //!    of them in the routing table's `find_node` answers (ignored: pollen
 //!    exempts loopback from its one-node-per-IP rule); the same ids from
 //!    one socket address do (pollen tells loopback nodes apart by port).
-//! 5. A `get_peers` answer full of garbage `values` (wrong lengths, port 0,
-//!    an 8 KB datagram of 1,000 entries) beside one real seeder: pollen
-//!    ignores the garbage and downloads the magnet byte for byte.
+//! 5. A `get_peers` answer full of garbage `values` (wrong lengths and
+//!    types, port 0, an 8 KB datagram of 1,000 entries) beside one real
+//!    seeder: pollen ignores the garbage (it never connects to a listener
+//!    only the garbage names) and downloads the magnet byte for byte.
 //!
 //! Each test has its own 127.0.15.X addresses (pollen, hostile nodes,
 //! peers), far from the 127.0.0.X other DHT tests use, so that tests
