@@ -285,6 +285,17 @@ fn bad_dht_bootstrap_nodes_are_usage_errors_naming_the_option() {
         );
         assert_eq!(stderr.lines().count(), 1, "{stderr}");
     }
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_pollen"))
+        .arg(&torrent)
+        .env("POLLEN_DHT_ROUTERS", "127.0.0.1:6881,router")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.starts_with("error: POLLEN_DHT_ROUTERS \"router\": expected HOST:PORT"),
+        "{stderr}"
+    );
 }
 
 #[test]

@@ -63,7 +63,8 @@ fn options() -> getopts::Options {
         "",
         "dht-bootstrap",
         "join the DHT through this node (default: the nodes saved in \
-         DEST/.pollen/dht.state, and public routers in release builds); repeatable",
+         DEST/.pollen/dht.state, and the routers of POLLEN_DHT_ROUTERS or, in \
+         release builds, public ones); repeatable",
         "HOST:PORT",
     );
     opts.optflag(
@@ -475,15 +476,44 @@ fn parse_trackers(urls: &[String]) -> Result<Vec<String>, CliError> {
 /// test suite's, which must never reach outside the machine).
 fn parse_dht_bootstrap(texts: &[String]) -> Result<Vec<String>, CliError> {
     if texts.is_empty() {
-        return Ok(if cfg!(debug_assertions) {
-            Vec::new()
-        } else {
-            pollen::session::PUBLIC_DHT_ROUTERS
-                .iter()
-                .map(|r| r.to_string())
-                .collect()
-        });
+        return default_dht_routers();
     }
+    check_dht_nodes(texts, "--dht-bootstrap")?;
+    Ok(texts.to_vec())
+}
+
+/// The DHT routers used when `--dht-bootstrap` is not given: those of the
+/// environment variable [`DHT_ROUTERS_VAR`] (comma-separated `HOST:PORT`s;
+/// empty for none), else the public ones in a release build and none in a
+/// debug build.
+fn default_dht_routers() -> Result<Vec<String>, CliError> {
+    if let Some(list) = std::env::var_os(DHT_ROUTERS_VAR) {
+        let list = list.to_string_lossy().into_owned();
+        let routers: Vec<String> = list
+            .split(',')
+            .map(str::trim)
+            .filter(|r| !r.is_empty())
+            .map(String::from)
+            .collect();
+        check_dht_nodes(&routers, DHT_ROUTERS_VAR)?;
+        return Ok(routers);
+    }
+    Ok(if cfg!(debug_assertions) {
+        Vec::new()
+    } else {
+        pollen::session::PUBLIC_DHT_ROUTERS
+            .iter()
+            .map(|r| r.to_string())
+            .collect()
+    })
+}
+
+/// The environment variable that replaces the built-in DHT routers (for a
+/// private network, or none at all: the test suite sets it empty).
+const DHT_ROUTERS_VAR: &str = "POLLEN_DHT_ROUTERS";
+
+/// Checks that each of `texts` (from `source`) is a `HOST:PORT`.
+fn check_dht_nodes(texts: &[String], source: &str) -> Result<(), CliError> {
     for text in texts {
         let port = text.rsplit_once(':').and_then(|(host, port)| {
             let host_ok = !host.is_empty() && (!host.contains(':') || host.starts_with('['));
@@ -491,11 +521,11 @@ fn parse_dht_bootstrap(texts: &[String]) -> Result<Vec<String>, CliError> {
         });
         if port.is_none() {
             return Err(CliError::Usage(format!(
-                "--dht-bootstrap {text:?}: expected HOST:PORT (a port from 1 to 65535)"
+                "{source} {text:?}: expected HOST:PORT (a port from 1 to 65535)"
             )));
         }
     }
-    Ok(texts.to_vec())
+    Ok(())
 }
 
 /// Whether the DHT can find peers: it is on and has a node to start from

@@ -86,8 +86,11 @@ pub const MAX_RATE_SOURCES: usize = 1024;
 pub const REANNOUNCE_INTERVAL: Duration = Duration::from_secs(15 * 60);
 
 /// The first retry after a lookup found no peer; it doubles up to
-/// [`REANNOUNCE_INTERVAL`].
-pub const RETRY_INTERVAL: Duration = Duration::from_secs(60);
+/// [`REANNOUNCE_INTERVAL`] (15 s, 30 s, 1 min, ...: a torrent that has no
+/// peer yet, like a fresh magnet link whose seeder announces a moment
+/// later, is not left waiting long, and one nobody has costs about one
+/// lookup per 15 minutes after an hour).
+pub const RETRY_INTERVAL: Duration = Duration::from_secs(15);
 
 /// Below this many nodes in the table a new contact is asked for the
 /// nodes near our id (bootstrap) rather than just pinged.
@@ -547,6 +550,10 @@ impl Dht {
                 info_hash,
                 announce_port,
             };
+            // Peers announced to our own node count too: we are one of the
+            // nodes a lookup may end at.
+            let stored = self.store.peers(&info_hash, now);
+            self.push_peers(info_hash, stored);
             let number = self.start_lookup(NodeId(info_hash), kind, &[]);
             if let Some(torrent) = self.torrents.get_mut(&info_hash) {
                 torrent.running = Some(number);
@@ -774,12 +781,19 @@ impl Dht {
 
     /// Offers a node that queried or answered us to the table; pings the
     /// questionable node a full bucket names.
+    /// A node that only queried us is pinged at once: it becomes good when
+    /// it answers (a query's source address may be spoofed).
     fn offer(&mut self, info: CompactNode, contact: Contact, now: Instant) {
-        if let Insert::Full { ping: Some(stale) } = self.table.insert(info, contact, now) {
-            if !self.pending.values().any(|p| p.to == stale.addr) {
+        let to_ping = match self.table.insert(info, contact, now) {
+            Insert::Full { ping: Some(stale) } => Some(stale),
+            Insert::Added if contact == Contact::Queried => Some(info),
+            _ => None,
+        };
+        if let Some(node) = to_ping {
+            if !self.pending.values().any(|p| p.to == node.addr) {
                 self.send_query(
-                    stale.addr,
-                    Some(stale.id),
+                    node.addr,
+                    Some(node.id),
                     Query::Ping { id: self.id },
                     Purpose::Ping,
                     now,
@@ -830,11 +844,12 @@ impl Dht {
             log::trace!("dht: rate limit: dropped a query from {from}");
             return;
         }
-        if let Some(id) = query.sender() {
-            self.offer(CompactNode { id, addr: from }, Contact::Queried, now);
-        }
+        let sender = query.sender();
         let body = self.answer(from, query, now);
         self.push_transmit(from, Message { transaction, body });
+        if let Some(id) = sender {
+            self.offer(CompactNode { id, addr: from }, Contact::Queried, now);
+        }
     }
 
     /// Our answer to `query` from `from` (BEP 5).
@@ -867,8 +882,14 @@ impl Dht {
                 if port == 0 {
                     return protocol_error("bad port");
                 }
-                self.store
-                    .announce(info_hash, SocketAddrV4::new(*from.ip(), port), now);
+                let peer = SocketAddrV4::new(*from.ip(), port);
+                self.store.announce(info_hash, peer, now);
+                if self.torrents.contains_key(&info_hash) {
+                    // A peer of one of our torrents announced itself to us:
+                    // the session can dial it now, not after our next lookup
+                    // (in a small DHT we may be the node it announces to).
+                    self.push_peers(info_hash, vec![peer]);
+                }
             }
             Query::Unknown { .. } => {
                 return Body::Error {
@@ -1001,21 +1022,30 @@ mod tests {
         std::iter::from_fn(|| dht.poll_message()).collect()
     }
 
-    fn only_response(out: &[(SocketAddrV4, Message)]) -> &Response {
-        match out {
+    /// What we sent that is not a query of ours (such as the ping a new
+    /// querier gets back).
+    fn replies(out: &[(SocketAddrV4, Message)]) -> Vec<(SocketAddrV4, Message)> {
+        out.iter()
+            .filter(|(_, m)| !matches!(m.body, Body::Query(_)))
+            .cloned()
+            .collect()
+    }
+
+    fn only_response(out: &[(SocketAddrV4, Message)]) -> Response {
+        match replies(out).as_slice() {
             [(
                 _,
                 Message {
                     body: Body::Response(r),
                     ..
                 },
-            )] => r,
+            )] => r.clone(),
             other => panic!("expected one response, got {other:?}"),
         }
     }
 
     fn error_code(out: &[(SocketAddrV4, Message)]) -> i64 {
-        match out {
+        match replies(out).as_slice() {
             [(
                 _,
                 Message {
@@ -1040,6 +1070,19 @@ mod tests {
                 query(b"pp", Query::Ping { id: info.id }),
                 now,
             );
+            // It answers the ping we send back, so it is good.
+            for (to, message) in drain(dht) {
+                if matches!(message.body, Body::Query(Query::Ping { .. })) {
+                    let answer = respond(
+                        &message.transaction,
+                        Response {
+                            id: info.id,
+                            ..Response::default()
+                        },
+                    );
+                    dht.handle_message(SocketAddr::V4(to), answer, now);
+                }
+            }
             nodes.push(info);
         }
         drain(dht);
@@ -1058,8 +1101,21 @@ mod tests {
         let out = drain(&mut dht);
         assert_eq!(out[0].0, addr(1));
         assert_eq!(out[0].1.transaction, b"ab".to_vec(), "transaction echoed");
-        assert_eq!(only_response(&out).id, dht.id());
+        assert!(matches!(&out[0].1.body, Body::Response(r) if r.id == dht.id()));
         assert_eq!(dht.stats().nodes, 1);
+        assert_eq!(dht.stats().good_nodes, 0, "it only queried us");
+        // We ping it back; its answer makes it good.
+        let (to, ping) = out.get(1).expect("a ping back").clone();
+        assert_eq!(to, addr(1));
+        assert!(matches!(ping.body, Body::Query(Query::Ping { .. })));
+        let answer = respond(
+            &ping.transaction,
+            Response {
+                id: them,
+                ..Response::default()
+            },
+        );
+        dht.handle_message(SocketAddr::V4(addr(1)), answer, now);
         assert_eq!(dht.stats().good_nodes, 1);
     }
 
@@ -1111,6 +1167,67 @@ mod tests {
         assert_eq!(second.values, vec![SocketAddrV4::new(*addr(1).ip(), 51413)]);
         assert!(second.nodes.is_empty(), "peers instead of nodes");
         assert!(second.token.is_some(), "always a token");
+    }
+
+    #[test]
+    fn a_peer_announced_to_us_for_our_own_torrent_is_handed_over_at_once_and_at_each_lookup() {
+        let (mut dht, mut rng, now) = new_dht(33);
+        let info_hash = [7u8; 20];
+        dht.add_torrent(info_hash, Some(6881), now);
+        let me = NodeId::random(&mut rng);
+        let get = Query::GetPeers { id: me, info_hash };
+        dht.handle_message(SocketAddr::V4(addr(1)), query(b"g1", get), now);
+        let token = token_in(drain(&mut dht));
+        let announce = Query::AnnouncePeer {
+            id: me,
+            info_hash,
+            port: 51413,
+            implied_port: false,
+            token,
+        };
+        dht.handle_message(SocketAddr::V4(addr(1)), query(b"a1", announce), now);
+        drain(&mut dht);
+        let peer = SocketAddr::V4(SocketAddrV4::new(*addr(1).ip(), 51413));
+        let expected = DhtEvent::Peers {
+            info_hash,
+            peers: vec![peer],
+        };
+        assert_eq!(dht.poll_event(), Some(expected.clone()), "at once");
+        assert_eq!(dht.poll_event(), None);
+        // A peer for a torrent that is not ours is only stored.
+        fn token_in(out: Vec<(SocketAddrV4, Message)>) -> Vec<u8> {
+            out.into_iter()
+                .find_map(|(_, m)| match m.body {
+                    Body::Response(r) => r.token,
+                    _ => None,
+                })
+                .expect("a response with a token")
+        }
+        let other = [8u8; 20];
+        let get = Query::GetPeers {
+            id: me,
+            info_hash: other,
+        };
+        dht.handle_message(SocketAddr::V4(addr(1)), query(b"g2", get), now);
+        let token = token_in(drain(&mut dht));
+        let announce = Query::AnnouncePeer {
+            id: me,
+            info_hash: other,
+            port: 51413,
+            implied_port: false,
+            token,
+        };
+        dht.handle_message(SocketAddr::V4(addr(1)), query(b"a2", announce), now);
+        assert_eq!(dht.poll_event(), None);
+        // The next lookup of our torrent starts with what our store holds
+        // (the first one, still running, asks a node that never answers).
+        let mut events = Vec::new();
+        for step in 1..=120 {
+            dht.handle_timeout(now + Duration::from_secs(10 * step));
+            drain(&mut dht);
+            events.extend(std::iter::from_fn(|| dht.poll_event()));
+        }
+        assert!(events.contains(&expected), "{events:?}");
     }
 
     #[test]
@@ -1172,13 +1289,13 @@ mod tests {
                 now,
             );
         }
-        assert_eq!(drain(&mut dht).len() as u64, RATE_BURST);
+        assert_eq!(replies(&drain(&mut dht)).len() as u64, RATE_BURST);
         dht.handle_message(
             SocketAddr::V4(addr(2)),
             query(b"p", Query::Ping { id: me }),
             now,
         );
-        assert_eq!(drain(&mut dht).len(), 1, "another IP is answered");
+        assert_eq!(replies(&drain(&mut dht)).len(), 1, "another IP is answered");
         let later = now + Duration::from_secs(1);
         for _ in 0..100 {
             dht.handle_message(
@@ -1439,7 +1556,6 @@ mod tests {
     }
 
     #[test]
-    #[ignore = "needs krpc codec"]
     fn a_ping_datagram_is_answered_with_a_datagram() {
         let (mut dht, mut rng, now) = new_dht(16);
         let ping = query(
@@ -1454,6 +1570,9 @@ mod tests {
         let answer = krpc::decode(&sent.bytes).expect("decodes");
         assert_eq!(answer.transaction, b"aa".to_vec());
         assert!(matches!(answer.body, Body::Response(r) if r.id == dht.id()));
+        let ping_back = dht.poll_transmit().expect("a ping to the new node");
+        let ping_back = krpc::decode(&ping_back.bytes).expect("decodes");
+        assert!(matches!(ping_back.body, Body::Query(Query::Ping { .. })));
         dht.handle_datagram(SocketAddr::V4(addr(1)), b"garbage", now);
         assert!(dht.poll_transmit().is_none(), "garbage is dropped");
     }

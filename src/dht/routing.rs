@@ -6,17 +6,19 @@
 //! nodes whose id shares exactly `i` leading bits with ours and the last
 //! bucket holds every node closer than that.
 //!
-//! A node is *good* when it answered or queried us within
-//! [`GOOD_INTERVAL`] and has not failed since, *bad* after [`BAD_FAILURES`]
+//! A node is *good* when it has answered one of our queries, answered or
+//! queried us within [`GOOD_INTERVAL`] and has not failed since, *bad* after [`BAD_FAILURES`]
 //! failed queries in a row, *questionable* otherwise. A full bucket takes a
 //! newcomer only in place of a bad node; otherwise the newcomer waits in a
 //! small replacement cache and the table asks its owner to ping the
 //! bucket's stalest questionable node, whose failure makes room. So a new
 //! node never evicts a good one.
 //!
-//! Poisoning defences: at most one node per IP address in a bucket (outside
-//! loopback, where several local test nodes share 127.0.0.1), nodes with
-//! our own id or port 0 are refused, and a known id never changes address.
+//! Poisoning defences: at most one node per IP address in a bucket (on
+//! loopback too: a local test network gives each node its own 127.x
+//! address), nodes with our own id or port 0 are refused, a known id never
+//! changes address, and a node that only queried us is not good until it
+//! answers one of our queries.
 
 use std::net::SocketAddrV4;
 use std::time::{Duration, Instant};
@@ -54,9 +56,15 @@ pub struct Node {
 }
 
 impl Node {
-    /// Good: heard from within [`GOOD_INTERVAL`] and no failure since.
+    /// Good (BEP 5): it has answered one of our queries at some time, we
+    /// heard from it (an answer or a query) within [`GOOD_INTERVAL`], and
+    /// it has not failed since. A node that only ever queried us stays
+    /// questionable until it answers a ping: anyone can send a query from
+    /// a spoofed address.
     pub fn is_good(&self, now: Instant) -> bool {
-        self.failures == 0 && now.saturating_duration_since(self.last_seen) < GOOD_INTERVAL
+        self.answered
+            && self.failures == 0
+            && now.saturating_duration_since(self.last_seen) < GOOD_INTERVAL
     }
 
     /// Bad: [`BAD_FAILURES`] failed queries in a row.
@@ -359,11 +367,9 @@ fn split(id: &NodeId) -> (u128, u32) {
     (u128::from_be_bytes(high), u32::from_be_bytes(low))
 }
 
-/// Whether two addresses count as the same IP for the one-per-bucket rule.
+/// Whether two addresses count as the same IP for the one-per-bucket rule
+/// (loopback too: local test networks give each node its own 127.x address).
 fn same_ip_rule(a: SocketAddrV4, b: SocketAddrV4) -> bool {
-    if a.ip().is_loopback() && b.ip().is_loopback() {
-        return a == b;
-    }
     a.ip() == b.ip()
 }
 
@@ -530,16 +536,42 @@ mod tests {
     }
 
     #[test]
-    fn loopback_nodes_differ_by_port() {
+    fn loopback_nodes_get_one_slot_per_ip_per_bucket_too() {
         let (mut t, mut rng, now) = table(4);
         let own = t.own;
-        for port in 1..=3u16 {
-            let info = CompactNode {
-                id: id_at(&own, 0, &mut rng),
-                addr: SocketAddrV4::new(Ipv4Addr::LOCALHOST, 6880 + port),
-            };
-            assert_eq!(t.insert(info, Contact::Answered, now), Insert::Added);
-        }
+        let results: Vec<Insert> = (1..=3u16)
+            .map(|port| {
+                let info = CompactNode {
+                    id: id_at(&own, 0, &mut rng),
+                    addr: SocketAddrV4::new(Ipv4Addr::LOCALHOST, 6880 + port),
+                };
+                t.insert(info, Contact::Answered, now)
+            })
+            .collect();
+        assert_eq!(results[0], Insert::Added);
+        assert!(
+            results[1..].iter().all(|r| *r != Insert::Added),
+            "{results:?}"
+        );
+        let other_ip = CompactNode {
+            id: id_at(&own, 0, &mut rng),
+            addr: SocketAddrV4::new(Ipv4Addr::new(127, 0, 0, 2), 6881),
+        };
+        assert_eq!(t.insert(other_ip, Contact::Answered, now), Insert::Added);
+    }
+
+    #[test]
+    fn a_node_that_only_queried_us_is_not_good_until_it_answers() {
+        let (mut t, mut rng, now) = table(5);
+        let own = t.own;
+        let info = CompactNode {
+            id: id_at(&own, 0, &mut rng),
+            addr: SocketAddrV4::new(Ipv4Addr::new(10, 1, 2, 3), 6881),
+        };
+        assert_eq!(t.insert(info, Contact::Queried, now), Insert::Added);
+        assert!(t.get(&info.id).is_some_and(|n| !n.is_good(now)));
+        t.insert(info, Contact::Answered, now);
+        assert!(t.get(&info.id).is_some_and(|n| n.is_good(now)));
     }
 
     fn fill_bucket_zero(t: &mut RoutingTable, rng: &mut Rng, now: Instant) -> Vec<CompactNode> {

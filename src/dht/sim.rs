@@ -558,7 +558,6 @@ fn new_nodes_do_not_evict_good_ones() {
 }
 
 #[test]
-#[ignore = "needs krpc codec"]
 fn the_network_works_through_the_codec() {
     let mut sim = Sim::join(Sim::with_codec(200, 4, 20, true));
     let smallest = sim.nodes.iter().map(|n| n.stats().nodes).min().unwrap_or(0);

@@ -42,6 +42,13 @@ impl Drop for TempDir {
 }
 
 /// The repository's `fixtures/` directory.
+/// The environment setting that keeps a pollen from the public DHT routers
+/// (an empty `POLLEN_DHT_ROUTERS`): tests never send traffic outside
+/// 127.0.0.0/8 and ::1, and a release build (make interop) would otherwise
+/// use them when given no `--dht-bootstrap`.
+#[allow(dead_code)]
+pub const NO_PUBLIC_DHT: (&str, &str) = ("POLLEN_DHT_ROUTERS", "");
+
 pub fn fixtures() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures")
 }
@@ -101,7 +108,7 @@ where
     S: AsRef<std::ffi::OsStr>,
 {
     let mut command = Command::new(env!("CARGO_BIN_EXE_pollen"));
-    command.args(args);
+    command.args(args).env(NO_PUBLIC_DHT.0, NO_PUBLIC_DHT.1);
     run_with_deadline(command, Duration::from_secs(60))
 }
 

@@ -41,6 +41,8 @@ impl Pollen {
     {
         let mut child = Command::new(program)
             .args(args)
+            // No public DHT router, even from a release build (make interop).
+            .env(super::NO_PUBLIC_DHT.0, super::NO_PUBLIC_DHT.1)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
