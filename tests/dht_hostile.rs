@@ -12,10 +12,9 @@
 //!    -> token -> `announce_peer`) is stored and handed out.
 //! 3. A flood of pings from one IP gets fewer answers than pings pollen
 //!    received (its trace counts both), and another IP is answered after.
-//! 4. Two hundred node ids on one IP, all in one bucket, leave at most one
-//!    of them in the routing table's `find_node` answers (ignored: pollen
-//!    exempts loopback from its one-node-per-IP rule); the same ids from
-//!    one socket address do (pollen tells loopback nodes apart by port).
+//! 4. Two hundred node ids on one IP (from 200 ports, or all from one
+//!    port), all in one bucket, leave at most one of them in the routing
+//!    table's `find_node` answers, and nodes on other IPs still get in.
 //! 5. A `get_peers` answer full of garbage `values` (wrong lengths and
 //!    types, port 0, an 8 KB datagram of 1,000 entries) beside one real
 //!    seeder: pollen ignores the garbage (it never connects to a listener
@@ -614,18 +613,16 @@ fn a_ping_flood_from_one_ip_is_answered_in_part_and_others_still_are() {
 /// for one attacker's id gets at most one 127.0.15.41 entry and all six
 /// others.
 #[test]
-#[ignore = "fails: the routing table exempts 127.0.0.0/8 from one node per IP per bucket (src/dht/routing.rs same_ip_rule), so 8 ids on one loopback IP fill a bucket"]
 fn many_ids_on_one_ip_take_one_slot_per_bucket() {
     const ATTACKERS: usize = 200;
     let attackers = (0..ATTACKERS).map(|_| Node::bind(ip(41), 0)).collect();
     poisoning(40, attackers, "dht-hostile-poison-ip");
 }
 
-/// Case 4 as far as loopback allows it: pollen counts loopback nodes apart
-/// by port (so that many local test nodes can share 127.0.0.1), so the
-/// same 200 ids come from one socket address (127.0.15.61, one port);
-/// pollen (127.0.15.60) keeps at most one of them in the bucket, and the
-/// six nodes on 127.0.15.62-67 all get in.
+/// Case 4 from a single socket: the 200 ids all come from one address and
+/// port (127.0.15.61:P), the cheapest attack; pollen (127.0.15.60) keeps
+/// at most one of them in the bucket, and the six nodes on 127.0.15.62-67
+/// all get in.
 #[test]
 fn many_ids_on_one_address_take_one_slot_per_bucket() {
     const ATTACKERS: usize = 200;
