@@ -137,7 +137,6 @@ fn wait_success(leecher: &mut Pollen) {
 /// the DHT lists it, the one on 127.0.0.21 downloads the torrent from a
 /// bare magnet link, byte for byte.
 #[test]
-#[ignore = "needs the DHT wired into the session"]
 fn a_trackerless_magnet_is_found_through_a_dht_of_twenty_pollens() {
     let tmp = TempDir::new("dht-net");
     let (seed, torrent, meta) = share(tmp.path());
@@ -192,10 +191,9 @@ fn a_trackerless_magnet_is_found_through_a_dht_of_twenty_pollens() {
 
 /// The saved DHT state: a node stopped by SIGTERM and a leecher that
 /// finished each leave `DEST/.pollen/dht.state` (our id and known nodes);
-/// the leecher, restarted on its address with that file and no
-/// `--dht-bootstrap`, finds the seeder again through the saved nodes.
+/// the leecher, restarted on its address (a new port) with that file and
+/// no `--dht-bootstrap`, finds the seeder again through the saved nodes.
 #[test]
-#[ignore = "needs the DHT wired into the session"]
 fn a_restart_without_bootstrap_rejoins_from_the_saved_state() {
     let tmp = TempDir::new("dht-state");
     let (seed, torrent, meta) = share(tmp.path());
@@ -240,8 +238,11 @@ fn a_restart_without_bootstrap_rejoins_from_the_saved_state() {
 
     // Restarted into a fresh folder that holds only the DHT state (and the
     // torrent file the magnet fetched, so the link is not refused for want
-    // of a tracker), on the same address and port, with no bootstrap node:
-    // the saved nodes are the only way to the seeder.
+    // of a tracker), on the same address but a new port (--port 0), with
+    // no bootstrap node: the saved nodes are its only way into the DHT.
+    // (On its old port, the others, which still list it, would query it
+    // within a minute or so and a restart with no state at all would
+    // rejoin too; its first run's announce names the old port as well.)
     let again = tmp.path().join("again");
     let hex = meta.info_hash.to_hex();
     std::fs::create_dir_all(again.join(".pollen")).unwrap();
@@ -252,18 +253,7 @@ fn a_restart_without_bootstrap_rejoins_from_the_saved_state() {
         )
         .unwrap();
     }
-    let port = leecher.addr.port().to_string();
-    let mut restarted = Pollen::start([
-        bare_magnet(&meta).as_str(),
-        "-d",
-        again.to_str().unwrap(),
-        "--no-tracker",
-        "--bind",
-        &ip(1, 9).to_string(),
-        "--port",
-        &port,
-        "-v",
-    ]);
+    let mut restarted = start_node(ip(1, 9), &again, &[&bare_magnet(&meta), "-v"]).process;
     wait_success(&mut restarted);
     assert_same_tree(&seed.join("share"), &again.join("share"));
     assert!(!first.process.has_exited(), "{}", first.process.stderr());
@@ -279,7 +269,6 @@ fn read_state(dest: &Path) -> state_file::SavedState {
 /// With `--no-dht`, a magnet link with no tracker and no peer has no way
 /// to its metadata: refused up front, one line, exit 2, nothing created.
 #[test]
-#[ignore = "needs the DHT wired into the session"]
 fn no_dht_refuses_a_trackerless_magnet() {
     let tmp = TempDir::new("dht-off");
     let dest = tmp.path().join("dest");
@@ -314,10 +303,10 @@ fn no_dht_refuses_a_trackerless_magnet() {
 
 /// BEP 27: a private torrent's peers come from its trackers only. One
 /// pollen seeds a public and a private torrent, joined to a DHT that is a
-/// single scripted node, which sees every query pollen sends: the public
-/// torrent is looked up and announced, the private one is never named.
+/// single scripted node, which sees every query pollen sends: by the time
+/// the public torrent (added at the same start) has been looked up and
+/// announced, no query has named the private one.
 #[test]
-#[ignore = "needs the DHT wired into the session"]
 fn a_private_torrent_is_never_looked_up_or_announced() {
     let tmp = TempDir::new("dht-private");
     let public_root = tmp.path().join("public");
@@ -341,11 +330,19 @@ fn a_private_torrent_is_never_looked_up_or_announced() {
 
     let mut fake = ScriptedNode::bind(ip(2, 1), 27);
     let fake_addr = fake.addr().to_string();
-    let mut seeder = Pollen::seeder_of(
-        &[&public, &private],
+    let node = start_node(
+        ip(2, 2),
         &seed,
-        &["--bind", "127.0.2.2", "--dht-bootstrap", &fake_addr, "-v"],
+        &[
+            public.to_str().unwrap(),
+            private.to_str().unwrap(),
+            "--seed",
+            "--dht-bootstrap",
+            &fake_addr,
+            "-v",
+        ],
     );
+    let mut seeder = node.process;
     let public_hash = Some(public_meta.info_hash.0);
     let announced = fake.serve_until(ANNOUNCE_LIMIT, |seen| {
         seen.iter()

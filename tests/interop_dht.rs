@@ -49,18 +49,13 @@ fn main() {
         ),
         trial!(
             pollen_downloads_a_bare_magnet_from_a_libtorrent_seeder_through_the_dht,
-            [interop(), Need::Libtorrent, not_wired()]
+            [interop(), Need::Libtorrent]
         ),
         trial!(
             libtorrent_downloads_a_bare_magnet_from_a_pollen_seeder_through_the_dht,
-            [interop(), Need::Libtorrent, not_wired()]
+            [interop(), Need::Libtorrent]
         ),
     ]);
-}
-
-/// The tests that need pollen's DHT are ignored until it is in the session.
-fn not_wired() -> Need {
-    Need::Pending("needs the DHT wired into the session")
 }
 
 /// A multi-file tree whose pieces straddle the files; 6,012,346 bytes.

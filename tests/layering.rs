@@ -179,13 +179,16 @@ fn test_items(code: &[char]) -> (Vec<bool>, Vec<String>) {
                 '[' => bracket += 1,
                 ']' => bracket = bracket.saturating_sub(1),
                 '{' => depth += 1,
+                // The enclosing block's brace: the item was a field or a
+                // statement without one of its own.
+                '}' if depth == 0 => break,
                 '}' => {
                     depth -= 1;
                     if depth == 0 {
                         break;
                     }
                 }
-                ';' if depth == 0 && bracket == 0 => break,
+                ';' | ',' if depth == 0 && bracket == 0 => break,
                 _ => {}
             }
             j += 1;

@@ -5,12 +5,16 @@
 //!   bootstrap node of a client, it sees everything that client looks up and
 //!   announces;
 //! - [`Probe`], which asks nodes `get_peers` directly, to wait (with a
-//!   deadline) until an announce is stored somewhere.
+//!   deadline) until an announce is stored somewhere. Once it has asked, it
+//!   is in the nodes' routing tables and they may ask it in turn (a lookup
+//!   that starts while the table holds little else may ask only the probe):
+//!   it answers like an honest node that stores nothing, with the nodes it
+//!   has heard from and no token, so no announce is ever lost on it.
 
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4, UdpSocket};
 use std::time::{Duration, Instant};
 
-use pollen::dht::krpc::{self, Body, Message, Query, Response};
+use pollen::dht::krpc::{self, Body, CompactNode, Message, Query, Response};
 use pollen::dht::NodeId;
 use pollen::rng::Rng;
 
@@ -147,11 +151,13 @@ pub fn answer(socket: &UdpSocket, id: NodeId, from: SocketAddr, message: &Messag
 }
 
 /// A KRPC client on 127.0.0.1 that asks nodes for peers, answering the
-/// queries that reach it meanwhile (it is in their tables once it asked).
+/// queries that reach it meanwhile (see the module doc).
 pub struct Probe {
     socket: UdpSocket,
     id: NodeId,
     next_transaction: u16,
+    /// Every node it has heard from (answers and queries), for its answers.
+    known: Vec<CompactNode>,
 }
 
 /// How long the probe waits for answers to one round of `get_peers`.
@@ -165,6 +171,7 @@ impl Probe {
             socket,
             id: NodeId::random(&mut Rng::new(0x0d47)),
             next_transaction: 0,
+            known: Vec::new(),
         }
     }
 
@@ -192,13 +199,49 @@ impl Probe {
             let Ok(message) = krpc::decode(&buf[..len]) else {
                 continue;
             };
-            match &message.body {
-                Body::Response(response) => found.extend(response.values.iter().copied()),
-                Body::Query(query) => answer(&self.socket, self.id, from, &message, query),
-                Body::Error { .. } => {}
+            let sender = match &message.body {
+                Body::Response(response) => {
+                    found.extend(response.values.iter().copied());
+                    Some(response.id)
+                }
+                Body::Query(query) => {
+                    self.answer(from, &message, query);
+                    query.sender()
+                }
+                Body::Error { .. } => None,
+            };
+            if let (Some(id), SocketAddr::V4(addr)) = (sender, from) {
+                if !self.known.iter().any(|n| n.addr == addr) {
+                    self.known.push(CompactNode { id, addr });
+                }
             }
         }
         found
+    }
+
+    /// Answers `query` as a node that stores nothing: the nodes it knows
+    /// (at most 8), no token, error 204 for an unknown method.
+    fn answer(&self, from: SocketAddr, message: &Message, query: &Query) {
+        let body = match query {
+            Query::Unknown { .. } => Body::Error {
+                code: 204,
+                message: "Method Unknown".to_string(),
+            },
+            Query::FindNode { .. } | Query::GetPeers { .. } => Body::Response(Response {
+                id: self.id,
+                nodes: self.known.iter().take(8).copied().collect(),
+                ..Response::default()
+            }),
+            Query::Ping { .. } | Query::AnnouncePeer { .. } => Body::Response(Response {
+                id: self.id,
+                ..Response::default()
+            }),
+        };
+        let reply = Message {
+            transaction: message.transaction.clone(),
+            body,
+        };
+        let _ = self.socket.send_to(&krpc::encode(&reply), from);
     }
 
     /// Waits up to `limit` until some node in `nodes` lists `peer` for
