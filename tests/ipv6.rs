@@ -62,6 +62,14 @@ fn start(torrent: &Path, args: &[&str]) -> Pollen {
     Pollen::start(all)
 }
 
+/// A seeder of `torrent` (its data in `seed`) listening on `::1` only,
+/// with `extra` options.
+fn ipv6_seeder(torrent: &Path, seed: &Path, extra: &[&str]) -> Pollen {
+    let mut args = vec!["-d", seed.to_str().unwrap(), "--seed", "--bind", "::1"];
+    args.extend_from_slice(extra);
+    start(torrent, &args)
+}
+
 /// Waits for `leecher` to exit 0 and compares its download with `seed`.
 fn assert_downloaded(leecher: &mut Pollen, seed: &Path, dest: &Path) {
     let status = leecher.wait(DOWNLOAD_LIMIT);
@@ -76,18 +84,7 @@ fn a_seeder_only_on_ipv6_loopback_serves_a_leecher_told_its_address() {
     }
     let tmp = TempDir::new("v6-peer");
     let (seed, torrent) = torrent(&tmp);
-    let mut seeder = start(
-        &torrent,
-        &[
-            "-d",
-            seed.to_str().unwrap(),
-            "--seed",
-            "--no-tracker",
-            "-q",
-            "--bind",
-            "::1",
-        ],
-    );
+    let mut seeder = ipv6_seeder(&torrent, &seed, &["--no-tracker", "-q"]);
     // It listens on ::1 alone: the leecher can only use IPv6.
     let first = seeder.next_line();
     let port: u16 = first
@@ -122,18 +119,7 @@ fn a_magnet_link_with_an_ipv6_x_pe_fetches_metadata_and_data_over_ipv6() {
     }
     let tmp = TempDir::new("v6-magnet");
     let (seed, torrent) = torrent(&tmp);
-    let mut seeder = start(
-        &torrent,
-        &[
-            "-d",
-            seed.to_str().unwrap(),
-            "--seed",
-            "--no-tracker",
-            "-q",
-            "--bind",
-            "::1",
-        ],
-    );
+    let mut seeder = ipv6_seeder(&torrent, &seed, &["--no-tracker", "-q"]);
     let port = seeder.port();
     let hex = pollen::load_torrent(&torrent).unwrap().info_hash.to_hex();
     let magnet = format!("magnet:?xt=urn:btih:{hex}&x.pe=[::1]:{port}");
@@ -172,19 +158,7 @@ fn swarm_through_ipv6_tracker(pick: fn(&(Pollen, String, String)) -> String) {
     let url = pick(&tracker);
     let tmp = TempDir::new("v6-tracker");
     let (seed, torrent) = torrent(&tmp);
-    let mut seeder = start(
-        &torrent,
-        &[
-            "-d",
-            seed.to_str().unwrap(),
-            "--seed",
-            "--tracker",
-            &url,
-            "--bind",
-            "::1",
-            "-v",
-        ],
-    );
+    let mut seeder = ipv6_seeder(&torrent, &seed, &["--tracker", &url, "-v"]);
     let port = seeder.port();
     // The leecher asks once the tracker knows the seeder (else it would
     // hear of no peer and ask again later: slower, not wrong).
