@@ -343,18 +343,7 @@ fn a_private_torrent_is_never_looked_up_or_announced() {
         ],
     );
     let mut seeder = node.process;
-    let public_hash = Some(public_meta.info_hash.0);
-    let announced = fake.serve_until(ANNOUNCE_LIMIT, |seen| {
-        seen.iter()
-            .any(|q| q.method == "announce_peer" && q.info_hash == public_hash)
-    });
-    assert!(
-        announced,
-        "the public torrent was not announced within {ANNOUNCE_LIMIT:?}; queries: {:?}\n{}",
-        fake.seen,
-        seeder.stderr()
-    );
-    assert!(fake.undecoded.is_empty(), "{:?}", fake.undecoded);
+    fake.expect_announce(ANNOUNCE_LIMIT, public_meta.info_hash.0, || seeder.stderr());
     let private_hash = Some(private_meta.info_hash.0);
     let leaked: Vec<_> = fake
         .seen

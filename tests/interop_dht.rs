@@ -179,17 +179,7 @@ fn libtorrent_looks_up_and_announces_through_a_node_speaking_pollens_krpc() {
         .parse()
         .unwrap();
     let hash = Some(meta.info_hash.0);
-    let announced = node.serve_until(STARTUP_LIMIT, |seen| {
-        seen.iter()
-            .any(|q| q.method == "announce_peer" && q.info_hash == hash)
-    });
-    assert!(
-        announced,
-        "no announce_peer within {STARTUP_LIMIT:?}; queries: {:?}\n{}",
-        node.seen,
-        seeder.report()
-    );
-    assert!(node.undecoded.is_empty(), "{:?}", node.undecoded);
+    node.expect_announce(STARTUP_LIMIT, meta.info_hash.0, || seeder.report());
     let announce = node
         .seen
         .iter()

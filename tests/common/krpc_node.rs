@@ -89,6 +89,29 @@ impl ScriptedNode {
             done(&self.seen)
         })
     }
+
+    /// Serves until an `announce_peer` for `info_hash` arrives (or `limit`
+    /// passes), then asserts it did and that every datagram decoded;
+    /// `log` (the announcer's output) goes in the failure message.
+    pub fn expect_announce(
+        &mut self,
+        limit: Duration,
+        info_hash: [u8; 20],
+        log: impl Fn() -> String,
+    ) {
+        let hash = Some(info_hash);
+        let announced = self.serve_until(limit, |seen| {
+            seen.iter()
+                .any(|q| q.method == "announce_peer" && q.info_hash == hash)
+        });
+        assert!(
+            announced,
+            "no announce_peer within {limit:?}; queries: {:?}\n{}",
+            self.seen,
+            log()
+        );
+        assert!(self.undecoded.is_empty(), "{:?}", self.undecoded);
+    }
 }
 
 /// What `query` from `from` says, for the record.
