@@ -71,6 +71,9 @@ impl Node {
             "-d".into(),
             dest.into(),
             "--no-tracker".into(),
+            // Peers found through PORT messages and the DHT would hide
+            // whether PEX works: these tests are about PEX alone.
+            "--no-dht".into(),
             "-vv".into(),
             format!("--trace={}", trace.display()).into(),
         ];
