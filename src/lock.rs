@@ -121,7 +121,12 @@ impl InstanceLock {
     /// `dest/.pollen/` and the lock file if needed, locks it exclusively,
     /// then writes our pid into it. Blocks (a few small file operations).
     pub fn acquire(dest: &Path, info_hash: &InfoHash) -> Result<InstanceLock, LockError> {
-        let path = lock_path(dest, info_hash);
+        InstanceLock::acquire_path(lock_path(dest, info_hash))
+    }
+
+    /// Takes the lock file at `path` as [`InstanceLock::acquire`] does
+    /// (the DHT's saved state has one too: one node id per process).
+    pub fn acquire_path(path: PathBuf) -> Result<InstanceLock, LockError> {
         let io_error = |action, path: &Path| {
             let path = path.to_path_buf();
             move |source| LockError::Io {

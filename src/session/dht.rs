@@ -14,7 +14,9 @@
 //! implemented). Its id and good nodes are saved in
 //! `DEST/.pollen/dht.state` (atomically, like the resume files) every
 //! [`SAVE_PERIOD`] and at exit, and read back at the next start, so a
-//! restarted pollen needs no bootstrap node. Peers that set the DHT bit in
+//! restarted pollen needs no bootstrap node. A second pollen with the same
+//! destination (the state's lock, `dht.lock`, is held) runs its node with a
+//! fresh id and saves nothing. Peers that set the DHT bit in
 //! their handshake are sent our port (a PORT message), and a PORT from a
 //! peer names a node to ping.
 
@@ -41,6 +43,11 @@ pub(super) const DHT: Token = Token(usize::MAX - 2);
 
 /// The saved state's file name, in `DEST/.pollen/`.
 pub const DHT_STATE_FILE: &str = "dht.state";
+
+/// The lock of the saved state, in `DEST/.pollen/`: two pollens with one
+/// destination would otherwise run two nodes with the same id (other nodes
+/// refuse an id seen at a second address).
+const DHT_LOCK_FILE: &str = "dht.lock";
 
 /// How often the node's state is saved while running (and once at exit):
 /// after a crash, the next start still has a recent list of nodes.
@@ -92,10 +99,13 @@ struct BootstrapName {
 
 /// The DHT node and what the session keeps for it.
 pub(super) struct DhtSide {
-    node: Dht,
+    pub(super) node: Dht,
     socket: UdpSocket,
-    /// Where the node's state is saved.
-    state_path: PathBuf,
+    /// Where the node's state is saved; `None` when another pollen holds
+    /// it (this node then has a fresh id and saves nothing).
+    pub(super) state_path: Option<PathBuf>,
+    /// The saved state's lock, held while the session runs.
+    _state_lock: Option<crate::lock::InstanceLock>,
     /// The TCP port we announce (the peer listener's).
     announce_port: u16,
     /// The UDP port the node answers on (sent in PORT messages).
@@ -152,8 +162,19 @@ impl Session {
             log::warn!("DHT off: cannot register its socket: {e}");
             return None;
         }
-        let state_path = self.config.dest.join(RESUME_DIR).join(DHT_STATE_FILE);
-        let saved = load_state(&state_path);
+        let dir = self.config.dest.join(RESUME_DIR);
+        let state_lock = match crate::lock::InstanceLock::acquire_path(dir.join(DHT_LOCK_FILE)) {
+            Ok(lock) => Some(lock),
+            Err(e) => {
+                log::info!(
+                    "DHT state in {}: {e}; this node takes a fresh id",
+                    dir.display()
+                );
+                None
+            }
+        };
+        let state_path = state_lock.as_ref().map(|_| dir.join(DHT_STATE_FILE));
+        let saved = state_path.as_deref().and_then(load_state);
         let id = saved
             .as_ref()
             .map_or_else(|| NodeId::random(&mut self.rng), |s| s.id);
@@ -176,6 +197,7 @@ impl Session {
             node,
             socket,
             state_path,
+            _state_lock: state_lock,
             announce_port: port,
             port: local.port(),
             resolver,
@@ -285,15 +307,18 @@ impl Session {
             return;
         };
         dht.next_save = now + SAVE_PERIOD;
+        let Some(path) = dht.state_path.as_ref() else {
+            return;
+        };
         let state = dht.node.saved_state();
-        if state.nodes.is_empty() && dht.state_path.exists() {
+        if state.nodes.is_empty() && path.exists() {
             return;
         }
-        match resume::save_bytes(&dht.state_path, &state_file::encode(&state)) {
+        match resume::save_bytes(path, &state_file::encode(&state)) {
             Ok(()) => log::debug!(
                 "DHT state saved: {} nodes in {}",
                 state.nodes.len(),
-                dht.state_path.display()
+                path.display()
             ),
             Err(e) => log::warn!("DHT state not saved: {e}"),
         }

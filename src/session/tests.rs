@@ -87,3 +87,20 @@ fn the_start_up_check_shares_one_budget_per_pass_among_all_torrents() {
     }
     assert!(session.torrents.iter().all(|(_, s)| s.checking.is_none()));
 }
+
+#[test]
+fn a_second_session_on_one_destination_runs_its_dht_node_with_a_fresh_id_and_saves_nothing() {
+    let dir = TempDir::new("dht-two");
+    let first = session(&dir, super::DEFAULT_CHECK_BYTES_PER_PASS);
+    let second = session(&dir, super::DEFAULT_CHECK_BYTES_PER_PASS);
+    let (one, two) = (first.dht.as_ref().unwrap(), second.dht.as_ref().unwrap());
+    assert!(one.state_path.is_some(), "the first holds the saved state");
+    assert!(two.state_path.is_none(), "the second leaves it alone");
+    assert_ne!(one.node.id(), two.node.id());
+    drop(first);
+    let third = session(&dir, super::DEFAULT_CHECK_BYTES_PER_PASS);
+    assert!(
+        third.dht.as_ref().unwrap().state_path.is_some(),
+        "free again once the first is gone"
+    );
+}
