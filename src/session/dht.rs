@@ -33,6 +33,7 @@ use mio::{Interest, Token};
 use super::{Session, TorrentId};
 use crate::dht::krpc::{InfoHash, MAX_DATAGRAM_LEN};
 use crate::dht::{state_file, Dht, DhtEvent, NodeId};
+use crate::peer_list::canonical;
 use crate::resume::{self, RESUME_DIR};
 use crate::trace::phase;
 use crate::tracker::resolve::{Lookup, Resolver};
@@ -245,6 +246,7 @@ impl Session {
         if self.dht.is_none() {
             return;
         }
+        self.phase = phase::DRIVE_DHT;
         self.resolve_bootstrap(now);
         if self.dht.as_ref().is_some_and(|d| now >= d.next_sync) {
             self.sync_dht_torrents(now);
@@ -344,8 +346,8 @@ impl Session {
         }
     }
 
-    /// Peers the node found join their torrent's peer list (dialled by
-    /// the next `add_peers`, now if any is new).
+    /// Peers the node found join their torrent's peer list (which makes
+    /// them canonical; dialled by the next `add_peers`, now if any is new).
     fn take_dht_events(&mut self, now: Instant) {
         let mut added = 0;
         while let Some(event) = self.dht.as_mut().and_then(|d| d.node.poll_event()) {
@@ -361,7 +363,7 @@ impl Session {
                 continue;
             }
             let list = slot.torrent.peer_list_mut();
-            let new = peers.iter().filter(|a| list.add(canonical(**a))).count();
+            let new = peers.iter().filter(|a| list.add(**a)).count();
             log::debug!(
                 "DHT: {} peers for {} ({new} new)",
                 peers.len(),
@@ -461,11 +463,6 @@ fn load_state(path: &std::path::Path) -> Option<state_file::SavedState> {
             None
         }
     }
-}
-
-/// `addr` with an IPv4-mapped IPv6 address turned into plain IPv4.
-fn canonical(addr: SocketAddr) -> SocketAddr {
-    SocketAddr::new(addr.ip().to_canonical(), addr.port())
 }
 
 #[cfg(test)]

@@ -581,7 +581,7 @@ impl Session {
             self.run_phase(phase::RECHOKE, now, Self::rechoke);
         }
         self.run_phase(phase::ANNOUNCE, now, Self::announce);
-        self.run_phase(phase::DRIVE_DHT, now, Self::drive_dht);
+        self.drive_dht(now); // no core actions: not through run_phase
         self.check_finished(now);
         for tid in self.torrent_ids() {
             let due = self
