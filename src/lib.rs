@@ -120,6 +120,7 @@ pub mod rate;
 pub mod ratelimit;
 pub mod resume;
 pub mod rng;
+pub mod rpc;
 pub mod session;
 pub mod smart_ban;
 pub mod storage;
