@@ -430,7 +430,7 @@ fn parse_trace(
 
 /// `--bind IP`: an IPv4 or IPv6 literal (brackets allowed: `[::1]`);
 /// without it `::`, every address of both families (see [`Config::listen_ip`]).
-fn parse_bind(text: Option<String>) -> Result<IpAddr, CliError> {
+pub(super) fn parse_bind(text: Option<String>) -> Result<IpAddr, CliError> {
     let Some(text) = text else {
         return Ok(Config::default().listen_ip);
     };
@@ -446,7 +446,7 @@ fn parse_bind(text: Option<String>) -> Result<IpAddr, CliError> {
 }
 
 /// A rate like `500K`; `None` when the option is absent. Zero is refused.
-fn parse_rate(matches: &getopts::Matches, name: &str) -> Result<Option<u64>, CliError> {
+pub(super) fn parse_rate(matches: &getopts::Matches, name: &str) -> Result<Option<u64>, CliError> {
     match matches.opt_str(name) {
         None => Ok(None),
         Some(text) => pollen::units::parse_size(&text)
@@ -474,7 +474,7 @@ fn parse_trackers(urls: &[String]) -> Result<Vec<String>, CliError> {
 /// `[IPV6]:PORT`; the session looks names up off the loop). None given:
 /// the public DHT routers in a release build, none in a debug build (the
 /// test suite's, which must never reach outside the machine).
-fn parse_dht_bootstrap(texts: &[String]) -> Result<Vec<String>, CliError> {
+pub(super) fn parse_dht_bootstrap(texts: &[String]) -> Result<Vec<String>, CliError> {
     if texts.is_empty() {
         return default_dht_routers();
     }
@@ -575,7 +575,7 @@ fn parse_peers(texts: &[String]) -> Result<Vec<SocketAddr>, CliError> {
 }
 
 /// The destination must be a directory we can create and write into.
-fn check_dest(dest: &Path) -> Result<(), CliError> {
+pub(super) fn check_dest(dest: &Path) -> Result<(), CliError> {
     let unusable = |e: std::io::Error| CliError::Usage(format!("--dest {}: {e}", dest.display()));
     std::fs::create_dir_all(dest).map_err(unusable)?;
     let probe = dest.join(format!(".pollen-write-test-{}", std::process::id()));

@@ -4,6 +4,7 @@
 //! its help text; this file picks one from the first argument.
 
 mod create;
+mod daemon;
 mod download;
 mod error;
 mod info;
@@ -31,6 +32,8 @@ Usage:
   pollen create PATH -o OUT.torrent make a torrent from a file or directory
   pollen scrape TORRENT             ask the trackers how many seeders and leechers there are
   pollen tracker [--port N]         run a small tracker for a local swarm
+  pollen daemon [OPTIONS]           run torrents in the background, controlled by
+                                    transmission-remote or a browser (Transmission RPC)
   pollen help COMMAND               help for one command
 
 Exit status: 0 done, 1 failure while running, 2 bad input.";
@@ -43,7 +46,7 @@ pub fn run(args: &[OsString]) -> Result<(), CliError> {
     let rest = args.get(1..).unwrap_or_default();
     // `pollen info --help` is `pollen help info`, for every subcommand.
     let asks_help = rest.iter().any(|a| a == "-h" || a == "--help");
-    if let Some(command @ ("info" | "create" | "scrape" | "tracker")) = first.to_str() {
+    if let Some(command @ ("info" | "create" | "scrape" | "tracker" | "daemon")) = first.to_str() {
         if asks_help {
             return help(Some(command));
         }
@@ -53,6 +56,7 @@ pub fn run(args: &[OsString]) -> Result<(), CliError> {
         Some("create") => create::run(rest),
         Some("scrape") => scrape::run(rest),
         Some("tracker") => tracker::run(rest),
+        Some("daemon") => daemon::run(rest),
         Some("help") => help(rest.first().and_then(|a| a.to_str())),
         Some("-h" | "--help") => help(None),
         Some("-V" | "--version") => say(&format!("pollen {}\n", env!("CARGO_PKG_VERSION"))),
@@ -67,6 +71,7 @@ fn help(command: Option<&str>) -> Result<(), CliError> {
         Some("download") => download::usage(),
         Some("scrape") => scrape::usage(),
         Some("tracker") => tracker::usage(),
+        Some("daemon") => daemon::usage(),
         None => USAGE.to_string(),
         Some(other) => return Err(CliError::Usage(format!("no command named {other:?}"))),
     };

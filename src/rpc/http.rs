@@ -17,9 +17,11 @@ pub const MAX_HEAD_BYTES: usize = 16 * 1024;
 pub const MAX_HEADERS: usize = 64;
 
 /// Largest request body: `torrent-add` carries a whole `.torrent` file in
-/// base64 (4/3 of its size); torrents over 7 MiB are rare, and a small box
-/// must not buffer more than this per connection.
-pub const MAX_BODY_BYTES: usize = 10 * 1024 * 1024;
+/// base64 (4/3 of its size), and pollen takes torrent files up to
+/// [`crate::metainfo::MAX_TORRENT_BYTES`] (10 MiB): 14 MiB of base64 plus
+/// the JSON around it. The session also caps what all connections buffer
+/// together (`session/rpc.rs`), so a small box never holds many of these.
+pub const MAX_BODY_BYTES: usize = 15 * 1024 * 1024;
 
 /// One parsed request.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]

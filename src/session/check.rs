@@ -108,7 +108,7 @@ impl Session {
                     index += 1;
                 }
                 Err(e) => {
-                    self.fail(Error::Storage(e));
+                    self.fail_torrent(tid, Error::Storage(e));
                     return 0;
                 }
             }
@@ -138,7 +138,7 @@ impl Session {
         slot.resume_dirty |= hashed > 0;
         let files: Vec<usize> = (0..slot.meta.files.len()).collect();
         if let Err(e) = slot.storage.create_empty_files() {
-            self.fail(Error::Storage(e));
+            self.fail_torrent(tid, Error::Storage(e));
         }
         self.finish_files(tid, &files);
         if let Some(slot) = self.torrents.get_mut(tid) {
@@ -163,7 +163,7 @@ impl Session {
             .torrents
             .iter()
             .all(|(_, s)| s.completed_at.is_some() && (!seeds || s.seed_done));
-        if all_done && !self.torrents.is_empty() {
+        if all_done && !self.torrents.is_empty() && !self.config.keep_running {
             self.stopping = true;
         }
     }
@@ -221,7 +221,7 @@ impl Session {
             return;
         }
         if let Err(e) = slot.storage.sync_all() {
-            return self.fail(Error::Storage(e));
+            return self.fail_torrent(tid, Error::Storage(e));
         }
         let elapsed = now.saturating_duration_since(slot.started).as_secs_f64();
         log::info!("{}: download complete in {elapsed:.1} s", slot.meta.name);

@@ -89,6 +89,11 @@ pub struct Config {
     pub trace: Option<(Option<PathBuf>, crate::trace::Filter)>,
     /// Print the status line on stderr.
     pub show_status: bool,
+    /// Run as a daemon does (`pollen daemon`): the loop never ends because
+    /// every torrent is done (only a stop ends it), and a torrent's own
+    /// failure (a disk error, a file in the way, bad metadata) stops that
+    /// torrent with its error shown, not the session.
+    pub keep_running: bool,
 }
 
 impl Config {
@@ -133,6 +138,7 @@ impl Default for Config {
             overwrite: false,
             trace: None,
             show_status: false,
+            keep_running: false,
         }
     }
 }

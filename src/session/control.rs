@@ -107,6 +107,7 @@ impl Session {
         };
         if slot.paused {
             slot.paused = false;
+            slot.error = None;
             log::info!("{}: resumed", slot.meta.name);
         }
         true

@@ -56,7 +56,7 @@ impl Session {
                             slot.torrent.handle_block_digests(piece, purpose, digests);
                         }
                     }
-                    Err(e) => self.fail(Error::Storage(e)),
+                    Err(e) => self.fail_torrent(tid, Error::Storage(e)),
                 },
                 Action::PieceVerified { piece } => {
                     let Some(slot) = self.torrents.get_mut(tid) else {
@@ -147,7 +147,7 @@ impl Session {
                 .all(|p| slot.torrent.have().has(p));
             if complete {
                 if let Err(e) = slot.storage.finish_file(file) {
-                    return self.fail(Error::Storage(e));
+                    return self.fail_torrent(tid, Error::Storage(e));
                 }
             }
         }
@@ -174,7 +174,7 @@ impl Session {
         };
         match slot.storage.verify_piece(piece, &expected) {
             Ok(ok) => slot.torrent.handle_piece_checked(piece, ok),
-            Err(e) => self.fail(Error::Storage(e)),
+            Err(e) => self.fail_torrent(tid, Error::Storage(e)),
         }
     }
 
@@ -203,7 +203,7 @@ impl Session {
                         slot.torrent.handle_piece_checked(piece, ok);
                         self.apply_actions(tid, now);
                     }
-                    Err(e) => return self.fail(Error::Storage(e)),
+                    Err(e) => return self.fail_torrent(tid, Error::Storage(e)),
                 }
             }
         }

@@ -23,6 +23,7 @@ impl Session {
         meta: &Metainfo,
         storage: &Storage,
         have: &Bitfield,
+        dest: &std::path::Path,
     ) -> Result<u64, Error> {
         let layout = &meta.layout;
         let verified: u64 = have
@@ -34,10 +35,9 @@ impl Session {
         let need = storage::space_needed(missing, storage.unallocated_bytes());
         let others: u64 = self.torrents.iter().map(|(_, s)| s.space_needed).sum();
         let total = need.saturating_add(others);
-        let dest = &self.config.dest;
         match storage::free_bytes(dest) {
             Ok(free) if total > free => Err(Error::NoSpace {
-                dest: dest.clone(),
+                dest: dest.to_path_buf(),
                 need_bytes: total,
                 free_bytes: free,
             }),
@@ -123,7 +123,7 @@ impl Session {
         slot.existing = pending;
         match failure {
             Some(error) => {
-                self.fail(error);
+                self.fail_torrent(tid, error);
                 false
             }
             None => true,

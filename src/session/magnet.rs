@@ -23,7 +23,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Instant;
 
-use super::{Session, TorrentId};
+use super::{AddOptions, Session, TorrentId};
 use crate::bencode::{self, Dict, List, Value};
 use crate::error::Error;
 use crate::magnet::{Magnet, MagnetPeer};
@@ -42,25 +42,40 @@ impl Session {
 
     /// [`Session::add_magnet`] for a link already parsed.
     pub fn add_parsed_magnet(&mut self, magnet: &Magnet) -> Result<TorrentId, Error> {
+        self.add_magnet_with(magnet, &AddOptions::default())
+    }
+
+    /// [`Session::add_parsed_magnet`] with per-torrent [`AddOptions`].
+    pub fn add_magnet_with(
+        &mut self,
+        magnet: &Magnet,
+        options: &AddOptions,
+    ) -> Result<TorrentId, Error> {
         let hex = magnet.info_hash.to_hex();
         let name = magnet.name.clone().unwrap_or_else(|| hex.clone());
         self.check_room_for(&magnet.info_hash, &name)?;
-        let lock = super::slot::take_lock(&self.config.dest, &magnet.info_hash, &name)?;
-        let tid = match self.saved_torrent(magnet) {
+        let dest = self.dest_of(options);
+        let lock = super::slot::take_lock(&dest, &magnet.info_hash, &name)?;
+        let tid = match saved_torrent(&dest, magnet) {
             Some(meta) => {
                 log::info!("{}: metadata from an earlier run", meta.name);
                 if self.config.clean {
-                    super::slot::clean(&self.config.dest, &meta);
+                    super::slot::clean(&dest, &meta);
                 }
-                let files = self.open_files(&meta)?;
-                self.insert_slot(lock, meta, Some(files))?
+                let files = self.open_files(&meta, &dest, options.force_check)?;
+                self.insert_slot(lock, meta, Some(files), &dest)?
             }
             None => {
                 let trackers = magnet.trackers.iter().map(|t| vec![t.clone()]).collect();
                 let placeholder = Metainfo::awaiting(magnet.info_hash, &name, trackers);
-                self.insert_slot(lock, placeholder, None)?
+                self.insert_slot(lock, placeholder, None, &dest)?
             }
         };
+        if options.paused {
+            if let Some(slot) = self.torrents.get_mut(tid) {
+                slot.paused = true;
+            }
+        }
         for addr in resolve_peers(&magnet.peers) {
             if let Some(slot) = self.torrents.get_mut(tid) {
                 slot.torrent.peer_list_mut().add(addr);
@@ -68,25 +83,6 @@ impl Session {
         }
         log::debug!("torrent {tid}: added from a magnet link ({hex})");
         Ok(tid)
-    }
-
-    /// The torrent file an earlier run saved for this magnet, if it is
-    /// there, valid and of the same info-hash (anything else is ignored:
-    /// the metadata is fetched again).
-    fn saved_torrent(&self, magnet: &Magnet) -> Option<Metainfo> {
-        let path = resume::torrent_path(&self.config.dest, &magnet.info_hash);
-        let bytes = std::fs::read(&path).ok()?;
-        match Metainfo::from_bytes(&bytes) {
-            Ok(meta) if meta.info_hash == magnet.info_hash => Some(meta),
-            Ok(_) => {
-                log::warn!("{}: another torrent's metadata; ignored", path.display());
-                None
-            }
-            Err(e) => {
-                log::warn!("{}: {e}; fetching the metadata again", path.display());
-                None
-            }
-        }
     }
 
     /// The core of torrent `tid` verified its metadata (`info`, the raw
@@ -102,23 +98,27 @@ impl Session {
             Ok(meta) if meta.info_hash == slot.meta.info_hash => meta,
             Ok(_) => return log::error!("magnet {hex}: rebuilt metadata changed its hash"),
             Err(source) => {
-                return self.fail(Error::Torrent {
-                    path: PathBuf::from(format!("magnet:?xt=urn:btih:{hex} (its metadata)")),
-                    source,
-                })
+                return self.fail_torrent(
+                    tid,
+                    Error::Torrent {
+                        path: PathBuf::from(format!("magnet:?xt=urn:btih:{hex} (its metadata)")),
+                        source,
+                    },
+                )
             }
         };
-        let path = resume::torrent_path(&self.config.dest, &meta.info_hash);
+        let dest = slot.dest.clone();
+        let path = resume::torrent_path(&dest, &meta.info_hash);
         match resume::save_bytes(&path, &bytes) {
             Ok(()) => log::info!("{}: metadata saved to {}", meta.name, path.display()),
             Err(e) => log::warn!("{}: cannot save the metadata: {e}", meta.name),
         }
         if self.config.clean {
-            super::slot::clean(&self.config.dest, &meta);
+            super::slot::clean(&dest, &meta);
         }
-        let files = match self.open_files(&meta) {
+        let files = match self.open_files(&meta, &dest, false) {
             Ok(files) => files,
-            Err(e) => return self.fail(e),
+            Err(e) => return self.fail_torrent(tid, e),
         };
         log::info!(
             "{}: {} in {} file(s), {} pieces",
@@ -149,6 +149,25 @@ impl Session {
             if conn.torrent == Some(tid) {
                 conn.read_cap = cap;
             }
+        }
+    }
+}
+
+/// The torrent file an earlier run saved under `dest` for this magnet, if
+/// it is there, valid and of the same info-hash (anything else is
+/// ignored: the metadata is fetched again).
+fn saved_torrent(dest: &std::path::Path, magnet: &Magnet) -> Option<Metainfo> {
+    let path = resume::torrent_path(dest, &magnet.info_hash);
+    let bytes = std::fs::read(&path).ok()?;
+    match Metainfo::from_bytes(&bytes) {
+        Ok(meta) if meta.info_hash == magnet.info_hash => Some(meta),
+        Ok(_) => {
+            log::warn!("{}: another torrent's metadata; ignored", path.display());
+            None
+        }
+        Err(e) => {
+            log::warn!("{}: {e}; fetching the metadata again", path.display());
+            None
         }
     }
 }

@@ -56,6 +56,7 @@ mod config;
 mod conn;
 mod connect;
 mod control;
+mod daemon;
 mod dht;
 mod drive;
 mod existing;
@@ -63,6 +64,8 @@ mod listen;
 mod magnet;
 mod receive;
 mod resume_save;
+mod rpc;
+mod rpc_exec;
 mod slot;
 pub mod status;
 mod stop;
@@ -84,8 +87,10 @@ use slab::Slab;
 pub use check::Completion;
 pub use config::{Config, DEFAULT_CHECK_BYTES_PER_PASS, DEFAULT_MAX_PEERS};
 pub use control::{SessionHandle, MAX_PENDING_COMMANDS};
+pub use daemon::DaemonConfig;
 pub use dht::{DHT_STATE_FILE, PUBLIC_DHT_ROUTERS};
-pub use slot::TorrentId;
+pub use rpc::{MAX_RPC_CONNECTIONS, RPC_IDLE_TIMEOUT, RPC_READ_BUDGET, RPC_REQUEST_TIMEOUT};
+pub use slot::{AddOptions, TorrentId};
 pub use stop::StopHandle;
 
 pub use crate::torrent::Stats;
@@ -225,6 +230,8 @@ pub struct Session {
     view: Option<ViewCallback>,
     /// The DHT node and its socket (`None` with `--no-dht`).
     dht: Option<dht::DhtSide>,
+    /// The daemon's RPC server and bookkeeping (`pollen daemon`).
+    daemon: Option<Box<daemon::DaemonSide>>,
 }
 
 impl Session {
@@ -291,6 +298,7 @@ impl Session {
             view: None,
             tracer: None,
             dht: None,
+            daemon: None,
         };
         session.dht = session.open_dht(now);
         if let Some((path, filter)) = session.config.trace.clone() {
@@ -520,6 +528,10 @@ impl Session {
                 self.receive_dht(now);
                 continue;
             }
+            if let Some(which) = rpc::rpc_token(token) {
+                self.rpc_event(which, readable, writable, now);
+                continue;
+            }
             if let Some((tid, tier)) = announce::udp_tier(token) {
                 self.receive_udp_tracker(tid, tier, now);
                 continue;
@@ -567,6 +579,8 @@ impl Session {
             self.run_phase(phase::CHECK_TIMEOUTS, now, Self::check_timeouts);
             self.run_phase(phase::SEND_KEEPALIVES, now, Self::send_keepalives);
             self.run_phase(phase::SEND_PEX, now, Self::send_pex);
+            self.check_rpc_timeouts(now);
+            self.run_phase(phase::DRIVE_DAEMON, now, Self::drive_daemon);
             self.show_status(now);
         }
         self.run_phase(phase::CLEANUP, now, Self::cleanup);
@@ -663,6 +677,25 @@ impl Session {
             log::debug!("also, while stopping: {error}");
         }
         self.stopping = true;
+    }
+
+    /// Torrent `tid` failed on its own (its disk, a file in the way, its
+    /// metadata). A daemon (`Config::keep_running`) stops that torrent
+    /// only: it is paused with the error kept for `torrent-get`'s
+    /// `errorString`, and the others go on. Otherwise the session stops,
+    /// as [`Session::fail`] does.
+    fn fail_torrent(&mut self, tid: TorrentId, error: Error) {
+        if !self.config.keep_running {
+            return self.fail(error);
+        }
+        let Some(slot) = self.torrents.get_mut(tid) else {
+            return;
+        };
+        if slot.error.is_none() {
+            log::error!("{}: {error}; torrent stopped", slot.meta.name);
+            slot.error = Some(error.to_string());
+        }
+        self.pause(tid);
     }
 
     /// Leaves cleanly: flushes, tells the trackers we stopped, reports.

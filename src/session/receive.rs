@@ -380,7 +380,7 @@ impl Session {
                 .storage
                 .write(write.block.piece, write.block.begin, data)
             {
-                return self.fail(Error::Storage(e));
+                return self.fail_torrent(tid, Error::Storage(e));
             }
             slot.torrent.handle_block_written(write);
         }

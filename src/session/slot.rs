@@ -68,6 +68,9 @@ pub(super) struct Slot {
     pub(super) space_needed: u64,
     /// Its BEP 19 web seeds (`web_seed.rs`).
     pub(super) web_seeds: super::web_seed::WebSeeds,
+    /// Why it stopped on its own (a daemon's torrent failure, see
+    /// `Session::fail_torrent`); cleared when it is resumed.
+    pub(super) error: Option<String>,
 }
 
 impl Session {
@@ -79,17 +82,41 @@ impl Session {
     /// already, and with [`Error::AlreadyRunning`] when another pollen (or
     /// another session) has the same torrent and destination.
     pub fn add_torrent(&mut self, meta: Metainfo) -> Result<TorrentId, Error> {
+        self.add_torrent_with(meta, &AddOptions::default())
+    }
+
+    /// [`Session::add_torrent`] with per-torrent [`AddOptions`] (its own
+    /// destination, added paused, re-checked): what a daemon's RPC needs.
+    pub fn add_torrent_with(
+        &mut self,
+        meta: Metainfo,
+        options: &AddOptions,
+    ) -> Result<TorrentId, Error> {
         self.check_room_for(&meta.info_hash, &meta.name)?;
+        let dest = self.dest_of(options);
         // First of all: nothing may touch the files (`--clean`, the resume
         // state, storage) while another pollen owns them.
-        let lock = take_lock(&self.config.dest, &meta.info_hash, &meta.name)?;
+        let lock = take_lock(&dest, &meta.info_hash, &meta.name)?;
         if self.config.clean {
-            clean(&self.config.dest, &meta);
+            clean(&dest, &meta);
         }
-        let files = self.open_files(&meta)?;
-        let tid = self.insert_slot(lock, meta, Some(files))?;
+        let files = self.open_files(&meta, &dest, options.force_check)?;
+        let tid = self.insert_slot(lock, meta, Some(files), &dest)?;
+        if options.paused {
+            if let Some(slot) = self.torrents.get_mut(tid) {
+                slot.paused = true;
+            }
+        }
         log::debug!("torrent {tid}: added");
         Ok(tid)
+    }
+
+    /// Where a torrent added with `options` goes.
+    pub(super) fn dest_of(&self, options: &AddOptions) -> PathBuf {
+        options
+            .dest
+            .clone()
+            .unwrap_or_else(|| self.config.dest.clone())
     }
 
     /// Refuses a torrent the session cannot take: it is full, or has this
@@ -118,18 +145,22 @@ impl Session {
     /// Opens `meta`'s files under the destination: reads the resume state,
     /// surveys what is in the way, checks the free space. The lock must be
     /// held.
-    pub(super) fn open_files(&self, meta: &Metainfo) -> Result<OpenedFiles, Error> {
-        let config = &self.config;
-        let resume_path = resume::resume_path(&config.dest, meta);
-        let last_stamps = resume::stamp_files(&config.dest, meta);
+    pub(super) fn open_files(
+        &self,
+        meta: &Metainfo,
+        dest: &std::path::Path,
+        force_check: bool,
+    ) -> Result<OpenedFiles, Error> {
+        let resume_path = resume::resume_path(dest, meta);
+        let last_stamps = resume::stamp_files(dest, meta);
         let saved = load_resume(&resume_path, meta);
         // Before storage opens anything: what is in the way is named now,
         // what must be hashed to be judged waits for the start-up check.
-        let existing = crate::storage::survey(&config.dest, meta, saved.as_ref(), &last_stamps)
+        let existing = crate::storage::survey(dest, meta, saved.as_ref(), &last_stamps)
             .map_err(Error::Refused)?;
-        let storage = Storage::new(&config.dest, meta)?;
+        let storage = Storage::new(dest, meta)?;
         let trusted = match saved {
-            Some(state) if !config.force_check => {
+            Some(state) if !force_check && !self.config.force_check => {
                 Some(resume::trusted_pieces(&state, &last_stamps, meta))
             }
             _ => None,
@@ -143,7 +174,7 @@ impl Session {
             );
         }
         let have = trusted.unwrap_or_else(|| Bitfield::new(meta.layout.piece_count()));
-        let space_needed = self.check_space(meta, &storage, &have)?;
+        let space_needed = self.check_space(meta, &storage, &have, dest)?;
         Ok(OpenedFiles {
             storage,
             have,
@@ -162,6 +193,7 @@ impl Session {
         lock: InstanceLock,
         meta: Metainfo,
         files: Option<OpenedFiles>,
+        dest: &std::path::Path,
     ) -> Result<TorrentId, Error> {
         let config = &self.config;
         let now = Instant::now();
@@ -174,9 +206,9 @@ impl Session {
         let files = match files {
             Some(files) => files,
             None => OpenedFiles {
-                storage: Storage::new(&config.dest, &meta)?,
+                storage: Storage::new(dest, &meta)?,
                 have: Bitfield::new(0),
-                resume_path: resume::resume_path(&config.dest, &meta),
+                resume_path: resume::resume_path(dest, &meta),
                 last_stamps: Vec::new(),
                 existing: Vec::new(),
                 space_needed: 0,
@@ -203,7 +235,7 @@ impl Session {
             meta,
             torrent,
             storage: files.storage,
-            dest: config.dest.clone(),
+            dest: dest.to_path_buf(),
             tracker,
             checking: (!awaiting).then_some(0),
             check_job: None,
@@ -219,9 +251,23 @@ impl Session {
             existing: files.existing,
             space_needed: files.space_needed,
             web_seeds,
+            error: None,
         });
         Ok(tid)
     }
+}
+
+/// How one torrent is added ([`Session::add_torrent_with`],
+/// [`Session::add_magnet_with`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AddOptions {
+    /// Its own destination (`None`: the session's `Config::dest`).
+    pub dest: Option<PathBuf>,
+    /// Added paused: nothing is dialled or announced until
+    /// [`Session::resume`] (the start-up check waits too).
+    pub paused: bool,
+    /// Re-hash every piece on disk, trusting no resume state.
+    pub force_check: bool,
 }
 
 /// A torrent's files, opened under the destination ([`Session::open_files`]).

@@ -75,6 +75,9 @@ pub mod phase {
     pub const SEND_KEEPALIVES: &str = "send_keepalives";
     /// Telling peers that speak `ut_pex` about the other peers (BEP 11).
     pub const SEND_PEX: &str = "send_pex";
+    /// The daemon's queue, seeding limits, watch folder and saved state
+    /// (`pollen daemon` only).
+    pub const DRIVE_DAEMON: &str = "drive_daemon";
     /// Closing the connections marked for closing.
     pub const CLEANUP: &str = "cleanup";
     /// Telling every peer about newly verified pieces.

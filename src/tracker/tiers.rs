@@ -121,6 +121,14 @@ impl Tier {
         self.urls.get(self.index).map_or("", String::as_str)
     }
 
+    /// Makes the tier due at `now` (a user's "reannounce"), unless an
+    /// announce is in flight already.
+    pub fn announce_now(&mut self, now: Instant) {
+        if !self.is_busy() {
+            self.next_at = self.next_at.min(now);
+        }
+    }
+
     /// Whether an announce of this tier is in flight.
     pub fn is_busy(&self) -> bool {
         self.in_flight.is_some()

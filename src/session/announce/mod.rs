@@ -211,6 +211,51 @@ impl TrackerState {
             .any(|slot| slot.flight.is_some() || slot.last.is_none())
     }
 
+    /// Makes every idle tier due at `now` (RPC `torrent-reannounce`).
+    pub(super) fn reannounce(&mut self, now: Instant) {
+        for index in 0..self.tiers.len() {
+            if let Some(tier) = self.tiers.get_mut(index) {
+                tier.announce_now(now);
+            }
+        }
+    }
+
+    /// Each tier as the RPC shows it (`trackers`, `trackerStats`).
+    pub(super) fn views(&self) -> Vec<crate::rpc::view::TrackerView> {
+        let mut id = 0u32;
+        let mut out = Vec::new();
+        for (tier, (t, slot)) in self.tiers.iter().zip(&self.slots).enumerate() {
+            let (seeders, leechers) = slot
+                .last
+                .as_ref()
+                .and_then(|r| r.swarm)
+                .map_or((-1, -1), |(s, l)| (i64::from(s), i64::from(l)));
+            let result = match slot.last.as_ref().map(|r| &r.result) {
+                Some(Ok(_)) => "Success".to_string(),
+                Some(Err(e)) => e.clone(),
+                None => String::new(),
+            };
+            for url in t.urls() {
+                out.push(crate::rpc::view::TrackerView {
+                    announce: url.clone(),
+                    tier: u32::try_from(tier).unwrap_or(u32::MAX),
+                    id,
+                    host: tracker_host(url),
+                    seeder_count: if url == t.current() { seeders } else { -1 },
+                    leecher_count: if url == t.current() { leechers } else { -1 },
+                    last_announce_result: if url == t.current() {
+                        result.clone()
+                    } else {
+                        String::new()
+                    },
+                    next_announce_time: 0,
+                });
+                id = id.saturating_add(1);
+            }
+        }
+        out
+    }
+
     /// The HTTP announces waiting for their turn.
     fn http_queued(&self) -> impl Iterator<Item = (usize, Instant)> + '_ {
         self.slots
@@ -249,6 +294,15 @@ impl TrackerState {
             .filter_map(|r| r.swarm)
             .max_by_key(|(seeders, leechers)| u64::from(*seeders) + u64::from(*leechers));
     }
+}
+
+/// The host part of a tracker URL (`tracker.example.org:6969`), for the RPC.
+fn tracker_host(url: &str) -> String {
+    let rest = url.split_once("://").map_or(url, |(_, rest)| rest);
+    rest.split(['/', '?'])
+        .next()
+        .unwrap_or_default()
+        .to_string()
 }
 
 // Every `tid` the functions below are given is a key of `self.torrents`:
