@@ -6,6 +6,7 @@
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
 pub mod clients;
+pub mod daemon;
 pub mod harness;
 pub mod krpc_node;
 pub mod scripted_peer;
