@@ -15,6 +15,8 @@
 //!     torrent_file,     hashing files, reading .torrent files,
 //!     resume::file,     atomic resume state (tmp + fsync + rename)
 //!     lock              one pollen per download (flock on DEST/.pollen/<hash>.lock)
+//!     daemon::{state, watch, settings}
+//!                       pollen daemon: its state dir, watch dir, settings.json
 //!     tracker::http     blocking HTTP: one announce under hard timeouts
 //!     tracker::resolve  tracker name lookups on helper threads, off the loop
 //! L0  torrent, bencode, metainfo, bitfield, wire, hash, units, peer,
@@ -104,6 +106,7 @@ pub mod choker;
 pub mod client;
 pub mod close_reason;
 pub mod create;
+pub mod daemon;
 pub mod dht;
 pub mod error;
 pub mod hash;
