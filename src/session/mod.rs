@@ -57,6 +57,7 @@ mod conn;
 mod connect;
 mod control;
 mod daemon;
+mod daemon_state;
 mod dht;
 mod drive;
 mod existing;
@@ -705,6 +706,7 @@ impl Session {
             self.announce_on_exit(tid);
         }
         self.save_dht(Instant::now());
+        self.save_daemon_state(true, Instant::now());
         self.status.clear();
         self.view = None; // a terminal view restores the screen before anything is printed
         self.write_trace();

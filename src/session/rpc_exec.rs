@@ -521,6 +521,7 @@ impl Session {
             paused: args.paused || !start_added,
             force_check: false,
         };
+        let mut bytes_added: Option<Vec<u8>> = None;
         let added = match &args.source {
             AddSource::Magnet(link) => {
                 let magnet =
@@ -534,12 +535,14 @@ impl Session {
             AddSource::Metainfo(bytes) => {
                 let meta = Metainfo::from_bytes(bytes)
                     .map_err(|e| format!("invalid or corrupt torrent file: {e}"))?;
+                bytes_added = Some(bytes.clone());
                 self.add_metainfo(meta, &options)?
             }
             AddSource::Path(path) => {
                 let bytes = self.read_torrent_path(Path::new(path))?;
                 let meta = Metainfo::from_bytes(&bytes)
                     .map_err(|e| format!("invalid or corrupt torrent file: {e}"))?;
+                bytes_added = Some(bytes);
                 self.add_metainfo(meta, &options)?
             }
             AddSource::Url(_) => {
@@ -550,8 +553,11 @@ impl Session {
         let (tid, magnet) = added;
         self.enter_torrent(tid, now);
         if let Some(entry) = self.daemon.as_mut().and_then(|d| d.entries.get_mut(&tid)) {
+            entry.meta_saved = magnet.is_none();
             entry.magnet = magnet;
         }
+        // Saved before the answer: a kill right after it loses nothing.
+        self.save_new_torrent(tid, bytes_added.as_deref(), now);
         let Some(view) = self.brief(tid) else {
             return Err("the torrent vanished".into());
         };
@@ -660,6 +666,7 @@ impl Session {
             return;
         }
         self.note_removed(tid, now);
+        self.forget_saved(&meta.info_hash);
         if delete {
             super::slot::clean(&dest, &meta);
             let _ = std::fs::remove_file(crate::resume::torrent_path(&dest, &meta.info_hash));
