@@ -17,7 +17,20 @@
 
 use std::path::{Component, Path, PathBuf};
 
-/// The status page (HTML, inline script and style; talks to the RPC).
+/// The status page: one HTML file, its script and style inline, no outside
+/// resources. Every 2 s it asks [`super::RPC_PATH`] for `torrent-get` and
+/// `session-stats` and shows each torrent's name, size, state, progress,
+/// rates, peers and ETA, with Pause/Resume, Remove and Remove + delete data;
+/// a form adds a magnet link (`filename`) or uploaded `.torrent` files
+/// (`metainfo`). It links to [`super::WEB_UI_PATH`] when that answers.
+///
+/// Hooks for browser tests: each torrent is a `<tr data-id="ID"
+/// data-hash="HASH">` in `#torrents`, with cells `.name`, `.state` (e.g.
+/// `Downloading`, `Fetching metadata`, `Checking 50.0%`), `.progress` (text
+/// `42.0%`, rounded down) and buttons `.toggle`, `.remove`, `.delete` (these
+/// two ask `confirm()`). The form has `#magnet`, `#add` and `#file`; RPC
+/// results (`added: NAME`, `duplicate torrent: NAME`, errors) go to
+/// `#message`; the session line is `#session`, the web UI link `#webui`.
 pub const INDEX_HTML: &str = include_str!("web/index.html");
 
 /// The file a folder path (empty, or ending in `/`) stands for.
