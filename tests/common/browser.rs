@@ -91,6 +91,14 @@ fn failed(what: impl Into<String>) -> BrowserError {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Element(String);
 
+impl Element {
+    /// The reference as JSON, to pass it to [`Browser::execute`] (where the
+    /// script sees the DOM element).
+    pub fn json(&self) -> Value {
+        json!({ ELEMENT_KEY: self.0 })
+    }
+}
+
 /// A headless Chromium with one WebDriver session; closed on drop.
 pub struct Browser {
     driver: Child,
@@ -219,9 +227,8 @@ impl Browser {
         want: impl Fn(&str) -> bool,
     ) -> Result<String> {
         let deadline = Instant::now() + limit;
-        let mut last = Err(failed("not looked at"));
         loop {
-            last = self.find(css).and_then(|e| self.text(&e)).or(last);
+            let last = self.find(css).and_then(|e| self.text(&e));
             if let Ok(text) = &last {
                 if want(text) {
                     return last;
