@@ -10,7 +10,7 @@ TEST_TOOLS    = transmission-show=transmission-cli mktorrent=mktorrent libtorren
 # ...the real clients `make interop` runs pollen against...
 INTEROP_TOOLS = opentracker=opentracker aria2c=aria2 libtorrent=python3-libtorrent transmission-cli=transmission-cli
 # ...and what the swarm bench measures with (/usr/bin/time gives CPU time and peak memory).
-BENCH_TOOLS   = /usr/bin/time=time opentracker=opentracker aria2c=aria2 libtorrent=python3-libtorrent
+BENCH_TOOLS   = /usr/bin/time=time opentracker=opentracker aria2c=aria2 libtorrent=python3-libtorrent transmission-daemon=transmission-daemon
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 # The tests never reach the public DHT routers, not even from a release build
 # (interop, bench, test-arm): an empty list replaces them (tests/common sets it too).
@@ -121,9 +121,10 @@ doc:
 ## bench: speed and memory figures (printed, never asserted); the swarm part compares
 ## pollen with aria2c downloading 256 MiB from one libtorrent seeder on 127.0.0.1, the
 ## failover part pollen with libtorrent behind a silent tier-1 UDP tracker, the multi
-## part 100 torrents in one seeding process against one (memory, idle CPU)
+## part 100 torrents in one seeding process against one (memory, idle CPU), the daemon
+## part `pollen daemon` against transmission-daemon, each seeding 1,000 torrents added by RPC
 bench: bench-deps build
-	$(CARGO) bench --bench pollen_bench --bench pick_bench --bench swarm_bench --bench failover_bench --bench multi_bench
+	$(CARGO) bench --bench pollen_bench --bench pick_bench --bench swarm_bench --bench failover_bench --bench multi_bench --bench daemon_bench
 
 bench-deps:
 	$(call install-missing,$(BENCH_TOOLS))

@@ -140,6 +140,8 @@ impl Session {
             Ok(arguments) => ("success".to_string(), arguments),
             Err(why) => (why, Map::new()),
         };
+        // What the call changed is on disk before the answer says it was done.
+        self.save_daemon_state(false, now);
         json(fields::answer(&result, arguments, call.tag.as_ref()))
     }
 

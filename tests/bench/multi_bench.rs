@@ -48,7 +48,10 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::clients::{assert_same_files, pollen_bin, pollen_command, wait_for, Proc};
+use common::clients::{
+    assert_same_files, clock_ticks_per_second, cpu_ticks, pollen_bin, pollen_command, status_field,
+    wait_for, Proc,
+};
 use common::{payload, TempDir};
 use pollen::create::{create_torrent, CreateOptions};
 use pollen::metainfo::Metainfo;
@@ -361,40 +364,3 @@ fn print_table(rows: &[(&str, Figures)]) {
     }
 }
 
-/// utime + stime of process `pid`, in clock ticks (`/proc/PID/stat`
-/// fields 14 and 15, counted after the command name in parentheses).
-fn cpu_ticks(pid: u32) -> u64 {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
-    let after_name = stat
-        .rsplit_once(')')
-        .map(|(_, rest)| rest)
-        .unwrap_or_default();
-    let fields: Vec<u64> = after_name
-        .split_whitespace()
-        .skip(11)
-        .take(2)
-        .map(|f| f.parse().unwrap())
-        .collect();
-    fields.iter().sum()
-}
-
-/// The number after `field` in `/proc/PID/status` (kB for memory lines).
-fn status_field(pid: u32, field: &str) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
-    status
-        .lines()
-        .find_map(|line| line.strip_prefix(field))
-        .and_then(|rest| rest.split_whitespace().next())
-        .and_then(|n| n.parse().ok())
-        .unwrap_or_else(|| panic!("no {field} in /proc/{pid}/status"))
-}
-
-/// Clock ticks per second (`getconf CLK_TCK`; 100 on Linux if that fails).
-fn clock_ticks_per_second() -> f64 {
-    Command::new("getconf")
-        .arg("CLK_TCK")
-        .output()
-        .ok()
-        .and_then(|o| String::from_utf8_lossy(&o.stdout).trim().parse().ok())
-        .unwrap_or(100.0)
-}
