@@ -190,6 +190,19 @@ pub(super) struct DaemonSide {
     pub(super) next_state_save: Instant,
 }
 
+impl DaemonSide {
+    /// Every torrent, first in the queue first.
+    pub(super) fn queue_order(&self) -> Vec<TorrentId> {
+        let mut order: Vec<(u64, TorrentId)> = self
+            .entries
+            .iter()
+            .map(|(tid, e)| (e.queue_position, *tid))
+            .collect();
+        order.sort_unstable();
+        order.into_iter().map(|(_, tid)| tid).collect()
+    }
+}
+
 /// Now as Unix seconds (0 if the clock is before 1970).
 pub(super) fn unix_now() -> i64 {
     SystemTime::now()
@@ -416,15 +429,10 @@ impl Session {
         let Some(daemon) = self.daemon.as_ref() else {
             return;
         };
-        let mut order: Vec<(u64, TorrentId)> = daemon
-            .entries
-            .iter()
-            .map(|(tid, e)| (e.queue_position, *tid))
-            .collect();
-        order.sort_unstable();
+        let order = daemon.queue_order();
         let (mut downloading, mut seeding) = (0u32, 0u32);
         let mut plan = Vec::new();
-        for (_, tid) in order {
+        for tid in order {
             let (Some(entry), Some(slot)) = (daemon.entries.get(&tid), self.torrents.get(tid))
             else {
                 continue;

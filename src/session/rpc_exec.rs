@@ -852,13 +852,7 @@ impl Session {
         let Some(daemon) = self.daemon.as_mut() else {
             return;
         };
-        let mut order: Vec<(u64, TorrentId)> = daemon
-            .entries
-            .iter()
-            .map(|(tid, e)| (e.queue_position, *tid))
-            .collect();
-        order.sort_unstable();
-        let mut order: Vec<TorrentId> = order.into_iter().map(|(_, tid)| tid).collect();
+        let mut order = daemon.queue_order();
         for &tid in tids {
             let Some(at) = order.iter().position(|t| *t == tid) else {
                 continue;

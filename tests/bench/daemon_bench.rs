@@ -92,7 +92,9 @@ fn main() {
         let transmission = run_transmission(tmp.path(), &data, &torrents, ticks);
         rows.push(("transmission-daemon 3.00", transmission));
     } else {
-        println!("  transmission-daemon: skipped (not installed: apt-get install transmission-daemon)");
+        println!(
+            "  transmission-daemon: skipped (not installed: apt-get install transmission-daemon)"
+        );
     }
     print_table(count, &rows);
 }
@@ -143,7 +145,10 @@ fn run_pollen(tmp: &Path, data: &Path, torrents: &[PathBuf], ticks: f64) -> Figu
         let mut proc = Proc::spawn(name, command, &logs);
         let rpc = Rpc::new(([127, 0, 0, 1], rpc_port).into());
         assert!(
-            wait_for(Duration::from_secs(30), || std::net::TcpStream::connect(rpc.addr).is_ok()),
+            wait_for(Duration::from_secs(30), || std::net::TcpStream::connect(
+                rpc.addr
+            )
+            .is_ok()),
             "pollen daemon did not listen: {}",
             proc.report()
         );
@@ -196,7 +201,10 @@ fn run_transmission(tmp: &Path, data: &Path, torrents: &[PathBuf], ticks: f64) -
     let mut proc = Proc::spawn("transmission", command, &logs);
     let mut rpc = Rpc::new(([127, 0, 0, 1], rpc_port).into());
     assert!(
-        wait_for(Duration::from_secs(30), || std::net::TcpStream::connect(rpc.addr).is_ok()),
+        wait_for(Duration::from_secs(30), || std::net::TcpStream::connect(
+            rpc.addr
+        )
+        .is_ok()),
         "transmission-daemon did not listen: {}",
         proc.report()
     );
@@ -219,7 +227,14 @@ fn measure(proc: &mut Proc, rpc: &mut Rpc, torrents: &[PathBuf], ticks: f64) -> 
     let mut gets: Vec<f64> = (0..5)
         .map(|_| {
             let at = Instant::now();
-            let list = rpc.torrents(&["id", "name", "status", "percentDone", "rateDownload", "rateUpload"]);
+            let list = rpc.torrents(&[
+                "id",
+                "name",
+                "status",
+                "percentDone",
+                "rateDownload",
+                "rateUpload",
+            ]);
             assert_eq!(list.len(), torrents.len());
             at.elapsed().as_secs_f64() * 1000.0
         })
@@ -267,7 +282,15 @@ fn wait_all_seeding(rpc: &mut Rpc, count: usize, limit: Duration) {
 fn print_table(count: usize, rows: &[(&str, Figures)]) {
     println!(
         "  {:<26} {:>7} {:>10} {:>8} {:>10} {:>10} {:>13} {:>10} {:>10}",
-        "daemon", "add s", "seeding s", "get ms", "VmHWM MiB", "VmRSS MiB", "idle ms/min", "wakeups/s", "restart s"
+        "daemon",
+        "add s",
+        "seeding s",
+        "get ms",
+        "VmHWM MiB",
+        "VmRSS MiB",
+        "idle ms/min",
+        "wakeups/s",
+        "restart s"
     );
     for (name, f) in rows {
         println!(

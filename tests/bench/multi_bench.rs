@@ -363,4 +363,3 @@ fn print_table(rows: &[(&str, Figures)]) {
         );
     }
 }
-
