@@ -88,6 +88,9 @@ pub enum Error {
     },
     /// A magnet link that cannot be used (malformed, or v2-only).
     Magnet(crate::magnet::MagnetError),
+    /// The daemon's state directory cannot be used (another daemon has
+    /// it, or it cannot be created).
+    State(crate::daemon::StateError),
 }
 
 impl Error {
@@ -112,7 +115,8 @@ impl Error {
             | Error::AlreadyRunning { .. }
             | Error::Lock(_)
             | Error::TooManyTorrents(_)
-            | Error::DuplicateTorrent { .. } => false,
+            | Error::DuplicateTorrent { .. }
+            | Error::State(_) => false,
         }
     }
 }
@@ -167,6 +171,7 @@ impl fmt::Display for Error {
                 write!(f, "{name} is already in this session (same info-hash)")
             }
             Error::Magnet(e) => write!(f, "{e}"),
+            Error::State(e) => write!(f, "{e}"),
         }
     }
 }
@@ -184,6 +189,7 @@ impl std::error::Error for Error {
             Error::Create(e) => e.source(),
             Error::Storage(e) => e.source(),
             Error::Lock(e) => e.source(),
+            Error::State(e) => e.source(),
             Error::AlreadyRunning { .. }
             | Error::Refused(_)
             | Error::NoSpace { .. }

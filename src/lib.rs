@@ -15,13 +15,16 @@
 //!     torrent_file,     hashing files, reading .torrent files,
 //!     resume::file,     atomic resume state (tmp + fsync + rename)
 //!     lock              one pollen per download (flock on DEST/.pollen/<hash>.lock)
+//!     daemon::{state, watch, settings}
+//!                       pollen daemon: its state dir, watch dir, settings.json
 //!     tracker::http     blocking HTTP: one announce under hard timeouts
 //!     tracker::resolve  tracker name lookups on helper threads, off the loop
 //! L0  torrent, bencode, metainfo, bitfield, wire, hash, units, peer,
 //!     picker, partial_pieces, smart_ban, choker, peer_list, rate, ratelimit, rng,
 //!     trace, resume::{state, error}, tracker::{announce, udp, tiers, scrape},
 //!     tracker::server::{self, state, http_request, udp_request}, ui, close_reason,
-//!     magnet, metadata, pex, web_seed, dht
+//!     magnet, metadata, pex, web_seed, dht,
+//!     rpc::{self, http, access, call, fields, view, base64, web}
 //!                       pure: bytes/values in, values/bytes out; no I/O, no clock
 //! ```
 //!
@@ -35,9 +38,9 @@
 //! | step | function (in `src/session/`) | what it does |
 //! | --- | --- | --- |
 //! | wait | `next_deadline`, `wait_for_events` | sleep in epoll_wait(2) until a socket is ready or the nearest timer |
-//! | dispatch | `accept_peers`, `receive`, `on_writable`, `receive_dht` | new connections; bytes in, frames decoded and handled; connects finished, bytes out; DHT datagrams to the node |
+//! | dispatch | `accept_peers`, `receive`, `on_writable`, `receive_dht`, `rpc_event` | new connections; bytes in, frames decoded and handled; connects finished, bytes out; DHT datagrams to the node; `pollen daemon`'s RPC requests answered |
 //! | tick | `verify_pieces` | while a downloaded piece too large for one pass is queued: hash a slice of it |
-//! | tick | `add_peers`, `check_timeouts`, `send_keepalives`, `send_pex`, `show_status` | once a second: dial known peers, drop silent ones, keepalives, peer exchange (each peer at most once a minute), status line |
+//! | tick | `add_peers`, `check_timeouts`, `send_keepalives`, `send_pex`, `drive_daemon`, `show_status` | once a second: dial known peers, drop silent ones, keepalives, peer exchange (each peer at most once a minute), the daemon's queue, limits, watch folder and saved state, status line |
 //! | tick | `cleanup`, `send_haves`, `request_blocks`, `drive_web_seeds` | every pass: close marked peers, announce new pieces, refill pipelines, turn web seeds' requests into HTTP range requests |
 //! | tick | `rechoke`, `announce`, `drive_dht` | every 10 s: choose who we upload to; every pass: start each due tier's announce (UDP in the loop), at most one blocking HTTP announce; the DHT node's due timers and datagrams, the peers it found |
 //! | before sleep | `serve_requests`, `flush_all`, `cleanup`, `write_trace` | read requested blocks from disk, write every buffer, write the `--trace` lines |
@@ -104,6 +107,7 @@ pub mod choker;
 pub mod client;
 pub mod close_reason;
 pub mod create;
+pub mod daemon;
 pub mod dht;
 pub mod error;
 pub mod hash;

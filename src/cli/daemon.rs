@@ -13,6 +13,7 @@ use std::path::PathBuf;
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 
+use pollen::daemon::{Settings, SETTINGS_FILE};
 use pollen::rpc::access::Credentials;
 use pollen::session::{Config, DaemonConfig, Session, DEFAULT_MAX_PEERS};
 
@@ -151,30 +152,30 @@ pub fn run(args: &[OsString]) -> Result<(), CliError> {
         matches.opt_count("verbose").max(1),
         matches.opt_present("quiet"),
     );
-    let rpc_bind: SocketAddr = match matches.opt_str("rpc-bind") {
-        None => SocketAddr::from(([127, 0, 0, 1], 9091)),
-        Some(text) => text.parse().map_err(|_| {
-            CliError::Usage(format!(
-                "--rpc-bind {text:?} is not an address like 127.0.0.1:9091"
-            ))
-        })?,
+    let state_dir = match matches.opt_str("state") {
+        Some(dir) => PathBuf::from(dir),
+        None => pollen::daemon::default_root()
+            .ok_or_else(|| CliError::Usage("no HOME: give --state DIR".into()))?,
     };
-    let credentials = match matches.opt_str("rpc-auth") {
-        None => None,
-        Some(text) => Some(read_credentials(&text)?),
-    };
+    let settings_file = state_dir.join(SETTINGS_FILE);
+    let mut settings =
+        Settings::load(&settings_file).map_err(|e| CliError::Usage(e.to_string()))?;
+    let credentials = apply_flags(&matches, &mut settings)?;
+    let rpc_bind = SocketAddr::new(settings.rpc_bind_address, settings.rpc_port);
+    if settings.rpc_authentication_required && credentials.is_none() {
+        return Err(CliError::Usage(format!(
+            "{} asks for RPC authentication: give --rpc-auth {}:PASSFILE",
+            settings_file.display(),
+            settings.rpc_username
+        )));
+    }
     if !rpc_bind.ip().is_loopback() && credentials.is_none() {
         return Err(CliError::Usage(format!(
             "--rpc-bind {rpc_bind} is reachable beyond this machine: give --rpc-auth USER:PASSFILE"
         )));
     }
-    let allowed_addresses = match matches.opt_str("rpc-allow") {
-        Some(list) => split_list(&list),
-        None if credentials.is_none() => vec!["127.0.0.1".into(), "::1".into()],
-        None => Vec::new(),
-    };
-    let dest = match matches.opt_str("dest") {
-        Some(dir) => PathBuf::from(dir),
+    let dest = match &settings.download_dir {
+        Some(dir) => dir.clone(),
         None => home_dir()
             .map(|h| h.join("Downloads"))
             .ok_or_else(|| CliError::Usage("no HOME: give --dest DIR".into()))?,
@@ -182,93 +183,82 @@ pub fn run(args: &[OsString]) -> Result<(), CliError> {
     check_dest(&dest)?;
     let dest = std::fs::canonicalize(&dest)
         .map_err(|e| CliError::Usage(format!("--dest {}: {e}", dest.display())))?;
-    let state_dir = match matches.opt_str("state") {
-        Some(dir) => PathBuf::from(dir),
-        None => std::env::var_os("XDG_STATE_HOME")
-            .filter(|x| !x.is_empty())
-            .map(|x| PathBuf::from(x).join("pollen"))
-            .or_else(|| home_dir().map(|h| h.join(".local/state/pollen")))
-            .ok_or_else(|| CliError::Usage("no HOME: give --state DIR".into()))?,
-    };
-    let port = match matches.opt_str("port") {
-        None => 51413,
-        Some(text) => text
-            .parse::<u16>()
-            .map_err(|_| CliError::Usage(format!("--port {text:?}: port must be 0-65535")))?,
-    };
-    let queue = |name: &str, default: Option<u32>| -> Result<Option<u32>, CliError> {
-        match matches.opt_str(name) {
-            None => Ok(default),
-            Some(text) => match text.parse::<u32>() {
-                Ok(0) => Ok(None),
-                Ok(n) => Ok(Some(n)),
-                Err(_) => Err(CliError::Usage(format!(
-                    "--{name} {text:?} is not a number"
-                ))),
-            },
-        }
-    };
-    let seed_ratio = match matches.opt_str("seed-ratio") {
-        None => None,
-        Some(text) => Some(
-            text.parse::<f64>()
-                .ok()
-                .filter(|r| r.is_finite() && *r >= 0.0)
-                .ok_or_else(|| CliError::Usage(format!("--seed-ratio {text:?} is not a ratio")))?,
-        ),
-    };
-    let idle_seeding = match matches.opt_str("idle-seeding") {
-        None => None,
-        Some(text) => Some(std::time::Duration::from_secs(
-            text.parse::<u64>()
-                .map_err(|_| CliError::Usage(format!("--idle-seeding {text:?} is not minutes")))?
-                .saturating_mul(60),
-        )),
-    };
+    settings.download_dir = Some(dest.clone());
+    let mut download_roots: Vec<PathBuf> = matches
+        .opt_strs("download-root")
+        .into_iter()
+        .map(PathBuf::from)
+        .collect();
+    download_roots.push(dest.clone());
     let web_ui = match matches.opt_str("web-ui") {
         Some(dir) => Some(PathBuf::from(dir)),
         None => Some(PathBuf::from(DEBIAN_WEB_UI)).filter(|p| p.join("index.html").is_file()),
     };
     let config = Config {
-        dest: dest.clone(),
+        dest,
         listen_ip: parse_bind(matches.opt_str("bind"))?,
-        port,
+        port: settings.peer_port,
         seed: true,
         keep_running: true,
-        max_peers: parse_number(&matches, "max-peers", DEFAULT_MAX_PEERS)?.max(1),
-        max_down: parse_rate(&matches, "max-down")?,
-        max_up: parse_rate(&matches, "max-up")?,
-        dht: !matches.opt_present("no-dht"),
+        max_peers: usize::try_from(settings.peer_limit_global.max(1)).unwrap_or(usize::MAX),
+        max_down: settings
+            .speed_limit_down_enabled
+            .then(|| settings.speed_limit_down.saturating_mul(1000)),
+        max_up: settings
+            .speed_limit_up_enabled
+            .then(|| settings.speed_limit_up.saturating_mul(1000)),
+        dht: settings.dht_enabled,
         dht_bootstrap: parse_dht_bootstrap(&matches.opt_strs("dht-bootstrap"))?,
         ..Config::default()
     };
     let reload = Arc::new(AtomicBool::new(false));
+    let list = |text: &str| -> Vec<String> {
+        pollen::daemon::settings::split_list(text)
+            .into_iter()
+            .map(String::from)
+            .collect()
+    };
     let daemon = DaemonConfig {
         rpc_bind,
         credentials,
-        allowed_addresses,
-        allowed_hosts: matches
-            .opt_str("rpc-host")
-            .map(|l| split_list(&l))
-            .unwrap_or_default(),
+        allowed_addresses: if settings.rpc_whitelist_enabled {
+            list(&settings.rpc_whitelist)
+        } else {
+            Vec::new()
+        },
+        allowed_hosts: if settings.rpc_host_whitelist_enabled {
+            list(&settings.rpc_host_whitelist)
+        } else {
+            vec!["*".into()]
+        },
         web_ui,
-        download_roots: matches
-            .opt_strs("download-root")
-            .into_iter()
-            .map(PathBuf::from)
-            .collect(),
-        settings_file: Some(state_dir.join("settings.json")),
+        download_roots,
+        settings_file: Some(settings_file.clone()),
         state_dir: Some(state_dir),
-        watch_dir: matches.opt_str("watch").map(PathBuf::from),
-        download_queue: queue("download-queue", Some(5))?,
-        seed_queue: queue("seed-queue", None)?,
-        seed_ratio,
-        idle_seeding,
-        start_added: true,
+        watch_dir: settings
+            .watch_dir
+            .clone()
+            .filter(|_| settings.watch_dir_enabled),
+        download_queue: settings
+            .download_queue_enabled
+            .then_some(settings.download_queue_size),
+        seed_queue: settings
+            .seed_queue_enabled
+            .then_some(settings.seed_queue_size),
+        seed_ratio: settings.ratio_limit_enabled.then_some(settings.ratio_limit),
+        idle_seeding: settings.idle_seeding_limit_enabled.then(|| {
+            std::time::Duration::from_secs(settings.idle_seeding_limit.saturating_mul(60))
+        }),
+        start_added: settings.start_added_torrents,
         reload: Arc::clone(&reload),
     };
     let mut session = Session::bind(config)?;
+    // Takes the state directory's lock: a second daemon stops here.
     let rpc = session.serve_daemon(daemon)?;
+    // Only now, under the lock: the flags given become the saved settings.
+    if let Err(e) = settings.save(&settings_file) {
+        log::warn!("cannot save {}: {e}", settings_file.display());
+    }
     let stop = session.stop_flag();
     register_signals(&stop, &reload);
     say(&format!(
@@ -278,6 +268,116 @@ pub fn run(args: &[OsString]) -> Result<(), CliError> {
     ))?;
     session.run()?;
     Ok(())
+}
+
+/// Puts the command line's options over the settings file's values (an
+/// option given wins, and is saved); returns the RPC credentials.
+fn apply_flags(
+    matches: &getopts::Matches,
+    settings: &mut Settings,
+) -> Result<Option<Credentials>, CliError> {
+    if let Some(dir) = matches.opt_str("dest") {
+        settings.download_dir = Some(PathBuf::from(dir));
+    }
+    if let Some(text) = matches.opt_str("rpc-bind") {
+        let addr: SocketAddr = text.parse().map_err(|_| {
+            CliError::Usage(format!(
+                "--rpc-bind {text:?} is not an address like 127.0.0.1:9091"
+            ))
+        })?;
+        settings.rpc_bind_address = addr.ip();
+        settings.rpc_port = addr.port();
+    }
+    let credentials = match matches.opt_str("rpc-auth") {
+        None => None,
+        Some(text) => Some(read_credentials(&text)?),
+    };
+    if let Some(credentials) = &credentials {
+        settings.rpc_authentication_required = true;
+        settings.rpc_username = credentials.user.clone();
+        if matches.opt_str("rpc-allow").is_none() && settings.rpc_whitelist == "127.0.0.1,::1" {
+            // A password guards it: any address may try (as --rpc-allow can narrow).
+            settings.rpc_whitelist_enabled = false;
+        }
+    }
+    if let Some(list) = matches.opt_str("rpc-allow") {
+        settings.rpc_whitelist = list;
+        settings.rpc_whitelist_enabled = true;
+    }
+    if let Some(list) = matches.opt_str("rpc-host") {
+        settings.rpc_host_whitelist = list;
+        settings.rpc_host_whitelist_enabled = true;
+    }
+    if let Some(text) = matches.opt_str("port") {
+        settings.peer_port = text
+            .parse::<u16>()
+            .map_err(|_| CliError::Usage(format!("--port {text:?}: port must be 0-65535")))?;
+    }
+    if matches.opt_present("max-peers") {
+        let peers = parse_number(matches, "max-peers", DEFAULT_MAX_PEERS)?.max(1);
+        settings.peer_limit_global = u32::try_from(peers).unwrap_or(u32::MAX);
+    }
+    for (name, limit, enabled) in [
+        (
+            "max-down",
+            &mut settings.speed_limit_down,
+            &mut settings.speed_limit_down_enabled,
+        ),
+        (
+            "max-up",
+            &mut settings.speed_limit_up,
+            &mut settings.speed_limit_up_enabled,
+        ),
+    ] {
+        if let Some(bytes) = parse_rate(matches, name)? {
+            *limit = (bytes / 1000).max(1);
+            *enabled = true;
+        }
+    }
+    for (name, size, enabled) in [
+        (
+            "download-queue",
+            &mut settings.download_queue_size,
+            &mut settings.download_queue_enabled,
+        ),
+        (
+            "seed-queue",
+            &mut settings.seed_queue_size,
+            &mut settings.seed_queue_enabled,
+        ),
+    ] {
+        if let Some(text) = matches.opt_str(name) {
+            let n = text
+                .parse::<u32>()
+                .map_err(|_| CliError::Usage(format!("--{name} {text:?} is not a number")))?;
+            *enabled = n > 0;
+            if n > 0 {
+                *size = n;
+            }
+        }
+    }
+    if let Some(text) = matches.opt_str("seed-ratio") {
+        settings.ratio_limit = text
+            .parse::<f64>()
+            .ok()
+            .filter(|r| r.is_finite() && *r >= 0.0)
+            .ok_or_else(|| CliError::Usage(format!("--seed-ratio {text:?} is not a ratio")))?;
+        settings.ratio_limit_enabled = true;
+    }
+    if let Some(text) = matches.opt_str("idle-seeding") {
+        settings.idle_seeding_limit = text
+            .parse::<u64>()
+            .map_err(|_| CliError::Usage(format!("--idle-seeding {text:?} is not minutes")))?;
+        settings.idle_seeding_limit_enabled = true;
+    }
+    if let Some(dir) = matches.opt_str("watch") {
+        settings.watch_dir = Some(PathBuf::from(dir));
+        settings.watch_dir_enabled = true;
+    }
+    if matches.opt_present("no-dht") {
+        settings.dht_enabled = false;
+    }
+    Ok(credentials)
 }
 
 /// SIGTERM and SIGINT stop the loop (a second one exits at once); SIGHUP
@@ -316,15 +416,6 @@ fn read_credentials(text: &str) -> Result<Credentials, CliError> {
     })
 }
 
-/// A comma-separated list, trimmed, without empty items.
-fn split_list(text: &str) -> Vec<String> {
-    text.split(',')
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
-        .map(String::from)
-        .collect()
-}
-
 /// `$HOME`, if set.
 fn home_dir() -> Option<PathBuf> {
     std::env::var_os("HOME")
@@ -335,11 +426,6 @@ fn home_dir() -> Option<PathBuf> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn lists_are_split_on_commas_and_trimmed() {
-        assert_eq!(split_list(" a, b,,c "), vec!["a", "b", "c"]);
-    }
 
     #[test]
     fn credentials_need_a_user_and_a_password_file() {

@@ -40,5 +40,11 @@ pub const VERSION_STRING: &str = concat!("pollen ", env!("CARGO_PKG_VERSION"));
 /// Where the RPC is served (Transmission's default `rpc-url` plus `rpc`).
 pub const RPC_PATH: &str = "/transmission/rpc";
 
+/// Whether a request path is the RPC's: [`RPC_PATH`], with or without a
+/// trailing slash (`transmission-remote` 3.00 posts to `/transmission/rpc/`).
+pub fn is_rpc_path(path: &str) -> bool {
+    path.strip_suffix('/').unwrap_or(path) == RPC_PATH
+}
+
 /// Where the Transmission web UI's files are served, when there are any.
 pub const WEB_UI_PATH: &str = "/transmission/web/";

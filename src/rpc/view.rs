@@ -102,6 +102,8 @@ pub struct TrackerView {
     pub last_announce_result: String,
     /// Unix time of the next announce, or 0.
     pub next_announce_time: i64,
+    /// Unix time of the last announce, or 0 (`lastAnnounceTime`).
+    pub last_announce_time: i64,
 }
 
 /// What a torrent shows through `torrent-get`.
@@ -191,6 +193,8 @@ pub struct TorrentView {
     pub pieces_base64: String,
     /// A magnet link for it (`magnetLink`).
     pub magnet_link: String,
+    /// Most peers connected to it at once (`peer-limit`, `maxConnectedPeers`).
+    pub peer_limit: u32,
     /// Its place in the queue, from 0 (`queuePosition`).
     pub queue_position: u32,
     /// Seeding ratio limit: Some(ratio) for its own (`seedRatioMode` 1).

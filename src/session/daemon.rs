@@ -149,6 +149,9 @@ pub(super) struct Entry {
     pub(super) last_downloaded: u64,
     /// Something the state directory should know changed.
     pub(super) dirty: bool,
+    /// Its metainfo is in the state directory (false for a magnet link
+    /// until its metadata arrives and is saved).
+    pub(super) meta_saved: bool,
 }
 
 /// A torrent's transfer totals from earlier runs.
@@ -177,6 +180,14 @@ pub(super) struct DaemonSide {
     pub(super) started_unix: i64,
     /// Torrents added this run.
     pub(super) files_added: u64,
+    /// The state directory, locked while the daemon runs.
+    pub(super) state: Option<crate::daemon::StateDir>,
+    /// The totals of earlier runs (`cumulative-stats`).
+    pub(super) earlier_totals: crate::daemon::state::Totals,
+    /// When the watch folder is next scanned.
+    pub(super) next_watch: Instant,
+    /// When every record's counters are next saved.
+    pub(super) next_state_save: Instant,
 }
 
 /// Now as Unix seconds (0 if the clock is before 1970).
@@ -193,6 +204,13 @@ impl Session {
     /// when 0 was asked). Torrents already in the session are taken in,
     /// in order.
     pub fn serve_daemon(&mut self, config: DaemonConfig) -> Result<SocketAddr, Error> {
+        // The state directory first: a second daemon on it stops here,
+        // before it binds anything or touches a torrent.
+        let state = match &config.state_dir {
+            Some(dir) => Some(crate::daemon::StateDir::open(dir).map_err(Error::State)?),
+            None => None,
+        };
+        let earlier_totals = state.as_ref().map(|s| s.load_stats()).unwrap_or_default();
         let server = RpcServer::bind(config.rpc_bind, self.poll.registry())
             .map_err(|e| Error::Bind(config.rpc_bind, e))?;
         let addr = server.addr;
@@ -218,9 +236,19 @@ impl Session {
             removed: VecDeque::new(),
             started_unix: unix_now(),
             files_added: 0,
+            state: None,
+            earlier_totals,
+            next_watch: now,
+            next_state_save: now + super::daemon_state::STATE_SAVE_PERIOD,
         }));
         for tid in self.torrent_ids() {
             self.enter_torrent(tid, now);
+        }
+        if let Some(state) = &state {
+            self.restore_torrents(state, now);
+        }
+        if let Some(daemon) = self.daemon.as_mut() {
+            daemon.state = state;
         }
         log::info!("rpc: listening on http://{addr}{}", crate::rpc::RPC_PATH);
         Ok(addr)
@@ -261,6 +289,7 @@ impl Session {
                 upload_seen_at: now,
                 last_downloaded: 0,
                 dirty: true,
+                meta_saved: true,
             },
         );
         daemon.files_added = daemon.files_added.saturating_add(1);
@@ -274,10 +303,33 @@ impl Session {
         if self.daemon.is_none() {
             return;
         }
+        if self.take_reload() {
+            self.reload_settings();
+        }
+        self.scan_watch_dir(now);
         self.note_progress(now);
         self.stop_finished_seeds(now);
         self.run_queue(now);
         self.forget_removed(now);
+        let all = self
+            .daemon
+            .as_ref()
+            .is_some_and(|d| now >= d.next_state_save);
+        if all {
+            if let Some(daemon) = self.daemon.as_mut() {
+                daemon.next_state_save = now + super::daemon_state::STATE_SAVE_PERIOD;
+            }
+        }
+        self.save_daemon_state(all, now);
+    }
+
+    /// Whether a SIGHUP asked for the settings to be reloaded (and clears it).
+    fn take_reload(&self) -> bool {
+        self.daemon.as_ref().is_some_and(|d| {
+            d.config
+                .reload
+                .swap(false, std::sync::atomic::Ordering::Relaxed)
+        })
     }
 
     /// Notes completions (`doneDate`) and the last moment bytes moved.
@@ -304,7 +356,7 @@ impl Session {
                 entry.done_date = unix;
                 entry.dirty = true;
             }
-            if entry.magnet.is_some() && !slot.torrent.is_awaiting_metadata() {
+            if entry.magnet.is_some() && slot.torrent.metadata_progress().is_none() {
                 entry.magnet = None;
                 entry.dirty = true;
             }
@@ -457,10 +509,6 @@ impl Session {
             .filter_map(|root| std::fs::canonicalize(root).ok())
             .any(|root| resolved.starts_with(&root))
     }
-
-    /// The daemon's settings changed (`session-set`): saved to the
-    /// settings file when there is one.
-    pub(super) fn settings_changed(&mut self) {}
 }
 
 /// `path` with its longest existing prefix resolved (symbolic links

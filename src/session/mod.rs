@@ -18,12 +18,12 @@
 //!     wait_for_events(timeout)          epoll_wait / poll(2)
 //!     now = Instant::now()              the clock is read once per pass
 //!     dispatch_events(now)              per ready socket: accept_peers, receive_dht,
-//!                                         receive_udp_tracker, web_seed_event, on_writable,
-//!                                         receive (finishes a connect, then bytes in)
+//!                                         receive_udp_tracker, web_seed_event, rpc_event,
+//!                                         on_writable, receive (finishes a connect, then bytes in)
 //!     tick(now)                         the due periodic phases, in order: check_existing_data,
 //!                                         verify_pieces (large pieces, a slice per pass),
 //!                                         add_peers, check_timeouts, send_keepalives, send_pex,
-//!                                         show_status (once a second), cleanup, send_haves,
+//!                                         drive_daemon, show_status (once a second), cleanup, send_haves,
 //!                                         request_blocks, drive_web_seeds, rechoke (every 10 s),
 //!                                         announce, drive_dht, check_finished, save_resume
 //!     before_sleep(now)                 serve_requests, flush_all (in rounds), cleanup, write_trace
@@ -57,6 +57,7 @@ mod conn;
 mod connect;
 mod control;
 mod daemon;
+mod daemon_state;
 mod dht;
 mod drive;
 mod existing;
@@ -705,6 +706,7 @@ impl Session {
             self.announce_on_exit(tid);
         }
         self.save_dht(Instant::now());
+        self.save_daemon_state(true, Instant::now());
         self.status.clear();
         self.view = None; // a terminal view restores the screen before anything is printed
         self.write_trace();

@@ -23,7 +23,7 @@ use crate::metainfo::Metainfo;
 use crate::rpc::call::{self, AddArgs, AddSource, Ids, Method, QueueMove};
 use crate::rpc::http::{Request, Response};
 use crate::rpc::view::{FileView, PeerView, SessionStats, SessionView, Status, TorrentView};
-use crate::rpc::{fields, web, RPC_PATH, WEB_UI_PATH};
+use crate::rpc::{fields, web, WEB_UI_PATH};
 
 /// Largest file served from the web UI folder (its biggest script is
 /// about 100 KiB): a stray huge file is not read into memory.
@@ -65,7 +65,7 @@ impl Session {
         let Some(daemon) = self.daemon.as_ref() else {
             return Response::new(503, "text/plain", b"no daemon\n".to_vec());
         };
-        let rpc = request.path == RPC_PATH;
+        let rpc = crate::rpc::is_rpc_path(&request.path);
         if let Err(refusal) = daemon.policy.check(peer.ip(), request, rpc) {
             log::debug!(
                 "rpc: {peer}: {} {}: {refusal}",
@@ -75,8 +75,8 @@ impl Session {
             return daemon.policy.refusal_response(&refusal);
         }
         let response = match (request.method.as_str(), request.path.as_str()) {
-            ("POST", RPC_PATH) => self.answer_rpc(&request.body, now),
-            (_, RPC_PATH) => Response::new(405, "text/plain", b"use POST\n".to_vec()),
+            ("POST", _) if rpc => self.answer_rpc(&request.body, now),
+            (_, _) if rpc => Response::new(405, "text/plain", b"use POST\n".to_vec()),
             ("GET" | "HEAD", "/" | "/index.html") => Response::new(
                 200,
                 "text/html; charset=utf-8",
@@ -282,7 +282,7 @@ impl Session {
             .filter(|(_, c)| c.torrent == Some(tid) && !c.outgoing)
             .map(|(k, _)| k)
             .collect();
-        let default_dir = self.config.dest.clone();
+        let max_peers = self.config.max_peers;
         let slot = self.torrents.get_mut(tid)?;
         let meta = Arc::clone(&slot.meta);
         let stats = slot.torrent.stats().clone();
@@ -375,6 +375,7 @@ impl Session {
             peers_sending_to_us: sending,
             peers_getting_from_us: getting,
             peers_known: u32::try_from(slot.torrent.peer_list().len()).unwrap_or(u32::MAX),
+            peer_limit: u32::try_from(max_peers).unwrap_or(u32::MAX),
             added_date: entry.added_date,
             start_date: entry.start_date,
             done_date: entry.done_date,
@@ -421,14 +422,13 @@ impl Session {
             },
             peers,
             trackers: if wants.trackers {
-                slot.tracker.views()
+                slot.tracker.views(now)
             } else {
                 Vec::new()
             },
             webseeds: meta.url_list.clone(),
             webseeds_sending_to_us: u32::try_from(slot.web_seeds.joined_count()).unwrap_or(0),
         };
-        let _ = default_dir;
         Some(view)
     }
 
@@ -521,6 +521,7 @@ impl Session {
             paused: args.paused || !start_added,
             force_check: false,
         };
+        let mut bytes_added: Option<Vec<u8>> = None;
         let added = match &args.source {
             AddSource::Magnet(link) => {
                 let magnet =
@@ -534,12 +535,14 @@ impl Session {
             AddSource::Metainfo(bytes) => {
                 let meta = Metainfo::from_bytes(bytes)
                     .map_err(|e| format!("invalid or corrupt torrent file: {e}"))?;
+                bytes_added = Some(bytes.clone());
                 self.add_metainfo(meta, &options)?
             }
             AddSource::Path(path) => {
                 let bytes = self.read_torrent_path(Path::new(path))?;
                 let meta = Metainfo::from_bytes(&bytes)
                     .map_err(|e| format!("invalid or corrupt torrent file: {e}"))?;
+                bytes_added = Some(bytes);
                 self.add_metainfo(meta, &options)?
             }
             AddSource::Url(_) => {
@@ -550,8 +553,11 @@ impl Session {
         let (tid, magnet) = added;
         self.enter_torrent(tid, now);
         if let Some(entry) = self.daemon.as_mut().and_then(|d| d.entries.get_mut(&tid)) {
+            entry.meta_saved = magnet.is_none();
             entry.magnet = magnet;
         }
+        // Saved before the answer: a kill right after it loses nothing.
+        self.save_new_torrent(tid, bytes_added.as_deref(), now);
         let Some(view) = self.brief(tid) else {
             return Err("the torrent vanished".into());
         };
@@ -660,6 +666,7 @@ impl Session {
             return;
         }
         self.note_removed(tid, now);
+        self.forget_saved(&meta.info_hash);
         if delete {
             super::slot::clean(&dest, &meta);
             let _ = std::fs::remove_file(crate::resume::torrent_path(&dest, &meta.info_hash));

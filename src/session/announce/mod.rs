@@ -221,7 +221,8 @@ impl TrackerState {
     }
 
     /// Each tier as the RPC shows it (`trackers`, `trackerStats`).
-    pub(super) fn views(&self) -> Vec<crate::rpc::view::TrackerView> {
+    pub(super) fn views(&self, now: Instant) -> Vec<crate::rpc::view::TrackerView> {
+        let unix = super::daemon::unix_now();
         let mut id = 0u32;
         let mut out = Vec::new();
         for (tier, (t, slot)) in self.tiers.iter().zip(&self.slots).enumerate() {
@@ -230,6 +231,10 @@ impl TrackerState {
                 .as_ref()
                 .and_then(|r| r.swarm)
                 .map_or((-1, -1), |(s, l)| (i64::from(s), i64::from(l)));
+            let last_time = slot.last.as_ref().map_or(0, |r| {
+                let ago = now.saturating_duration_since(r.at).as_secs();
+                unix.saturating_sub(i64::try_from(ago).unwrap_or(i64::MAX))
+            });
             let result = match slot.last.as_ref().map(|r| &r.result) {
                 Some(Ok(_)) => "Success".to_string(),
                 Some(Err(e)) => e.clone(),
@@ -249,6 +254,7 @@ impl TrackerState {
                         String::new()
                     },
                     next_announce_time: 0,
+                    last_announce_time: if url == t.current() { last_time } else { 0 },
                 });
                 id = id.saturating_add(1);
             }
