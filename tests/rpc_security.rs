@@ -6,23 +6,28 @@
 //! at a time) that must be refused or timed out while the loop keeps
 //! serving peers.
 //!
-//! "The loop keeps serving peers" is checked on the daemon's peer port: a
-//! BitTorrent handshake for an info-hash it does not serve is answered by
-//! a close, which only a loop that is still turning can send.
+//! "The loop keeps serving peers" is checked two ways: on the daemon's
+//! peer port (a BitTorrent handshake for an info-hash it does not serve is
+//! answered by a close, which only a loop that is still turning can send),
+//! and by a real download (a torrent added through the RPC, its seeder
+//! found through `pollen tracker`) that completes byte-identical while the
+//! RPC is flooded and trickled at.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
 
 use std::io::{ErrorKind, Read, Write};
 use std::net::TcpStream;
+use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{mpsc, Arc};
 use std::time::{Duration, Instant};
 
 use common::daemon::{base64, exchange, read_answer, Answer, Daemon, HTTP_TIMEOUT};
-use common::process::wait_for;
+use common::process::{assert_same_tree, wait_for, Pollen, Tracker};
 use common::scripted_peer::ProbeLeecher;
-use common::{pollen, TempDir};
+use common::{pollen, write_tree, TempDir};
+use pollen::create::{create_torrent, CreateOptions};
 
 /// The RPC's path.
 const RPC: &str = "/transmission/rpc";
@@ -416,168 +421,392 @@ fn open_files_limit() -> Option<usize> {
     line.split_whitespace().nth(3)?.parse().ok()
 }
 
-#[test]
-fn a_thousand_idle_connections_cannot_lock_the_owner_out() {
-    const WANTED: usize = 1000;
+/// Opens up to `wanted` connections to the RPC that never send a byte
+/// (fewer if this process has too few file descriptors; it says so),
+/// nonblocking, for [`count_closed`].
+fn open_idle(daemon: &Daemon, wanted: usize) -> Vec<TcpStream> {
     /// File descriptors kept for the rest of the test (the daemon's pipes,
     /// the other tests of this binary running at the same time).
     const SPARE_FDS: usize = 100;
     let available = open_files_limit().unwrap_or(1024);
-    let count = WANTED.min(available.saturating_sub(SPARE_FDS));
-    println!("open files limit {available}: opening {count} idle connections (wanted {WANTED})");
+    let count = wanted.min(available.saturating_sub(SPARE_FDS));
+    println!("open files limit {available}: opening {count} idle connections (wanted {wanted})");
     assert!(
         count > 2 * MAX_RPC_CONNECTIONS,
         "too few fds ({available}) to flood past the cap"
     );
+    (0..count)
+        .map(|i| {
+            let stream =
+                TcpStream::connect_timeout(&daemon.rpc, HTTP_TIMEOUT).unwrap_or_else(|e| {
+                    panic!(
+                        "idle connection {i}: {e}; stderr:\n{}",
+                        daemon.process.stderr()
+                    )
+                });
+            stream.set_nonblocking(true).unwrap();
+            stream
+        })
+        .collect()
+}
 
+/// Waits (up to [`HTTP_TIMEOUT`]) until the server has closed at least
+/// `least` of `idle`; returns how many it closed.
+fn count_closed(idle: &mut [TcpStream], least: usize) -> usize {
+    let mut closed = vec![false; idle.len()];
+    wait_for(HTTP_TIMEOUT, || {
+        for (stream, done) in idle.iter_mut().zip(closed.iter_mut()) {
+            if !*done {
+                *done = is_closed(stream);
+            }
+        }
+        closed.iter().filter(|c| **c).count() >= least
+    });
+    closed.iter().filter(|c| **c).count()
+}
+
+#[test]
+fn a_thousand_idle_connections_cannot_lock_the_owner_out() {
     let (_tmp, daemon) = start("rpcsec-flood", &[]);
     let id = session_id(&daemon, &[]);
-    let mut idle: Vec<TcpStream> = Vec::with_capacity(count);
-    for i in 0..count {
-        let stream = TcpStream::connect_timeout(&daemon.rpc, HTTP_TIMEOUT).unwrap_or_else(|e| {
-            panic!(
-                "idle connection {i}: {e}; stderr:\n{}",
-                daemon.process.stderr()
-            )
-        });
-        stream.set_nonblocking(true).unwrap();
-        idle.push(stream);
-    }
+    let mut idle = open_idle(&daemon, 1000);
 
     // The owner gets through on a new connection, and so do peers.
     assert_rpc_ok(&daemon, &post(&daemon, &[(SID, &id)]));
     assert_loop_serves_peers(&daemon, "with the idle connections open");
 
     // All but the cap's worth were closed to make room.
-    let least_closed = count - MAX_RPC_CONNECTIONS;
-    let mut closed = vec![false; count];
-    let enough = wait_for(HTTP_TIMEOUT, || {
-        for (stream, done) in idle.iter_mut().zip(closed.iter_mut()) {
-            if !*done {
-                *done = is_closed(stream);
-            }
-        }
-        closed.iter().filter(|c| **c).count() >= least_closed
-    });
-    let closed_count = closed.iter().filter(|c| **c).count();
-    println!("the server closed {closed_count} of {count} idle connections");
+    let least = idle.len() - MAX_RPC_CONNECTIONS;
+    let closed = count_closed(&mut idle, least);
+    println!(
+        "the server closed {closed} of {} idle connections",
+        idle.len()
+    );
     assert!(
-        enough,
-        "only {closed_count} of {count} idle connections closed, at least {least_closed} expected; stderr:\n{}",
+        closed >= least,
+        "only {closed} of {} idle connections closed, at least {least} expected; stderr:\n{}",
+        idle.len(),
         daemon.process.stderr()
     );
     assert_rpc_ok(&daemon, &post(&daemon, &[(SID, &id)]));
 }
 
+/// The owner's request, sent as soon as it connects in the middle of a
+/// burst of idle connections, must be answered: the idle ones are the
+/// idlest. Each trial opens [`BURST`] connections with the owner's at the
+/// middle; a trial fails when the owner's connection is closed unanswered.
+#[test]
+#[ignore = "bug: at the cap, among connections accepted in the same pass (equal last_active), \
+            the newest accepted is evicted, before its pending request was read \
+            (src/session/rpc.rs evict_idlest)"]
+fn an_owner_connecting_in_the_middle_of_a_flood_is_answered() {
+    /// Trials; the failure shows in a third of them or so.
+    const TRIALS: usize = 10;
+    /// Idle connections per trial.
+    const BURST: usize = 300;
+    let (_tmp, daemon) = start("rpcsec-flood-mid", &[]);
+    let id = session_id(&daemon, &[]);
+    let host = daemon.rpc.to_string();
+    let owner_request = request("POST", RPC, &host, &[(SID, &id)], BODY);
+    let mut dropped = 0;
+    for _ in 0..TRIALS {
+        let mut flood = Vec::with_capacity(BURST);
+        let mut owner = None;
+        for i in 0..BURST {
+            flood.push(TcpStream::connect_timeout(&daemon.rpc, HTTP_TIMEOUT).unwrap());
+            if i == BURST / 2 {
+                let mut stream = TcpStream::connect_timeout(&daemon.rpc, HTTP_TIMEOUT).unwrap();
+                stream.write_all(&owner_request).unwrap();
+                owner = Some(stream);
+            }
+        }
+        let mut owner = owner.unwrap();
+        owner.set_read_timeout(Some(HTTP_TIMEOUT)).unwrap();
+        let mut status_line = [0u8; 12];
+        let answered = owner.read_exact(&mut status_line).is_ok();
+        if !answered {
+            dropped += 1;
+        }
+    }
+    println!("{dropped} of {TRIALS} owners connecting mid-flood were dropped unanswered");
+    assert_eq!(
+        dropped,
+        0,
+        "{dropped} of {TRIALS} owners connecting in the middle of a flood were closed unanswered; stderr:\n{}",
+        daemon.process.stderr()
+    );
+}
+
 // 7. Slowloris.
+
+/// How the slow client's connection ended: the bytes it was answered with
+/// (none, if the server just closed it) or the read error, and when.
+type SlowEnd = (Result<Vec<u8>, ErrorKind>, Duration);
+
+/// A client sending a whole, valid RPC request one byte every
+/// [`Slowloris::BYTE_GAP`] (a thread), and a thread reading its
+/// connection to see it closed. Dropping it stops both.
+struct Slowloris {
+    /// The request's length.
+    whole_len: usize,
+    /// Bytes sent so far.
+    sent: Arc<AtomicUsize>,
+    stop: Arc<AtomicBool>,
+    /// The connection's end, once it came.
+    ended: mpsc::Receiver<SlowEnd>,
+    /// A handle on the socket, to shut it down on drop.
+    socket: TcpStream,
+    threads: Vec<std::thread::JoinHandle<()>>,
+}
+
+impl Slowloris {
+    /// Between two bytes.
+    const BYTE_GAP: Duration = Duration::from_millis(500);
+
+    /// Connects and starts trickling a request that carries `id`.
+    fn start(daemon: &Daemon, id: &str) -> Slowloris {
+        let host = daemon.rpc.to_string();
+        let whole = request(
+            "POST",
+            RPC,
+            &host,
+            &[(SID, id), ("User-Agent", "slow-client/1.0")],
+            BODY,
+        );
+        let whole_len = whole.len();
+        // Sending all of it must take far longer than the server allows.
+        assert!(
+            Self::BYTE_GAP * u32::try_from(whole_len).unwrap() > RPC_REQUEST_TIMEOUT * 4,
+            "request too short for the test"
+        );
+        let socket = TcpStream::connect_timeout(&daemon.rpc, HTTP_TIMEOUT).unwrap();
+        socket.set_nodelay(true).unwrap();
+        let mut writer = socket.try_clone().unwrap();
+        let mut reader = socket.try_clone().unwrap();
+        let sent = Arc::new(AtomicUsize::new(0));
+        let stop = Arc::new(AtomicBool::new(false));
+        let trickle = {
+            let sent = Arc::clone(&sent);
+            let stop = Arc::clone(&stop);
+            std::thread::spawn(move || {
+                for byte in whole {
+                    if stop.load(Ordering::Relaxed) || writer.write_all(&[byte]).is_err() {
+                        return;
+                    }
+                    sent.fetch_add(1, Ordering::Relaxed);
+                    std::thread::sleep(Self::BYTE_GAP);
+                }
+            })
+        };
+        // Its close (or reset) is the event waited for; an answer would
+        // mean the request got through.
+        let started = Instant::now();
+        let (tx, ended) = mpsc::channel();
+        let watcher = std::thread::spawn(move || {
+            reader
+                .set_read_timeout(Some(RPC_REQUEST_TIMEOUT * 3))
+                .unwrap();
+            let mut got = Vec::new();
+            let outcome = match reader.read_to_end(&mut got) {
+                Ok(_) => Ok(got),
+                Err(e) => Err(e.kind()),
+            };
+            let _ = tx.send((outcome, started.elapsed()));
+        });
+        Slowloris {
+            whole_len,
+            sent,
+            stop,
+            ended,
+            socket,
+            threads: vec![trickle, watcher],
+        }
+    }
+
+    /// The connection's end, if it comes within `limit`.
+    fn ended_within(&self, limit: Duration) -> Option<SlowEnd> {
+        self.ended.recv_timeout(limit).ok()
+    }
+
+    /// Bytes sent so far.
+    fn sent(&self) -> usize {
+        self.sent.load(Ordering::Relaxed)
+    }
+
+    /// Asserts the connection ended by the server closing it (no answer)
+    /// before the whole request was sent; says when.
+    fn assert_cut_off(&self, daemon: &Daemon, end: SlowEnd) {
+        let (outcome, after) = end;
+        let sent = self.sent();
+        println!(
+            "slow client closed by the server after {after:?}, {sent} of {} bytes sent",
+            self.whole_len
+        );
+        match outcome {
+            Ok(got) => assert!(
+                got.is_empty(),
+                "the slow client got an answer: {:?}",
+                String::from_utf8_lossy(&got)
+            ),
+            Err(kind) => assert!(
+                matches!(
+                    kind,
+                    ErrorKind::ConnectionReset | ErrorKind::ConnectionAborted
+                ),
+                "reading the slow connection: {kind:?}; stderr:\n{}",
+                daemon.process.stderr()
+            ),
+        }
+        assert!(
+            sent < self.whole_len,
+            "closed only after the whole request was sent"
+        );
+    }
+}
+
+impl Drop for Slowloris {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        let _ = self.socket.shutdown(std::net::Shutdown::Both);
+        for thread in self.threads.drain(..) {
+            let _ = thread.join();
+        }
+    }
+}
+
+/// The longest the server may take to cut off the slow client: its
+/// request timeout plus the once-a-second check and scheduling slack.
+const SLOW_CUT_OFF_LIMIT: Duration = Duration::from_secs(15);
 
 #[test]
 fn a_client_trickling_its_request_is_cut_off_while_others_are_served() {
-    /// Between two bytes of the slow client.
-    const BYTE_GAP: Duration = Duration::from_millis(500);
-
     let (_tmp, daemon) = start("rpcsec-slow", &[]);
     let id = session_id(&daemon, &[]);
-    let host = daemon.rpc.to_string();
-    let whole = request(
-        "POST",
-        RPC,
-        &host,
-        &[(SID, &id), ("User-Agent", "slow-client/1.0")],
-        BODY,
-    );
-    // Long enough that sending all of it takes far longer than the timeout.
-    let whole_len = whole.len();
-    assert!(
-        BYTE_GAP * u32::try_from(whole_len).unwrap() > RPC_REQUEST_TIMEOUT * 4,
-        "request too short for the test"
-    );
-
-    let stream = TcpStream::connect_timeout(&daemon.rpc, HTTP_TIMEOUT).unwrap();
-    stream.set_nodelay(true).unwrap();
-    let mut writer = stream.try_clone().unwrap();
-    let mut reader = stream;
-    let sent = Arc::new(AtomicUsize::new(0));
-    let stop = Arc::new(AtomicBool::new(false));
-    let trickle = {
-        let sent = Arc::clone(&sent);
-        let stop = Arc::clone(&stop);
-        std::thread::spawn(move || {
-            for byte in whole {
-                if stop.load(Ordering::Relaxed) || writer.write_all(&[byte]).is_err() {
-                    return;
-                }
-                sent.fetch_add(1, Ordering::Relaxed);
-                std::thread::sleep(BYTE_GAP);
-            }
-        })
-    };
-
-    // Read the slow connection on its own thread: its close (or reset) is
-    // the event waited for; an answer would mean the request got through.
+    let slow = Slowloris::start(&daemon, &id);
     let started = Instant::now();
-    let (closed_tx, closed_rx) = mpsc::channel();
-    let watcher = std::thread::spawn(move || {
-        reader
-            .set_read_timeout(Some(RPC_REQUEST_TIMEOUT * 3))
-            .unwrap();
-        let mut got = Vec::new();
-        let outcome = match reader.read_to_end(&mut got) {
-            Ok(_) => Ok(got),
-            Err(e) => Err(e.kind()),
-        };
-        let _ = closed_tx.send((outcome, started.elapsed()));
-    });
 
     // Meanwhile the daemon answers others and serves peers.
     let mut served = 0;
-    let limit = RPC_REQUEST_TIMEOUT + Duration::from_secs(5);
-    let outcome = loop {
+    let end = loop {
         assert_rpc_ok(&daemon, &post(&daemon, &[(SID, &id)]));
         assert_loop_serves_peers(&daemon, "while a client trickles its request");
         served += 1;
-        match closed_rx.recv_timeout(Duration::from_millis(250)) {
-            Ok(outcome) => break Some(outcome),
-            Err(_) if started.elapsed() > limit => break None,
-            Err(_) => {}
+        if let Some(end) = slow.ended_within(Duration::from_millis(250)) {
+            break end;
         }
-    };
-    stop.store(true, Ordering::Relaxed);
-    let sent_bytes = sent.load(Ordering::Relaxed);
-    let _ = trickle.join();
-    let Some((outcome, after)) = outcome else {
-        let _ = watcher.join();
-        panic!(
-            "the slow client was not cut off within {limit:?} ({sent_bytes} of {whole_len} bytes sent); stderr:\n{}",
+        assert!(
+            started.elapsed() < SLOW_CUT_OFF_LIMIT,
+            "the slow client was not cut off within {SLOW_CUT_OFF_LIMIT:?} ({} of {} bytes sent); stderr:\n{}",
+            slow.sent(),
+            slow.whole_len,
             daemon.process.stderr()
         );
     };
-    let _ = watcher.join();
-    println!(
-        "slow client closed after {after:?} with {sent_bytes} of {whole_len} bytes sent; \
-         {served} other requests answered meanwhile"
-    );
-    match outcome {
-        Ok(got) => assert!(
-            got.is_empty(),
-            "the slow client got an answer: {:?}",
-            String::from_utf8_lossy(&got)
-        ),
-        Err(kind) => assert!(
-            matches!(
-                kind,
-                ErrorKind::ConnectionReset | ErrorKind::ConnectionAborted
-            ),
-            "reading the slow connection: {kind:?}; stderr:\n{}",
-            daemon.process.stderr()
-        ),
-    }
-    assert!(
-        sent_bytes < whole_len,
-        "closed only after the whole request was sent"
-    );
+    slow.assert_cut_off(&daemon, end);
+    println!("{served} other requests answered and peers served meanwhile");
     assert!(served > 0, "no other request was answered meanwhile");
     assert_rpc_ok(&daemon, &post(&daemon, &[(SID, &id)]));
+}
+
+// 6 and 7 together, against a real download.
+
+/// Whether every file of `files` under `dest` has the bytes of the one
+/// under `seed`.
+fn same_files(seed: &Path, dest: &Path, files: &[(&str, usize, u64)]) -> bool {
+    files.iter().all(|(rel, _, _)| {
+        let want = std::fs::read(seed.join(rel));
+        let got = std::fs::read(dest.join(rel));
+        matches!((want, got), (Ok(w), Ok(g)) if w == g)
+    })
+}
+
+#[test]
+#[cfg_attr(
+    not(feature = "tracker-server"),
+    ignore = "pollen built without the cargo feature tracker-server"
+)]
+fn a_download_completes_byte_identical_while_the_rpc_is_flooded() {
+    /// Slow enough that the download lasts through the attack's first seconds.
+    const SEEDER_RATE: &str = "256K";
+    /// The whole download, announce included.
+    const DOWNLOAD_LIMIT: Duration = Duration::from_secs(90);
+    let files: &[(&str, usize, u64)] = &[("t/one.bin", 1_500_000, 31), ("t/two.bin", 200_001, 32)];
+
+    let tracker = Tracker::start(&[]);
+    let tmp = TempDir::new("rpcsec-download");
+    let seed = tmp.path().join("seed");
+    write_tree(&seed, files);
+    let options = CreateOptions {
+        trackers: vec![tracker.http.clone()],
+        piece_len: Some(32 * 1024),
+        ..CreateOptions::default()
+    };
+    let torrent = tmp.path().join("t.torrent");
+    std::fs::write(&torrent, create_torrent(&seed.join("t"), &options).unwrap()).unwrap();
+    let mut seeder = Pollen::start([
+        torrent.as_os_str(),
+        "-d".as_ref(),
+        seed.as_os_str(),
+        "--seed".as_ref(),
+        "--max-up".as_ref(),
+        SEEDER_RATE.as_ref(),
+        "-q".as_ref(),
+    ]);
+    seeder.port();
+
+    let (daemon_tmp, daemon) = start("rpcsec-download-daemon", &[]);
+    let dest = daemon_tmp.path().join("dest");
+    let id = session_id(&daemon, &[]);
+
+    // The attack: the connection cap flooded ...
+    let mut idle = open_idle(&daemon, 1000);
+    // ... the owner gets through and adds the torrent ...
+    let mut rpc = daemon.client();
+    rpc.add_file(&torrent, serde_json::json!({}));
+    // ... and a client trickles a request. It connects after the owner:
+    // a connection accepted in the same pass as another may be the one
+    // evicted to make room for it, and here it must meet the timeout.
+    let slow = Slowloris::start(&daemon, &id);
+    // The daemon finds the seeder through the tracker and downloads while
+    // the attack goes on.
+    let mut polls = 0;
+    let done = wait_for(DOWNLOAD_LIMIT, || {
+        polls += 1;
+        same_files(&seed, &dest, files)
+    });
+    assert!(
+        done,
+        "the download did not complete within {DOWNLOAD_LIMIT:?}; daemon stderr:\n{}\nseeder stderr:\n{}",
+        daemon.process.stderr(),
+        seeder.stderr()
+    );
+    assert_same_tree(&seed, &dest);
+    let slow_end = slow.ended_within(Duration::ZERO);
+    println!(
+        "download complete after {polls} polls; the slow client {} at that time",
+        if slow_end.is_some() {
+            "was already cut off"
+        } else {
+            "was still trickling"
+        }
+    );
+    let end = slow_end
+        .or_else(|| slow.ended_within(SLOW_CUT_OFF_LIMIT))
+        .unwrap_or_else(|| {
+            panic!(
+                "the slow client was not cut off; stderr:\n{}",
+                daemon.process.stderr()
+            )
+        });
+    slow.assert_cut_off(&daemon, end);
+    let least = idle.len() - MAX_RPC_CONNECTIONS;
+    let closed = count_closed(&mut idle, least);
+    println!(
+        "the server closed {closed} of {} idle connections",
+        idle.len()
+    );
+    assert!(closed >= least, "only {closed} idle connections closed");
+    assert_loop_serves_peers(&daemon, "after the download");
 }
 
 // 8. Methods and paths.
