@@ -79,6 +79,8 @@ pub(super) struct RpcConn {
     close_after_write: bool,
     /// Close now (in `cleanup_rpc`).
     closing: bool,
+    /// Its place in the order of accepts (older is smaller).
+    seq: u64,
 }
 
 /// The listener and its connections.
@@ -88,6 +90,8 @@ pub(super) struct RpcServer {
     /// The address it listens on (with the real port).
     pub(super) addr: SocketAddr,
     conns: Slab<RpcConn>,
+    /// The next connection's `seq`.
+    next_seq: u64,
 }
 
 /// What one readiness event of the RPC server is for.
@@ -122,21 +126,25 @@ impl RpcServer {
             listener,
             addr,
             conns: Slab::with_capacity(MAX_RPC_CONNECTIONS),
+            next_seq: 0,
         })
     }
 
     /// Accepts every pending connection (until WouldBlock). At the cap the
     /// connection idle longest is closed to make room; `allowed` refuses
     /// an address at once (the allow-list's 403 comes with the first request).
-    fn accept(&mut self, registry: &Registry, now: Instant) {
+    /// Returns the new connections that sent bytes already (read at once:
+    /// their readiness was consumed here, so they are served by the caller).
+    fn accept(&mut self, registry: &Registry, now: Instant) -> Vec<usize> {
+        let mut sent = Vec::new();
         loop {
             let (mut socket, peer) = match self.listener.accept() {
                 Ok((socket, peer)) => (socket, crate::peer_list::canonical(peer)),
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(e) => {
                     log::warn!("rpc: accept failed: {e}");
-                    return;
+                    break;
                 }
             };
             if self.conns.len() >= MAX_RPC_CONNECTIONS {
@@ -164,16 +172,39 @@ impl RpcServer {
                 continue_sent: false,
                 close_after_write: false,
                 closing: false,
+                seq: self.next_seq,
             });
+            self.next_seq += 1;
+            // What it sent with its connect is read now, before a later
+            // accept of this batch could evict it as idle.
+            self.read(key, now);
+            sent.push(key);
         }
+        // Only those still open with bytes to answer (a later accept may
+        // have evicted one, and its key be reused by a newcomer).
+        sent.retain(|k| {
+            self.conns
+                .get(*k)
+                .is_some_and(|c| !c.read_buf.is_empty() || c.closing)
+        });
+        sent.sort_unstable();
+        sent.dedup();
+        sent
     }
 
-    /// Closes the connection that has been quiet longest (making room).
+    /// Closes one connection to make room: one that has sent nothing yet
+    /// and has nothing to answer before one that is busy, then the one
+    /// quiet longest, then the one accepted first.
     fn evict_idlest(&mut self, registry: &Registry) {
         let idlest = self
             .conns
             .iter()
-            .min_by_key(|(_, c)| c.last_active)
+            .min_by_key(|(_, c)| {
+                let busy = c.request_started.is_some()
+                    || !c.read_buf.is_empty()
+                    || !c.write_buf.is_empty();
+                (busy, c.last_active, c.seq)
+            })
             .map(|(key, _)| key);
         if let Some(key) = idlest {
             self.close(key, registry, "evicted: connection cap");
@@ -344,7 +375,11 @@ impl Session {
         let registry = self.poll.registry();
         let server = &mut daemon.server;
         match which {
-            RpcToken::Listener => server.accept(registry, now),
+            RpcToken::Listener => {
+                for key in server.accept(registry, now) {
+                    self.serve_rpc_requests(key, now);
+                }
+            }
             RpcToken::Conn(key) => {
                 if !server.conns.contains(key) {
                     return; // a spurious event for a closed connection
