@@ -242,23 +242,37 @@ impl Session {
         .ok()
     }
 
+    /// This run's totals (`current`) and those of every run (`cumulative`,
+    /// Transmission's `cumulative-stats`): what earlier runs saved plus this one.
+    pub(super) fn transfer_totals(&self) -> (Totals, Totals) {
+        let stats = self.total_stats();
+        let (earlier, added, started) = self.daemon.as_ref().map_or(
+            (Totals::default(), 0, unix_now()),
+            |d| (d.earlier_totals, d.files_added, d.started_unix),
+        );
+        let current = Totals {
+            uploaded_bytes: stats.uploaded,
+            downloaded_bytes: stats.downloaded,
+            files_added: added,
+            session_count: 1,
+            seconds_active: u64::try_from(unix_now().saturating_sub(started)).unwrap_or(0),
+        };
+        let cumulative = Totals {
+            uploaded_bytes: earlier.uploaded_bytes + current.uploaded_bytes,
+            downloaded_bytes: earlier.downloaded_bytes + current.downloaded_bytes,
+            files_added: earlier.files_added + current.files_added,
+            session_count: earlier.session_count + 1,
+            seconds_active: earlier.seconds_active + current.seconds_active,
+        };
+        (current, cumulative)
+    }
+
     /// Saves the running totals (Transmission's `cumulative-stats`).
     fn save_totals(&self) {
-        let Some(daemon) = self.daemon.as_ref() else {
+        let Some(state) = self.daemon.as_ref().and_then(|d| d.state.as_ref()) else {
             return;
         };
-        let Some(state) = daemon.state.as_ref() else {
-            return;
-        };
-        let stats = self.total_stats();
-        let totals = Totals {
-            uploaded_bytes: daemon.earlier_totals.uploaded_bytes + stats.uploaded,
-            downloaded_bytes: daemon.earlier_totals.downloaded_bytes + stats.downloaded,
-            files_added: daemon.earlier_totals.files_added + daemon.files_added,
-            session_count: daemon.earlier_totals.session_count + 1,
-            seconds_active: daemon.earlier_totals.seconds_active
-                + u64::try_from(unix_now().saturating_sub(daemon.started_unix)).unwrap_or(0),
-        };
+        let (_, totals) = self.transfer_totals();
         if let Err(e) = state.save_stats(&totals) {
             log::error!("state: cannot save the totals: {e}");
         }

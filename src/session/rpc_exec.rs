@@ -485,19 +485,16 @@ impl Session {
             stats.download_speed += slot.torrent.down_rate(now);
             stats.upload_speed += slot.torrent.up_rate(now);
         }
-        let total = self.total_stats();
-        let (started, added) = self
-            .daemon
-            .as_ref()
-            .map_or((unix_now(), 0), |d| (d.started_unix, d.files_added));
-        stats.current = crate::rpc::view::TransferTotals {
-            uploaded_bytes: total.uploaded,
-            downloaded_bytes: total.downloaded,
-            files_added: added,
-            session_count: 1,
-            seconds_active: u64::try_from(unix_now().saturating_sub(started)).unwrap_or(0),
+        let (current, cumulative) = self.transfer_totals();
+        let view = |t: crate::daemon::state::Totals| crate::rpc::view::TransferTotals {
+            uploaded_bytes: t.uploaded_bytes,
+            downloaded_bytes: t.downloaded_bytes,
+            files_added: t.files_added,
+            session_count: t.session_count,
+            seconds_active: t.seconds_active,
         };
-        stats.cumulative = stats.current;
+        stats.current = view(current);
+        stats.cumulative = view(cumulative);
         stats
     }
 
