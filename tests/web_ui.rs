@@ -398,12 +398,16 @@ fn transmission_web_ui_shows_the_torrent() {
     browser
         .click(&browser.find("#inspector-tab-trackers").unwrap())
         .unwrap();
+    // "127.0.0.1:PORT", "Last Announce: ...", "Next announce in 45 seconds"
+    // (nextAnnounceTime, from the daemon's schedule).
     let trackers = wait_text(
         &browser,
         &daemon,
         "#inspector_trackers_list",
         PAGE_LIMIT,
-        |t| t.contains("127.0.0.1"),
+        |t| {
+            t.contains("127.0.0.1") && t.contains("Last Announce") && t.contains("Next announce in")
+        },
     );
     let errors = self::errors(&browser);
     assert_eq!(errors, "[]", "script errors in the web UI's inspector");
