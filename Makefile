@@ -8,7 +8,7 @@ ARGS    ?=
 # program that must be on PATH, or "libtorrent" for Debian's python3 module.
 TEST_TOOLS    = transmission-show=transmission-cli mktorrent=mktorrent libtorrent=python3-libtorrent tmux=tmux openssl=openssl
 # ...the real clients `make interop` runs pollen against...
-INTEROP_TOOLS = opentracker=opentracker aria2c=aria2 libtorrent=python3-libtorrent transmission-cli=transmission-cli
+INTEROP_TOOLS = opentracker=opentracker aria2c=aria2 libtorrent=python3-libtorrent transmission-cli=transmission-cli chromium=chromium chromedriver=chromium-driver
 # ...and what the swarm bench measures with (/usr/bin/time gives CPU time and peak memory).
 BENCH_TOOLS   = /usr/bin/time=time opentracker=opentracker aria2c=aria2 libtorrent=python3-libtorrent transmission-daemon=transmission-daemon
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
@@ -79,9 +79,10 @@ test-deps:
 	$(call install-missing,$(TEST_TOOLS))
 
 ## interop: pollen against opentracker, aria2c, libtorrent and transmission-cli on 127.0.0.1,
-## over HTTP and UDP trackers (opentracker and `pollen tracker`), and from magnet links
+## over HTTP and UDP trackers (opentracker and `pollen tracker`), from magnet links, and the
+## daemon's web pages in headless Chromium (tests/web_ui.rs)
 interop: interop-deps
-	POLLEN_INTEROP=1 $(CARGO) test --release --test interop --test interop_trackers --test interop_magnet --test interop_dht -- --test-threads=1
+	POLLEN_INTEROP=1 $(CARGO) test --release --test interop --test interop_trackers --test interop_magnet --test interop_dht --test web_ui -- --test-threads=1
 
 interop-deps:
 	$(call install-missing,$(INTEROP_TOOLS))

@@ -424,7 +424,12 @@ impl Session {
             },
             peers,
             trackers: if wants.trackers {
-                slot.tracker.views(now)
+                let mut views = slot.tracker.views(now);
+                if status == Status::Stopped {
+                    // A stopped torrent announces nothing until started.
+                    views.iter_mut().for_each(|v| v.next_announce_time = 0);
+                }
+                views
             } else {
                 Vec::new()
             },

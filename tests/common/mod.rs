@@ -2,9 +2,11 @@
 //! fixtures' payload formula, and running the `pollen` binary with a deadline.
 //! `clients` drives real BitTorrent programs (interop tests, swarm bench);
 //! `scripted_peer` is a BitTorrent peer whose behaviour a test scripts;
-//! `harness` runs the test files whose tools may be missing (ignored, not passed).
+//! `harness` runs the test files whose tools may be missing (ignored, not passed);
+//! `browser` drives a headless Chromium through chromedriver (the daemon's pages).
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
+pub mod browser;
 pub mod clients;
 pub mod daemon;
 pub mod harness;

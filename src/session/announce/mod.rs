@@ -235,6 +235,12 @@ impl TrackerState {
                 let ago = now.saturating_duration_since(r.at).as_secs();
                 unix.saturating_sub(i64::try_from(ago).unwrap_or(i64::MAX))
             });
+            // When the tier announces next, as Unix time (0 while one is
+            // in flight: the transport owns the timing then).
+            let next_time = t.next_deadline().map_or(0, |at| {
+                let wait = at.saturating_duration_since(now).as_secs();
+                unix.saturating_add(i64::try_from(wait).unwrap_or(i64::MAX))
+            });
             let result = match slot.last.as_ref().map(|r| &r.result) {
                 Some(Ok(_)) => "Success".to_string(),
                 Some(Err(e)) => e.clone(),
@@ -253,7 +259,7 @@ impl TrackerState {
                     } else {
                         String::new()
                     },
-                    next_announce_time: 0,
+                    next_announce_time: if url == t.current() { next_time } else { 0 },
                     last_announce_time: if url == t.current() { last_time } else { 0 },
                 });
                 id = id.saturating_add(1);
