@@ -246,10 +246,12 @@ impl Session {
     /// Transmission's `cumulative-stats`): what earlier runs saved plus this one.
     pub(super) fn transfer_totals(&self) -> (Totals, Totals) {
         let stats = self.total_stats();
-        let (earlier, added, started) = self.daemon.as_ref().map_or(
-            (Totals::default(), 0, unix_now()),
-            |d| (d.earlier_totals, d.files_added, d.started_unix),
-        );
+        let (earlier, added, started) = self
+            .daemon
+            .as_ref()
+            .map_or((Totals::default(), 0, unix_now()), |d| {
+                (d.earlier_totals, d.files_added, d.started_unix)
+            });
         let current = Totals {
             uploaded_bytes: stats.uploaded,
             downloaded_bytes: stats.downloaded,
