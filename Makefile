@@ -75,8 +75,13 @@ test-arm: release-arm
 test: test-deps
 	$(CARGO) test
 
+# The Python transmission-rpc package (tests/daemon_remote.rs) goes into a venv under target/.
+RPC_VENV = target/rpc-venv
 test-deps:
 	$(call install-missing,$(TEST_TOOLS))
+	@$(RPC_VENV)/bin/python -c 'import transmission_rpc' 2>/dev/null || \
+	  { python3 -m venv $(RPC_VENV) && $(RPC_VENV)/bin/pip install -q 'transmission-rpc>=7,<8'; } \
+	  || echo "warning: could not install transmission-rpc into $(RPC_VENV); its test is reported as ignored (failed with POLLEN_INTEROP=1)"
 
 ## interop: pollen against opentracker, aria2c, libtorrent and transmission-cli on 127.0.0.1,
 ## over HTTP and UDP trackers (opentracker and `pollen tracker`), from magnet links, and the
