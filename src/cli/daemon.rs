@@ -87,7 +87,7 @@ fn options() -> getopts::Options {
     opts.optopt(
         "",
         "max-peers",
-        &format!("most connected peers in all (default: {DEFAULT_MAX_PEERS})"),
+        "most connected peers in all (default: 200)",
         "N",
     );
     opts.optopt("", "max-down", "download rate limit, e.g. 2M", "RATE");
@@ -137,8 +137,9 @@ pub fn usage() -> String {
          Runs torrents in the background, controlled through Transmission's RPC:\n\
          transmission-remote, the Transmission web UI or pollen's own page at\n\
          http://127.0.0.1:9091/. Torrents, their settings and progress are kept\n\
-         in the state directory and come back after a restart. SIGTERM stops it\n\
-         cleanly; SIGHUP reloads the settings file (STATE/settings.json).",
+         in the state directory and come back after a restart. Options given are\n\
+         saved in STATE/settings.json (Transmission's key names) and used at the\n\
+         next start. SIGTERM stops it cleanly; SIGHUP reloads the settings file.",
     )
 }
 
