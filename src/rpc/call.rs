@@ -101,7 +101,33 @@ pub struct TorrentSetArgs {
     /// `files-unwanted` was sent (pollen downloads every file: refused). An
     /// empty list counts: the spec reads it as "every file".
     pub files_unwanted: bool,
+    /// The keys sent that pollen does not carry out (per-torrent speed
+    /// limits, priorities, labels, tracker edits...): the call is refused
+    /// with their names rather than answered "success" for nothing.
+    pub unsupported: Vec<&'static str>,
 }
+
+/// `torrent-set` keys pollen does not carry out.
+pub const UNSUPPORTED_TORRENT_SET: &[&str] = &[
+    "bandwidthPriority",
+    "downloadLimit",
+    "downloadLimited",
+    "group",
+    "honorsSessionLimits",
+    "labels",
+    "peer-limit",
+    "priority-high",
+    "priority-low",
+    "priority-normal",
+    "queuePosition",
+    "sequentialDownload",
+    "trackerAdd",
+    "trackerList",
+    "trackerRemove",
+    "trackerReplace",
+    "uploadLimit",
+    "uploadLimited",
+];
 
 /// `session-set`'s arguments that pollen carries out.
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -425,6 +451,11 @@ fn torrent_set(args: &Args) -> Result<TorrentSetArgs, CallError> {
             Some(Value::Array(_)) => true,
             Some(_) => return Err(CallError::BadArgument("files-unwanted")),
         },
+        unsupported: UNSUPPORTED_TORRENT_SET
+            .iter()
+            .copied()
+            .filter(|key| present(args, key).is_some())
+            .collect(),
     })
 }
 
@@ -873,6 +904,14 @@ mod tests {
                 Method::TorrentSet(TorrentSetArgs {
                     ids: ids_of(&[3]),
                     files_unwanted: true,
+                    ..TorrentSetArgs::default()
+                }),
+            ),
+            (
+                r#"{"method":"torrent-set","arguments":{"ids":[3],"downloadLimit":100,"downloadLimited":true,"labels":["x"]}}"#,
+                Method::TorrentSet(TorrentSetArgs {
+                    ids: ids_of(&[3]),
+                    unsupported: vec!["downloadLimit", "downloadLimited", "labels"],
                     ..TorrentSetArgs::default()
                 }),
             ),

@@ -733,6 +733,12 @@ impl Session {
         if args.files_unwanted {
             return Err("pollen downloads every file of a torrent".into());
         }
+        if !args.unsupported.is_empty() {
+            return Err(format!(
+                "pollen does not support these torrent-set arguments: {}",
+                args.unsupported.join(", ")
+            ));
+        }
         for tid in self.select(&args.ids, now) {
             let Some(entry) = self.daemon.as_mut().and_then(|d| d.entries.get_mut(&tid)) else {
                 continue;
