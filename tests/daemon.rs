@@ -273,6 +273,22 @@ fn sighup_reloads_settings() {
         daemon.process.stderr()
     );
 
+    // A broken file is logged and changes nothing.
+    let good = fs::read(&file).unwrap();
+    fs::write(&file, b"{ not json").unwrap();
+    signal(daemon.process.id(), "-HUP");
+    assert!(
+        wait_for(SETTLE, || daemon
+            .process
+            .stderr()
+            .contains("settings not reloaded")),
+        "{}",
+        daemon.process.stderr()
+    );
+    let after = rpc.ok("session-get", json!({}));
+    assert_eq!(after["speed-limit-down"], 123, "{after}");
+    fs::write(&file, good).unwrap();
+
     rpc.ok(
         "session-set",
         json!({ "download-queue-size": 7, "download-queue-enabled": true }),
@@ -531,6 +547,20 @@ fn rpc_methods_answer_errors_not_crashes() {
     wait_torrents(&daemon, &fields, SETTLE, "verified again", |t| {
         t.first()
             .is_some_and(|t| t["status"] == 6 && t["percentDone"].as_f64() == Some(1.0))
+    });
+    // A re-check really reads the data: one byte changed, one piece lost.
+    let data = dest.join("verify.bin");
+    let mut bytes = fs::read(&data).unwrap();
+    bytes[100_000] ^= 0xff;
+    fs::write(&data, &bytes).unwrap();
+    rpc.ok("torrent-verify", json!({ "ids": [id] }));
+    wait_torrents(&daemon, &fields, SETTLE, "a piece lost", |t| {
+        t.first().is_some_and(|t| {
+            t["percentDone"]
+                .as_f64()
+                .is_some_and(|p| p > 0.5 && p < 1.0)
+                && [3, 4].contains(&t["status"].as_u64().unwrap_or(0))
+        })
     });
     // Still answering, still alive.
     rpc.ok("session-get", json!({}));
