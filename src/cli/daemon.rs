@@ -235,7 +235,7 @@ pub fn run(args: &[OsString]) -> Result<(), CliError> {
         web_ui,
         download_roots,
         settings_file: Some(settings_file.clone()),
-        state_dir: Some(state_dir),
+        state_dir: Some(state_dir.clone()),
         watch_dir: settings
             .watch_dir
             .clone()
@@ -255,7 +255,11 @@ pub fn run(args: &[OsString]) -> Result<(), CliError> {
     };
     let mut session = Session::bind(config)?;
     // Takes the state directory's lock: a second daemon stops here.
-    let rpc = session.serve_daemon(daemon)?;
+    let rpc = session.serve_daemon(daemon).map_err(|e| match e {
+        // Which directory: the user may not know the default one.
+        pollen::Error::State(e) => CliError::Failed(format!("{}: {e}", state_dir.display())),
+        e => CliError::from(e),
+    })?;
     // Only now, under the lock: the flags given become the saved settings.
     if let Err(e) = settings.save(&settings_file) {
         log::warn!("cannot save {}: {e}", settings_file.display());
