@@ -54,6 +54,11 @@ struct Entry {
     /// Its peer id from its last handshake: strikes follow the peer, not
     /// only the port it happened to connect from.
     peer_id: Option<[u8; 20]>,
+    /// It is known to listen (a tracker, PEX, the DHT, `--peer` or its own
+    /// extension handshake named it). An address seen only as the source
+    /// of an incoming connection is its ephemeral port: never dialled, and
+    /// forgotten when that connection ends.
+    dialable: bool,
 }
 
 /// Most banned IPs and peer ids remembered.
@@ -101,7 +106,11 @@ impl PeerList {
     /// already, is our own, or the list is full.
     pub fn add(&mut self, addr: SocketAddr) -> bool {
         let addr = canonical(addr);
-        if self.entries.contains_key(&addr) || self.entries.len() >= MAX_KNOWN_PEERS {
+        if let Some(entry) = self.entries.get_mut(&addr) {
+            entry.dialable = true; // named by a source of listening addresses
+            return false;
+        }
+        if self.entries.len() >= MAX_KNOWN_PEERS {
             return false;
         }
         if addr.port() == 0 || addr.ip().is_unspecified() || self.is_own(addr) {
@@ -115,6 +124,7 @@ impl PeerList {
                 retry_at: None,
                 strikes: 0,
                 peer_id: None,
+                dialable: true,
             },
         );
         true
@@ -132,15 +142,31 @@ impl PeerList {
 
     /// An idle address whose retry time has come, marked connected.
     pub fn next_to_connect(&mut self, now: Instant) -> Option<SocketAddr> {
-        let (addr, entry) = self
-            .entries
-            .iter_mut()
-            .find(|(_, e)| e.status == Status::Idle && e.retry_at.is_none_or(|at| at <= now))?;
+        let (addr, entry) = self.entries.iter_mut().find(|(_, e)| {
+            e.dialable && e.status == Status::Idle && e.retry_at.is_none_or(|at| at <= now)
+        })?;
         entry.status = Status::Connected;
         Some(*addr)
     }
 
-    /// Marks `addr` connected (an incoming connection); false if banned.
+    /// Marks `addr`, the source of an incoming connection, connected; false
+    /// if banned. Unless something else named it as a listening address,
+    /// it is not dialled later and is forgotten when the connection ends
+    /// (it is the peer's ephemeral port, which nothing listens on).
+    pub fn mark_incoming(&mut self, addr: SocketAddr) -> bool {
+        let addr = canonical(addr);
+        let known = self.entries.contains_key(&addr);
+        let accepted = self.mark_connected(addr);
+        if !known {
+            if let Some(entry) = self.entries.get_mut(&addr) {
+                entry.dialable = false;
+            }
+        }
+        accepted
+    }
+
+    /// Marks `addr` connected (a peer's listening address, connected now
+    /// through another); false if banned.
     pub fn mark_connected(&mut self, addr: SocketAddr) -> bool {
         let addr = canonical(addr);
         if self.banned_ips.contains(&addr.ip()) {
@@ -166,6 +192,10 @@ impl PeerList {
             return;
         };
         if entry.status == Status::Banned {
+            return;
+        }
+        if !entry.dialable {
+            self.entries.remove(&addr);
             return;
         }
         entry.status = Status::Idle;
@@ -374,6 +404,30 @@ mod tests {
         assert_eq!(list.next_to_connect(t1), Some(addr(1)));
         list.disconnected(addr(1), &CloseReason::BothComplete, t1);
         assert_eq!(list.next_retry(), Some(t1 + FIRST_RETRY_DELAY));
+    }
+
+    #[test]
+    fn an_incoming_peers_source_port_is_never_dialled_and_is_forgotten_when_it_leaves() {
+        let t0 = Instant::now();
+        let later = t0 + MAX_RETRY_DELAY * 2;
+        let mut list = PeerList::new();
+        assert!(list.mark_incoming(addr(40_001)));
+        assert_eq!(list.len(), 1, "known while connected (the duplicate check)");
+        list.disconnected(addr(40_001), &CloseReason::BothComplete, t0);
+        assert!(list.is_empty(), "an ephemeral port is forgotten");
+        assert_eq!(list.next_to_connect(later), None);
+        // Named as a listening address (tracker, PEX, DHT) while connected in:
+        // dialled later like any address.
+        assert!(list.mark_incoming(addr(6881)));
+        assert!(!list.add(addr(6881)));
+        list.disconnected(addr(6881), &CloseReason::BothComplete, t0);
+        assert_eq!(list.next_to_connect(later), Some(addr(6881)));
+        // Known before it dialled in: stays dialable.
+        let mut list = PeerList::new();
+        list.add(addr(6882));
+        assert!(list.mark_incoming(addr(6882)));
+        list.disconnected(addr(6882), &CloseReason::BothComplete, t0);
+        assert_eq!(list.next_to_connect(later), Some(addr(6882)));
     }
 
     #[test]

@@ -262,7 +262,7 @@ impl Session {
         if handshake.peer_id == our_id {
             return self.on_self_connection(key, info_hash, now);
         }
-        if conn.torrent.is_none() && !slot.torrent.peer_list_mut().mark_connected(conn.addr) {
+        if conn.torrent.is_none() && !slot.torrent.peer_list_mut().mark_incoming(conn.addr) {
             return conn.close(CloseReason::Banned);
         }
         conn.torrent = Some(tid);
