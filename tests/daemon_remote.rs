@@ -287,16 +287,57 @@ fn wait_state(rpc: SocketAddr, id: &str, what: &str, good: impl Fn(&str) -> bool
     info
 }
 
+/// The two-torrent swarm both client trials use: a tracker, one pollen
+/// seeding alpha (two files) and beta.bin, and a daemon with an empty state.
+struct Swarm {
+    tmp: TempDir,
+    tracker: Tracker,
+    _seeder: Pollen,
+    seed: PathBuf,
+    dest: PathBuf,
+    alpha: PathBuf,
+    alpha_meta: Metainfo,
+    beta_meta: Metainfo,
+    daemon: Daemon,
+}
+
+impl Swarm {
+    fn start(tag: &str) -> Swarm {
+        let tmp = TempDir::new(tag);
+        let tracker = Tracker::start(&[]);
+        let seed = tmp.path().join("seed");
+        let (alpha, alpha_meta) = make_torrent(tmp.path(), &seed, ALPHA, "alpha", &tracker.http);
+        let (beta, beta_meta) = make_torrent(tmp.path(), &seed, BETA, "beta.bin", &tracker.http);
+        let seeder = tracker_seeder(&[&alpha, &beta], &seed, &[]);
+        let dest = tmp.path().join("dest");
+        std::fs::create_dir_all(&dest).unwrap();
+        let daemon = Daemon::start(&tmp.path().join("state"), &dest, &[]);
+        Swarm {
+            tmp,
+            tracker,
+            _seeder: seeder,
+            seed,
+            dest,
+            alpha,
+            alpha_meta,
+            beta_meta,
+            daemon,
+        }
+    }
+}
+
 fn transmission_remote_adds_lists_stops_starts_and_removes() {
-    let tmp = TempDir::new("daemon-remote");
-    let tracker = Tracker::start(&[]);
-    let seed = tmp.path().join("seed");
-    let (alpha, alpha_meta) = make_torrent(tmp.path(), &seed, ALPHA, "alpha", &tracker.http);
-    let (beta, beta_meta) = make_torrent(tmp.path(), &seed, BETA, "beta.bin", &tracker.http);
-    let _seeder = tracker_seeder(&[&alpha, &beta], &seed, &[]);
-    let dest = tmp.path().join("dest");
-    std::fs::create_dir_all(&dest).unwrap();
-    let daemon = Daemon::start(&tmp.path().join("state"), &dest, &[]);
+    let Swarm {
+        tmp: _tmp,
+        tracker,
+        _seeder,
+        seed,
+        dest,
+        alpha,
+        alpha_meta,
+        beta_meta,
+        daemon,
+    } = Swarm::start("daemon-remote");
     let rpc = daemon.rpc;
 
     let add_file = ["-a", alpha.to_str().unwrap()];
@@ -367,15 +408,17 @@ fn transmission_remote_adds_lists_stops_starts_and_removes() {
 }
 
 fn python_transmission_rpc_drives_the_daemon() {
-    let tmp = TempDir::new("daemon-pyrpc");
-    let tracker = Tracker::start(&[]);
-    let seed = tmp.path().join("seed");
-    let (alpha, alpha_meta) = make_torrent(tmp.path(), &seed, ALPHA, "alpha", &tracker.http);
-    let (beta, beta_meta) = make_torrent(tmp.path(), &seed, BETA, "beta.bin", &tracker.http);
-    let _seeder = tracker_seeder(&[&alpha, &beta], &seed, &[]);
-    let dest = tmp.path().join("dest");
-    std::fs::create_dir_all(&dest).unwrap();
-    let daemon = Daemon::start(&tmp.path().join("state"), &dest, &[]);
+    let Swarm {
+        tmp: _tmp,
+        tracker,
+        _seeder,
+        seed,
+        dest,
+        alpha,
+        alpha_meta,
+        beta_meta,
+        daemon,
+    } = Swarm::start("daemon-pyrpc");
 
     let mut command = Command::new(venv_python());
     command
