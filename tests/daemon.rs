@@ -603,3 +603,93 @@ fn a_second_daemon_on_the_same_state_exits() {
     // The first is untouched.
     first.client().ok("session-get", json!({}));
 }
+
+/// A magnet link outlives restarts until its metadata is in the state
+/// directory: added with no peer anywhere, the daemon restarted; then a
+/// seeder comes, the metadata arrives and the download completes; after
+/// another restart the torrent is still there, complete, from the saved
+/// metainfo (the link alone would not be enough: the seeder is gone).
+#[test]
+fn a_magnet_survives_restarts_before_and_after_its_metadata() {
+    let root = TempDir::new("dmagnet");
+    let tracker = Tracker::start(&[]);
+    let (state, dest) = (root.0.join("state"), root.0.join("dest"));
+    fs::create_dir_all(&dest).unwrap();
+    let (seed, torrent) = make_torrent(&root.0, "m", &[("m.bin", 400_000, 41)], &[&tracker.http]);
+    let meta = pollen::load_torrent(&torrent).unwrap();
+    let hash = meta.info_hash.to_hex();
+    let link = format!(
+        "magnet:?xt=urn:btih:{hash}&tr={}",
+        tracker.http.replace(':', "%3A").replace('/', "%2F")
+    );
+    let fields = [
+        "hashString",
+        "name",
+        "percentDone",
+        "status",
+        "metadataPercentComplete",
+    ];
+    {
+        let mut daemon = Daemon::start(&state, &dest, &[]);
+        daemon
+            .client()
+            .ok("torrent-add", json!({ "filename": link }));
+        daemon.process.terminate();
+        assert!(
+            daemon.process.wait(SETTLE).success(),
+            "{}",
+            daemon.process.stderr()
+        );
+    }
+    {
+        let mut daemon = Daemon::start(&state, &dest, &[]);
+        wait_torrents(&daemon, &fields, SETTLE, "the link is back", |t| {
+            by_hash(t, &hash).is_some()
+        });
+        let mut seeder = Pollen::start([
+            torrent.as_os_str(),
+            "-d".as_ref(),
+            seed.as_os_str(),
+            "--seed".as_ref(),
+            "--no-dht".as_ref(),
+            "-q".as_ref(),
+        ]);
+        seeder.port();
+        wait_torrents(&daemon, &fields, DOWNLOAD_LIMIT, "metadata and data", |t| {
+            by_hash(t, &hash).is_some_and(|t| t["percentDone"].as_f64() == Some(1.0))
+        });
+        assert_eq!(
+            fs::read(dest.join("m.bin")).unwrap(),
+            fs::read(seed.join("m.bin")).unwrap()
+        );
+        // Saved within a pass of the drive_daemon phase (once a second).
+        let saved = root
+            .0
+            .join("state/torrents")
+            .join(format!("{hash}.torrent"));
+        assert!(
+            wait_for(SETTLE, || saved.is_file()),
+            "{}",
+            daemon.process.stderr()
+        );
+        seeder.kill();
+        daemon.process.terminate();
+        assert!(
+            daemon.process.wait(SETTLE).success(),
+            "{}",
+            daemon.process.stderr()
+        );
+    }
+    let daemon = Daemon::start(&state, &dest, &[]);
+    wait_torrents(
+        &daemon,
+        &fields,
+        SETTLE,
+        "complete after the restart",
+        |t| {
+            by_hash(t, &hash).is_some_and(|t| {
+                t["name"] == "m.bin" && t["percentDone"].as_f64() == Some(1.0) && t["status"] == 6
+            })
+        },
+    );
+}

@@ -369,9 +369,8 @@ impl Session {
                 entry.done_date = unix;
                 entry.dirty = true;
             }
-            if entry.magnet.is_some() && slot.torrent.metadata_progress().is_none() {
-                entry.magnet = None;
-                entry.dirty = true;
+            if !entry.meta_saved && slot.torrent.metadata_progress().is_none() {
+                entry.dirty = true; // its metainfo is saved with the record
             }
         }
     }

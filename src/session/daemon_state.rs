@@ -103,6 +103,10 @@ impl Session {
             _ => LimitMode::Global,
         };
         entry.magnet = record.magnet.clone();
+        // A link still in the record: the state directory has no metainfo
+        // for it yet (it is saved when the metadata arrives, or found in
+        // DEST/.pollen/ if an earlier run fetched it).
+        entry.meta_saved = record.magnet.is_none();
         entry.earlier = Earlier {
             uploaded: record.uploaded_ever,
             downloaded: record.downloaded_ever,
@@ -201,28 +205,45 @@ impl Session {
             .map(|(tid, _)| *tid)
             .collect();
         for tid in due {
-            let fetched = self.metadata_to_save(tid);
+            self.save_fetched_metadata(tid);
             let Some(record) = self.record_of(tid, now) else {
                 continue;
             };
             let Some(state) = self.daemon.as_ref().and_then(|d| d.state.as_ref()) else {
                 return;
             };
-            if let Some(bytes) = fetched {
-                if let Err(e) = state.save_metainfo(&record.info_hash, &bytes) {
-                    log::error!("state: {}: cannot save its metainfo: {e}", record.name);
-                }
-            }
             if let Err(e) = state.save_record(&record) {
                 log::error!("state: {}: cannot save its record: {e}", record.name);
             }
             if let Some(entry) = self.daemon.as_mut().and_then(|d| d.entries.get_mut(&tid)) {
                 entry.dirty = false;
-                entry.meta_saved = true;
             }
         }
         if all {
             self.save_totals();
+        }
+    }
+
+    /// A magnet whose metadata arrived: its metainfo goes into the state
+    /// directory, and only once it is there does the record drop the link
+    /// (so a failed save leaves the link to fetch it again after a restart).
+    fn save_fetched_metadata(&mut self, tid: TorrentId) {
+        let Some(bytes) = self.metadata_to_save(tid) else {
+            return;
+        };
+        let Some(slot) = self.torrents.get(tid) else {
+            return;
+        };
+        let (hash, name) = (slot.meta.info_hash, slot.meta.name.clone());
+        let Some(state) = self.daemon.as_ref().and_then(|d| d.state.as_ref()) else {
+            return;
+        };
+        if let Err(e) = state.save_metainfo(&hash, &bytes) {
+            return log::error!("state: {name}: cannot save its metainfo: {e}");
+        }
+        if let Some(entry) = self.daemon.as_mut().and_then(|d| d.entries.get_mut(&tid)) {
+            entry.meta_saved = true;
+            entry.magnet = None;
         }
     }
 
