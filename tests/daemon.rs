@@ -17,7 +17,7 @@ use std::time::{Duration, SystemTime};
 
 use serde_json::{json, Value};
 
-use common::daemon::{exchange, rpc_request, Daemon};
+use common::daemon::{exchange, rpc_request, tracked_magnet, Daemon};
 use common::process::{wait_for, Pollen, Tracker};
 use common::{write_tree, TempDir};
 
@@ -159,18 +159,7 @@ fn download_queue_holds_the_second_torrent() {
     let size = 1024 * 1024;
     let (seed, one) = make_torrent(&root.0, "one", &[("one.bin", size, 21)], &[&tracker.http]);
     let (_, two) = make_torrent(&root.0, "two", &[("two.bin", size, 22)], &[&tracker.http]);
-    let mut seeder = Pollen::start([
-        one.as_os_str(),
-        two.as_os_str(),
-        "-d".as_ref(),
-        seed.as_os_str(),
-        "--seed".as_ref(),
-        "--no-dht".as_ref(),
-        "--max-up".as_ref(),
-        "400K".as_ref(),
-        "-q".as_ref(),
-    ]);
-    seeder.port();
+    let _seeder = Pollen::tracked_seeder(&[&one, &two], &seed, &["--max-up", "400K"]);
     let daemon = Daemon::start(&state, &dest, &["--download-queue", "1"]);
     let mut rpc = daemon.client();
     rpc.add_file(&one, json!({}));
@@ -618,10 +607,7 @@ fn a_magnet_survives_restarts_before_and_after_its_metadata() {
     let (seed, torrent) = make_torrent(&root.0, "m", &[("m.bin", 400_000, 41)], &[&tracker.http]);
     let meta = pollen::load_torrent(&torrent).unwrap();
     let hash = meta.info_hash.to_hex();
-    let link = format!(
-        "magnet:?xt=urn:btih:{hash}&tr={}",
-        tracker.http.replace(':', "%3A").replace('/', "%2F")
-    );
+    let link = tracked_magnet(&meta, &tracker.http);
     let fields = [
         "hashString",
         "name",
@@ -646,15 +632,7 @@ fn a_magnet_survives_restarts_before_and_after_its_metadata() {
         wait_torrents(&daemon, &fields, SETTLE, "the link is back", |t| {
             by_hash(t, &hash).is_some()
         });
-        let mut seeder = Pollen::start([
-            torrent.as_os_str(),
-            "-d".as_ref(),
-            seed.as_os_str(),
-            "--seed".as_ref(),
-            "--no-dht".as_ref(),
-            "-q".as_ref(),
-        ]);
-        seeder.port();
+        let mut seeder = Pollen::tracked_seeder(&[&torrent], &seed, &[]);
         wait_torrents(&daemon, &fields, DOWNLOAD_LIMIT, "metadata and data", |t| {
             by_hash(t, &hash).is_some_and(|t| t["percentDone"].as_f64() == Some(1.0))
         });

@@ -28,7 +28,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, SystemTime};
 
-use common::daemon::{Daemon, Rpc};
+use common::daemon::{tracked_magnet, Daemon, Rpc};
 use common::harness::{self, program, trial, Need};
 use common::process::{wait_for, Pollen, Tracker};
 use common::{run_with_deadline, write_tree, TempDir};
@@ -142,36 +142,6 @@ fn make_torrent(
     let path = root.join(format!("{top}.torrent"));
     std::fs::write(&path, &bytes).unwrap();
     (path, Metainfo::from_bytes(&bytes).unwrap())
-}
-
-/// One pollen seeding `torrents` from `seed`, announcing to their tracker
-/// (no `--no-tracker`, unlike `Pollen::seeder`), plus `extra`.
-fn tracker_seeder(torrents: &[&Path], seed: &Path, extra: &[&str]) -> Pollen {
-    let mut args: Vec<&std::ffi::OsStr> = torrents.iter().map(|t| t.as_os_str()).collect();
-    args.extend([
-        "-d".as_ref(),
-        seed.as_os_str(),
-        "--seed".as_ref(),
-        "--no-dht".as_ref(),
-        "-q".as_ref(),
-    ]);
-    args.extend(extra.iter().map(std::ffi::OsStr::new));
-    let mut seeder = Pollen::start(args);
-    seeder.port();
-    seeder
-}
-
-/// `magnet:?xt=urn:btih:HEX&tr=TRACKER` (no name: it comes with the metadata).
-fn magnet(meta: &Metainfo, tracker: &str) -> String {
-    let mut tr = String::new();
-    for byte in tracker.bytes() {
-        if byte.is_ascii_alphanumeric() || b"-._~".contains(&byte) {
-            tr.push(char::from(byte));
-        } else {
-            tr.push_str(&format!("%{byte:02X}"));
-        }
-    }
-    format!("magnet:?xt=urn:btih:{}&tr={tr}", meta.info_hash.to_hex())
 }
 
 /// Asserts every file of `files` under `dest` holds what was seeded under `seed`.
@@ -308,7 +278,7 @@ impl Swarm {
         let seed = tmp.path().join("seed");
         let (alpha, alpha_meta) = make_torrent(tmp.path(), &seed, ALPHA, "alpha", &tracker.http);
         let (beta, beta_meta) = make_torrent(tmp.path(), &seed, BETA, "beta.bin", &tracker.http);
-        let seeder = tracker_seeder(&[&alpha, &beta], &seed, &[]);
+        let seeder = Pollen::tracked_seeder(&[&alpha, &beta], &seed, &[]);
         let dest = tmp.path().join("dest");
         std::fs::create_dir_all(&dest).unwrap();
         let daemon = Daemon::start(&tmp.path().join("state"), &dest, &[]);
@@ -342,7 +312,7 @@ fn transmission_remote_adds_lists_stops_starts_and_removes() {
 
     let add_file = ["-a", alpha.to_str().unwrap()];
     assert_responded_success(&add_file, &remote(rpc, &add_file));
-    let link = magnet(&beta_meta, &tracker.http);
+    let link = tracked_magnet(&beta_meta, &tracker.http);
     let add_magnet = ["-a", link.as_str()];
     assert_responded_success(&add_magnet, &remote(rpc, &add_magnet));
 
@@ -426,7 +396,7 @@ fn python_transmission_rpc_drives_the_daemon() {
         .arg(daemon.rpc.ip().to_string())
         .arg(daemon.rpc.port().to_string())
         .arg(&alpha)
-        .arg(magnet(&beta_meta, &tracker.http))
+        .arg(tracked_magnet(&beta_meta, &tracker.http))
         .arg(PYTHON_LIMIT.as_secs().to_string());
     let out = run_with_deadline(command, PYTHON_LIMIT + Duration::from_secs(30));
     let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
@@ -507,7 +477,7 @@ fn kill_9_during_three_downloads_then_restart_finishes_all() {
         .map(|file| make_torrent(tmp.path(), &seed, &[*file], file.0, &tracker.http))
         .collect();
     let paths: Vec<&Path> = torrents.iter().map(|(path, _)| path.as_path()).collect();
-    let _seeder = tracker_seeder(&paths, &seed, &["--max-up", TRIO_MAX_UP]);
+    let _seeder = Pollen::tracked_seeder(&paths, &seed, &["--max-up", TRIO_MAX_UP]);
     let state = tmp.path().join("state");
     let dest = tmp.path().join("dest");
     std::fs::create_dir_all(&dest).unwrap();

@@ -102,15 +102,7 @@ impl Shared {
         let torrent = root.join(format!("{name}.torrent"));
         std::fs::write(&torrent, &bytes).unwrap();
         let meta = Metainfo::from_bytes(&bytes).unwrap();
-        let mut seeder = Pollen::start([
-            torrent.as_os_str(),
-            "-d".as_ref(),
-            seed.as_os_str(),
-            "--seed".as_ref(),
-            "--no-dht".as_ref(),
-            "-q".as_ref(),
-        ]);
-        seeder.port();
+        let seeder = Pollen::tracked_seeder(&[&torrent], &seed, &[]);
         Shared {
             seed,
             torrent,

@@ -251,6 +251,20 @@ impl Rpc {
     }
 }
 
+/// `magnet:?xt=urn:btih:HEX&tr=TRACKER` (no name: it comes with the
+/// metadata), the tracker URL percent-encoded.
+pub fn tracked_magnet(meta: &pollen::metainfo::Metainfo, tracker: &str) -> String {
+    let mut tr = String::new();
+    for byte in tracker.bytes() {
+        if byte.is_ascii_alphanumeric() || b"-._~".contains(&byte) {
+            tr.push(char::from(byte));
+        } else {
+            tr.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    format!("magnet:?xt=urn:btih:{}&tr={tr}", meta.info_hash.to_hex())
+}
+
 /// Standard base64 with padding (the test's own, independent of pollen's).
 pub fn base64(bytes: &[u8]) -> String {
     const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";

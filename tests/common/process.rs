@@ -103,6 +103,24 @@ impl Pollen {
         seeder
     }
 
+    /// A quiet seeder of `torrents` from `dir` that finds its peers through
+    /// the torrents' own trackers (`--seed --no-dht -q`, plus `extra`),
+    /// started and listening: what a daemon, which has no `--peer`, downloads from.
+    pub fn tracked_seeder(torrents: &[&Path], dir: &Path, extra: &[&str]) -> Pollen {
+        let mut args: Vec<&std::ffi::OsStr> = torrents.iter().map(|t| t.as_os_str()).collect();
+        args.extend([
+            "-d".as_ref(),
+            dir.as_os_str(),
+            "--seed".as_ref(),
+            "--no-dht".as_ref(),
+            "-q".as_ref(),
+        ]);
+        args.extend(extra.iter().map(std::ffi::OsStr::new));
+        let mut seeder = Pollen::start(args);
+        seeder.port();
+        seeder
+    }
+
     /// A quiet leecher of `torrent` into `dir` from `peer` only
     /// (`--no-tracker --peer PEER -q`).
     pub fn leecher(torrent: &Path, dir: &Path, peer: &str) -> Pollen {
