@@ -1,11 +1,14 @@
 //! The RPC server's sockets: a nonblocking listener and its HTTP
 //! connections, in the session's own loop beside the peers.
 //!
-//! Layer 2. `accept_rpc` takes new connections (at most
-//! [`MAX_RPC_CONNECTIONS`]: at the cap the one idle longest is closed to
-//! make room, so a flood of idle sockets cannot lock the owner out);
-//! `receive_rpc` reads what a connection sent into its buffer (capped at
-//! one largest request), cuts it into requests with [`crate::rpc::http`]
+//! Layer 2. `rpc_event` on the listener accepts new connections (at most
+//! [`MAX_RPC_CONNECTIONS`]: at the cap one is closed to make room, one that
+//! has sent nothing before one with a request in progress, then the one
+//! quiet longest, so a flood of idle sockets cannot lock the owner out)
+//! and reads what each sent with its connect;
+//! on a connection it reads what was sent into its buffer (capped at one
+//! largest request, and all connections together at [`RPC_READ_BUDGET`]),
+//! cuts it into requests with [`crate::rpc::http`] (`serve_rpc_requests`)
 //! and answers each through `Session::answer_http` (`rpc_exec.rs`);
 //! `check_rpc_timeouts` (once a second) closes connections whose request
 //! is not complete within [`RPC_REQUEST_TIMEOUT`] (a client sending a byte
@@ -77,7 +80,7 @@ pub(super) struct RpcConn {
     continue_sent: bool,
     /// Close once the write buffer is flushed (no keep-alive, or an error).
     close_after_write: bool,
-    /// Close now (in `cleanup_rpc`).
+    /// Close now (at the end of the pass, `finish_rpc_pass`).
     closing: bool,
     /// Its place in the order of accepts (older is smaller).
     seq: u64,

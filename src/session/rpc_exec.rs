@@ -24,6 +24,7 @@ use crate::rpc::call::{self, AddArgs, AddSource, Ids, Method, QueueMove};
 use crate::rpc::http::{Request, Response};
 use crate::rpc::view::{FileView, PeerView, SessionStats, SessionView, Status, TorrentView};
 use crate::rpc::{fields, web, WEB_UI_PATH};
+use crate::tracker::announce::percent_encode;
 
 /// Largest file served from the web UI folder (its biggest script is
 /// about 100 KiB): a stray huge file is not read into memory.
@@ -994,25 +995,12 @@ fn peer_views(
 fn magnet_link(meta: &Metainfo) -> String {
     let mut link = format!("magnet:?xt=urn:btih:{}", meta.info_hash.to_hex());
     link.push_str("&dn=");
-    link.push_str(&percent_encode(&meta.name));
+    link.push_str(&percent_encode(meta.name.as_bytes()));
     for url in meta.trackers.iter().flatten() {
         link.push_str("&tr=");
-        link.push_str(&percent_encode(url));
+        link.push_str(&percent_encode(url.as_bytes()));
     }
     link
-}
-
-/// Percent-encodes everything but unreserved URI characters.
-fn percent_encode(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for byte in text.bytes() {
-        if byte.is_ascii_alphanumeric() || b"-._~".contains(&byte) {
-            out.push(char::from(byte));
-        } else {
-            out.push_str(&format!("%{byte:02X}"));
-        }
-    }
-    out
 }
 
 /// Removes the folders a torrent's files were in, deepest first, while
@@ -1043,9 +1031,23 @@ mod tests {
     use super::*;
 
     #[test]
-    fn percent_encoding_keeps_unreserved_characters_only() {
-        assert_eq!(percent_encode("a b/c~d"), "a%20b%2Fc~d");
-        assert_eq!(percent_encode("é"), "%C3%A9");
+    fn a_magnet_link_names_the_hash_the_name_and_each_tracker_encoded() {
+        let (meta, _) = crate::torrent::sim::test_torrent(100_000, 16 * 1024, 3);
+        let mut meta = (*meta).clone();
+        meta.name = "a b/é".into();
+        meta.trackers = vec![
+            vec!["http://t.example/a?b".into()],
+            vec!["udp://u:1".into()],
+        ];
+        let link = magnet_link(&meta);
+        let hex = meta.info_hash.to_hex();
+        assert_eq!(
+            link,
+            format!("magnet:?xt=urn:btih:{hex}&dn=a%20b%2F%C3%A9&tr=http%3A%2F%2Ft.example%2Fa%3Fb&tr=udp%3A%2F%2Fu%3A1")
+        );
+        let parsed = crate::magnet::parse(&link).unwrap();
+        assert_eq!(parsed.info_hash, meta.info_hash);
+        assert_eq!(parsed.name.as_deref(), Some("a b/é"));
     }
 
     #[test]
