@@ -16,7 +16,7 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 # (interop, bench, test-arm): an empty list replaces them (tests/common sets it too).
 test check interop bench test-arm: export POLLEN_DHT_ROUTERS =
 
-.PHONY: run build install release-arm arm-deps test-arm test test-deps interop interop-deps check fmt clippy doc bench bench-deps
+.PHONY: run build install release-arm arm-deps test-arm test test-deps interop interop-deps check fmt clippy doc bench bench-deps fuzz fuzz-deps
 
 ## run: build in release mode and download TORRENT into DEST (extra flags in ARGS)
 run: build
@@ -134,3 +134,16 @@ bench: bench-deps build
 
 bench-deps:
 	$(call install-missing,$(BENCH_TOOLS))
+
+## fuzz: every coverage-guided fuzz target (tests/fuzz: cargo fuzz, libFuzzer, nightly) for
+## FUZZ_SECONDS each (default 60), FUZZ_JOBS at a time (default 1); prints a table of runs and
+## crashes and fails if any target crashed (its input is in target/fuzz/artifacts/). Not in CI:
+## tests/fuzz_regressions.rs replays the seeds and every saved crash in `make test`.
+FUZZ_SECONDS ?= 60
+FUZZ_JOBS    ?= 1
+fuzz: fuzz-deps
+	FUZZ_SECONDS=$(FUZZ_SECONDS) FUZZ_JOBS=$(FUZZ_JOBS) tests/fuzz/run.sh
+
+fuzz-deps:
+	@rustup toolchain list | grep -q '^nightly' || rustup toolchain install nightly --profile minimal
+	@cargo +nightly fuzz --version >/dev/null 2>&1 || cargo install cargo-fuzz --locked

@@ -193,6 +193,21 @@ impl PartialPieces {
         self.pieces.keys().copied()
     }
 
+    /// Every block requested and not yet arrived, as (piece, block index,
+    /// how many peers it was requested from), in order. For consistency
+    /// checks ([`crate::torrent::Torrent::check_invariants`]), not the loop.
+    pub fn outstanding(&self) -> Vec<(u32, u32, u8)> {
+        let mut out = Vec::new();
+        for (&piece, partial) in &self.pieces {
+            for (index, state) in partial.blocks.iter().enumerate() {
+                if let (BlockState::Requested(n), Ok(index)) = (*state, u32::try_from(index)) {
+                    out.push((piece, index, n));
+                }
+            }
+        }
+        out
+    }
+
     /// Starts `piece` with every block wanted. Does nothing if already started.
     pub fn start(&mut self, layout: &Layout, piece: PieceIndex) {
         let count = usize::try_from(layout.block_count(piece)).unwrap_or(0);

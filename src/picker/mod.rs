@@ -145,6 +145,11 @@ impl Picker {
         self.slot(piece).map_or(0, |&n| n)
     }
 
+    /// Whether `piece` was taken out of picking ([`Picker::remove_piece`]).
+    pub fn is_removed(&self, piece: u32) -> bool {
+        self.removed.has(piece)
+    }
+
     /// A peer announced `piece` (HAVE): O(1), the order stays sorted.
     pub fn add_piece(&mut self, piece: u32) {
         let Some(n) = self.slot_mut(piece) else {

@@ -22,6 +22,7 @@
 mod action;
 mod download;
 mod fast;
+mod invariants;
 mod metadata_fetch;
 mod metadata_serve;
 mod pex;

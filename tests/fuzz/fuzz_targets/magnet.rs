@@ -1,0 +1,8 @@
+//! Fuzz target `magnet`: feeds libFuzzer's input to [`checks::magnet`] (see
+//! tests/fuzz/checks/ for what it checks beyond "no panic").
+#![no_main]
+
+#[path = "../checks/mod.rs"]
+mod checks;
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| checks::magnet(data));

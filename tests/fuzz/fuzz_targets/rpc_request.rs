@@ -1,0 +1,8 @@
+//! Fuzz target `rpc_request`: feeds libFuzzer's input to [`checks::rpc_request`] (see
+//! tests/fuzz/checks/ for what it checks beyond "no panic").
+#![no_main]
+
+#[path = "../checks/mod.rs"]
+mod checks;
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| checks::rpc_request(data));

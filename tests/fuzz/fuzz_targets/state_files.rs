@@ -1,0 +1,8 @@
+//! Fuzz target `state_files`: feeds libFuzzer's input to [`checks::state_files`] (see
+//! tests/fuzz/checks/ for what it checks beyond "no panic").
+#![no_main]
+
+#[path = "../checks/mod.rs"]
+mod checks;
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| checks::state_files(data));

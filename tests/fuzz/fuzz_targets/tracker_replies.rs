@@ -1,0 +1,8 @@
+//! Fuzz target `tracker_replies`: feeds libFuzzer's input to [`checks::tracker_replies`] (see
+//! tests/fuzz/checks/ for what it checks beyond "no panic").
+#![no_main]
+
+#[path = "../checks/mod.rs"]
+mod checks;
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| checks::tracker_replies(data));
