@@ -52,18 +52,18 @@ export FUZZ_SECONDS FUZZ_DIR WORK
 printf '%s\n' $TARGETS | xargs -P "$FUZZ_JOBS" -I{} bash -c 'run_one "$1"' _ {}
 
 crashed=0
+# The figures come from libFuzzer's final lines ("Done N runs in S second(s)",
+# -print_final_stats); a target that crashed stops early and shows its time so far.
+stat() { grep -o "$1 *[0-9]*" "$2" | grep -o '[0-9]*$' | tail -1 || true; }
 printf '\n| target | runs | seconds | runs/s | corpus | crashes |\n| --- | ---: | ---: | ---: | ---: | ---: |\n'
 for t in $TARGETS; do
   log="$WORK/logs/$t.log"
-  runs=$(grep -o 'stat::number_of_executed_units: *[0-9]*' "$log" | grep -o '[0-9]*$' | tail -1)
-  secs=$(grep -o 'Done [0-9]* runs in [0-9]* second' "$log" | awk '{print $5}' | tail -1)
-  if [ -z "$secs" ]; then
-    secs=$(grep -o '#[0-9]*.*time: *[0-9]*s' "$log" | grep -o 'time: *[0-9]*' | grep -o '[0-9]*$' | tail -1)
-  fi
+  runs=$(stat 'stat::number_of_executed_units:' "$log")
+  rate=$(stat 'stat::average_exec_per_sec:' "$log")
+  secs=$( { grep -o 'Done [0-9]* runs in [0-9]*' "$log" || true; } | awk '{print $5}' | tail -1)
   crashes=$(find "$WORK/artifacts/$t" -type f | wc -l)
   corpus=$(find "$WORK/corpus/$t" -type f | wc -l)
-  rate=$([ -n "${runs:-}" ] && [ "${secs:-0}" -gt 0 ] && echo $(( runs / secs )) || echo "-")
-  printf '| %s | %s | %s | %s | %s | %s |\n' "$t" "${runs:--}" "${secs:--}" "$rate" "$corpus" "$crashes"
+  printf '| %s | %s | %s | %s | %s | %s |\n' "$t" "${runs:--}" "${secs:--}" "${rate:--}" "$corpus" "$crashes"
   if [ "$crashes" -gt 0 ]; then
     crashed=1
     find "$WORK/artifacts/$t" -type f | sed 's/^/    crash input: /'
