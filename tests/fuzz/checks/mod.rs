@@ -226,15 +226,17 @@ pub fn handshake(data: &[u8]) {
 }
 
 /// Extension payloads: the BEP 10 handshake, BEP 9 ut_metadata messages
-/// and BEP 11 ut_pex messages, the first byte choosing which.
+/// and BEP 11 ut_pex messages, the first byte choosing which; or (3) a
+/// BEP 9 metadata fetch driven by honest and lying peers.
 pub fn extensions(data: &[u8]) {
     let Some((selector, payload)) = select(data) else {
         return;
     };
-    match selector % 3 {
+    match selector % 4 {
         0 => {
             let _ = pollen::wire::extension::ExtHandshake::parse(payload);
         }
+        3 => metadata_fetch(payload),
         1 => {
             if let Ok(message) = pollen::metadata::MetadataMessage::decode(payload) {
                 let _ = format!("{message:?}");
@@ -243,6 +245,107 @@ pub fn extensions(data: &[u8]) {
         _ => {
             if let Ok(message) = pollen::pex::PexMessage::decode(payload) {
                 let _ = format!("{message:?}");
+            }
+        }
+    }
+}
+
+/// A magnet's metadata fetch (BEP 9) from four peers, driven by the input:
+/// peers announce sizes, requests are answered with the true bytes or with
+/// bytes changed by the input, rejected, timed out or dropped. What is
+/// verified must be the true info dictionary, and a peer that never sent a
+/// wrong byte must never be named a liar or proven wrong.
+fn metadata_fetch(data: &[u8]) {
+    use pollen::hash::Sha1Hash;
+    use pollen::metadata::{MetadataFetch, Outcome, METADATA_PIECE_LEN};
+    use std::sync::OnceLock;
+    static INFO: OnceLock<Vec<u8>> = OnceLock::new();
+    // About 2.5 pieces of metadata: a torrent of 2,000 pieces.
+    let info = INFO.get_or_init(|| {
+        let mut info =
+            b"d6:lengthi32768000e4:name4:fuzz12:piece lengthi16384e6:pieces40000:".to_vec();
+        info.extend((0..40_000u32).map(|i| (i % 251) as u8));
+        info.push(b'e');
+        info
+    });
+    let total = u64::try_from(info.len()).unwrap();
+    let mut fetch: MetadataFetch<u8> = MetadataFetch::new(Sha1Hash::of(info));
+    let mut liars = [false; 4];
+    let mut asked: Vec<(u8, u32)> = Vec::new();
+    let mut now = epoch();
+    let mut input = data.iter().copied();
+    while let Some(op) = input.next() {
+        let peer = (op >> 4) % 4;
+        match op % 8 {
+            0 | 1 => {
+                let size = if op & 0x80 != 0 {
+                    u64::from(input.next().unwrap_or(0)) * 300
+                } else {
+                    total
+                };
+                let _ = fetch.handle_size(peer, size);
+            }
+            2 => {
+                while let Some(request) = fetch.poll_request(now) {
+                    asked.push(request);
+                }
+            }
+            3 | 4 => {
+                let Some(index) = asked.iter().position(|(p, _)| *p == peer) else {
+                    continue;
+                };
+                let (_, piece) = asked.remove(index);
+                let start = usize::try_from(piece)
+                    .unwrap()
+                    .saturating_mul(METADATA_PIECE_LEN);
+                let end = start.saturating_add(METADATA_PIECE_LEN).min(info.len());
+                let mut bytes = info.get(start..end).unwrap_or_default().to_vec();
+                if op % 8 == 4 {
+                    // A lie: one byte changed (if it changes anything).
+                    let at = usize::from(input.next().unwrap_or(0));
+                    let len = bytes.len().max(1);
+                    if let Some(b) = bytes.get_mut(at % len) {
+                        *b ^= input.next().unwrap_or(1) | 1;
+                        liars[usize::from(peer)] = true;
+                    }
+                }
+                let size = u32::try_from(info.len()).unwrap();
+                match fetch.handle_data(peer, piece, size, &bytes) {
+                    Ok(Some(Outcome::Verified {
+                        info: got,
+                        liars: named,
+                    })) => {
+                        assert_eq!(&got, info, "verified metadata differs from the true one");
+                        for p in named {
+                            assert!(liars[usize::from(p)], "honest peer {p} named a liar");
+                        }
+                        return;
+                    }
+                    Ok(Some(Outcome::Mismatch { suppliers, proven })) => {
+                        if proven {
+                            for p in suppliers {
+                                assert!(liars[usize::from(p)], "honest peer {p} proven wrong");
+                            }
+                        }
+                    }
+                    Ok(None) | Err(_) => {}
+                }
+            }
+            5 => {
+                if let Some(index) = asked.iter().position(|(p, _)| *p == peer) {
+                    let (_, piece) = asked.remove(index);
+                    let _ = fetch.handle_reject(peer, piece, now);
+                }
+            }
+            6 => {
+                now += Duration::from_secs(u64::from(input.next().unwrap_or(0) % 90));
+                for (p, _) in fetch.handle_timeout(now) {
+                    asked.retain(|(q, _)| *q != p);
+                }
+            }
+            _ => {
+                fetch.remove_peer(peer);
+                asked.retain(|(q, _)| *q != peer);
             }
         }
     }
