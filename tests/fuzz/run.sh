@@ -40,9 +40,11 @@ done
 
 run_one() {
   local t=$1
-  # -rss_limit_mb: a decoder that allocates by an unchecked length is an "oom" crash.
+  # -malloc_limit_mb: one allocation over 128 MiB from a few KiB of input
+  # is an allocation sized by an unchecked length, reported as a crash
+  # ("out-of-memory (malloc(...))"); -timeout: one input over 10 s is a hang.
   cargo +nightly fuzz run --fuzz-dir "$FUZZ_DIR" "$t" "$WORK/corpus/$t" -- \
-    -max_total_time="$FUZZ_SECONDS" -rss_limit_mb=1024 -timeout=10 \
+    -max_total_time="$FUZZ_SECONDS" -rss_limit_mb=1024 -malloc_limit_mb=128 -timeout=10 \
     -artifact_prefix="$WORK/artifacts/$t/" -print_final_stats=1 \
     > "$WORK/logs/$t.log" 2>&1 || true
 }
