@@ -13,10 +13,10 @@ INTEROP_TOOLS = opentracker=opentracker aria2c=aria2 libtorrent=python3-libtorre
 BENCH_TOOLS   = /usr/bin/time=time opentracker=opentracker aria2c=aria2 libtorrent=python3-libtorrent transmission-daemon=transmission-daemon
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 # The tests never reach the public DHT routers, not even from a release build
-# (interop, bench, test-arm): an empty list replaces them (tests/common sets it too).
-test check interop bench test-arm: export POLLEN_DHT_ROUTERS =
+# (interop, bench, soak, test-arm): an empty list replaces them (tests/common sets it too).
+test check interop bench soak test-arm: export POLLEN_DHT_ROUTERS =
 
-.PHONY: run build install release-arm arm-deps test-arm test test-deps interop interop-deps check fmt clippy doc bench bench-deps fuzz fuzz-deps
+.PHONY: run build install release-arm arm-deps test-arm test test-deps interop interop-deps check fmt clippy doc bench bench-deps fuzz fuzz-deps soak
 
 ## run: build in release mode and download TORRENT into DEST (extra flags in ARGS)
 run: build
@@ -147,3 +147,9 @@ fuzz: fuzz-deps
 fuzz-deps:
 	@rustup toolchain list | grep -q '^nightly' || rustup toolchain install nightly --profile minimal
 	@cargo +nightly fuzz --version >/dev/null 2>&1 || cargo install cargo-fuzz --locked
+
+## soak: not CI; one release pollen seeding for SOAK_MINUTES (default 60) to a churn of
+## pollen, aria2c and libtorrent leechers on 127.0.0.1, its RSS, CPU and open fds sampled
+## every SOAK_SAMPLE_SECS (default 60): a table, target/soak/soak.tsv and soak.svg
+soak: bench-deps build
+	$(CARGO) bench --bench soak
