@@ -384,8 +384,10 @@ pub fn tracker_replies(data: &[u8]) {
 }
 
 /// The built-in tracker's request parsers and its replies to them: an HTTP
-/// request head or a UDP datagram, answered from one tracker state; a UDP
-/// reply is never longer than a refused request may be answered with.
+/// request head or a UDP datagram, answered from one tracker state. The
+/// tracker is the cargo feature `tracker-server` (cargo fuzz builds pollen
+/// with its default features and sets `cfg(fuzzing)`).
+#[cfg(any(fuzzing, feature = "tracker-server"))]
 pub fn tracker_server(data: &[u8]) {
     use pollen::rng::Rng;
     use pollen::tracker::server::{
