@@ -476,6 +476,12 @@ impl<P: Copy + Ord + fmt::Debug> MetadataFetch<P> {
             return Err(PeerError::Unrequested(piece));
         }
         slot.in_flight = None;
+        if self.total_len != Some(total_size) {
+            // Asked before the fetch moved to another size (another peer's
+            // claim): this piece belongs to no attempt now. Not the peer's
+            // fault, and mixing it in would blame it for the other's lie.
+            return Ok(None);
+        }
         let expected = piece_len(total_size, piece);
         if data.len() != expected {
             return Err(PeerError::WrongLength {
@@ -623,8 +629,13 @@ impl<P: Copy + Ord + fmt::Debug> MetadataFetch<P> {
     fn pick_source(&mut self, total: u32, now: Instant) -> Option<P> {
         if let Some(source) = self.source {
             let slot = self.peers.get(&source)?;
-            let idle = slot.in_flight.is_none() && slot.not_before.is_none_or(|t| t <= now);
-            return idle.then_some(source);
+            if slot.total_len == total {
+                let idle = slot.in_flight.is_none() && slot.not_before.is_none_or(|t| t <= now);
+                return idle.then_some(source);
+            }
+            // The source now claims another size than the one fetched: it
+            // cannot supply this attempt; choose another.
+            self.switch_source();
         }
         let peer = self.idle_peers(total, now).next()?;
         self.source = Some(peer);
@@ -1062,6 +1073,74 @@ mod tests {
         assert_eq!(fetch.total_len(), Some(20_000));
         let log = simulate(&mut fetch, &[(2, Behaviour::Honest)], &info, now);
         assert_eq!(verified(&log).unwrap().0, info);
+    }
+
+    #[test]
+    fn a_source_that_announces_another_size_is_not_asked_for_this_one() {
+        // Found by the fuzz target `extensions`: after a mismatch the fetch
+        // asks one source at a time; a source that then announced another
+        // size was still asked for pieces of the size being fetched, and a
+        // piece asked under one size and answered after the fetch moved to
+        // another went into the new attempt, so the mismatch "proved" a
+        // peer wrong for another peer's size claim.
+        let (info, hash) = info_of(40_000);
+        let mut fetch = MetadataFetch::new(hash);
+        fetch.handle_size(1u8, 40_000).unwrap();
+        fetch.handle_size(2, 40_000).unwrap();
+        let now = Instant::now();
+        // Peer 1 lies in its pieces, peer 2 is honest: the mixed attempt
+        // proves nobody, and the fetch goes on one source at a time.
+        let mut outcome = None;
+        while outcome.is_none() {
+            let asked: Vec<(u8, u32)> = std::iter::from_fn(|| fetch.poll_request(now)).collect();
+            for (peer, piece) in asked {
+                let mut bytes = piece_of(&info, piece).to_vec();
+                if peer == 1 {
+                    bytes[0] ^= 1;
+                }
+                outcome = outcome.or(fetch.handle_data(peer, piece, 40_000, &bytes).unwrap());
+            }
+        }
+        assert!(matches!(
+            outcome,
+            Some(Outcome::Mismatch { proven: false, .. })
+        ));
+        let (source, piece) = fetch.poll_request(now).unwrap();
+        let other = if source == 1 { 2 } else { 1 };
+        // The source announces another size (a repeated BEP 10 handshake):
+        // its request is taken back, and it is not asked again for pieces
+        // of 40,000 bytes; the other peer becomes the source.
+        fetch.handle_size(source, 50_000).unwrap();
+        assert_eq!(fetch.poll_request(now), Some((other, piece)));
+        // A piece the old source answers anyway is refused as unrequested.
+        assert_eq!(
+            fetch.handle_data(source, piece, 50_000, &vec![0; METADATA_PIECE_LEN]),
+            Err(PeerError::Unrequested(piece))
+        );
+    }
+
+    #[test]
+    fn a_piece_asked_before_the_fetched_size_changed_is_dropped_not_blamed() {
+        let (info, hash) = info_of(40_000);
+        let mut fetch = MetadataFetch::new(hash);
+        fetch.handle_size(1u8, 30_000).unwrap(); // adopted first
+        let now = Instant::now();
+        let (peer, piece) = fetch.poll_request(now).unwrap();
+        assert_eq!((peer, piece), (1, 0));
+        // Peer 1 corrects itself to the true size (its request is taken
+        // back); peer 2 announces it too; the fetch moves to 40,000 bytes.
+        fetch.handle_size(1, 40_000).unwrap();
+        fetch.handle_size(2, 40_000).unwrap();
+        assert_eq!(fetch.total_len(), Some(40_000));
+        let log = simulate(
+            &mut fetch,
+            &[(1, Behaviour::Honest), (2, Behaviour::Honest)],
+            &info,
+            now,
+        );
+        let (got, liars) = verified(&log).unwrap();
+        assert_eq!(got, info);
+        assert!(liars.is_empty());
     }
 
     #[test]
