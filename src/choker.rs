@@ -1,11 +1,12 @@
 //! The choker: which peers we upload to (BEP 3 "choking").
 //!
 //! Layer 0: pure; callers pass rates and a random generator. Every rechoke
-//! (every 10 s) the interested peers that give us the most (or, when we
-//! are seeding, that we upload to fastest) get the regular upload slots;
-//! one more interested peer, rotated every 30 s and chosen at random,
-//! holds the optimistic slot, so newcomers get a chance to prove
-//! themselves ("tit for tat").
+//! (every 10 s) the interested peers that give us the most get the regular
+//! upload slots ("tit for tat"; when we are seeding there is no tit, and
+//! the slots change hands instead, half of them each epoch: see
+//! [`seed_rechoke`]); one more interested peer, rotated every 30 s and
+//! chosen at random, holds the optimistic slot, so newcomers get a chance
+//! to prove themselves.
 //!
 //! [`ChokerKind::PropShare`] is the alternative from Levin, LaCurts, Spring
 //! and Bhattacharjee, "BitTorrent is an Auction" (SIGCOMM 2008): instead

@@ -173,6 +173,9 @@ fn an_honest_leecher_gets_in_and_done_past_500_junk_connections() {
     assert!(!seeder.has_exited(), "seeder died:\n{}", seeder.stderr());
 
     let log = seeder.stderr();
+    // Usually the honest leecher gets in by replacing an idle connection;
+    // on a loaded machine a junk peer may have been dropped first (for
+    // requests while choked) and left a free slot. Either way it must get in.
     let replaced = log.matches("replaced by a newcomer").count();
     let hwm = status_field(pid, "VmHWM:");
     crowd.stop();
@@ -188,10 +191,6 @@ fn an_honest_leecher_gets_in_and_done_past_500_junk_connections() {
         flooded as f64 / f64::from(1 << 20),
         100.0 * honest / (honest + flooded as f64),
         hwm.saturating_sub(idle_hwm),
-    );
-    assert!(
-        replaced > 0,
-        "the honest leecher got in without replacing anyone"
     );
     assert!(
         hwm <= idle_hwm + LOAD_HWM_BOUND_KIB,

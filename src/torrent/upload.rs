@@ -140,7 +140,7 @@ impl Torrent {
                 "stopped reading or snubs us".to_string()
             } else {
                 let whose = if seeding {
-                    "round robin while seeding; we upload"
+                    "seeding, slots take turns; we upload"
                 } else {
                     "it gives us"
                 };
