@@ -128,9 +128,10 @@ doc:
 ## pollen with aria2c downloading 256 MiB from one libtorrent seeder on 127.0.0.1, the
 ## failover part pollen with libtorrent behind a silent tier-1 UDP tracker, the multi
 ## part 100 torrents in one seeding process against one (memory, idle CPU), the daemon
-## part `pollen daemon` against transmission-daemon, each seeding 1,000 torrents added by RPC
+## part `pollen daemon` against transmission-daemon, each seeding 1,000 torrents added by RPC,
+## the load part dead addresses, a crowd of junk connections and 10,000 connect/close cycles
 bench: bench-deps build
-	$(CARGO) bench --bench pollen_bench --bench pick_bench --bench swarm_bench --bench failover_bench --bench multi_bench --bench daemon_bench
+	$(CARGO) bench --bench pollen_bench --bench pick_bench --bench swarm_bench --bench failover_bench --bench multi_bench --bench daemon_bench --bench load_bench
 
 bench-deps:
 	$(call install-missing,$(BENCH_TOOLS))

@@ -1,11 +1,12 @@
 //! The choker: which peers we upload to (BEP 3 "choking").
 //!
 //! Layer 0: pure; callers pass rates and a random generator. Every rechoke
-//! (every 10 s) the interested peers that give us the most (or, when we
-//! are seeding, that we upload to fastest) get the regular upload slots;
-//! one more interested peer, rotated every 30 s and chosen at random,
-//! holds the optimistic slot, so newcomers get a chance to prove
-//! themselves ("tit for tat").
+//! (every 10 s) the interested peers that give us the most get the regular
+//! upload slots ("tit for tat"; when we are seeding there is no tit, and
+//! the slots change hands instead, half of them each epoch: see
+//! [`seed_rechoke`]); one more interested peer, rotated every 30 s and
+//! chosen at random, holds the optimistic slot, so newcomers get a chance
+//! to prove themselves.
 //!
 //! [`ChokerKind::PropShare`] is the alternative from Levin, LaCurts, Spring
 //! and Bhattacharjee, "BitTorrent is an Auction" (SIGCOMM 2008): instead
@@ -126,6 +127,41 @@ pub fn rechoke(candidates: &[Candidate], slots: usize, optimistic: Option<usize>
         }
     }
     unchoke
+}
+
+/// Seeding: the `slots` regular slots change hands, half of them per
+/// epoch. While interested peers wait (more than the free slots can take),
+/// the peers that `held` a regular slot keep half of them (rounded down),
+/// and the waiters take the rest, so every interested peer gets its turn
+/// whatever its speed. Ranking by upload rate alone, as
+/// [`rechoke`] does, lets the fastest readers (or the greediest: peers that
+/// flood REQUESTs and read at full speed) keep the slots for good, and an
+/// honest leecher would get nothing but the odd optimistic slot: a seed has
+/// no tit to answer with tat. libtorrent's default seed choker rotates its
+/// slots for the same reason; rotating half at a time keeps some transfers
+/// going and leaves waiting peers for the optimistic slot. Peers that stopped reading are
+/// last; which holder gives way, and which waiter comes in, follow the
+/// order of `candidates` (the caller shuffles them).
+pub fn seed_rechoke(candidates: &[Candidate], held: &[usize], slots: usize) -> Vec<usize> {
+    let interested = candidates.iter().filter(|c| c.interested);
+    let (stalled, reading): (Vec<&Candidate>, Vec<&Candidate>) =
+        interested.partition(|c| c.stalled);
+    let (holders, waiters): (Vec<&Candidate>, Vec<&Candidate>) =
+        reading.into_iter().partition(|c| held.contains(&c.id));
+    let free = slots.saturating_sub(holders.len());
+    let keep = if waiters.len() > free {
+        holders.len().min(slots) / 2
+    } else {
+        holders.len()
+    };
+    let (kept, giving_way) = holders.split_at(keep.min(holders.len()));
+    kept.iter()
+        .chain(&waiters)
+        .chain(giving_way)
+        .chain(&stalled)
+        .take(slots)
+        .map(|c| c.id)
+        .collect()
 }
 
 /// A new optimistic unchoke: a random interested peer that would not get a
@@ -306,6 +342,41 @@ mod tests {
         ];
         assert_eq!(rechoke(&peers, 2, None), vec![2, 4]);
         assert_eq!(rechoke(&peers, 10, None), vec![2, 4, 1, 5]);
+    }
+
+    #[test]
+    fn seeding_slots_change_hands_so_fast_flooders_cannot_keep_them() {
+        // Four fast flooders hold the slots; a slow honest leecher (6) and
+        // an uninterested peer (7) wait.
+        let peers = [
+            c(1, true, 900),
+            c(2, true, 800),
+            c(3, true, 700),
+            c(4, true, 600),
+            c(6, true, 10),
+            c(7, false, 0),
+        ];
+        let next = seed_rechoke(&peers, &[1, 2, 3, 4], 4);
+        assert_eq!(next, vec![1, 2, 6, 3], "half the holders give way");
+        // Next epoch the one left out gets its turn back.
+        assert_eq!(seed_rechoke(&peers, &next, 4), vec![1, 2, 4, 3]);
+        // Nobody waits beyond the free slots: the holders keep theirs.
+        assert_eq!(seed_rechoke(&peers, &[1, 2, 3, 6], 5), vec![1, 2, 3, 6, 4]);
+        // More wait than the free slots take: half the holders give way.
+        assert_eq!(seed_rechoke(&peers, &[1, 2, 3], 4), vec![1, 4, 6, 2]);
+    }
+
+    #[test]
+    fn seeding_peers_that_stopped_reading_come_last() {
+        let stalled = Candidate {
+            stalled: true,
+            ..c(8, true, 0)
+        };
+        let peers = [stalled, c(9, true, 0), c(10, true, 0)];
+        assert_eq!(seed_rechoke(&peers, &[8], 4), vec![9, 10, 8]);
+        assert_eq!(seed_rechoke(&peers, &[8, 9], 1), vec![10]);
+        assert_eq!(seed_rechoke(&peers, &[9], 2), vec![9, 10]);
+        assert_eq!(seed_rechoke(&peers, &[], 0), Vec::<usize>::new());
     }
 
     #[test]

@@ -135,6 +135,9 @@ pub enum CloseReason {
     TorrentPaused,
     /// Its torrent was removed from the session.
     TorrentRemoved,
+    /// Replaced at the connection cap by a newcomer: it had exchanged
+    /// nothing useful (see the session's `evict.rs`).
+    Replaced,
 }
 
 impl CloseReason {
@@ -162,7 +165,8 @@ impl CloseReason {
             | CloseReason::BothComplete
             | CloseReason::SlowPeer { .. }
             | CloseReason::TorrentPaused
-            | CloseReason::TorrentRemoved => false,
+            | CloseReason::TorrentRemoved
+            | CloseReason::Replaced => false,
             CloseReason::BadHandshake(_)
             | CloseReason::WrongInfoHash
             | CloseReason::BadMessage(_)
@@ -218,7 +222,8 @@ impl CloseReason {
             | CloseReason::BothComplete
             | CloseReason::SlowPeer { .. }
             | CloseReason::TorrentPaused
-            | CloseReason::TorrentRemoved => false,
+            | CloseReason::TorrentRemoved
+            | CloseReason::Replaced => false,
         }
     }
 }
@@ -283,6 +288,7 @@ impl fmt::Display for CloseReason {
             ),
             CloseReason::TorrentPaused => write!(f, "torrent paused"),
             CloseReason::TorrentRemoved => write!(f, "torrent removed"),
+            CloseReason::Replaced => f.write_str("replaced by a newcomer at the connection cap"),
         }
     }
 }
@@ -355,6 +361,7 @@ mod tests {
             },
             CloseReason::TorrentPaused,
             CloseReason::TorrentRemoved,
+            CloseReason::Replaced,
         ]
     }
 
@@ -490,6 +497,7 @@ mod tests {
             CloseReason::SlowPeer { rate: 0, median: 1 },
             CloseReason::TorrentPaused,
             CloseReason::TorrentRemoved,
+            CloseReason::Replaced,
         ] {
             assert!(!reason.is_failure(), "{reason:?}");
             assert!(!reason.is_misbehaviour(), "{reason:?}");

@@ -140,11 +140,19 @@ impl PeerList {
         self.entries.is_empty()
     }
 
-    /// An idle address whose retry time has come, marked connected.
+    /// An idle address whose retry time has come, marked connected: of
+    /// those, one that failed least often (never tried first). Otherwise
+    /// the dead addresses early in the map's order would be dialled again
+    /// each time their back-off ends, and a live address later in it wait
+    /// behind them for minutes.
     pub fn next_to_connect(&mut self, now: Instant) -> Option<SocketAddr> {
-        let (addr, entry) = self.entries.iter_mut().find(|(_, e)| {
-            e.dialable && e.status == Status::Idle && e.retry_at.is_none_or(|at| at <= now)
-        })?;
+        let (addr, entry) = self
+            .entries
+            .iter_mut()
+            .filter(|(_, e)| {
+                e.dialable && e.status == Status::Idle && e.retry_at.is_none_or(|at| at <= now)
+            })
+            .min_by_key(|(_, e)| e.failures)?;
         entry.status = Status::Connected;
         Some(*addr)
     }
@@ -391,6 +399,31 @@ mod tests {
             list.next_to_connect(t0 + Duration::from_secs(10)),
             Some(addr(1))
         );
+    }
+
+    #[test]
+    fn addresses_that_never_failed_are_dialled_before_ones_that_did() {
+        let mut list = PeerList::new();
+        let t0 = Instant::now();
+        for port in 1..=50 {
+            list.add(addr(port));
+        }
+        // Every address is dialled once and fails but the last ten.
+        let mut tried = Vec::new();
+        for _ in 0..40 {
+            let a = list.next_to_connect(t0).unwrap();
+            list.disconnected(a, &CloseReason::ConnectTimeout, t0);
+            tried.push(a);
+        }
+        // Their back-off is over: the ten never tried still come first.
+        let later = t0 + MAX_RETRY_DELAY;
+        for _ in 0..10 {
+            let a = list.next_to_connect(later).unwrap();
+            assert!(!tried.contains(&a), "{a} failed before, yet came first");
+        }
+        assert!(list
+            .next_to_connect(later)
+            .is_some_and(|a| tried.contains(&a)));
     }
 
     #[test]

@@ -15,8 +15,13 @@ use crate::close_reason::CloseReason;
 use crate::trace::phase;
 use crate::wire::Message;
 
-/// How long a nonblocking connect may take.
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a nonblocking connect may take. Five seconds covers a SYN
+/// and its first two retransmissions (Linux retries after one and then
+/// three seconds) on any path a peer worth having is on; an address that
+/// answers none of them is dead or firewalled, and each second spent on it
+/// holds a half-open slot ([`super::receive::MAX_HALF_OPEN`]) that a live
+/// address is waiting for.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// How long a peer may take to send its handshake.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(20);

@@ -60,6 +60,7 @@ mod daemon;
 mod daemon_state;
 mod dht;
 mod drive;
+mod evict;
 mod existing;
 mod listen;
 mod magnet;

@@ -8,12 +8,14 @@
 //! out. A protocol violation marks the peer for closing; it can never end
 //! the session.
 
+use std::collections::HashMap;
 use std::io;
 use std::time::Instant;
 
 use mio::{Interest, Token};
 
 use super::conn::{Conn, ReadOutcome, Stage};
+use super::evict::{Occupant, OccupantStage};
 use super::{Session, TorrentId};
 use crate::close_reason::CloseReason;
 use crate::error::Error;
@@ -44,13 +46,20 @@ pub(super) fn read_cap_for(piece_count: u32) -> usize {
     (4 + FrameLimits::for_pieces(piece_count).max_frame_len()).max(HANDSHAKE_LEN)
 }
 
-/// Outgoing connections being set up at once (half-open connections are
-/// limited by some operating systems and routers).
-pub(super) const MAX_HALF_OPEN: usize = 8;
+/// Outgoing connections being set up at once. With the connect timeout
+/// this sets how fast a list of dead addresses (peers behind NATs and
+/// firewalls that drop SYNs: a good part of any tracker's list) is worked
+/// through: 32 every five seconds, so 200 dead addresses delay a live one
+/// by about half a minute at worst, not four minutes as with the old 8 every
+/// ten seconds. The old reason for a small number (Windows XP's limit of
+/// ten half-open connections) is long gone, and libtorrent dropped its own
+/// half-open limit in 1.1; the peer cap still bounds the sockets.
+pub(super) const MAX_HALF_OPEN: usize = 32;
 
 impl Session {
     /// Accept phase: takes every pending incoming connection (edge
-    /// triggered: until WouldBlock). Over the peer cap or banned: closed at once.
+    /// triggered: until WouldBlock). Banned, or at the peer cap with no
+    /// useless connection to replace ([`Session::make_room`]): closed at once.
     pub(super) fn accept_peers(&mut self, now: Instant) {
         loop {
             let (mut socket, addr) = match self.listener.accept() {
@@ -69,7 +78,7 @@ impl Session {
                 .torrents
                 .iter()
                 .all(|(_, s)| s.torrent.peer_list().is_banned(addr));
-            if self.conns.len() >= self.config.max_peers || banned_everywhere {
+            if banned_everywhere || !self.make_room(now) {
                 log::debug!("{addr}: refused (peer limit or banned)");
                 continue;
             }
@@ -90,6 +99,61 @@ impl Session {
             conn.sent_log = tracing.then(Vec::new);
             entry.insert(conn);
         }
+    }
+
+    /// Whether a newcomer may be accepted: under the peer cap (counting
+    /// connections not already closing), or at it with a useless
+    /// connection to replace ([`super::evict`]), which is marked for
+    /// closing (the slab may thus briefly hold more than the cap, at most
+    /// one closing connection per newcomer, until cleanup).
+    fn make_room(&mut self, now: Instant) -> bool {
+        let open = self.conns.iter().filter(|(_, c)| c.closing.is_none());
+        if open.count() < self.config.max_peers {
+            return true;
+        }
+        let occupants = self.occupants(now);
+        let Some(key) = super::evict::pick_victim(&occupants) else {
+            return false;
+        };
+        let Some(conn) = self.conns.get_mut(key) else {
+            return false;
+        };
+        log::debug!("{}: replaced by a newcomer at the peer cap", conn.addr);
+        conn.close(CloseReason::Replaced);
+        true
+    }
+
+    /// The open connections as [`super::evict`] sees them.
+    fn occupants(&mut self, now: Instant) -> Vec<Occupant> {
+        let mut interest: HashMap<(TorrentId, usize), (bool, bool)> = HashMap::new();
+        for (tid, slot) in &mut self.torrents {
+            for peer in slot.torrent.peers(now) {
+                let flags = (peer.state.peer_interested(), peer.state.am_interested());
+                interest.insert((tid, peer.key), flags);
+            }
+        }
+        self.conns
+            .iter()
+            .filter(|(_, c)| c.closing.is_none())
+            .map(|(key, c)| {
+                let (peer_interested, am_interested) = c
+                    .torrent
+                    .and_then(|tid| interest.get(&(tid, key)).copied())
+                    .unwrap_or((false, false));
+                Occupant {
+                    key,
+                    age: now.saturating_duration_since(c.opened_at),
+                    stage: match c.stage {
+                        Stage::Connecting => OccupantStage::Connecting,
+                        Stage::Handshaking => OccupantStage::Handshaking,
+                        Stage::Active => OccupantStage::Active,
+                    },
+                    stalled: c.is_stalled(now, super::upload::STALLED_AFTER),
+                    peer_interested,
+                    am_interested,
+                }
+            })
+            .collect()
     }
 
     /// Largest read buffer a peer of `torrent` gets: one largest frame

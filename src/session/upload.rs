@@ -16,7 +16,7 @@ use crate::wire::encode_piece_header;
 
 /// A peer whose queued bytes have not moved for this long has stopped
 /// reading; it loses its upload slot to peers that read.
-const STALLED_AFTER: Duration = Duration::from_secs(10);
+pub(super) const STALLED_AFTER: Duration = Duration::from_secs(10);
 
 /// Bytes queued in a peer's write buffer above which no more blocks are
 /// read from disk for it (about 16 blocks: enough to keep a fast link busy

@@ -86,18 +86,28 @@ impl Torrent {
             .collect();
         // Equal peers take turns: ties keep this (random) order.
         self.rng.shuffle(&mut candidates);
-        let regular = choker::rechoke(&candidates, UPLOAD_SLOTS, None);
+        // Seeding, the regular slots go round robin: who held one goes last.
+        let held: Option<Vec<PeerKey>> = seeding.then(|| {
+            self.peers
+                .iter()
+                .filter(|(&id, p)| {
+                    !p.closing && !p.state.am_choking() && self.optimistic != Some(id)
+                })
+                .map(|(&id, _)| id)
+                .collect()
+        });
+        let regular = self.regular(&candidates, held.as_deref());
         let optimistic_gone = self
             .optimistic
             .is_none_or(|id| self.peers.get(&id).is_none_or(|p| p.closing));
         if now >= self.next_optimistic || optimistic_gone {
             self.next_optimistic = now + OPTIMISTIC_PERIOD;
-            self.optimistic = choker::pick_optimistic(&candidates, &regular, &mut self.rng);
+            self.optimistic = self.pick_optimistic(&candidates, &regular, seeding);
         }
         let unchoke = if self.config.choker == ChokerKind::PropShare && !seeding {
             self.propshare(&candidates, now)
         } else {
-            self.regular_plus_optimistic(&candidates)
+            self.regular_plus_optimistic(&candidates, held.as_deref())
         };
         for candidate in &candidates {
             let optimistic = self.optimistic == Some(candidate.id);
@@ -129,7 +139,11 @@ impl Torrent {
             } else if candidate.stalled {
                 "stopped reading or snubs us".to_string()
             } else {
-                let whose = if seeding { "we upload" } else { "it gives us" };
+                let whose = if seeding {
+                    "seeding, slots take turns; we upload"
+                } else {
+                    "it gives us"
+                };
                 format!(
                     "{whose} {}/s, {} regular slots",
                     crate::units::format_bytes(candidate.rate),
@@ -149,16 +163,20 @@ impl Torrent {
     /// even once its peer rates among the best (as it soon does when we
     /// upload to it fast): counted as a regular, it would leave a slot idle
     /// until the next rotation, twenty seconds of every thirty.
-    fn regular_plus_optimistic(&self, candidates: &[Candidate]) -> Vec<PeerKey> {
+    fn regular_plus_optimistic(
+        &self,
+        candidates: &[Candidate],
+        held: Option<&[PeerKey]>,
+    ) -> Vec<PeerKey> {
         let Some(optimistic) = self.optimistic else {
-            return choker::rechoke(candidates, UPLOAD_SLOTS, None);
+            return self.regular(candidates, held);
         };
         let others: Vec<Candidate> = candidates
             .iter()
             .filter(|c| c.id != optimistic)
             .copied()
             .collect();
-        let mut unchoke = choker::rechoke(&others, UPLOAD_SLOTS, None);
+        let mut unchoke = self.regular(&others, held);
         if candidates
             .iter()
             .any(|c| c.id == optimistic && c.interested)
@@ -166,6 +184,38 @@ impl Torrent {
             unchoke.push(optimistic);
         }
         unchoke
+    }
+
+    /// A new optimistic peer. Seeding, peers we choke come first: the
+    /// regular slots rotate ([`choker::seed_rechoke`]), and a peer that
+    /// just gave its slot up, still unchoked, would otherwise often take
+    /// the optimistic one, and no waiting peer would get it.
+    fn pick_optimistic(
+        &mut self,
+        candidates: &[Candidate],
+        regular: &[PeerKey],
+        seeding: bool,
+    ) -> Option<PeerKey> {
+        if seeding {
+            let choked: Vec<Candidate> = candidates
+                .iter()
+                .filter(|c| self.peers.get(&c.id).is_some_and(|p| p.state.am_choking()))
+                .copied()
+                .collect();
+            if let Some(id) = choker::pick_optimistic(&choked, regular, &mut self.rng) {
+                return Some(id);
+            }
+        }
+        choker::pick_optimistic(candidates, regular, &mut self.rng)
+    }
+
+    /// The regular slots: by rate while leeching (tit for tat); round robin
+    /// while seeding, given the peers that `held` a regular slot this epoch.
+    fn regular(&self, candidates: &[Candidate], held: Option<&[PeerKey]>) -> Vec<PeerKey> {
+        match held {
+            Some(held) => choker::seed_rechoke(candidates, held, UPLOAD_SLOTS),
+            None => choker::rechoke(candidates, UPLOAD_SLOTS, None),
+        }
     }
 
     /// Proportional share: divide the upload budget among the peers in

@@ -11,6 +11,7 @@ pub mod clients;
 pub mod daemon;
 pub mod harness;
 pub mod krpc_node;
+pub mod load;
 pub mod scripted_peer;
 pub mod source;
 pub mod tmux;
