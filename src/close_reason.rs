@@ -138,6 +138,9 @@ pub enum CloseReason {
     /// Replaced at the connection cap by a newcomer: it had exchanged
     /// nothing useful (see the session's `evict.rs`).
     Replaced,
+    /// Our dial connected when the peer cap was already full (dials in
+    /// progress do not count toward the cap; several finished at once).
+    PeerLimit,
 }
 
 impl CloseReason {
@@ -166,7 +169,8 @@ impl CloseReason {
             | CloseReason::SlowPeer { .. }
             | CloseReason::TorrentPaused
             | CloseReason::TorrentRemoved
-            | CloseReason::Replaced => false,
+            | CloseReason::Replaced
+            | CloseReason::PeerLimit => false,
             CloseReason::BadHandshake(_)
             | CloseReason::WrongInfoHash
             | CloseReason::BadMessage(_)
@@ -223,7 +227,8 @@ impl CloseReason {
             | CloseReason::SlowPeer { .. }
             | CloseReason::TorrentPaused
             | CloseReason::TorrentRemoved
-            | CloseReason::Replaced => false,
+            | CloseReason::Replaced
+            | CloseReason::PeerLimit => false,
         }
     }
 }
@@ -289,6 +294,7 @@ impl fmt::Display for CloseReason {
             CloseReason::TorrentPaused => write!(f, "torrent paused"),
             CloseReason::TorrentRemoved => write!(f, "torrent removed"),
             CloseReason::Replaced => f.write_str("replaced by a newcomer at the connection cap"),
+            CloseReason::PeerLimit => f.write_str("connected with the peer cap already full"),
         }
     }
 }
@@ -362,6 +368,7 @@ mod tests {
             CloseReason::TorrentPaused,
             CloseReason::TorrentRemoved,
             CloseReason::Replaced,
+            CloseReason::PeerLimit,
         ]
     }
 
@@ -498,6 +505,7 @@ mod tests {
             CloseReason::TorrentPaused,
             CloseReason::TorrentRemoved,
             CloseReason::Replaced,
+            CloseReason::PeerLimit,
         ] {
             assert!(!reason.is_failure(), "{reason:?}");
             assert!(!reason.is_misbehaviour(), "{reason:?}");

@@ -1,7 +1,8 @@
 //! The add-peers phase and the end of a nonblocking connect.
 //!
-//! Layer 2. `add_peers` dials known addresses up to the peer cap, a few
-//! half-open connects at a time; `on_writable` finishes a connect by mio's
+//! Layer 2. `add_peers` dials known addresses up to the peer cap, at most
+//! `MAX_HALF_OPEN` connects in progress at a time (they do not count
+//! toward the cap; one that connects when the cap is full is closed); `on_writable` finishes a connect by mio's
 //! steps (writable, `take_error`, `peer_addr`) and sends our handshake, or
 //! flushes queued output on an established connection.
 
@@ -37,7 +38,9 @@ impl Session {
             .iter()
             .filter(|(_, c)| c.stage == Stage::Connecting)
             .count();
-        if self.conns.len() >= self.config.max_peers || half_open >= MAX_HALF_OPEN {
+        // Dials in progress do not count toward the peer cap (see MAX_HALF_OPEN).
+        let connected = self.conns.len().saturating_sub(half_open);
+        if connected >= self.config.max_peers || half_open >= MAX_HALF_OPEN {
             return Dial::Stop;
         }
         let seed = self.config.seeds();
@@ -82,6 +85,7 @@ impl Session {
     /// is room to send more.
     pub(super) fn on_writable(&mut self, key: usize, now: Instant) {
         let peer_id = self.peer_id;
+        let cap_full = self.connected_count() >= self.config.max_peers;
         let dht = self
             .conns
             .get(key)
@@ -97,6 +101,7 @@ impl Session {
         if conn.stage == Stage::Connecting {
             match connect_result(&conn.socket) {
                 Ok(false) => return, // spurious wake-up; still connecting
+                Ok(true) if cap_full => return conn.close(CloseReason::PeerLimit),
                 Ok(true) => {
                     log::debug!("{}: connected", conn.addr);
                     conn.stage = Stage::Handshaking;
@@ -113,6 +118,17 @@ impl Session {
             self.trace_sent(crate::trace::phase::ON_WRITABLE, now);
         }
         self.flush(key, now);
+    }
+}
+
+impl Session {
+    /// Connections past their connect and not closing: what the peer cap
+    /// counts.
+    pub(super) fn connected_count(&self) -> usize {
+        self.conns
+            .iter()
+            .filter(|(_, c)| c.stage != Stage::Connecting && c.closing.is_none())
+            .count()
     }
 }
 

@@ -46,15 +46,16 @@ pub(super) fn read_cap_for(piece_count: u32) -> usize {
     (4 + FrameLimits::for_pieces(piece_count).max_frame_len()).max(HANDSHAKE_LEN)
 }
 
-/// Outgoing connections being set up at once. With the connect timeout
-/// this sets how fast a list of dead addresses (peers behind NATs and
-/// firewalls that drop SYNs: a good part of any tracker's list) is worked
-/// through: 32 every five seconds, so 200 dead addresses delay a live one
-/// by about half a minute at worst, not four minutes as with the old 8 every
-/// ten seconds. The old reason for a small number (Windows XP's limit of
-/// ten half-open connections) is long gone, and libtorrent dropped its own
-/// half-open limit in 1.1; the peer cap still bounds the sockets.
-pub(super) const MAX_HALF_OPEN: usize = 32;
+/// Outgoing connections being set up at once. They do not count toward
+/// the peer cap (a dial in progress holds no buffer, only a socket), so a
+/// tracker list full of dead addresses (peers behind NATs and firewalls
+/// that drop SYNs: a good part of any real list) is worked through at up to
+/// 100 dials per connect timeout, 20 a second, near libtorrent's 30
+/// connection attempts a second: a live address behind 200 dead ones waits
+/// about 10 s at worst, not minutes. The old reason for a small number
+/// (Windows XP's ten half-open connections) is long gone; libtorrent dropped
+/// its half-open limit in 1.1. Sockets stay bounded: the peer cap plus this.
+pub(super) const MAX_HALF_OPEN: usize = 100;
 
 impl Session {
     /// Accept phase: takes every pending incoming connection (edge
@@ -102,13 +103,13 @@ impl Session {
     }
 
     /// Whether a newcomer may be accepted: under the peer cap (counting
-    /// connections not already closing), or at it with a useless
+    /// connections past their connect and not closing, as `add_peers`
+    /// does), or at it with a useless
     /// connection to replace ([`super::evict`]), which is marked for
     /// closing (the slab may thus briefly hold more than the cap, at most
     /// one closing connection per newcomer, until cleanup).
     fn make_room(&mut self, now: Instant) -> bool {
-        let open = self.conns.iter().filter(|(_, c)| c.closing.is_none());
-        if open.count() < self.config.max_peers {
+        if self.connected_count() < self.config.max_peers {
             return true;
         }
         let occupants = self.occupants(now);
