@@ -85,7 +85,12 @@ impl Session {
     /// is room to send more.
     pub(super) fn on_writable(&mut self, key: usize, now: Instant) {
         let peer_id = self.peer_id;
-        let cap_full = self.connected_count() >= self.config.max_peers;
+        // Only a connect that just finished asks about the cap (not every flush).
+        let connecting = self
+            .conns
+            .get(key)
+            .is_some_and(|c| c.stage == Stage::Connecting);
+        let cap_full = connecting && self.connected_count() >= self.config.max_peers;
         let dht = self
             .conns
             .get(key)
